@@ -1,0 +1,384 @@
+//! The scheduling state machine of one computation: events in, decisions out.
+//!
+//! [`State`] decides which task runs next and when a result can be dropped; it never
+//! runs anything, waits, or reads a clock. A driver (taskloom-runtime's scheduling
+//! loop, or a plain test) feeds it completions and carries out its decisions. Every
+//! event costs `O(1)` in the size of the graph and `O(dependencies + dependents)` of
+//! the task involved, and allocates nothing beyond amortised growth of its two queues.
+
+use std::cmp::Reverse;
+
+use crate::{Culled, Graph, GraphError, Priorities, StateError, TaskId, cull, order};
+
+/// Where a task is in its life. Stored as one byte per task.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum TaskState {
+    /// Not part of this computation (culled away).
+    NotNeeded,
+    /// Waiting for at least one dependency.
+    Waiting,
+    /// All dependencies done; on the ready stack.
+    Ready,
+    /// Handed to the driver by [`State::pop_ready`]; not yet finished.
+    Running,
+    /// Finished; its result is held because a dependent still needs it, or because
+    /// it is a target.
+    Held,
+    /// Finished and no longer needed: the driver was told to drop its result.
+    Released,
+    /// Reported failed by the driver.
+    Failed,
+}
+
+/// How the computation stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    /// Tasks remain to run.
+    Running,
+    /// Every needed task finished; the targets' results are held.
+    Done,
+    /// A task failed; no further task is handed out.
+    Failed(TaskId),
+    /// [`State::cancel`] was called; no further task is handed out.
+    Cancelled,
+}
+
+/// Counters of a computation, for progress reporting and tests.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Counts {
+    /// Tasks the computation needs (after culling).
+    pub total: usize,
+    /// Tasks that finished successfully.
+    pub finished: usize,
+    /// Tasks handed out and not yet finished or failed.
+    pub running: usize,
+    /// Tasks on the ready stack.
+    pub ready: usize,
+    /// Results finished and not yet released (targets included).
+    pub held: usize,
+    /// Results released.
+    pub released: usize,
+}
+
+/// The scheduling state of one computation over a [`Graph`].
+///
+/// # Driving contract
+///
+/// `State` is a sans-I/O state machine in the manner of `quinn-proto`'s `Connection`:
+/// methods that take `&mut self` either feed an event in or drain a decision out, and
+/// the driver's loop keeps one rule — **after every event, drain every decision before
+/// waiting for the next event.**
+///
+/// 1. Create it with [`State::new`] (culls the graph to what the targets need and
+///    orders it). Malformed input is rejected here, before anything runs.
+/// 2. Drain *ready tasks*: call [`pop_ready`](State::pop_ready) and start each task it
+///    returns, as many as the executor has room for (a bounded driver may stop early
+///    and come back after the next completion; the rest wait on the stack).
+/// 3. Wait for a completion, then feed it: [`finish`](State::finish) for a success,
+///    [`fail`](State::fail) for a failure. [`cancel`](State::cancel) may be fed at any
+///    time.
+/// 4. Drain *releases*: call [`pop_release`](State::pop_release) until `None` and drop
+///    each result it names; no task still to run needs it.
+/// 5. Check [`status`](State::status): [`Status::Done`] means every target's result is
+///    held (read them, then drop the state); [`Status::Failed`] or
+///    [`Status::Cancelled`] means stop; otherwise go to 2.
+///
+/// Ready tasks are a LIFO stack, so the dependents a completion unlocks run before
+/// older ready tasks (chains are finished before new ones start); tasks that become
+/// ready together are pushed so the one with the highest static priority (lowest
+/// rank, see [`order`]) pops first. With one task running at a time the run follows
+/// the static order. A result is released when its last dependent finishes, unless it
+/// is a target; targets are never released.
+///
+/// ```
+/// use taskloom_core::{Graph, State, Status};
+///
+/// let mut g = Graph::new();
+/// let a = g.push("a", &[], ())?;
+/// let b = g.push("b", &[a], ())?;
+/// let c = g.push("c", &[b], ())?;
+/// let mut state = State::new(&g, &[c])?;
+/// let mut ran = Vec::new();
+/// let mut dropped = Vec::new();
+/// while state.status() == Status::Running {
+///     let task = state.pop_ready().expect("a chain always has a ready task here");
+///     ran.push(task); // a real driver would run the task here
+///     state.finish(task).expect("the task was running");
+///     while let Some(r) = state.pop_release() {
+///         dropped.push(r);
+///     }
+/// }
+/// assert_eq!(ran, [a, b, c]);
+/// assert_eq!(dropped, [a, b]); // c is the target: kept
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct State {
+    state: Vec<TaskState>,
+    target: Vec<bool>,
+    /// Unfinished dependencies of each waiting task.
+    waiting_deps: Vec<u32>,
+    /// Unfinished needed dependents of each task whose result is (or will be) held.
+    waiting_dependents: Vec<u32>,
+    rank: Vec<u32>,
+    dep_offsets: Vec<u32>,
+    deps: Vec<TaskId>,
+    dependent_offsets: Vec<u32>,
+    dependents: Vec<TaskId>,
+    ready: Vec<TaskId>,
+    releases: Vec<TaskId>,
+    /// Position in `releases` of the next release to hand out.
+    release_cursor: usize,
+    counts: Counts,
+    status: Status,
+}
+
+impl State {
+    /// Starts a computation of `targets` over `graph`: culls what they do not need
+    /// and orders the rest with [`order`].
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if a target is not a task of `graph`.
+    pub fn new<T>(graph: &Graph<T>, targets: &[TaskId]) -> Result<Self, GraphError> {
+        let culled = cull(graph, targets)?;
+        let priorities = order(graph, &culled);
+        Ok(Self::with_priorities(graph, culled, priorities))
+    }
+
+    /// Starts a computation from an already culled graph and a precomputed order
+    /// (for drivers that cache the order of a graph they run many times).
+    ///
+    /// # Panics
+    /// If `culled` or `priorities` were computed for a graph of another size.
+    pub fn with_priorities<T>(graph: &Graph<T>, culled: Culled, priorities: Priorities) -> Self {
+        let n = graph.len();
+        assert_eq!(culled.graph_len(), n, "culled from another graph");
+        assert_eq!(priorities.ranks().len(), n, "ordered for another graph");
+        let mut state = vec![TaskState::NotNeeded; n];
+        let mut waiting_deps = vec![0u32; n];
+        let (dep_offsets, deps) = graph.dep_csr();
+        for id in culled.ids() {
+            let i = id.index();
+            let count = dep_offsets[i + 1] - dep_offsets[i];
+            waiting_deps[i] = count;
+            state[i] = TaskState::Waiting;
+        }
+        let total = culled.len();
+        let (target, dependent_offsets, dependents) = culled.into_parts();
+        let waiting_dependents = dependent_offsets.windows(2).map(|w| w[1] - w[0]).collect();
+        let (rank, sequence) = priorities.into_ranks();
+
+        // Roots in reverse run order, so the first in the order is on top.
+        let mut ready: Vec<TaskId> = sequence
+            .iter()
+            .rev()
+            .copied()
+            .filter(|t| waiting_deps[t.index()] == 0)
+            .collect();
+        for t in &ready {
+            state[t.index()] = TaskState::Ready;
+        }
+        ready.reserve(64);
+        let counts = Counts {
+            total,
+            ready: ready.len(),
+            ..Counts::default()
+        };
+        State {
+            state,
+            target,
+            waiting_deps,
+            waiting_dependents,
+            rank,
+            dep_offsets: dep_offsets.to_vec(),
+            deps: deps.to_vec(),
+            dependent_offsets,
+            dependents,
+            ready,
+            releases: Vec::with_capacity(64),
+            release_cursor: 0,
+            counts,
+            status: if total == 0 {
+                Status::Done
+            } else {
+                Status::Running
+            },
+        }
+    }
+
+    /// The next task to run, marked running; `None` if no task is ready now, or the
+    /// computation failed or was cancelled.
+    #[inline]
+    pub fn pop_ready(&mut self) -> Option<TaskId> {
+        if self.status != Status::Running {
+            return None;
+        }
+        let id = self.ready.pop()?;
+        self.state[id.index()] = TaskState::Running;
+        self.counts.ready -= 1;
+        self.counts.running += 1;
+        Some(id)
+    }
+
+    /// Feeds the success of a running task: its result is now held, dependents it was
+    /// the last missing dependency of become ready, and dependencies it was the last
+    /// user of become releasable (drain them with [`pop_release`](State::pop_release)).
+    ///
+    /// After a failure or cancel, a late success is recorded (its result is held, and
+    /// released by nothing) but unlocks no new task.
+    ///
+    /// # Errors
+    /// [`StateError::NotRunning`] if `id` is not running; the state is unchanged.
+    pub fn finish(&mut self, id: TaskId) -> Result<(), StateError> {
+        let i = id.index();
+        if self.state.get(i) != Some(&TaskState::Running) {
+            return Err(StateError::NotRunning { id });
+        }
+        self.state[i] = TaskState::Held;
+        self.counts.running -= 1;
+        self.counts.finished += 1;
+        self.counts.held += 1;
+        if self.status != Status::Running {
+            return Ok(());
+        }
+
+        // Dependents whose last dependency this was become ready, highest priority on top.
+        let first_new = self.ready.len();
+        let range = self.dependent_offsets[i] as usize..self.dependent_offsets[i + 1] as usize;
+        for &dependent in &self.dependents[range] {
+            let w = &mut self.waiting_deps[dependent.index()];
+            *w -= 1;
+            if *w == 0 {
+                self.state[dependent.index()] = TaskState::Ready;
+                self.ready.push(dependent);
+            }
+        }
+        let unlocked = &mut self.ready[first_new..];
+        if unlocked.len() > 1 {
+            let rank = &self.rank;
+            unlocked.sort_unstable_by_key(|t| Reverse(rank[t.index()]));
+        }
+        self.counts.ready += unlocked.len();
+
+        // Dependencies whose last dependent this was can be dropped.
+        let range = self.dep_offsets[i] as usize..self.dep_offsets[i + 1] as usize;
+        for &dep in &self.deps[range] {
+            let w = &mut self.waiting_dependents[dep.index()];
+            *w -= 1;
+            if *w == 0 && !self.target[dep.index()] {
+                self.state[dep.index()] = TaskState::Released;
+                self.releases.push(dep);
+            }
+        }
+
+        if self.counts.finished == self.counts.total {
+            self.status = Status::Done;
+        }
+        Ok(())
+    }
+
+    /// Feeds the failure of a running task. The computation stops: the ready stack is
+    /// emptied and [`pop_ready`](State::pop_ready) returns `None` from now on. Tasks
+    /// already running may still be fed with [`finish`](State::finish) or `fail`.
+    ///
+    /// # Errors
+    /// [`StateError::NotRunning`] if `id` is not running; the state is unchanged.
+    pub fn fail(&mut self, id: TaskId) -> Result<(), StateError> {
+        let i = id.index();
+        if self.state.get(i) != Some(&TaskState::Running) {
+            return Err(StateError::NotRunning { id });
+        }
+        self.state[i] = TaskState::Failed;
+        self.counts.running -= 1;
+        if self.status == Status::Running {
+            self.status = Status::Failed(id);
+            self.clear_ready();
+        }
+        Ok(())
+    }
+
+    /// Stops the computation: nothing more is handed out. Results held so far are the
+    /// driver's to drop. Does nothing once the computation is done or failed.
+    pub fn cancel(&mut self) {
+        if self.status == Status::Running {
+            self.status = Status::Cancelled;
+            self.clear_ready();
+        }
+    }
+
+    fn clear_ready(&mut self) {
+        for t in self.ready.drain(..) {
+            self.state[t.index()] = TaskState::Waiting;
+        }
+        self.counts.ready = 0;
+    }
+
+    /// The next result to drop, if any: no task still to run needs it and it is not a
+    /// target.
+    #[inline]
+    pub fn pop_release(&mut self) -> Option<TaskId> {
+        let id = *self.releases.get(self.release_cursor)?;
+        self.release_cursor += 1;
+        self.counts.held -= 1;
+        self.counts.released += 1;
+        if self.release_cursor == self.releases.len() {
+            self.releases.clear();
+            self.release_cursor = 0;
+        }
+        Some(id)
+    }
+
+    /// How the computation stands.
+    #[inline]
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Counters of the computation.
+    #[inline]
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Where task `id` is in its life.
+    ///
+    /// # Panics
+    /// If `id` is not a task of the graph.
+    #[inline]
+    pub fn task_state(&self, id: TaskId) -> TaskState {
+        self.state[id.index()]
+    }
+
+    /// Whether task `id` was requested.
+    #[inline]
+    pub fn is_target(&self, id: TaskId) -> bool {
+        self.target[id.index()]
+    }
+
+    /// Static rank of task `id` (lower runs first); `None` if it is not needed.
+    #[inline]
+    pub fn rank(&self, id: TaskId) -> Option<u32> {
+        let r = self.rank[id.index()];
+        (r != Priorities::UNRANKED).then_some(r)
+    }
+
+    /// Heap bytes held by this state: its per-task arrays, its copies of the
+    /// dependency and dependent lists, and its queues.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.state.capacity() * size_of::<TaskState>()
+            + self.target.capacity()
+            + (self.waiting_deps.capacity()
+                + self.waiting_dependents.capacity()
+                + self.rank.capacity()
+                + self.dep_offsets.capacity()
+                + self.dependent_offsets.capacity())
+                * size_of::<u32>()
+            + (self.deps.capacity()
+                + self.dependents.capacity()
+                + self.ready.capacity()
+                + self.releases.capacity())
+                * size_of::<TaskId>()
+    }
+}
