@@ -1,2 +1,72 @@
-//! taskloom-runtime: the Tokio driver around taskloom-core (skeleton until its issue).
+//! taskloom-runtime: the Tokio driver around taskloom-core.
+//!
+//! A program builds a [`Graph`] of Rust functions with typed results, and awaits
+//! [`Scheduler::compute`]. The scheduler runs each task exactly once, after its
+//! dependencies, on the executor it was built with, drops every intermediate result as
+//! soon as core's `State` releases it, and reports each step as `tracing` spans.
+//!
+//! # Layout
+//!
+//! The path of a task through this crate:
+//!
+//! - [`graph`]: [`Graph`], [`Handle<T>`]: tasks, typed wiring, blocking and async
+//!   bodies.
+//! - [`scheduler`]: [`Scheduler`] (cheap to clone, shared by many computations) and
+//!   [`ComputeOptions`].
+//! - `compute`: the scheduling loop of one computation; owns core's `State` and the
+//!   values; completions arrive on one mpsc channel.
+//! - [`executor`]: the [`Executor`](executor::Executor) trait, [`Job`](executor::Job),
+//!   [`Batch`](executor::Batch), [`Completion`](executor::Completion); the shipped
+//!   [`ThreadPool`](executor::ThreadPool) and [`CurrentThread`](executor::CurrentThread).
+//! - [`context`]: the running task's key and cancellation flag.
+//! - [`callbacks`]: per-computation hooks (start, task start, task finish, finish).
+//! - [`targets`]: typed requests ([`Targets`]) and Dask-style nested key requests
+//!   ([`Request`] → [`Output`]).
+//! - [`error`]: [`ComputeError`], [`TaskError`], [`ConfigError`].
+//! - [`value`]: [`Value`], the type-erased result.
+//!
+//! # Tracing
+//!
+//! Spans (the library installs no subscriber):
+//! - `compute` (INFO) with fields `tasks`, `executor`, `workers`, `inline`: one per
+//!   computation, around its whole loop;
+//! - `task` (DEBUG), child of `compute`, with `key`, and once it ran `worker`,
+//!   `queued_us` (handed out → started) and `run_us` (started → finished). It is
+//!   entered on the worker thread that runs the task.
+//!
+//! # Example
+//!
+//! ```
+//! use taskloom_runtime::{Graph, Scheduler};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut g = Graph::new();
+//! let a = g.add("a", (), || 1_i64)?;
+//! let b = g.add("b", &a, |x: &i64| x + 1)?;
+//! let scheduler = Scheduler::threads(2)?;
+//! let out: i64 = scheduler.compute(&g, &b).await?;
+//! assert_eq!(out, 2);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod callbacks;
+mod compute;
+pub mod context;
+pub mod error;
+pub mod executor;
+pub mod graph;
+pub mod scheduler;
+pub mod targets;
+pub mod value;
+
+pub use callbacks::{Callback, Outcome};
+pub use error::{BoxError, ComputeError, ConfigError, TaskError, TaskErrorKind};
+pub use graph::{AnyHandle, Graph, Handle, TaskBody};
+pub use scheduler::{Compute, ComputeOptions, Scheduler, SchedulerBuilder};
+pub use targets::{Output, Request, Targets};
 pub use taskloom_core;
+pub use taskloom_core::{GraphError, Key, TaskId};
+pub use tokio_util::sync::CancellationToken;
+pub use value::Value;

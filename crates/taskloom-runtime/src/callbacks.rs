@@ -1,0 +1,100 @@
+//! Callbacks of one computation (Dask's `Callback`, but never process-global).
+//!
+//! Callbacks are given to a single `compute` call through
+//! [`ComputeOptions`](crate::ComputeOptions), so two overlapping computations each see
+//! only their own tasks, which is what a web backend needs. They are called from the
+//! computation's scheduling loop, one at a time, in this order: `on_start`, then for
+//! each task `on_task_start` and `on_task_finish`, then `on_finish` exactly once,
+//! whatever the outcome (done, failed, cancelled or dropped).
+//!
+//! A callback that panics stops its computation with
+//! [`ComputeError::CallbackPanicked`](crate::ComputeError::CallbackPanicked); it never
+//! hangs it.
+
+use std::time::{Duration, Instant};
+
+use taskloom_core::Key;
+
+use crate::executor::Worker;
+
+/// What a computation is about to run.
+#[derive(Debug, Clone)]
+pub struct StartInfo {
+    /// Tasks the computation will run (after culling).
+    pub tasks: usize,
+    /// Name of the executor.
+    pub executor: String,
+    /// Its number of workers.
+    pub workers: usize,
+    /// When the computation started.
+    pub at: Instant,
+}
+
+/// A task started running.
+#[derive(Debug, Clone)]
+pub struct TaskStart<'a> {
+    /// The task's key.
+    pub key: &'a Key,
+    /// Where it runs.
+    pub worker: Worker,
+    /// When it started.
+    pub at: Instant,
+}
+
+/// A task ended.
+#[derive(Debug, Clone)]
+pub struct TaskFinish<'a> {
+    /// The task's key.
+    pub key: &'a Key,
+    /// Where it ran.
+    pub worker: Worker,
+    /// When it started.
+    pub started: Instant,
+    /// When it ended.
+    pub finished: Instant,
+    /// `None` on success, the error's message on failure.
+    pub error: Option<&'a str>,
+}
+
+impl TaskFinish<'_> {
+    /// How long it ran.
+    pub fn duration(&self) -> Duration {
+        self.finished.saturating_duration_since(self.started)
+    }
+
+    /// Whether it succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// How a computation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every target was computed.
+    Done,
+    /// It failed; the message of the error.
+    Failed(String),
+    /// It was cancelled, or its future was dropped.
+    Cancelled,
+}
+
+/// Hooks into one computation. Every method has an empty default.
+pub trait Callback: Send + Sync + 'static {
+    /// A name for error messages.
+    fn name(&self) -> &str {
+        std::any::type_name::<Self>()
+    }
+
+    /// The computation starts.
+    fn on_start(&self, _info: &StartInfo) {}
+
+    /// A task starts.
+    fn on_task_start(&self, _event: &TaskStart<'_>) {}
+
+    /// A task ends.
+    fn on_task_finish(&self, _event: &TaskFinish<'_>) {}
+
+    /// The computation ends; called exactly once.
+    fn on_finish(&self, _outcome: &Outcome) {}
+}

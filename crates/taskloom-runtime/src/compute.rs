@@ -1,0 +1,586 @@
+//! The scheduling loop of one computation.
+//!
+//! One async function owns everything mutable about a computation: core's `State`,
+//! the values of finished tasks, the count of tasks handed out. Executors and async
+//! tasks talk to it only through one mpsc channel. Each turn of the loop keeps the
+//! rule of core's driving contract: dispatch what is ready (up to the back-pressure
+//! limit), wait for completions, feed every one to `State`, drop what it releases.
+//!
+//! The loop lives inside the future the user awaits (nothing is spawned for it), so
+//! dropping that future is cancellation: a guard marks the computation cancelled
+//! (queued jobs are skipped, async tasks stop), the values held are dropped with the
+//! loop, and `on_finish` callbacks hear `Cancelled`.
+//!
+//! It does bounded work per wake-up: after [`BUDGET`] tasks without waiting it yields
+//! to the runtime, so a million-task graph does not starve the server it runs in.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use taskloom_core::{Graph as CoreGraph, State, Status, TaskId};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::callbacks::{Callback, Outcome, StartInfo, TaskFinish, TaskStart};
+use crate::context;
+use crate::error::{ComputeError, TaskError};
+use crate::executor::{
+    Batch, Cancel, Completion, Job, Message, Sink, Worker, execute, record_span,
+};
+use crate::graph::TaskBody;
+use crate::scheduler::{ComputeOptions, Inner};
+use crate::value::Value;
+
+/// Tasks dispatched or completed before the loop yields to the runtime.
+const BUDGET: usize = 2048;
+/// Largest adaptive chunk.
+const MAX_CHUNK: usize = 64;
+/// The adaptive chunk aims at batches of about this much work.
+const TARGET_BATCH: Duration = Duration::from_micros(200);
+
+/// The finished computation's results: the values of its targets.
+pub(crate) struct Results {
+    store: Vec<Option<Value>>,
+}
+
+impl Results {
+    /// Moves a target's value out.
+    pub(crate) fn take(&mut self, id: TaskId) -> Option<Value> {
+        self.store.get_mut(id.index())?.take()
+    }
+
+    /// Shares a target's value.
+    pub(crate) fn get(&self, id: TaskId) -> Option<Value> {
+        self.store.get(id.index())?.clone()
+    }
+}
+
+/// Runs the computation of `targets` to the end.
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    graph: Arc<CoreGraph<TaskBody>>,
+    targets: Vec<TaskId>,
+    options: ComputeOptions,
+) -> Result<Results, ComputeError> {
+    let state = State::new(&graph, &targets)?;
+    let executor = Arc::clone(&inner.executor);
+    let inline = executor.is_inline() || executor.is_worker_thread();
+    let workers = if inline {
+        1
+    } else {
+        executor.num_workers().max(1)
+    };
+    let span = tracing::info_span!(
+        "compute",
+        tasks = state.counts().total,
+        executor = executor.name(),
+        workers,
+        inline,
+    );
+    let (tx, rx) = mpsc::unbounded_channel();
+    let cancel = Arc::new(Cancel::default());
+    let callbacks = Callbacks {
+        list: options.callbacks,
+        finished: false,
+        cancel: Arc::clone(&cancel),
+    };
+    let mut driver = Driver {
+        store: vec![None; graph.len()],
+        graph,
+        state,
+        inner,
+        cancel,
+        sink: Sink {
+            tx,
+            report_starts: !callbacks.list.is_empty(),
+        },
+        rx,
+        inline,
+        workers,
+        in_flight: 0,
+        async_running: 0,
+        async_waiting: VecDeque::new(),
+        chunk: Chunk::new(),
+        callbacks,
+        span: span.clone(),
+        worked: 0,
+        clock: Instant::now(),
+        scratch: Vec::new(),
+    };
+    let user_cancel = options.cancel;
+    async move {
+        driver.callbacks.start(&StartInfo {
+            tasks: driver.state.counts().total,
+            executor: executor.name().to_owned(),
+            workers,
+            at: Instant::now(),
+        })?;
+        let result = driver.drive(&*executor, user_cancel).await;
+        driver.callbacks.finish(match &result {
+            Ok(()) => Outcome::Done,
+            Err(ComputeError::Cancelled) => Outcome::Cancelled,
+            Err(e) => Outcome::Failed(e.to_string()),
+        });
+        result?;
+        Ok(Results {
+            store: std::mem::take(&mut driver.store),
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+/// Everything the loop owns.
+struct Driver {
+    graph: Arc<CoreGraph<TaskBody>>,
+    state: State,
+    /// Values of finished tasks, by task id; released ones are `None` again.
+    store: Vec<Option<Value>>,
+    inner: Arc<Inner>,
+    cancel: Arc<Cancel>,
+    sink: Sink,
+    rx: mpsc::UnboundedReceiver<Message>,
+    inline: bool,
+    workers: usize,
+    /// Blocking tasks handed to the executor and not yet completed.
+    in_flight: usize,
+    /// Async tasks spawned and not yet completed.
+    async_running: usize,
+    /// Async tasks popped from the ready stack, waiting for a slot.
+    async_waiting: VecDeque<TaskId>,
+    chunk: Chunk,
+    callbacks: Callbacks,
+    span: tracing::Span,
+    /// Tasks dispatched or completed since the loop last waited.
+    worked: usize,
+    /// Inline runs: the end of the last task, which is the start of the next.
+    clock: Instant,
+    /// Inline runs: the reused input buffer.
+    scratch: Vec<Value>,
+}
+
+impl Driver {
+    async fn drive(
+        &mut self,
+        executor: &dyn crate::executor::Executor,
+        user_cancel: Option<tokio_util::sync::CancellationToken>,
+    ) -> Result<(), ComputeError> {
+        let user_cancel = user_cancel.unwrap_or_default();
+        let mut inbox = Vec::with_capacity(64);
+        loop {
+            if user_cancel.is_cancelled() {
+                return Err(self.cancelled());
+            }
+            if self.inline {
+                self.clock = Instant::now();
+                self.run_inline().await?;
+            } else {
+                self.dispatch(executor)?;
+            }
+            match self.state.status() {
+                Status::Done => return Ok(()),
+                Status::Running => {}
+                Status::Cancelled => return Err(ComputeError::Cancelled),
+                Status::Failed(t) => {
+                    return Err(ComputeError::Protocol(format!(
+                        "task `{}` failed without an error",
+                        self.graph.key(t)
+                    )));
+                }
+            }
+            if self.in_flight + self.async_running == 0 && self.state.counts().ready == 0 {
+                return Err(ComputeError::Protocol(
+                    "no task is running or ready, yet the computation is not done".into(),
+                ));
+            }
+            if self.in_flight + self.async_running == 0 {
+                continue; // inline run paused for its budget; more is ready
+            }
+            let received = tokio::select! {
+                biased;
+                () = user_cancel.cancelled() => return Err(self.cancelled()),
+                n = self.rx.recv_many(&mut inbox, 64) => n,
+            };
+            if received == 0 {
+                return Err(ComputeError::ExecutorStopped {
+                    outstanding: self.in_flight + self.async_running,
+                });
+            }
+            for message in inbox.drain(..) {
+                self.handle(message)?;
+            }
+            if self.worked >= BUDGET {
+                self.worked = 0;
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    fn cancelled(&mut self) -> ComputeError {
+        self.state.cancel();
+        self.cancel.cancel();
+        ComputeError::Cancelled
+    }
+
+    /// Runs ready tasks one at a time on this thread, in the static order.
+    async fn run_inline(&mut self) -> Result<(), ComputeError> {
+        loop {
+            if self.worked >= BUDGET {
+                self.worked = 0;
+                tokio::task::yield_now().await;
+                self.clock = Instant::now();
+            }
+            self.start_waiting_async()?;
+            let Some(task) = self.state.pop_ready() else {
+                return Ok(());
+            };
+            self.worked += 1;
+            match self.graph.payload(task) {
+                TaskBody::Blocking(func) => {
+                    let func = Arc::clone(&func.0);
+                    self.run_inline_task(task, &func)?;
+                }
+                TaskBody::Async(_) => {
+                    self.async_waiting.push_back(task);
+                    self.start_waiting_async()?;
+                }
+            }
+        }
+    }
+
+    /// Runs one blocking task right here. Its inputs go in a reused buffer, and one
+    /// clock read serves as this task's end and the next one's start.
+    fn run_inline_task(
+        &mut self,
+        task: TaskId,
+        func: &crate::graph::BlockingFn,
+    ) -> Result<(), ComputeError> {
+        let started = self.clock;
+        let key = self.graph.key(task);
+        if !self.callbacks.list.is_empty() {
+            self.callbacks.task_start(&TaskStart {
+                key,
+                worker: Worker::Inline,
+                at: started,
+            })?;
+        }
+        let mut inputs = std::mem::take(&mut self.scratch);
+        self.fill_inputs(task, &mut inputs)?;
+        let span = tracing::debug_span!(
+            parent: &self.span,
+            "task",
+            key = %key,
+            worker = tracing::field::Empty,
+            queued_us = tracing::field::Empty,
+            run_us = tracing::field::Empty,
+        );
+        let result = execute(func, key, &inputs, &self.cancel, &span);
+        inputs.clear();
+        self.scratch = inputs;
+        let finished = Instant::now();
+        self.clock = finished;
+        record_span(&span, Worker::Inline, started, started, finished);
+        self.in_flight += 1;
+        self.complete(Completion {
+            task,
+            result,
+            worker: Worker::Inline,
+            queued: started,
+            started,
+            finished,
+        })
+    }
+
+    /// Hands ready tasks to the executor in batches, up to the back-pressure limit.
+    fn dispatch(&mut self, executor: &dyn crate::executor::Executor) -> Result<(), ComputeError> {
+        self.start_waiting_async()?;
+        let chunk = self.inner.chunksize.unwrap_or_else(|| self.chunk.size());
+        let limit = 2 * self.workers * chunk;
+        while self.in_flight < limit {
+            let mut jobs = Vec::with_capacity(chunk.min(limit - self.in_flight));
+            while jobs.len() < chunk && self.in_flight + jobs.len() < limit {
+                let Some(task) = self.state.pop_ready() else {
+                    break;
+                };
+                match self.graph.payload(task) {
+                    TaskBody::Blocking(_) => jobs.push(self.job(task)?),
+                    TaskBody::Async(_) => {
+                        self.async_waiting.push_back(task);
+                        self.start_waiting_async()?;
+                    }
+                }
+            }
+            if jobs.is_empty() {
+                break;
+            }
+            self.in_flight += jobs.len();
+            self.worked += jobs.len();
+            executor.submit(Batch::new(jobs, self.sink.clone()));
+        }
+        Ok(())
+    }
+
+    /// The job of a ready blocking task: its function and its inputs' values.
+    fn job(&self, task: TaskId) -> Result<Job, ComputeError> {
+        let TaskBody::Blocking(func) = self.graph.payload(task) else {
+            return Err(ComputeError::Protocol("job of an async task".into()));
+        };
+        Ok(Job {
+            task,
+            key: self.graph.key(task).clone(),
+            func: Arc::clone(&func.0),
+            inputs: self.inputs(task)?,
+            cancel: Arc::clone(&self.cancel),
+            span: tracing::debug_span!(
+                parent: &self.span,
+                "task",
+                key = %self.graph.key(task),
+                worker = tracing::field::Empty,
+                queued_us = tracing::field::Empty,
+                run_us = tracing::field::Empty,
+            ),
+            queued: Instant::now(),
+        })
+    }
+
+    fn inputs(&self, task: TaskId) -> Result<Vec<Value>, ComputeError> {
+        let mut inputs = Vec::with_capacity(self.graph.deps(task).len());
+        self.fill_inputs(task, &mut inputs)?;
+        Ok(inputs)
+    }
+
+    /// Appends the values of `task`'s dependencies, in argument order.
+    fn fill_inputs(&self, task: TaskId, inputs: &mut Vec<Value>) -> Result<(), ComputeError> {
+        for d in self.graph.deps(task) {
+            match &self.store[d.index()] {
+                Some(v) => inputs.push(Arc::clone(v)),
+                None => {
+                    return Err(ComputeError::Protocol(format!(
+                        "input `{}` of `{}` is not held",
+                        self.graph.key(*d),
+                        self.graph.key(task)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Spawns waiting async tasks while there are free slots.
+    fn start_waiting_async(&mut self) -> Result<(), ComputeError> {
+        while self.async_running < self.inner.max_async_tasks {
+            let Some(task) = self.async_waiting.pop_front() else {
+                return Ok(());
+            };
+            self.spawn_async(task)?;
+        }
+        Ok(())
+    }
+
+    fn spawn_async(&mut self, task: TaskId) -> Result<(), ComputeError> {
+        let key = self.graph.key(task).clone();
+        let TaskBody::Async(func) = self.graph.payload(task) else {
+            return Err(ComputeError::Protocol(
+                "async spawn of a blocking task".into(),
+            ));
+        };
+        let runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.inner.runtime.clone())
+            .ok_or_else(|| ComputeError::NoRuntime { key: key.clone() })?;
+        let inputs = self.inputs(task)?;
+        let queued = Instant::now();
+        let future =
+            catch_unwind(AssertUnwindSafe(|| (func.0)(inputs))).unwrap_or_else(|payload| {
+                futures::future::ready(Err(TaskError::panicked(&*payload))).boxed()
+            });
+        let cancel = Arc::clone(&self.cancel);
+        let tx = self.sink.tx.clone();
+        let report_starts = self.sink.report_starts;
+        let span = tracing::debug_span!(parent: &self.span, "task", key = %key, worker = "tokio");
+        runtime.spawn(
+            async move {
+                let started = Instant::now();
+                if report_starts {
+                    let _ = tx.send(Message::Started {
+                        task,
+                        worker: Worker::Async,
+                        at: started,
+                    });
+                }
+                let run = AssertUnwindSafe(context::scope(&key, &cancel, future)).catch_unwind();
+                let Some(outcome) = cancel.token().run_until_cancelled(run).await else {
+                    return; // the computation is gone; nobody wants the result
+                };
+                let result = outcome.unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)));
+                let _ = tx.send(Message::Done(vec![Completion {
+                    task,
+                    result,
+                    worker: Worker::Async,
+                    queued,
+                    started,
+                    finished: Instant::now(),
+                }]));
+            }
+            .instrument(span),
+        );
+        self.async_running += 1;
+        self.worked += 1;
+        Ok(())
+    }
+
+    fn handle(&mut self, message: Message) -> Result<(), ComputeError> {
+        match message {
+            Message::Started { task, worker, at } => self.callbacks.task_start(&TaskStart {
+                key: self.graph.key(task),
+                worker,
+                at,
+            }),
+            Message::Done(completions) => {
+                for completion in completions {
+                    self.complete(completion)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Feeds one completion to the state and drops what it releases.
+    fn complete(&mut self, c: Completion) -> Result<(), ComputeError> {
+        let task = c.task;
+        if task.index() >= self.graph.len() {
+            return Err(ComputeError::Protocol(format!(
+                "completion for unknown task {task}"
+            )));
+        }
+        if matches!(self.graph.payload(task), TaskBody::Async(_)) {
+            self.async_running = self.async_running.saturating_sub(1);
+        } else {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            self.chunk
+                .observe(c.finished.saturating_duration_since(c.started));
+        }
+        self.worked += 1;
+        if !self.callbacks.list.is_empty() {
+            self.callbacks.task_finish(&TaskFinish {
+                key: self.graph.key(task),
+                worker: c.worker,
+                started: c.started,
+                finished: c.finished,
+                error: c.result.as_ref().err().map(TaskError::message),
+            })?;
+        }
+        match c.result {
+            Ok(value) => {
+                self.state
+                    .finish(task)
+                    .map_err(|e| ComputeError::Protocol(e.to_string()))?;
+                self.store[task.index()] = Some(value);
+                while let Some(released) = self.state.pop_release() {
+                    self.store[released.index()] = None;
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.state
+                    .fail(task)
+                    .map_err(|e| ComputeError::Protocol(e.to_string()))?;
+                self.cancel.cancel();
+                Err(ComputeError::Task {
+                    key: self.graph.key(task).clone(),
+                    error,
+                })
+            }
+        }
+    }
+}
+
+/// The adaptive chunk size: batches of about [`TARGET_BATCH`] of work, from a moving
+/// average of task durations. Starts at 1 (nothing known: assume long tasks).
+struct Chunk {
+    mean_ns: f64,
+    seen: bool,
+}
+
+impl Chunk {
+    fn new() -> Self {
+        Chunk {
+            mean_ns: 0.0,
+            seen: false,
+        }
+    }
+
+    fn observe(&mut self, d: Duration) {
+        let ns = d.as_nanos() as f64;
+        if self.seen {
+            self.mean_ns += (ns - self.mean_ns) / 8.0;
+        } else {
+            self.mean_ns = ns;
+            self.seen = true;
+        }
+    }
+
+    fn size(&self) -> usize {
+        if !self.seen {
+            return 1;
+        }
+        let target = TARGET_BATCH.as_nanos() as f64;
+        let chunk = target / self.mean_ns.max(1.0);
+        (chunk as usize).clamp(1, MAX_CHUNK)
+    }
+}
+
+/// The computation's callbacks, with the promise that `on_finish` runs exactly once.
+struct Callbacks {
+    list: Vec<Arc<dyn Callback>>,
+    finished: bool,
+    cancel: Arc<Cancel>,
+}
+
+impl Callbacks {
+    /// Calls `f` on every callback; a panic becomes an error that stops the
+    /// computation.
+    fn each(&self, f: impl Fn(&dyn Callback)) -> Result<(), ComputeError> {
+        for callback in &self.list {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(&**callback))) {
+                return Err(ComputeError::CallbackPanicked {
+                    callback: callback.name().to_owned(),
+                    message: TaskError::panicked(&*payload).message().to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&self, info: &StartInfo) -> Result<(), ComputeError> {
+        self.each(|c| c.on_start(info))
+    }
+
+    fn task_start(&self, event: &TaskStart<'_>) -> Result<(), ComputeError> {
+        self.each(|c| c.on_task_start(event))
+    }
+
+    fn task_finish(&self, event: &TaskFinish<'_>) -> Result<(), ComputeError> {
+        self.each(|c| c.on_task_finish(event))
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        if !self.finished {
+            self.finished = true;
+            // The computation is over either way; a panic here has nothing left to stop.
+            let _ = self.each(|c| c.on_finish(&outcome));
+        }
+    }
+}
+
+impl Drop for Callbacks {
+    /// Dropping the computation's future cancels it: queued jobs are skipped, async
+    /// tasks stop, and callbacks hear `Cancelled`.
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.finish(Outcome::Cancelled);
+    }
+}

@@ -1,0 +1,188 @@
+//! Errors of the runtime: a task that failed, a computation that did not complete,
+//! and a scheduler configured with impossible settings.
+//!
+//! Every error about a task names its key, because that is how the user knows it.
+
+use std::any::Any;
+use std::fmt;
+
+use taskloom_core::{GraphError, Key};
+
+/// Boxed error type that fallible tasks may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why one task did not produce a value.
+#[derive(Debug)]
+pub struct TaskError {
+    kind: TaskErrorKind,
+    message: String,
+    source: Option<BoxError>,
+}
+
+/// The kind of a [`TaskError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskErrorKind {
+    /// The task returned `Err`.
+    Failed,
+    /// The task panicked; the message is the panic payload.
+    Panicked,
+    /// The worker running the task died or the executor lost the task.
+    WorkerLost,
+    /// A value could not be encoded or decoded to cross a process boundary.
+    Serialization,
+    /// The computation was cancelled before the task ran.
+    Cancelled,
+    /// The task received an input of an unexpected type (a bug in an executor or
+    /// in untyped graph construction; typed handles rule it out).
+    TypeMismatch,
+}
+
+impl TaskError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: TaskErrorKind, message: impl Into<String>) -> Self {
+        TaskError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The task returned `error`.
+    pub fn failed(error: impl Into<BoxError>) -> Self {
+        let source = error.into();
+        TaskError {
+            kind: TaskErrorKind::Failed,
+            message: source.to_string(),
+            source: Some(source),
+        }
+    }
+
+    /// The task panicked with `payload` (as caught by `catch_unwind`).
+    pub fn panicked(payload: &(dyn Any + Send)) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "panic with a non-string payload".to_owned()
+        };
+        TaskError::new(TaskErrorKind::Panicked, message)
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> TaskErrorKind {
+        self.kind
+    }
+
+    /// The message: the task's error or panic message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            TaskErrorKind::Failed => write!(f, "failed: {}", self.message),
+            TaskErrorKind::Panicked => write!(f, "panicked: {}", self.message),
+            TaskErrorKind::WorkerLost => write!(f, "lost its worker: {}", self.message),
+            TaskErrorKind::Serialization => write!(f, "could not move its data: {}", self.message),
+            TaskErrorKind::Cancelled => write!(f, "was cancelled: {}", self.message),
+            TaskErrorKind::TypeMismatch => {
+                write!(f, "got an input of the wrong type: {}", self.message)
+            }
+        }
+    }
+}
+
+impl std::error::Error for TaskError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// Why a computation did not return its results.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComputeError {
+    /// The graph cannot be scheduled (cycle, missing dependency, unknown target...);
+    /// reported before any task runs.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A task failed or panicked. No task started after it.
+    #[error("task `{key}` {error}")]
+    Task {
+        /// The task's key.
+        key: Key,
+        /// What happened.
+        #[source]
+        error: TaskError,
+    },
+    /// The computation was cancelled through its [`CancellationToken`].
+    ///
+    /// [`CancellationToken`]: tokio_util::sync::CancellationToken
+    #[error("computation cancelled")]
+    Cancelled,
+    /// The same target was requested twice in one typed request (each typed result
+    /// is moved out once; request it once and clone it).
+    #[error("target `{key}` requested more than once")]
+    DuplicateTarget {
+        /// The repeated key.
+        key: Key,
+    },
+    /// The executor went away with tasks outstanding (its workers stopped).
+    #[error("executor stopped with {outstanding} tasks outstanding")]
+    ExecutorStopped {
+        /// Tasks handed out and never completed.
+        outstanding: usize,
+    },
+    /// An executor reported a completion for a task it was not given (a bug in a
+    /// custom executor).
+    #[error("executor broke the completion contract: {0}")]
+    Protocol(String),
+    /// A callback panicked; the computation was stopped.
+    #[error("callback `{callback}` panicked: {message}")]
+    CallbackPanicked {
+        /// Name of the callback.
+        callback: String,
+        /// The panic message.
+        message: String,
+    },
+    /// An async task was found but no Tokio runtime was available to spawn it on.
+    #[error("task `{key}` is async but no Tokio runtime is available to run it")]
+    NoRuntime {
+        /// The async task.
+        key: Key,
+    },
+}
+
+impl ComputeError {
+    /// The key of the task this error is about, if any.
+    pub fn key(&self) -> Option<&Key> {
+        match self {
+            ComputeError::Task { key, .. }
+            | ComputeError::DuplicateTarget { key }
+            | ComputeError::NoRuntime { key } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// A scheduler setting that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `chunksize` must be at least 1 (Dask crashes on `chunksize=-1`; we refuse it).
+    #[error("chunksize must be at least 1, got {0}")]
+    Chunksize(usize),
+    /// `num_workers` must be at least 1.
+    #[error("num_workers must be at least 1, got {0}")]
+    NumWorkers(usize),
+    /// The limit of async tasks running at once must be at least 1.
+    #[error("max_async_tasks must be at least 1, got {0}")]
+    MaxAsyncTasks(usize),
+    /// A worker thread could not be started.
+    #[error("could not start worker thread: {0}")]
+    Spawn(String),
+}

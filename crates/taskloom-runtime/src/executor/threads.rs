@@ -1,0 +1,146 @@
+//! `ThreadPool`: long-lived worker threads shared by every computation.
+//!
+//! Workers take whole batches from one shared queue (a `Mutex<VecDeque>` and a
+//! `Condvar`: no `.await` happens under the lock, and a worker holds it only to pop).
+//! Tasks run truly in parallel: no GIL, so pure computation scales with the cores
+//! (the limitation 2 of Dask's threaded scheduler).
+//!
+//! Dropping the pool (the last `Scheduler` clone that holds it) stops the workers
+//! after the batch each is running; batches still queued are dropped, which reports
+//! their jobs as lost to any computation still listening.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+use super::{Batch, Executor, Worker};
+use crate::error::ConfigError;
+
+/// A pool of `num_workers` OS threads running blocking tasks.
+///
+/// ```
+/// use taskloom_runtime::executor::ThreadPool;
+///
+/// let pool = ThreadPool::new(2)?;
+/// assert!(ThreadPool::new(0).is_err());
+/// # Ok::<(), taskloom_runtime::ConfigError>(())
+/// ```
+#[derive(Debug)]
+pub struct ThreadPool {
+    shared: Arc<Shared>,
+    workers: usize,
+}
+
+#[derive(Debug)]
+struct Shared {
+    id: u64,
+    queue: Mutex<VecDeque<Batch>>,
+    available: Condvar,
+    stopping: AtomicBool,
+}
+
+thread_local! {
+    /// Id of the pool whose worker this thread is (0: none).
+    static POOL: Cell<u64> = const { Cell::new(0) };
+}
+
+impl ThreadPool {
+    /// Starts `num_workers` worker threads.
+    ///
+    /// # Errors
+    /// [`ConfigError::NumWorkers`] for zero workers; [`ConfigError::Spawn`] if the OS
+    /// refuses a thread.
+    pub fn new(num_workers: usize) -> Result<Self, ConfigError> {
+        if num_workers == 0 {
+            return Err(ConfigError::NumWorkers(0));
+        }
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let shared = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            queue: Mutex::new(VecDeque::new()),
+            available: Condvar::new(),
+            stopping: AtomicBool::new(false),
+        });
+        for index in 0..num_workers {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("taskloom-worker-{index}"))
+                .spawn(move || work(&shared, index as u32))
+                .map_err(|e| ConfigError::Spawn(e.to_string()))?;
+        }
+        Ok(ThreadPool {
+            shared,
+            workers: num_workers,
+        })
+    }
+
+    /// A pool with one worker per available core.
+    ///
+    /// # Errors
+    /// [`ConfigError::Spawn`] if the OS refuses a thread.
+    pub fn per_core() -> Result<Self, ConfigError> {
+        Self::new(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+}
+
+/// A worker's life: pop a batch, run it, repeat until the pool stops.
+fn work(shared: &Shared, index: u32) {
+    POOL.with(|p| p.set(shared.id));
+    loop {
+        let batch = {
+            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if shared.stopping.load(Ordering::Acquire) {
+                    return;
+                }
+                if let Some(batch) = queue.pop_front() {
+                    break batch;
+                }
+                queue = shared
+                    .available
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        batch.run(Worker::Thread(index));
+    }
+}
+
+impl Executor for ThreadPool {
+    fn name(&self) -> &str {
+        "threads"
+    }
+
+    fn num_workers(&self) -> usize {
+        self.workers
+    }
+
+    fn submit(&self, batch: Batch) {
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(batch);
+        self.shared.available.notify_one();
+    }
+
+    fn is_worker_thread(&self) -> bool {
+        POOL.with(|p| p.get() == self.shared.id)
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        let queued: Vec<Batch> = self
+            .shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        self.shared.available.notify_all();
+        drop(queued); // reports their jobs as lost
+    }
+}

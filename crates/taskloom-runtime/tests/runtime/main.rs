@@ -1,0 +1,12 @@
+//! Behaviour of taskloom-runtime, one module per concern. One test binary keeps the
+//! link time of the suite low.
+#![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
+
+mod api;
+mod cancel;
+mod executors;
+mod failures;
+mod memory;
+mod sharing;
+mod spans;
+mod support;

@@ -1,0 +1,107 @@
+//! Tracing: one `compute` span per computation, one `task` span per task, entered on
+//! the worker thread that runs it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use taskloom_runtime::{Graph, Scheduler};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+#[derive(Default, Debug, Clone)]
+struct SpanInfo {
+    name: String,
+    parent: Option<String>,
+    fields: HashMap<String, String>,
+    entered_on: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<HashMap<u64, SpanInfo>>>);
+
+struct Fields<'a>(&'a mut HashMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut info = SpanInfo {
+            name: attrs.metadata().name().to_owned(),
+            parent: ctx
+                .span(id)
+                .and_then(|s| s.parent())
+                .map(|p| p.name().to_owned()),
+            ..SpanInfo::default()
+        };
+        attrs.record(&mut Fields(&mut info.fields));
+        self.0.lock().unwrap().insert(id.into_u64(), info);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
+        if let Some(info) = self.0.lock().unwrap().get_mut(&id.into_u64()) {
+            values.record(&mut Fields(&mut info.fields));
+        }
+    }
+
+    fn on_enter(&self, id: &Id, _: Context<'_, S>) {
+        let thread = std::thread::current().name().unwrap_or("?").to_owned();
+        if let Some(info) = self.0.lock().unwrap().get_mut(&id.into_u64()) {
+            info.entered_on.push(thread);
+        }
+    }
+}
+
+#[test]
+fn compute_and_task_spans_carry_keys_workers_and_timings() {
+    let recorder = Recorder::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(recorder.clone())
+        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
+    tracing::subscriber::with_default(subscriber, || {
+        let mut g = Graph::new();
+        let a = g.add(("a", 1), (), || 1_i64).unwrap();
+        let b = g.add("b", &a, |x: &i64| x + 1).unwrap();
+        let s = Scheduler::threads(2).unwrap();
+        assert_eq!(s.compute_blocking(&g, &b).unwrap(), 2);
+    });
+    let spans = recorder.0.lock().unwrap();
+    let computes: Vec<_> = spans.values().filter(|s| s.name == "compute").collect();
+    assert_eq!(computes.len(), 1);
+    assert_eq!(
+        computes[0].fields.get("tasks").map(String::as_str),
+        Some("2")
+    );
+    assert_eq!(
+        computes[0].fields.get("executor").map(String::as_str),
+        Some("threads")
+    );
+    assert_eq!(
+        computes[0].fields.get("workers").map(String::as_str),
+        Some("2")
+    );
+    let mut tasks: Vec<_> = spans.values().filter(|s| s.name == "task").collect();
+    tasks.sort_by_key(|t| t.fields.get("key").cloned());
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[0].fields["key"], "('a', 1)");
+    assert_eq!(tasks[1].fields["key"], "b");
+    for t in tasks {
+        assert_eq!(t.parent.as_deref(), Some("compute"));
+        assert!(t.fields["worker"].starts_with("thread-"), "{t:?}");
+        assert!(t.fields.contains_key("run_us") && t.fields.contains_key("queued_us"));
+        assert_eq!(t.entered_on.len(), 1);
+        assert!(
+            t.entered_on[0].starts_with("taskloom-worker-"),
+            "entered on {:?}",
+            t.entered_on
+        );
+    }
+}

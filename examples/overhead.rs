@@ -1,0 +1,124 @@
+//! Per-task overhead on the shared benchmark graphs, in the schema of
+//! `../shared/bench/dask_overhead.py`, so `compare.py` can put taskloom and Dask side
+//! by side.
+//!
+//! ```sh
+//! cargo run --release --example overhead -- --executor current-thread|threads \
+//!     [--workers N] [--budget-s S] GRAPH.json...
+//! ```
+//!
+//! Every task is a no-op that takes its dependencies' values. Timed together, as
+//! Dask's `get` does its own conversion and ordering: building the typed graph from
+//! the loaded file and the whole `compute` of its targets. At least 3 runs, then more
+//! while the budget lasts (at most 50); one JSON line per graph.
+
+use std::time::Instant;
+
+use taskloom::taskloom_core::file::{LoadedGraph, load_json};
+use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
+
+struct Args {
+    executor: String,
+    workers: usize,
+    budget_s: f64,
+    graphs: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        executor: "threads".into(),
+        workers: std::thread::available_parallelism().map_or(1, usize::from),
+        budget_s: 10.0,
+        graphs: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--executor" => args.executor = value("--executor")?,
+            "--workers" => {
+                args.workers = value("--workers")?
+                    .parse()
+                    .map_err(|e| format!("--workers: {e}"))?;
+            }
+            "--budget-s" => {
+                args.budget_s = value("--budget-s")?
+                    .parse()
+                    .map_err(|e| format!("--budget-s: {e}"))?;
+            }
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            path => args.graphs.push(path.to_owned()),
+        }
+    }
+    if args.graphs.is_empty() {
+        return Err("usage: overhead --executor current-thread|threads [--workers N] [--budget-s S] GRAPH.json...".into());
+    }
+    Ok(args)
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// Builds the typed graph of no-op tasks; ids of the loaded graph are topological.
+fn build(file: &LoadedGraph) -> Result<(Graph, Vec<Handle<()>>), BoxError> {
+    let core = &file.graph;
+    let mut g = Graph::with_capacity(core.len(), core.edge_count());
+    let mut handles: Vec<Handle<()>> = Vec::with_capacity(core.len());
+    let mut inputs: Vec<Handle<()>> = Vec::new();
+    for id in core.ids() {
+        inputs.clear();
+        inputs.extend(core.deps(id).iter().map(|d| handles[d.index()]));
+        handles.push(g.add(core.key(id).clone(), &inputs[..], |_: &[&()]| ())?);
+    }
+    let targets = file.targets.iter().map(|t| handles[t.index()]).collect();
+    Ok((g, targets))
+}
+
+async fn run_once(
+    scheduler: &Scheduler,
+    file: &LoadedGraph,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let (g, targets) = build(file)?;
+    let out = scheduler.compute(&g, &targets).await?;
+    let elapsed = start.elapsed().as_secs_f64();
+    assert_eq!(out.len(), targets.len());
+    Ok(elapsed)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), BoxError> {
+    let args = parse_args()?;
+    let (scheduler, workers) = match args.executor.as_str() {
+        "current-thread" | "sync" => (Scheduler::current_thread(), 1),
+        "threads" => (Scheduler::threads(args.workers)?, args.workers),
+        other => return Err(format!("unknown executor {other} (current-thread, threads)").into()),
+    };
+    for path in &args.graphs {
+        let file = load_json(&std::fs::read_to_string(path)?)?;
+        run_once(&scheduler, &file).await?; // warm-up
+        let deadline = Instant::now() + std::time::Duration::from_secs_f64(args.budget_s);
+        let mut times = Vec::new();
+        while times.len() < 3 || (Instant::now() < deadline && times.len() < 50) {
+            times.push(run_once(&scheduler, &file).await?);
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let tasks = file.graph.len();
+        println!(
+            "{}",
+            serde_json::json!({
+                "system": format!("taskloom {}", env!("CARGO_PKG_VERSION")),
+                "graph": file.name,
+                "executor": args.executor,
+                "workers": workers,
+                "tasks": tasks,
+                "edges": file.graph.edge_count(),
+                "runs": times.len(),
+                "median_s": median,
+                "min_s": times[0],
+                "us_per_task": median / tasks as f64 * 1e6,
+            })
+        );
+    }
+    Ok(())
+}
