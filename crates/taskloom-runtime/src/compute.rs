@@ -25,12 +25,12 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::callbacks::{Callback, Outcome, StartInfo, TaskFinish, TaskStart};
-use crate::context;
+use crate::context::{self, Scope};
 use crate::error::{ComputeError, TaskError};
 use crate::executor::{
-    Batch, Cancel, Completion, Job, Message, Sink, Worker, execute, record_span,
+    Batch, Cancel, Completion, Inputs, Job, Message, Sink, Worker, execute, record_span,
 };
-use crate::graph::TaskBody;
+use crate::graph::{BlockingFn, TaskBody};
 use crate::scheduler::{ComputeOptions, Inner};
 use crate::value::Value;
 
@@ -81,18 +81,21 @@ pub(crate) async fn run(
         inline,
     );
     let (tx, rx) = mpsc::unbounded_channel();
-    let cancel = Arc::new(Cancel::default());
+    let scope = Arc::new(Scope {
+        graph: Arc::clone(&graph),
+        cancel: Cancel::default(),
+    });
     let callbacks = Callbacks {
         list: options.callbacks,
         finished: false,
-        cancel: Arc::clone(&cancel),
+        scope: Arc::clone(&scope),
     };
     let mut driver = Driver {
         store: vec![None; graph.len()],
         graph,
         state,
         inner,
-        cancel,
+        scope,
         sink: Sink {
             tx,
             report_starts: !callbacks.list.is_empty(),
@@ -108,7 +111,7 @@ pub(crate) async fn run(
         span: span.clone(),
         worked: 0,
         clock: Instant::now(),
-        scratch: Vec::new(),
+        scratch: Inputs::new(),
     };
     let user_cancel = options.cancel;
     async move {
@@ -140,7 +143,8 @@ struct Driver {
     /// Values of finished tasks, by task id; released ones are `None` again.
     store: Vec<Option<Value>>,
     inner: Arc<Inner>,
-    cancel: Arc<Cancel>,
+    /// Shared with every job: the graph (for keys) and the cancellation state.
+    scope: Arc<Scope>,
     sink: Sink,
     rx: mpsc::UnboundedReceiver<Message>,
     inline: bool,
@@ -159,7 +163,7 @@ struct Driver {
     /// Inline runs: the end of the last task, which is the start of the next.
     clock: Instant,
     /// Inline runs: the reused input buffer.
-    scratch: Vec<Value>,
+    scratch: Inputs,
 }
 
 impl Driver {
@@ -221,43 +225,49 @@ impl Driver {
 
     fn cancelled(&mut self) -> ComputeError {
         self.state.cancel();
-        self.cancel.cancel();
+        self.scope.cancel.cancel();
         ComputeError::Cancelled
     }
 
-    /// Runs ready tasks one at a time on this thread, in the static order.
+    /// Runs ready tasks one at a time on this thread, in the static order, yielding to
+    /// the runtime every [`BUDGET`] tasks.
     async fn run_inline(&mut self) -> Result<(), ComputeError> {
-        loop {
-            if self.worked >= BUDGET {
-                self.worked = 0;
-                tokio::task::yield_now().await;
-                self.clock = Instant::now();
-            }
+        while self.run_inline_segment()? {
+            self.worked = 0;
+            tokio::task::yield_now().await;
+            self.clock = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Runs ready tasks until none is ready (`false`) or the budget is spent (`true`).
+    /// The computation's scope is entered for the segment only: it must not be held
+    /// across the yield.
+    fn run_inline_segment(&mut self) -> Result<bool, ComputeError> {
+        let _scope = context::enter_scope(&self.scope);
+        // A second handle on the graph lets task bodies be borrowed while `self`
+        // changes.
+        let graph = Arc::clone(&self.graph);
+        while self.worked < BUDGET {
             self.start_waiting_async()?;
             let Some(task) = self.state.pop_ready() else {
-                return Ok(());
+                return Ok(false);
             };
             self.worked += 1;
-            match self.graph.payload(task) {
-                TaskBody::Blocking(func) => {
-                    let func = Arc::clone(&func.0);
-                    self.run_inline_task(task, &func)?;
-                }
+            match graph.payload(task) {
+                TaskBody::Blocking(func) => self.run_inline_task(task, &func.0)?,
                 TaskBody::Async(_) => {
                     self.async_waiting.push_back(task);
                     self.start_waiting_async()?;
                 }
             }
         }
+        Ok(true)
     }
 
     /// Runs one blocking task right here. Its inputs go in a reused buffer, and one
     /// clock read serves as this task's end and the next one's start.
-    fn run_inline_task(
-        &mut self,
-        task: TaskId,
-        func: &crate::graph::BlockingFn,
-    ) -> Result<(), ComputeError> {
+    fn run_inline_task(&mut self, task: TaskId, func: &BlockingFn) -> Result<(), ComputeError> {
         let started = self.clock;
         let key = self.graph.key(task);
         if !self.callbacks.list.is_empty() {
@@ -277,7 +287,7 @@ impl Driver {
             queued_us = tracing::field::Empty,
             run_us = tracing::field::Empty,
         );
-        let result = execute(func, key, &inputs, &self.cancel, &span);
+        let result = execute(func, task, &inputs, &span);
         inputs.clear();
         self.scratch = inputs;
         let finished = Instant::now();
@@ -330,10 +340,9 @@ impl Driver {
         };
         Ok(Job {
             task,
-            key: self.graph.key(task).clone(),
             func: Arc::clone(&func.0),
             inputs: self.inputs(task)?,
-            cancel: Arc::clone(&self.cancel),
+            scope: Arc::clone(&self.scope),
             span: tracing::debug_span!(
                 parent: &self.span,
                 "task",
@@ -346,14 +355,14 @@ impl Driver {
         })
     }
 
-    fn inputs(&self, task: TaskId) -> Result<Vec<Value>, ComputeError> {
-        let mut inputs = Vec::with_capacity(self.graph.deps(task).len());
+    fn inputs(&self, task: TaskId) -> Result<Inputs, ComputeError> {
+        let mut inputs = Inputs::new();
         self.fill_inputs(task, &mut inputs)?;
         Ok(inputs)
     }
 
     /// Appends the values of `task`'s dependencies, in argument order.
-    fn fill_inputs(&self, task: TaskId, inputs: &mut Vec<Value>) -> Result<(), ComputeError> {
+    fn fill_inputs(&self, task: TaskId, inputs: &mut Inputs) -> Result<(), ComputeError> {
         for d in self.graph.deps(task) {
             match &self.store[d.index()] {
                 Some(v) => inputs.push(Arc::clone(v)),
@@ -393,11 +402,10 @@ impl Driver {
             .ok_or_else(|| ComputeError::NoRuntime { key: key.clone() })?;
         let inputs = self.inputs(task)?;
         let queued = Instant::now();
-        let future =
-            catch_unwind(AssertUnwindSafe(|| (func.0)(inputs))).unwrap_or_else(|payload| {
-                futures::future::ready(Err(TaskError::panicked(&*payload))).boxed()
-            });
-        let cancel = Arc::clone(&self.cancel);
+        let future = catch_unwind(AssertUnwindSafe(|| (func.0)(inputs.into_vec()))).unwrap_or_else(
+            |payload| futures::future::ready(Err(TaskError::panicked(&*payload))).boxed(),
+        );
+        let scope = Arc::clone(&self.scope);
         let tx = self.sink.tx.clone();
         let report_starts = self.sink.report_starts;
         let span = tracing::debug_span!(parent: &self.span, "task", key = %key, worker = "tokio");
@@ -411,8 +419,9 @@ impl Driver {
                         at: started,
                     });
                 }
-                let run = AssertUnwindSafe(context::scope(&key, &cancel, future)).catch_unwind();
-                let Some(outcome) = cancel.token().run_until_cancelled(run).await else {
+                let run =
+                    AssertUnwindSafe(context::scope_async(&scope, task, future)).catch_unwind();
+                let Some(outcome) = scope.cancel.token().run_until_cancelled(run).await else {
                     return; // the computation is gone; nobody wants the result
                 };
                 let result = outcome.unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)));
@@ -460,8 +469,10 @@ impl Driver {
             self.async_running = self.async_running.saturating_sub(1);
         } else {
             self.in_flight = self.in_flight.saturating_sub(1);
-            self.chunk
-                .observe(c.finished.saturating_duration_since(c.started));
+            if !self.inline {
+                self.chunk
+                    .observe(c.finished.saturating_duration_since(c.started));
+            }
         }
         self.worked += 1;
         if !self.callbacks.list.is_empty() {
@@ -488,7 +499,7 @@ impl Driver {
                 self.state
                     .fail(task)
                     .map_err(|e| ComputeError::Protocol(e.to_string()))?;
-                self.cancel.cancel();
+                self.scope.cancel.cancel();
                 Err(ComputeError::Task {
                     key: self.graph.key(task).clone(),
                     error,
@@ -514,7 +525,7 @@ impl Chunk {
     }
 
     fn observe(&mut self, d: Duration) {
-        let ns = d.as_nanos() as f64;
+        let ns = d.as_secs_f64() * 1e9;
         if self.seen {
             self.mean_ns += (ns - self.mean_ns) / 8.0;
         } else {
@@ -537,7 +548,7 @@ impl Chunk {
 struct Callbacks {
     list: Vec<Arc<dyn Callback>>,
     finished: bool,
-    cancel: Arc<Cancel>,
+    scope: Arc<Scope>,
 }
 
 impl Callbacks {
@@ -580,7 +591,7 @@ impl Drop for Callbacks {
     /// Dropping the computation's future cancels it: queued jobs are skipped, async
     /// tasks stop, and callbacks hear `Cancelled`.
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.scope.cancel.cancel();
         self.finish(Outcome::Cancelled);
     }
 }

@@ -2,7 +2,7 @@
 //! cancelled.
 //!
 //! Threads cannot be killed, so a long blocking task that wants to stop early when its
-//! computation is cancelled checks [`TaskContext::is_cancelled`] from time to time:
+//! computation is cancelled checks [`cancelled`] from time to time:
 //!
 //! ```
 //! fn long_job(n: u64) -> u64 {
@@ -17,36 +17,59 @@
 //! }
 //! # assert_eq!(long_job(10), 45);
 //! ```
+//!
+//! Setting the context must cost next to nothing, since it happens for every task: a
+//! thread enters its computation's [`Scope`] once per batch (one reference count), and
+//! each task only writes its id into a `Cell`. The key is looked up when asked for.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-use taskloom_core::Key;
+use taskloom_core::{Graph as CoreGraph, Key, TaskId};
 
 use crate::executor::Cancel;
+use crate::graph::TaskBody;
+
+/// What every task of one computation shares: the graph (for keys) and the
+/// computation's cancellation state.
+#[derive(Debug)]
+pub(crate) struct Scope {
+    pub(crate) graph: Arc<CoreGraph<TaskBody>>,
+    pub(crate) cancel: Cancel,
+}
 
 /// The key and cancellation state of a running task.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TaskContext {
-    key: Key,
-    cancel: Arc<Cancel>,
+    scope: Arc<Scope>,
+    task: TaskId,
+}
+
+impl std::fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("key", self.key())
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
 }
 
 impl TaskContext {
     /// The running task's key.
     pub fn key(&self) -> &Key {
-        &self.key
+        self.scope.graph.key(self.task)
     }
 
     /// Whether the task's computation was cancelled (dropped, cancelled through its
     /// token, or failed elsewhere): the result will not be used.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.scope.cancel.is_cancelled()
     }
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<TaskContext>> = const { RefCell::new(None) };
+    static SCOPE: RefCell<Option<Arc<Scope>>> = const { RefCell::new(None) };
+    static TASK: Cell<Option<TaskId>> = const { Cell::new(None) };
 }
 
 tokio::task_local! {
@@ -55,54 +78,78 @@ tokio::task_local! {
 
 /// The context of the task running on this thread or in this Tokio task, if any.
 pub fn current() -> Option<TaskContext> {
-    CURRENT
-        .with(|c| c.borrow().clone())
-        .or_else(|| ASYNC_CURRENT.try_with(Clone::clone).ok())
+    let here = TASK.with(Cell::get).and_then(|task| {
+        SCOPE.with(|s| {
+            s.borrow().as_ref().map(|scope| TaskContext {
+                scope: Arc::clone(scope),
+                task,
+            })
+        })
+    });
+    here.or_else(|| ASYNC_CURRENT.try_with(Clone::clone).ok())
 }
 
 /// Whether the task running here belongs to a cancelled computation (`false` outside
 /// a task).
 pub fn cancelled() -> bool {
-    CURRENT
-        .with(|c| c.borrow().as_ref().map(TaskContext::is_cancelled))
-        .or_else(|| ASYNC_CURRENT.try_with(TaskContext::is_cancelled).ok())
+    if TASK.with(Cell::get).is_some() {
+        if let Some(c) = SCOPE.with(|s| s.borrow().as_ref().map(|s| s.cancel.is_cancelled())) {
+            return c;
+        }
+    }
+    ASYNC_CURRENT
+        .try_with(TaskContext::is_cancelled)
         .unwrap_or(false)
 }
 
-/// Restores the previous context when dropped (tasks may nest through inline
-/// sub-computations).
-pub(crate) struct Entered {
-    previous: Option<TaskContext>,
+/// Restores the thread's previous scope and task when dropped (computations nest
+/// when a task computes a sub-graph inline).
+pub(crate) struct ScopeGuard {
+    previous: Option<Arc<Scope>>,
+    previous_task: Option<TaskId>,
 }
 
-/// Makes `key` the current task of this thread until the guard drops.
-pub(crate) fn enter(key: &Key, cancel: &Arc<Cancel>) -> Entered {
-    let context = TaskContext {
-        key: key.clone(),
-        cancel: Arc::clone(cancel),
-    };
-    Entered {
-        previous: CURRENT.with(|c| c.replace(Some(context))),
+/// Makes `scope` this thread's computation until the guard drops. Never hold the
+/// guard across an `.await`.
+pub(crate) fn enter_scope(scope: &Arc<Scope>) -> ScopeGuard {
+    ScopeGuard {
+        previous: SCOPE.with(|s| s.replace(Some(Arc::clone(scope)))),
+        previous_task: TASK.with(|t| t.replace(None)),
     }
 }
 
-impl Drop for Entered {
+impl Drop for ScopeGuard {
     fn drop(&mut self) {
         let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+        SCOPE.with(|s| *s.borrow_mut() = previous);
+        TASK.with(|t| t.set(self.previous_task));
     }
 }
 
-/// Runs `fut` with `key` as the current task of its Tokio task.
-pub(crate) fn scope<F: std::future::Future>(
-    key: &Key,
-    cancel: &Arc<Cancel>,
+/// Marks `task` as running on this thread until the guard drops (inside a scope).
+pub(crate) struct TaskGuard(());
+
+pub(crate) fn enter_task(task: TaskId) -> TaskGuard {
+    TASK.with(|t| t.set(Some(task)));
+    TaskGuard(())
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        TASK.with(|t| t.set(None));
+    }
+}
+
+/// Runs `fut` with `task` of `scope` as the current task of its Tokio task.
+pub(crate) fn scope_async<F: std::future::Future>(
+    scope: &Arc<Scope>,
+    task: TaskId,
     fut: F,
 ) -> impl std::future::Future<Output = F::Output> {
     ASYNC_CURRENT.scope(
         TaskContext {
-            key: key.clone(),
-            cancel: Arc::clone(cancel),
+            scope: Arc::clone(scope),
+            task,
         },
         fut,
     )

@@ -514,9 +514,10 @@ where
     A: Any,
 {
     fn call(&self, values: &[Value]) -> Result<O, TaskError> {
+        // Most fan-ins are small: keep the references on the stack.
         let args = (0..values.len())
             .map(|i| arg::<A>(values, i))
-            .collect::<Result<Vec<&A>, _>>()?;
+            .collect::<Result<smallvec::SmallVec<[&A; 16]>, _>>()?;
         Ok(self(&args))
     }
 }

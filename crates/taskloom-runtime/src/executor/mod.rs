@@ -47,7 +47,9 @@ use taskloom_core::{Key, TaskId};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use crate::context;
+use smallvec::SmallVec;
+
+use crate::context::{self, Scope};
 use crate::error::{TaskError, TaskErrorKind};
 use crate::graph::BlockingFn;
 use crate::value::Value;
@@ -141,13 +143,15 @@ impl Cancel {
     }
 }
 
+/// Inputs of a job: most tasks have few, so they live inline.
+pub(crate) type Inputs = SmallVec<[Value; 4]>;
+
 /// One blocking task, ready to run: its function and its inputs' values.
 pub struct Job {
     pub(crate) task: TaskId,
-    pub(crate) key: Key,
     pub(crate) func: BlockingFn,
-    pub(crate) inputs: Vec<Value>,
-    pub(crate) cancel: Arc<Cancel>,
+    pub(crate) inputs: Inputs,
+    pub(crate) scope: Arc<Scope>,
     pub(crate) span: tracing::Span,
     pub(crate) queued: Instant,
 }
@@ -155,7 +159,7 @@ pub struct Job {
 impl fmt::Debug for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Job")
-            .field("key", &self.key)
+            .field("key", self.key())
             .finish_non_exhaustive()
     }
 }
@@ -163,12 +167,17 @@ impl fmt::Debug for Job {
 impl Job {
     /// The task's key.
     pub fn key(&self) -> &Key {
-        &self.key
+        self.scope.graph.key(self.task)
+    }
+
+    /// The task's id in its graph.
+    pub fn task(&self) -> TaskId {
+        self.task
     }
 
     /// Whether its computation was cancelled or failed (the job should not start).
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.scope.cancel.is_cancelled()
     }
 
     /// The values of the task's inputs, in argument order.
@@ -183,22 +192,23 @@ impl Job {
     /// before this returns, so a result released by the loop is freed as soon as its
     /// last user finishes.
     pub fn run(self, worker: Worker) -> Completion {
+        let _scope = context::enter_scope(&self.scope);
         self.run_from(worker, Instant::now())
     }
 
-    /// [`Job::run`] with the start instant already read (a batch reuses the end of one
-    /// job as the start of the next: one clock read per task).
+    /// [`Job::run`] inside its scope, already entered, with the start instant already
+    /// read (a batch reuses the end of one job as the start of the next: one clock
+    /// read per task).
     pub(crate) fn run_from(self, worker: Worker, started: Instant) -> Completion {
         let Job {
             task,
-            key,
             func,
             inputs,
-            cancel,
+            scope,
             span,
             queued,
         } = self;
-        if cancel.is_cancelled() {
+        if scope.cancel.is_cancelled() {
             return Completion {
                 task,
                 result: Err(TaskError::new(
@@ -211,7 +221,7 @@ impl Job {
                 finished: started,
             };
         }
-        let result = execute(&func, &key, &inputs, &cancel, &span);
+        let result = execute(&func, task, &inputs, &span);
         drop(inputs);
         let finished = Instant::now();
         record_span(&span, worker, queued, started, finished);
@@ -226,17 +236,16 @@ impl Job {
     }
 }
 
-/// Calls a blocking task body inside its span and context, turning a panic into a
-/// [`TaskErrorKind::Panicked`] error.
+/// Calls a blocking task body inside its span and context (its computation's scope
+/// must be entered), turning a panic into a [`TaskErrorKind::Panicked`] error.
 pub(crate) fn execute(
     func: &BlockingFn,
-    key: &Key,
+    task: TaskId,
     inputs: &[Value],
-    cancel: &Arc<Cancel>,
     span: &tracing::Span,
 ) -> Result<Value, TaskError> {
     let _entered = span.enter();
-    let _context = context::enter(key, cancel);
+    let _context = context::enter_task(task);
     catch_unwind(AssertUnwindSafe(|| func(inputs)))
         .unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)))
 }
@@ -383,6 +392,8 @@ impl Batch {
     /// completions to the computation in one message.
     pub fn run(mut self, worker: Worker) {
         let jobs = std::mem::take(&mut self.jobs);
+        let Some(first) = jobs.first() else { return };
+        let _scope = context::enter_scope(&first.scope);
         let mut done = Vec::with_capacity(jobs.len());
         let mut now = Instant::now();
         for job in jobs {
