@@ -115,13 +115,18 @@ pub(crate) async fn run(
     };
     let user_cancel = options.cancel;
     async move {
-        driver.callbacks.start(&StartInfo {
+        let started = driver.callbacks.start(&StartInfo {
             tasks: driver.state.counts().total,
             executor: executor.name().to_owned(),
             workers,
             at: Instant::now(),
-        })?;
-        let result = driver.drive(&*executor, user_cancel).await;
+        });
+        // A panic in `on_start` fails the computation, and `on_finish` hears that
+        // (returning early would leave it to the drop guard, which says Cancelled).
+        let result = match started {
+            Ok(()) => driver.drive(&*executor, user_cancel).await,
+            Err(e) => Err(e),
+        };
         driver.callbacks.finish(match &result {
             Ok(()) => Outcome::Done,
             Err(ComputeError::Cancelled) => Outcome::Cancelled,
