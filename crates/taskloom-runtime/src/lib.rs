@@ -20,6 +20,8 @@
 //!   [`ThreadPool`](executor::ThreadPool) and [`CurrentThread`](executor::CurrentThread).
 //! - [`context`]: the running task's key and cancellation flag.
 //! - [`callbacks`]: per-computation hooks (start, task start, task finish, finish).
+//! - [`diagnostics`]: callbacks that observe: profiler, resource sampler, Chrome trace
+//!   export, progress bar (feature `progress`).
 //! - [`targets`]: typed requests ([`Targets`]) and Dask-style nested key requests
 //!   ([`Request`] → [`Output`]).
 //! - [`error`]: [`ComputeError`], [`TaskError`], [`ConfigError`].
@@ -54,6 +56,7 @@
 pub mod callbacks;
 mod compute;
 pub mod context;
+pub mod diagnostics;
 pub mod error;
 pub mod executor;
 pub mod graph;

@@ -1,0 +1,171 @@
+//! [`Profiler`]: a callback that records the timeline of its computations.
+//!
+//! Dask's `Profiler` is process-global: two computations profiled at once mix their
+//! tasks. This one is given to a computation through
+//! [`ComputeOptions::shared_callback`](crate::ComputeOptions::shared_callback), keeps
+//! an `Arc` so the caller can read it afterwards, and sees only the computations it was
+//! given to. Each record is taken from the task's completion (worker, start and end
+//! instants measured by the worker itself), so the profiler adds one lock and one push
+//! per task to the scheduling loop and nothing to the workers.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use taskloom_core::Key;
+
+use crate::callbacks::{Callback, Outcome, StartInfo, TaskFinish};
+use crate::executor::Worker;
+
+/// What one task did: where and when it ran, and whether it succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// The task's key.
+    pub key: Key,
+    /// Where it ran.
+    pub worker: Worker,
+    /// When it started.
+    pub start: Instant,
+    /// When it ended (never before `start`).
+    pub end: Instant,
+    /// `None` if it succeeded, else the error's message.
+    pub error: Option<String>,
+}
+
+impl TaskRecord {
+    /// Whether the task succeeded.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// How long it ran.
+    pub fn duration(&self) -> Duration {
+        self.end.saturating_duration_since(self.start)
+    }
+}
+
+/// A computation the profiler saw start (and maybe end).
+#[derive(Debug, Clone)]
+pub struct ComputeRecord {
+    /// Its executor's name.
+    pub executor: String,
+    /// Its number of workers.
+    pub workers: usize,
+    /// Tasks it was going to run.
+    pub tasks: usize,
+    /// When it started.
+    pub start: Instant,
+    /// When it ended and how, once it has.
+    pub end: Option<(Instant, Outcome)>,
+}
+
+/// Records every task of the computations it is given to.
+///
+/// ```
+/// use std::sync::Arc;
+/// use taskloom_runtime::diagnostics::Profiler;
+/// use taskloom_runtime::{ComputeOptions, Graph, Outcome, Scheduler};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut g = Graph::new();
+/// let x = g.add("x", (), || 1_u8)?;
+/// let profiler = Arc::new(Profiler::new());
+/// let options = ComputeOptions::new().shared_callback(profiler.clone());
+/// Scheduler::current_thread().compute_with(&g, &x, options).await?;
+///
+/// let records = profiler.records();
+/// assert_eq!(records[0].key.to_string(), "x");
+/// assert!(records[0].ok() && records[0].start <= records[0].end);
+/// assert!(matches!(profiler.computes()[0].end, Some((_, Outcome::Done))));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct Profiler {
+    /// A plain mutex: callbacks are called one at a time by each computation's loop,
+    /// nothing awaits under it, and it is held for one push.
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    records: Vec<TaskRecord>,
+    computes: Vec<ComputeRecord>,
+}
+
+impl Profiler {
+    /// An empty profiler. Share it with `Arc` to read it after the computation.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The tasks that ended so far, in the order they were reported.
+    ///
+    /// Tasks still running when a computation failed or was cancelled never report
+    /// back to it, so they are missing.
+    pub fn records(&self) -> Vec<TaskRecord> {
+        self.lock().records.clone()
+    }
+
+    /// The computations seen so far.
+    pub fn computes(&self) -> Vec<ComputeRecord> {
+        self.lock().computes.clone()
+    }
+
+    /// Forgets everything recorded.
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.records.clear();
+        state.computes.clear();
+    }
+
+    /// The earliest instant recorded (the first computation's start), if any.
+    pub fn origin(&self) -> Option<Instant> {
+        let state = self.lock();
+        let computes = state.computes.iter().map(|c| c.start);
+        let tasks = state.records.iter().map(|r| r.start);
+        computes.chain(tasks).min()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves whole records behind; keep reading.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Callback for Profiler {
+    fn name(&self) -> &str {
+        "profiler"
+    }
+
+    fn on_start(&self, info: &StartInfo) {
+        self.lock().computes.push(ComputeRecord {
+            executor: info.executor.clone(),
+            workers: info.workers,
+            tasks: info.tasks,
+            start: info.at,
+            end: None,
+        });
+    }
+
+    fn on_task_finish(&self, event: &TaskFinish<'_>) {
+        self.lock().records.push(TaskRecord {
+            key: event.key.clone(),
+            worker: event.worker,
+            start: event.started,
+            end: event.finished.max(event.started),
+            error: event.error.map(str::to_owned),
+        });
+    }
+
+    fn on_finish(&self, outcome: &Outcome) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        // Computations sharing this profiler may end in any order; close the oldest
+        // still open (they are indistinguishable to a callback, and the end instants
+        // are all that differ).
+        if let Some(open) = state.computes.iter_mut().find(|c| c.end.is_none()) {
+            open.end = Some((now, outcome.clone()));
+        }
+    }
+}
