@@ -15,6 +15,9 @@
 //! set) prints nothing: the bar appears only once that much time has passed, so quick
 //! requests in a service stay quiet. A bar that appeared ends at 100 % with the total
 //! time, or stays where it was with the failure (or "cancelled") written beside it.
+//! Ended bars stay on screen as plain lines; printing through
+//! `MultiProgress::println` wipes them (indicatif forgets bars once dropped), so print
+//! results after the bars, or keep lines short-lived.
 //!
 //! Progress is counted from task completions in the computation's scheduling loop: a
 //! lock and an atomic add per task; drawing is rate-limited by indicatif.
@@ -188,16 +191,22 @@ impl Shared {
     /// Puts the bar on screen (once).
     fn reveal(&self, state: &mut State) {
         let State::Running {
-            total, done, bar, ..
+            started,
+            total,
+            done,
+            bar,
+            ..
         } = state
         else {
             return;
         };
         if bar.is_none() {
+            // Elapsed time counts from the computation's start, not from the reveal.
             let new = indicatif::ProgressBar::new(*total)
                 .with_style(style(TEMPLATE))
                 .with_prefix(self.label.clone())
-                .with_position(*done);
+                .with_position(*done)
+                .with_elapsed(started.elapsed());
             let new = self.multi.add(new);
             new.enable_steady_tick(TICK);
             *bar = Some(new);
