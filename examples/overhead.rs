@@ -3,7 +3,7 @@
 //! by side.
 //!
 //! ```sh
-//! cargo run --release --example overhead -- --executor current-thread|threads \
+//! cargo run --release --example overhead -- --executor current-thread|threads|processes \
 //!     [--workers N] [--budget-s S] GRAPH.json...
 //! ```
 //!
@@ -15,7 +15,13 @@
 use std::time::Instant;
 
 use taskloom::taskloom_core::file::{LoadedGraph, load_json};
+use taskloom::taskloom_runtime::graph::Many;
+use taskloom::taskloom_runtime::process::{self, ProcessPool, Registry, Remote};
 use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
+
+/// The no-op as a remote function, for `--executor processes` (a closure cannot cross
+/// into a worker process; a registered name can).
+type Noop = Remote<Many<()>, ()>;
 
 struct Args {
     executor: String,
@@ -51,7 +57,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if args.graphs.is_empty() {
-        return Err("usage: overhead --executor current-thread|threads [--workers N] [--budget-s S] GRAPH.json...".into());
+        return Err("usage: overhead --executor current-thread|threads|processes [--workers N] [--budget-s S] GRAPH.json...".into());
     }
     Ok(args)
 }
@@ -59,7 +65,7 @@ fn parse_args() -> Result<Args, String> {
 type BoxError = Box<dyn std::error::Error>;
 
 /// Builds the typed graph of no-op tasks; ids of the loaded graph are topological.
-fn build(file: &LoadedGraph) -> Result<(Graph, Vec<Handle<()>>), BoxError> {
+fn build(file: &LoadedGraph, remote: Option<&Noop>) -> Result<(Graph, Vec<Handle<()>>), BoxError> {
     let core = &file.graph;
     let mut g = Graph::with_capacity(core.len(), core.edge_count());
     let mut handles: Vec<Handle<()>> = Vec::with_capacity(core.len());
@@ -67,7 +73,11 @@ fn build(file: &LoadedGraph) -> Result<(Graph, Vec<Handle<()>>), BoxError> {
     for id in core.ids() {
         inputs.clear();
         inputs.extend(core.deps(id).iter().map(|d| handles[d.index()]));
-        handles.push(g.add(core.key(id).clone(), &inputs[..], |_: &[&()]| ())?);
+        let key = core.key(id).clone();
+        handles.push(match remote {
+            Some(noop) => g.add_remote(key, &inputs[..], noop)?,
+            None => g.add(key, &inputs[..], |_: &[&()]| ())?,
+        });
     }
     let targets = file.targets.iter().map(|t| handles[t.index()]).collect();
     Ok((g, targets))
@@ -76,9 +86,10 @@ fn build(file: &LoadedGraph) -> Result<(Graph, Vec<Handle<()>>), BoxError> {
 async fn run_once(
     scheduler: &Scheduler,
     file: &LoadedGraph,
+    remote: Option<&Noop>,
 ) -> Result<f64, Box<dyn std::error::Error>> {
     let start = Instant::now();
-    let (g, targets) = build(file)?;
+    let (g, targets) = build(file, remote)?;
     let out = scheduler.compute(&g, &targets).await?;
     let elapsed = start.elapsed().as_secs_f64();
     assert_eq!(out.len(), targets.len());
@@ -87,19 +98,34 @@ async fn run_once(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxError> {
+    // `--executor processes` re-executes this program as its workers: they serve here.
+    let mut registry = Registry::new();
+    let noop: Noop = registry.register("noop", |_: &[&()]| ())?;
+    process::init(&registry);
     let args = parse_args()?;
     let (scheduler, workers) = match args.executor.as_str() {
         "current-thread" | "sync" => (Scheduler::current_thread(), 1),
         "threads" => (Scheduler::threads(args.workers)?, args.workers),
-        other => return Err(format!("unknown executor {other} (current-thread, threads)").into()),
+        "processes" => (
+            Scheduler::builder()
+                .executor(ProcessPool::new(args.workers)?)
+                .build()?,
+            args.workers,
+        ),
+        other => {
+            return Err(
+                format!("unknown executor {other} (current-thread, threads, processes)").into(),
+            );
+        }
     };
     for path in &args.graphs {
         let file = load_json(&std::fs::read_to_string(path)?)?;
-        run_once(&scheduler, &file).await?; // warm-up
+        let remote = (args.executor == "processes").then_some(&noop);
+        run_once(&scheduler, &file, remote).await?; // warm-up
         let deadline = Instant::now() + std::time::Duration::from_secs_f64(args.budget_s);
         let mut times = Vec::new();
         while times.len() < 3 || (Instant::now() < deadline && times.len() < 50) {
-            times.push(run_once(&scheduler, &file).await?);
+            times.push(run_once(&scheduler, &file, remote).await?);
         }
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];

@@ -346,6 +346,7 @@ impl Driver {
         Ok(Job {
             task,
             func: Arc::clone(&func.0),
+            remote: func.1.clone(),
             inputs: self.inputs(task)?,
             scope: Arc::clone(&self.scope),
             span: tracing::debug_span!(

@@ -39,9 +39,14 @@ pub enum TaskBody {
     Async(AsyncFnBox),
 }
 
-/// Opaque blocking task function (see [`TaskBody::Blocking`]).
+/// Opaque blocking task function (see [`TaskBody::Blocking`]). A remote task (see
+/// [`Graph::add_remote`]) also carries what a process pool needs to run it in a worker;
+/// other executors call the in-process function.
 #[derive(Clone)]
-pub struct BlockingFnBox(pub(crate) BlockingFn);
+pub struct BlockingFnBox(
+    pub(crate) BlockingFn,
+    pub(crate) Option<Arc<crate::executor::process::RemoteSpec>>,
+);
 
 /// Opaque async task function (see [`TaskBody::Async`]).
 #[derive(Clone)]
@@ -194,7 +199,11 @@ impl Graph {
         T: Any + Send + Sync,
     {
         let body: BlockingFn = Arc::new(move |values: &[Value]| f.call(values).map(value));
-        self.push(key.into(), &inputs, TaskBody::Blocking(BlockingFnBox(body)))
+        self.push(
+            key.into(),
+            &inputs,
+            TaskBody::Blocking(BlockingFnBox(body, None)),
+        )
     }
 
     /// Adds a fallible task: `f` returns `Result<T, E>`, and an `Err` ends the
@@ -218,7 +227,11 @@ impl Graph {
             Ok(v) => Ok(value(v)),
             Err(e) => Err(TaskError::failed(e)),
         });
-        self.push(key.into(), &inputs, TaskBody::Blocking(BlockingFnBox(body)))
+        self.push(
+            key.into(),
+            &inputs,
+            TaskBody::Blocking(BlockingFnBox(body, None)),
+        )
     }
 
     /// Adds an async task: `f` takes its inputs as `Arc`s and returns a future, which
@@ -303,7 +316,7 @@ impl Graph {
         let handle: Handle<()> = self.push(
             key.into(),
             &inputs,
-            TaskBody::Blocking(BlockingFnBox(Arc::new(f))),
+            TaskBody::Blocking(BlockingFnBox(Arc::new(f), None)),
         )?;
         Ok(handle.erase())
     }
@@ -323,7 +336,7 @@ impl Graph {
         Ok(handle.erase())
     }
 
-    fn push<I: Inputs + ?Sized, T>(
+    pub(crate) fn push<I: Inputs + ?Sized, T>(
         &mut self,
         key: Key,
         inputs: &I,

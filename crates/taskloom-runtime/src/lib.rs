@@ -66,6 +66,7 @@ pub mod value;
 
 pub use callbacks::{Callback, Outcome};
 pub use error::{BoxError, ComputeError, ConfigError, TaskError, TaskErrorKind};
+pub use executor::process;
 pub use graph::{AnyHandle, Graph, Handle, TaskBody};
 pub use scheduler::{Compute, ComputeOptions, Scheduler, SchedulerBuilder};
 pub use targets::{Output, Request, Targets};

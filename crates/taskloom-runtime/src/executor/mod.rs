@@ -35,6 +35,7 @@
 //! Async tasks never reach an executor: the loop runs them as Tokio tasks.
 
 pub mod current;
+pub mod process;
 pub mod threads;
 
 use std::fmt;
@@ -55,6 +56,7 @@ use crate::graph::BlockingFn;
 use crate::value::Value;
 
 pub use current::CurrentThread;
+pub use process::ProcessPool;
 pub use threads::ThreadPool;
 
 /// Runs batches of blocking tasks. Shared by every computation of a
@@ -154,6 +156,9 @@ pub struct Job {
     pub(crate) scope: Arc<Scope>,
     pub(crate) span: tracing::Span,
     pub(crate) queued: Instant,
+    /// For a remote task: how a process pool runs it in a worker (`func` runs it
+    /// in-process under other executors).
+    pub(crate) remote: Option<Arc<process::RemoteSpec>>,
 }
 
 impl fmt::Debug for Job {
@@ -207,6 +212,7 @@ impl Job {
             scope,
             span,
             queued,
+            remote: _,
         } = self;
         if scope.cancel.is_cancelled() {
             return Completion {

@@ -1,0 +1,365 @@
+//! `ProcessPool`: remote tasks in child processes, with clear failures.
+//!
+//! For isolation, and for work that must not share the parent's address space (a
+//! library that is not thread-safe, code that may crash or leak): tasks added with
+//! [`Graph::add_remote`](crate::Graph::add_remote) run in `num_workers` child
+//! processes, kept and reused across computations.
+//!
+//! - **Workers are the program itself**, re-executed in worker mode (Python's `spawn`
+//!   start method): [`init`] at the top of `main` serves tasks in a worker and returns
+//!   at once in the parent. A program that forgets it gets
+//!   [`ProcessError::NotInitialized`], a worker program that does not answer the
+//!   handshake a [`StartError`]; a worker cannot start a pool of its own.
+//! - **Functions by name, values by serde**: a [`Registry`] maps names to functions
+//!   with serde inputs and results ([`Remote`]); values cross in postcard
+//!   (`format`), in length-delimited frames over the children's pipes (`protocol`).
+//!   Under other executors the same tasks run in-process without serialization.
+//! - **Failures**: a panic is that task's error, and the worker goes on; a worker
+//!   that dies (abort, segfault, `exit`, a signal) fails the task it was running with
+//!   the exit status or signal, and is replaced; a malformed or oversized frame is an
+//!   error, never a panic or an unbounded allocation; cancelling a computation kills
+//!   the workers running its tasks, and they are replaced.
+//! - Tasks that are not remote run in the parent, on a small thread pool of the
+//!   process pool's own.
+//!
+//! # Layout
+//!
+//! - `remote`: [`Registry`], [`Remote`], [`RemoteArgs`] and `Graph::add_remote`;
+//! - `format`: the serde format;
+//! - `protocol`: the frames and their codec;
+//! - `worker`: [`init`], the worker's serve loop;
+//! - `pool`: the parent side: a supervisor thread with its own Tokio runtime drives
+//!   one task per worker slot (spawn, handshake, batches, failures, replacement).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use taskloom_runtime::process::{self, ProcessPool, Registry};
+//! use taskloom_runtime::{Graph, Scheduler};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // The same registry in the parent and in every worker.
+//!     let mut registry = Registry::new();
+//!     let square = registry.register("square", |x: &i64| x * x)?;
+//!     let sum = registry.register("sum", |xs: &[&i64]| xs.iter().copied().sum::<i64>())?;
+//!     process::init(&registry); // a worker serves here and never returns
+//!
+//!     let pool = ProcessPool::builder().workers(2).build()?;
+//!     let scheduler = Scheduler::builder().executor(pool).build()?;
+//!     let mut g = Graph::new();
+//!     let xs: Vec<_> = (0..10_i64)
+//!         .map(|i| g.add(format!("x-{i}"), (), move || i))
+//!         .collect::<Result<_, _>>()?;
+//!     let squares: Vec<_> = xs
+//!         .iter()
+//!         .enumerate()
+//!         .map(|(i, x)| g.add_remote(format!("square-{i}"), x, &square))
+//!         .collect::<Result<_, _>>()?;
+//!     let total = g.add_remote("total", &squares, &sum)?;
+//!     assert_eq!(scheduler.compute(&g, &total).await?, 285);
+//!     Ok(())
+//! }
+//! ```
+
+mod format;
+mod pool;
+mod protocol;
+mod remote;
+mod worker;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) use remote::RemoteSpec;
+pub use remote::{Registry, Remote, RemoteArgs};
+pub use worker::{__write_raw_to_pool, WORKER_ENV, init, is_worker};
+
+use super::{Batch, Executor, ThreadPool};
+use crate::error::ConfigError;
+
+/// Default largest frame, in bytes (a batch of encoded inputs, or one encoded result).
+pub const DEFAULT_MAX_FRAME_LENGTH: usize = 64 * 1024 * 1024;
+
+/// Default time a new worker has to say hello.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a process pool or a registry could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// An impossible setting (zero workers...).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Two functions were registered under one name.
+    #[error("a remote function named `{0}` is already registered")]
+    DuplicateFunction(String),
+    /// This process is itself a worker: starting a pool here would start workers
+    /// without end (the code that builds the pool runs before `init` in the worker,
+    /// or `init` is missing from the worker's `main`).
+    #[error(
+        "this process is a taskloom worker ({WORKER_ENV} is set) and cannot start a process \
+         pool: call `taskloom_runtime::process::init(&registry)` first thing in `main`"
+    )]
+    InsideWorker,
+    /// The pool would re-execute this program, which never called [`init`]: its
+    /// copies would run `main` instead of serving.
+    #[error(
+        "`taskloom_runtime::process::init(&registry)` was not called in this program: call it \
+         first thing in `main`, so that the copies a process pool starts become workers"
+    )]
+    NotInitialized,
+    /// The maximum frame length is too small for the protocol.
+    #[error("max_frame_length must be at least 256 bytes, got {0}")]
+    MaxFrameLength(usize),
+    /// The pool's supervisor thread or runtime could not start.
+    #[error("could not start the process pool's supervisor: {0}")]
+    Supervisor(std::io::Error),
+    /// A worker did not start (eager start only; a lazy pool reports this as the
+    /// error of the tasks it could not run).
+    #[error("worker {index} did not start: {error}")]
+    Start {
+        /// The worker slot.
+        index: u32,
+        /// What went wrong.
+        #[source]
+        error: StartError,
+    },
+}
+
+/// Why a worker process did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The program could not be executed.
+    #[error("cannot execute `{program}`: {error}")]
+    Spawn {
+        /// The worker program.
+        program: PathBuf,
+        /// The OS error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The program exited before the handshake.
+    #[error(
+        "`{program}` {status} before saying hello; a worker program must call \
+         `taskloom_runtime::process::init(&registry)` first thing in `main`"
+    )]
+    Exited {
+        /// The worker program.
+        program: PathBuf,
+        /// How it ended ("exited with status 0", "killed by signal 11 (SIGSEGV)").
+        status: String,
+    },
+    /// The program wrote something other than the handshake.
+    #[error(
+        "`{program}` is not a taskloom worker (it wrote {what} instead of the handshake); a \
+         worker program must call `taskloom_runtime::process::init(&registry)` first thing \
+         in `main`"
+    )]
+    NotAWorker {
+        /// The worker program.
+        program: PathBuf,
+        /// What it wrote, shortened.
+        what: String,
+    },
+    /// The program said nothing within the handshake timeout (it was killed).
+    #[error(
+        "`{program}` did not say hello within {timeout:?} (it was stopped); a worker program \
+         must call `taskloom_runtime::process::init(&registry)` first thing in `main`"
+    )]
+    Timeout {
+        /// The worker program.
+        program: PathBuf,
+        /// The handshake timeout.
+        timeout: Duration,
+    },
+}
+
+/// A pool of `num_workers` worker processes running remote tasks. Cheap to clone:
+/// clones share the workers, which stop (killed and reaped) when the last clone is
+/// dropped.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use taskloom_runtime::process::ProcessPool;
+///
+/// # fn main() -> Result<(), taskloom_runtime::process::ProcessError> {
+/// let pool = ProcessPool::builder()
+///     .workers(4)
+///     .eager(false) // start workers on first use
+///     .handshake_timeout(Duration::from_secs(30))
+///     .build()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ProcessPool {
+    inner: Arc<pool::Pool>,
+}
+
+impl ProcessPool {
+    /// A pool of `num_workers` workers, started now.
+    ///
+    /// # Errors
+    /// See [`ProcessPoolBuilder::build`].
+    pub fn new(num_workers: usize) -> Result<Self, ProcessError> {
+        Self::builder().workers(num_workers).build()
+    }
+
+    /// Configures a pool.
+    pub fn builder() -> ProcessPoolBuilder {
+        ProcessPoolBuilder::default()
+    }
+
+    /// The process id of each worker slot's current process (`None`: not started, or
+    /// being replaced).
+    pub fn pids(&self) -> Vec<Option<u32>> {
+        self.inner.pids()
+    }
+}
+
+impl Executor for ProcessPool {
+    fn name(&self) -> &str {
+        "processes"
+    }
+
+    fn num_workers(&self) -> usize {
+        self.inner.num_workers()
+    }
+
+    fn submit(&self, batch: Batch) {
+        self.inner.submit(batch);
+    }
+
+    fn is_worker_thread(&self) -> bool {
+        self.inner.is_local_thread()
+    }
+}
+
+/// Builds a [`ProcessPool`].
+#[derive(Debug, Clone)]
+pub struct ProcessPoolBuilder {
+    workers: Option<usize>,
+    eager: bool,
+    program: Option<PathBuf>,
+    args: Vec<OsString>,
+    max_frame_length: usize,
+    handshake_timeout: Duration,
+    local_threads: usize,
+}
+
+impl Default for ProcessPoolBuilder {
+    fn default() -> Self {
+        ProcessPoolBuilder {
+            workers: None,
+            eager: true,
+            program: None,
+            args: Vec::new(),
+            max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            local_threads: 1,
+        }
+    }
+}
+
+impl ProcessPoolBuilder {
+    /// Number of worker processes (default: one per core).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Start every worker in `build` and check its handshake (default), or start each
+    /// on first use (`false`). Eager start reports a worker that cannot start as an
+    /// error of `build`; lazy start as the error of the first tasks sent to it. A dead
+    /// worker is replaced at once when eager, on next use when lazy.
+    pub fn eager(mut self, eager: bool) -> Self {
+        self.eager = eager;
+        self
+    }
+
+    /// The worker program (default: this program, `std::env::current_exe`). It must
+    /// call [`init`] first thing in `main` with a registry of the functions the
+    /// graphs use.
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self
+    }
+
+    /// Adds a command-line argument for the worker program (default: none; a worker
+    /// is recognised by [`WORKER_ENV`], not by its arguments).
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// The largest frame accepted from or sent to a worker, in bytes (default
+    /// [`DEFAULT_MAX_FRAME_LENGTH`]): a task whose inputs or result are larger fails
+    /// with a serialization error naming it.
+    pub fn max_frame_length(mut self, bytes: usize) -> Self {
+        self.max_frame_length = bytes;
+        self
+    }
+
+    /// How long a new worker has to say hello before it is killed (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Threads in the parent for the graph's tasks that are not remote (default 1).
+    pub fn local_threads(mut self, n: usize) -> Self {
+        self.local_threads = n;
+        self
+    }
+
+    /// Checks the settings and starts the pool (and, when eager, its workers).
+    ///
+    /// # Errors
+    /// [`ProcessError::InsideWorker`] in a worker; [`ProcessError::NotInitialized`] if
+    /// the workers would be this program and it never called [`init`];
+    /// [`ProcessError::Config`] for zero workers, local threads or frame length;
+    /// [`ProcessError::Start`] if an eager worker does not start.
+    pub fn build(self) -> Result<ProcessPool, ProcessError> {
+        if is_worker() {
+            return Err(ProcessError::InsideWorker);
+        }
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        if workers == 0 {
+            return Err(ConfigError::NumWorkers(0).into());
+        }
+        if self.local_threads == 0 {
+            return Err(ConfigError::NumWorkers(0).into());
+        }
+        if self.max_frame_length < protocol::MAX_HELLO {
+            return Err(ProcessError::MaxFrameLength(self.max_frame_length));
+        }
+        let program = match self.program {
+            Some(p) => p,
+            None => {
+                if !worker::initialized() {
+                    return Err(ProcessError::NotInitialized);
+                }
+                std::env::current_exe().map_err(ProcessError::Supervisor)?
+            }
+        };
+        let local = ThreadPool::new(self.local_threads)?;
+        let config = pool::Config {
+            workers,
+            eager: self.eager,
+            program,
+            args: self.args,
+            max_frame_length: self.max_frame_length,
+            handshake_timeout: self.handshake_timeout,
+        };
+        Ok(ProcessPool {
+            inner: Arc::new(pool::Pool::start(config, local)?),
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! The frames between the pool and a worker, and their codec.
+//!
+//! Every frame is a length-delimited block (tokio-util's [`LengthDelimitedCodec`]:
+//! a 4-byte big-endian length, then the body) whose body is one postcard-encoded
+//! message. The codec refuses a length above the pool's `max_frame_length` before
+//! reserving anything, so a child that writes garbage or a huge length costs the
+//! parent an error, never an unbounded allocation.
+//!
+//! The conversation:
+//!
+//! 1. the worker starts and sends [`Reply::Hello`] with [`MAGIC`] and
+//!    [`VERSION`]: proof that it is a taskloom worker of a compatible build (a program
+//!    that forgot `init()` prints something else, or nothing);
+//! 2. the pool sends a [`Request::Run`] with a batch of calls;
+//! 3. the worker answers each call with one [`Reply::Done`] frame, written as soon as
+//!    the call ends, in order: when a worker dies, the first call without an answer
+//!    is the one that killed it;
+//! 4. repeat from 2; the worker exits when its stdin closes.
+
+use bytes::{Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+/// Says "I am a taskloom worker" in the first frame.
+pub(crate) const MAGIC: u64 = u64::from_be_bytes(*b"tskloom\x01");
+
+/// Version of this protocol; both sides must agree.
+pub(crate) const VERSION: u32 = 1;
+
+/// Longest hello frame the pool accepts: a hello is a few bytes; anything longer is
+/// not a worker talking.
+pub(crate) const MAX_HELLO: usize = 256;
+
+/// The length-delimited codec with a maximum frame length.
+pub(crate) fn codec(max_frame_length: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_type::<u32>()
+        .max_frame_length(max_frame_length)
+        .new_codec()
+}
+
+/// A message from the pool to a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Request<'a> {
+    /// Run these calls in order; answer each with a [`Reply::Done`].
+    Run(#[serde(borrow)] Vec<Call<'a>>),
+}
+
+/// One task to run: the registered function's name and its encoded inputs.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Call<'a> {
+    /// Name of the registered function.
+    #[serde(borrow)]
+    pub(crate) func: &'a str,
+    /// The inputs, encoded as the function's argument tuple.
+    #[serde(borrow)]
+    pub(crate) args: Blob<'a>,
+}
+
+/// A message from a worker to the pool.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Reply<'a> {
+    /// First frame of every worker.
+    Hello {
+        /// [`MAGIC`].
+        magic: u64,
+        /// [`VERSION`].
+        version: u32,
+        /// The worker's process id.
+        pid: u32,
+    },
+    /// The outcome of call `index` of the current batch.
+    Done {
+        /// Position of the call in its batch.
+        index: u32,
+        /// Nanoseconds from the batch's arrival to the call's start.
+        start_ns: u64,
+        /// Nanoseconds the call ran.
+        run_ns: u64,
+        /// The encoded result, or why there is none.
+        #[serde(borrow)]
+        outcome: Outcome<'a>,
+    },
+}
+
+/// How one call ended in the worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Outcome<'a> {
+    /// The encoded result value.
+    Value(#[serde(borrow)] Blob<'a>),
+    /// The function returned `Err` (its message).
+    Failed(#[serde(borrow)] &'a str),
+    /// The function panicked (the panic message).
+    Panicked(#[serde(borrow)] &'a str),
+    /// Inputs that would not decode or a result that would not encode.
+    Serialization(#[serde(borrow)] &'a str),
+    /// No function of that name was registered in the worker.
+    Unknown(#[serde(borrow)] &'a str),
+}
+
+/// Raw bytes, written as one length-prefixed block (serde's default for `&[u8]` is a
+/// sequence of single bytes: correct, but a call per byte).
+#[derive(Clone, Copy)]
+pub(crate) struct Blob<'a>(pub(crate) &'a [u8]);
+
+impl std::fmt::Debug for Blob<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Blob({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Blob<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Blob<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Blob<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_borrowed_bytes<E: serde::de::Error>(
+                self,
+                v: &'de [u8],
+            ) -> Result<Self::Value, E> {
+                Ok(Blob(v))
+            }
+        }
+        d.deserialize_bytes(Visit)
+    }
+}
+
+/// Encodes `message` as one frame appended to `out` (`scratch` holds the body).
+pub(crate) fn write_frame<T: Serialize>(
+    codec: &mut LengthDelimitedCodec,
+    message: &T,
+    scratch: &mut Vec<u8>,
+    out: &mut BytesMut,
+) -> Result<(), FrameError> {
+    scratch.clear();
+    super::format::encode_into(message, scratch).map_err(FrameError::Encode)?;
+    codec
+        .encode(Bytes::copy_from_slice(scratch), out)
+        .map_err(FrameError::Io)
+}
+
+/// Takes the next complete frame out of `buf`, if there is one.
+pub(crate) fn next_frame(
+    codec: &mut LengthDelimitedCodec,
+    buf: &mut BytesMut,
+) -> Result<Option<BytesMut>, FrameError> {
+    codec.decode(buf).map_err(FrameError::Io)
+}
+
+/// A frame that could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FrameError {
+    /// The message would not encode.
+    #[error("cannot encode a frame: {0}")]
+    Encode(postcard::Error),
+    /// The codec refused the frame (longer than the maximum frame length) or the
+    /// pipe failed.
+    #[error("{0}")]
+    Io(std::io::Error),
+}

@@ -1,0 +1,399 @@
+//! Remote functions: registered by name, called with serde values.
+//!
+//! A closure cannot cross a process boundary, a name can. A [`Registry`] maps names
+//! to functions; the program builds the same registry in the parent and in every
+//! worker (it is the same program, see [`init`](super::init)), so a task only has to
+//! send its function's name and its encoded inputs.
+//!
+//! [`Registry::register`] returns a typed [`Remote<Args, O>`], and
+//! [`Graph::add_remote`] wires it to handles exactly like [`Graph::add`] wires a
+//! closure: the same input shapes (`()`, `&h`, tuples, slices), the same typed result
+//! handle. Under any other executor the same task runs in-process, as a plain
+//! function, with no serialization: one graph runs everywhere.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use taskloom_core::{GraphError, Key};
+
+use super::format;
+use crate::error::{BoxError, TaskError, TaskErrorKind};
+use crate::graph::{BlockingFn, BlockingFnBox, Graph, Handle, Inputs, Many, TaskBody, TaskFn};
+use crate::value::{Value, value};
+
+/// What the pool needs to run a task in a worker: the function's name, how to encode
+/// the task's inputs and how to decode its result. Shared by every task that calls
+/// the same [`Remote`].
+pub(crate) struct RemoteSpec {
+    pub(crate) name: Arc<str>,
+    /// Encodes the input values as the function's argument tuple.
+    pub(crate) encode: fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>,
+    /// Decodes the function's result.
+    pub(crate) decode: fn(&[u8]) -> Result<Value, TaskError>,
+}
+
+impl fmt::Debug for RemoteSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RemoteSpec({})", self.name)
+    }
+}
+
+/// The worker side of a registered function: decodes the arguments, calls the
+/// function, encodes its result into the buffer.
+type ServeFn = Arc<dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), TaskError> + Send + Sync>;
+
+/// A registered function that tasks can call in a worker process.
+///
+/// Made by [`Registry::register`]; cheap to clone. `Args` is the argument marker of
+/// the function (as for [`Graph::add`]), `O` its result type.
+pub struct Remote<Args, O> {
+    spec: Arc<RemoteSpec>,
+    local: BlockingFn,
+    _types: PhantomData<fn(Args) -> O>,
+}
+
+impl<Args, O> Clone for Remote<Args, O> {
+    fn clone(&self) -> Self {
+        Remote {
+            spec: Arc::clone(&self.spec),
+            local: Arc::clone(&self.local),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<Args, O> fmt::Debug for Remote<Args, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Remote({})", self.spec.name)
+    }
+}
+
+impl<Args, O> Remote<Args, O> {
+    /// The name the function was registered under.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+/// The functions a program's workers can run, by name.
+///
+/// Build it the same way in every process of the program (usually in one function
+/// called at the top of `main`), then pass it to [`init`](super::init):
+///
+/// ```
+/// use taskloom_runtime::process::Registry;
+///
+/// let mut registry = Registry::new();
+/// let square = registry.register("square", |x: &i64| x * x)?;
+/// let add = registry.register("add", |a: &i64, b: &i64| a + b)?;
+/// let total = registry.register("total", |xs: &[&i64]| xs.iter().copied().sum::<i64>())?;
+/// assert_eq!(square.name(), "square");
+/// assert!(registry.register("add", |a: &u8| *a).is_err()); // names are unique
+/// # let _ = (add, total);
+/// # Ok::<(), taskloom_runtime::process::ProcessError>(())
+/// ```
+#[derive(Default, Clone)]
+pub struct Registry {
+    functions: HashMap<Arc<str>, ServeFn>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.functions.keys().map(|k| &**k).collect();
+        names.sort_unstable();
+        f.debug_struct("Registry")
+            .field("functions", &names)
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `f` under `name`. `f` has the shapes [`Graph::add`] accepts
+    /// (`Fn() -> O`, `Fn(&A) -> O`, `Fn(&A, &B) -> O` up to four inputs, `Fn(&[&A]) ->
+    /// O`), with serde inputs and result.
+    ///
+    /// # Errors
+    /// [`ProcessError::DuplicateFunction`](super::ProcessError::DuplicateFunction) if
+    /// the name is taken.
+    pub fn register<Args, F, O>(
+        &mut self,
+        name: &str,
+        f: F,
+    ) -> Result<Remote<Args, O>, super::ProcessError>
+    where
+        Args: RemoteArgs,
+        F: TaskFn<Args, O>,
+        O: Serialize + DeserializeOwned + Any + Send + Sync,
+    {
+        let f = Arc::new(f);
+        let local_f = Arc::clone(&f);
+        let local: BlockingFn = Arc::new(move |values: &[Value]| local_f.call(values).map(value));
+        let serve: ServeFn = Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+            let values = Args::decode(args)?;
+            let result = f.call(&values)?;
+            encode_result(&result, out)
+        });
+        self.insert::<Args, O>(name, local, serve)
+    }
+
+    /// Registers a fallible `f`: it returns `Result<O, E>`, and an `Err` ends the
+    /// computation with an error naming the task's key and carrying `E`'s message
+    /// (as [`Graph::try_add`]).
+    ///
+    /// # Errors
+    /// As [`Registry::register`].
+    pub fn register_fallible<Args, F, O, E>(
+        &mut self,
+        name: &str,
+        f: F,
+    ) -> Result<Remote<Args, O>, super::ProcessError>
+    where
+        Args: RemoteArgs,
+        F: TaskFn<Args, Result<O, E>>,
+        O: Serialize + DeserializeOwned + Any + Send + Sync,
+        E: Into<BoxError>,
+    {
+        let f = Arc::new(f);
+        let local_f = Arc::clone(&f);
+        let local: BlockingFn = Arc::new(move |values: &[Value]| match local_f.call(values)? {
+            Ok(v) => Ok(value(v)),
+            Err(e) => Err(TaskError::failed(e)),
+        });
+        let serve: ServeFn = Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+            let values = Args::decode(args)?;
+            match f.call(&values)? {
+                Ok(result) => encode_result(&result, out),
+                Err(e) => Err(TaskError::failed(e)),
+            }
+        });
+        self.insert::<Args, O>(name, local, serve)
+    }
+
+    fn insert<Args, O>(
+        &mut self,
+        name: &str,
+        local: BlockingFn,
+        serve: ServeFn,
+    ) -> Result<Remote<Args, O>, super::ProcessError>
+    where
+        Args: RemoteArgs,
+        O: DeserializeOwned + Any + Send + Sync,
+    {
+        let name: Arc<str> = Arc::from(name);
+        if self.functions.contains_key(&name) {
+            return Err(super::ProcessError::DuplicateFunction(name.to_string()));
+        }
+        self.functions.insert(Arc::clone(&name), serve);
+        Ok(Remote {
+            spec: Arc::new(RemoteSpec {
+                name,
+                encode: Args::encode,
+                decode: decode_result::<O>,
+            }),
+            local,
+            _types: PhantomData,
+        })
+    }
+
+    /// Whether a function is registered under `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.functions.contains_key(name)
+    }
+
+    /// Number of registered functions.
+    pub fn len(&self) -> usize {
+        self.functions.len()
+    }
+
+    /// Whether no function is registered.
+    pub fn is_empty(&self) -> bool {
+        self.functions.is_empty()
+    }
+
+    /// The worker side of `name`.
+    pub(crate) fn serve_fn(&self, name: &str) -> Option<&ServeFn> {
+        self.functions.get(name)
+    }
+}
+
+fn encode_result<O: Serialize>(result: &O, out: &mut Vec<u8>) -> Result<(), TaskError> {
+    format::encode_into(result, out).map_err(|e| {
+        serialization(format!(
+            "cannot encode the result ({}): {e}",
+            std::any::type_name::<O>()
+        ))
+    })
+}
+
+fn decode_result<O: DeserializeOwned + Any + Send + Sync>(
+    bytes: &[u8],
+) -> Result<Value, TaskError> {
+    format::decode::<O>(bytes).map(value).map_err(|e| {
+        serialization(format!(
+            "cannot decode the result as {}: {e}",
+            std::any::type_name::<O>()
+        ))
+    })
+}
+
+fn serialization(message: String) -> TaskError {
+    TaskError::new(TaskErrorKind::Serialization, message)
+}
+
+/// The argument shapes a remote function can take, with how to move them between
+/// processes: encoded in the parent from the input values (by reference, no copy),
+/// decoded in the worker into owned values.
+///
+/// Implemented for the argument markers of [`Graph::add`]: `()`, `(A,)`, `(A, B)`,
+/// `(A, B, C)`, `(A, B, C, D)` and [`Many<A>`], for serde types `A`...; there is no
+/// need to implement it.
+pub trait RemoteArgs: Sized + 'static {
+    /// Encodes the input values (in argument order) as the function's arguments.
+    ///
+    /// # Errors
+    /// [`TaskErrorKind::Serialization`] if a value does not encode;
+    /// [`TaskErrorKind::TypeMismatch`] if a value is not of its argument's type.
+    fn encode(values: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError>;
+
+    /// Decodes encoded arguments into input values.
+    ///
+    /// # Errors
+    /// [`TaskErrorKind::Serialization`] if the bytes do not decode.
+    fn decode(bytes: &[u8]) -> Result<Vec<Value>, TaskError>;
+}
+
+fn arg<A: Any>(values: &[Value], i: usize) -> Result<&A, TaskError> {
+    values
+        .get(i)
+        .and_then(|v| v.downcast_ref::<A>())
+        .ok_or_else(|| {
+            TaskError::new(
+                TaskErrorKind::TypeMismatch,
+                format!("input {i} is not a {}", std::any::type_name::<A>()),
+            )
+        })
+}
+
+fn encode_args<T: Serialize + ?Sized>(args: &T, out: &mut Vec<u8>) -> Result<(), TaskError> {
+    format::encode_into(args, out).map_err(|e| {
+        serialization(format!(
+            "cannot encode the inputs ({}): {e}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+fn decode_args<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
+    format::decode::<T>(bytes).map_err(|e| {
+        serialization(format!(
+            "cannot decode the inputs as {}: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+impl RemoteArgs for () {
+    fn encode(_: &[Value], _: &mut Vec<u8>) -> Result<(), TaskError> {
+        Ok(())
+    }
+    fn decode(bytes: &[u8]) -> Result<Vec<Value>, TaskError> {
+        decode_args::<()>(bytes)?;
+        Ok(Vec::new())
+    }
+}
+
+impl<A: Serialize + DeserializeOwned + Any + Send + Sync> RemoteArgs for Many<A> {
+    fn encode(values: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError> {
+        let refs = (0..values.len())
+            .map(|i| arg::<A>(values, i))
+            .collect::<Result<Vec<&A>, _>>()?;
+        encode_args(&refs, out)
+    }
+    fn decode(bytes: &[u8]) -> Result<Vec<Value>, TaskError> {
+        Ok(decode_args::<Vec<A>>(bytes)?
+            .into_iter()
+            .map(value)
+            .collect())
+    }
+}
+
+impl<A: Serialize + DeserializeOwned + Any + Send + Sync> RemoteArgs for (A,) {
+    fn encode(values: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError> {
+        encode_args(arg::<A>(values, 0)?, out)
+    }
+    fn decode(bytes: &[u8]) -> Result<Vec<Value>, TaskError> {
+        Ok(vec![value(decode_args::<A>(bytes)?)])
+    }
+}
+
+macro_rules! tuple_args {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: Serialize + DeserializeOwned + Any + Send + Sync),+> RemoteArgs for ($($name,)+) {
+            fn encode(values: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError> {
+                encode_args(&($(arg::<$name>(values, $idx)?,)+), out)
+            }
+            #[allow(non_snake_case)]
+            fn decode(bytes: &[u8]) -> Result<Vec<Value>, TaskError> {
+                let ($($name,)+) = decode_args::<($($name,)+)>(bytes)?;
+                Ok(vec![$(value($name)),+])
+            }
+        }
+    };
+}
+
+tuple_args!(A 0, B 1);
+tuple_args!(A 0, B 1, C 2);
+tuple_args!(A 0, B 1, C 2, D 3);
+
+impl Graph {
+    /// Adds a task that calls the registered function `remote` on its inputs'
+    /// results: in a worker process under a
+    /// [`ProcessPool`](super::ProcessPool), in-process (no serialization) under any
+    /// other executor. Typed like [`Graph::add`]: the inputs must match the
+    /// function's parameters.
+    ///
+    /// ```
+    /// use taskloom_runtime::{Graph, Scheduler, process::Registry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut registry = Registry::new();
+    /// let square = registry.register("square", |x: &i64| x * x)?;
+    /// // In a real program: `taskloom_runtime::process::init(&registry);` here.
+    /// let mut g = Graph::new();
+    /// let x = g.add("x", (), || 7_i64)?;
+    /// let y = g.add_remote("y", &x, &square)?;
+    /// assert_eq!(Scheduler::current_thread().compute(&g, &y).await?, 49);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Graph::add`].
+    pub fn add_remote<I, O>(
+        &mut self,
+        key: impl Into<Key>,
+        inputs: I,
+        remote: &Remote<I::Args, O>,
+    ) -> Result<Handle<O>, GraphError>
+    where
+        I: Inputs,
+        O: Any + Send + Sync,
+    {
+        let body = TaskBody::Blocking(BlockingFnBox(
+            Arc::clone(&remote.local),
+            Some(Arc::clone(&remote.spec)),
+        ));
+        self.push(key.into(), &inputs, body)
+    }
+}

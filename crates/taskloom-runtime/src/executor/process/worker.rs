@@ -1,0 +1,259 @@
+//! The worker side: [`init`], which turns a re-executed copy of the program into a
+//! worker that serves calls over its stdin and stdout and never returns.
+//!
+//! A pool starts each worker as the program itself (like Python's `spawn` start
+//! method) with [`WORKER_ENV`] set. `init`, called at the top of `main`, sees the
+//! variable and serves; in the parent it only records that the program calls it. The
+//! variable is inherited, so a worker that reaches code building a pool gets an error
+//! instead of starting workers of its own: no chain of processes.
+//!
+//! The worker keeps its stdin and stdout for frames and points file descriptors 0
+//! and 1 at `/dev/null` and stderr, so a task that reads stdin or prints with
+//! `println!` cannot corrupt the conversation. On Linux it also asks to be killed
+//! when the pool's thread goes away, so even a parent killed by SIGKILL leaves no
+//! worker behind.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use super::protocol::{self, Blob, Call, MAGIC, Outcome, Reply, Request, VERSION};
+use super::remote::Registry;
+use crate::error::{TaskError, TaskErrorKind};
+
+/// The environment variable that marks a process as a worker. Its value is
+/// `<parent pid>:<worker index>`.
+pub const WORKER_ENV: &str = "TASKLOOM_PROCESS_WORKER";
+
+/// Frames a worker accepts from its pool: the pool is trusted, the limit only stops a
+/// confused parent from making the worker allocate without bound.
+const WORKER_MAX_FRAME: usize = 1 << 30;
+
+/// Whether [`init`] ran in this process.
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// The worker's frame output (its original stdout), once it serves.
+static PROTOCOL_OUT: OnceLock<File> = OnceLock::new();
+
+/// Makes this process a worker if a process pool started it; otherwise returns at
+/// once. Call it first thing in `main`, with the registry of every remote function
+/// the program's graphs use.
+///
+/// In a worker it serves calls until the pool closes its stdin, then exits the
+/// process: it never returns. A program that builds a
+/// [`ProcessPool`](super::ProcessPool) without calling it gets
+/// [`ProcessError::NotInitialized`](super::ProcessError::NotInitialized).
+///
+/// ```no_run
+/// use taskloom_runtime::process::{self, ProcessPool, Registry};
+/// use taskloom_runtime::{Graph, Scheduler};
+///
+/// fn registry() -> Registry {
+///     let mut r = Registry::new();
+///     r.register("square", |x: &i64| x * x).expect("unique name");
+///     r
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let registry = registry();
+///     process::init(&registry); // a worker never gets past this line
+///     # let square = taskloom_runtime::process::Registry::new().register("square", |x: &i64| x * x)?;
+///     let scheduler = Scheduler::builder().executor(ProcessPool::new(2)?).build()?;
+///     let mut g = Graph::new();
+///     let x = g.add("x", (), || 12_i64)?;
+///     let y = g.add_remote("y", &x, &square)?;
+///     assert_eq!(scheduler.compute(&g, &y).await?, 144);
+///     Ok(())
+/// }
+/// ```
+pub fn init(registry: &Registry) {
+    INITIALIZED.store(true, Ordering::Release);
+    let Some(marker) = std::env::var_os(WORKER_ENV) else {
+        return;
+    };
+    let code = match serve(registry, &marker.to_string_lossy()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("taskloom worker {}: {e}", std::process::id());
+            70 // EX_SOFTWARE
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Whether this process is a worker started by a process pool.
+pub fn is_worker() -> bool {
+    std::env::var_os(WORKER_ENV).is_some()
+}
+
+/// Whether [`init`] was called in this process.
+pub(crate) fn initialized() -> bool {
+    INITIALIZED.load(Ordering::Acquire)
+}
+
+/// Writes `bytes` to the pool as they are, bypassing the framing: for tests of the
+/// pool's handling of a misbehaving worker. Fails outside a serving worker.
+#[doc(hidden)]
+pub fn __write_raw_to_pool(bytes: &[u8]) -> std::io::Result<()> {
+    let Some(mut out) = PROTOCOL_OUT.get() else {
+        return Err(std::io::Error::other("not a serving taskloom worker"));
+    };
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+/// Why a worker stopped serving.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error("cannot set up the worker's pipes: {0}")]
+    Setup(std::io::Error),
+    #[error("the pool's pipe failed: {0}")]
+    Pipe(std::io::Error),
+    #[error("the pool sent a bad frame: {0}")]
+    Frame(String),
+}
+
+/// The worker's life: set up the pipes, say hello, answer batches until EOF.
+fn serve(registry: &Registry, marker: &str) -> Result<(), ServeError> {
+    die_with_parent(marker);
+    let (mut input, output) = protocol_pipes()?;
+    let output = PROTOCOL_OUT.get_or_init(|| output);
+    let mut codec = protocol::codec(WORKER_MAX_FRAME);
+    let mut frame_scratch = Vec::with_capacity(256);
+    let mut value_scratch = Vec::with_capacity(256);
+    let mut out = BytesMut::with_capacity(4096);
+    let send = |out: &mut BytesMut| -> Result<(), ServeError> {
+        let mut w = output;
+        w.write_all(out).map_err(ServeError::Pipe)?;
+        out.clear();
+        Ok(())
+    };
+    let hello = Reply::Hello {
+        magic: MAGIC,
+        version: VERSION,
+        pid: std::process::id(),
+    };
+    protocol::write_frame(&mut codec, &hello, &mut frame_scratch, &mut out)
+        .map_err(|e| ServeError::Frame(e.to_string()))?;
+    send(&mut out)?;
+
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut chunk = vec![0_u8; 64 * 1024];
+    loop {
+        let frame = match protocol::next_frame(&mut codec, &mut buf)
+            .map_err(|e| ServeError::Frame(e.to_string()))?
+        {
+            Some(frame) => frame,
+            None => {
+                let n = input.read(&mut chunk).map_err(ServeError::Pipe)?;
+                if n == 0 {
+                    return Ok(()); // the pool closed our stdin: done
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                continue;
+            }
+        };
+        let arrived = Instant::now();
+        let Request::Run(calls) = super::format::decode_borrowed::<Request<'_>>(&frame)
+            .map_err(|e| ServeError::Frame(e.to_string()))?;
+        for (index, call) in calls.iter().enumerate() {
+            let started = Instant::now();
+            let result = run_call(registry, call, &mut value_scratch);
+            let finished = Instant::now();
+            let message;
+            let outcome = match &result {
+                Ok(()) => Outcome::Value(Blob(&value_scratch)),
+                Err(CallError::Unknown) => Outcome::Unknown(call.func),
+                Err(CallError::Task(e)) => {
+                    message = e.message().to_owned();
+                    match e.kind() {
+                        TaskErrorKind::Panicked => Outcome::Panicked(&message),
+                        TaskErrorKind::Serialization => Outcome::Serialization(&message),
+                        _ => Outcome::Failed(&message),
+                    }
+                }
+            };
+            let reply = Reply::Done {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                start_ns: nanos(started.duration_since(arrived)),
+                run_ns: nanos(finished.duration_since(started)),
+                outcome,
+            };
+            protocol::write_frame(&mut codec, &reply, &mut frame_scratch, &mut out)
+                .map_err(|e| ServeError::Frame(e.to_string()))?;
+            // One write per call, before the next starts: if the next call kills the
+            // process, the pool knows which one it was.
+            send(&mut out)?;
+        }
+    }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+enum CallError {
+    Unknown,
+    Task(TaskError),
+}
+
+/// Runs one call, its result encoded into `out`; a panic becomes an error.
+fn run_call(registry: &Registry, call: &Call<'_>, out: &mut Vec<u8>) -> Result<(), CallError> {
+    let func = registry.serve_fn(call.func).ok_or(CallError::Unknown)?;
+    out.clear();
+    catch_unwind(AssertUnwindSafe(|| func(call.args.0, out)))
+        .unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)))
+        .map_err(CallError::Task)
+}
+
+/// Takes stdin and stdout for frames, and gives the program `/dev/null` and stderr in
+/// their place.
+#[cfg(unix)]
+fn protocol_pipes() -> Result<(File, File), ServeError> {
+    use std::os::fd::AsFd;
+    let input = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(ServeError::Setup)?;
+    let output = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(ServeError::Setup)?;
+    let null = File::open("/dev/null").map_err(ServeError::Setup)?;
+    rustix::stdio::dup2_stdin(&null).map_err(|e| ServeError::Setup(e.into()))?;
+    rustix::stdio::dup2_stdout(std::io::stderr().as_fd())
+        .map_err(|e| ServeError::Setup(e.into()))?;
+    Ok((File::from(input), File::from(output)))
+}
+
+/// Elsewhere the standard streams are the frames' pipes as they are.
+#[cfg(not(unix))]
+fn protocol_pipes() -> Result<(File, File), ServeError> {
+    Err(ServeError::Setup(std::io::Error::other(
+        "process pool workers need a Unix system",
+    )))
+}
+
+/// Asks the kernel to kill this worker when the thread that started it ends, and
+/// exits at once if the parent is already gone (Linux; elsewhere a worker ends when
+/// its stdin closes).
+fn die_with_parent(marker: &str) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let parent: Option<u32> = marker.split(':').next().and_then(|p| p.parse().ok());
+        if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+            .is_ok()
+            && parent.is_some_and(|p| p != std::os::unix::process::parent_id())
+        {
+            std::process::exit(70);
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = marker;
+}

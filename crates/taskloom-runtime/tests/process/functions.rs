@@ -1,0 +1,174 @@
+//! The remote functions of the tests, registered the same way in the test process and
+//! in its workers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use taskloom_runtime::graph::Many;
+use taskloom_runtime::process::{ProcessPool, Registry, Remote};
+
+/// A value with some structure, to round-trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) values: Vec<f32>,
+    pub(crate) parent: Option<Box<Record>>,
+}
+
+/// A value whose encoding always fails.
+#[derive(Debug)]
+pub(crate) struct Unencodable;
+
+impl Serialize for Unencodable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "Unencodable refuses to be encoded",
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for Unencodable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Unencodable)
+    }
+}
+
+/// The inputs and result of `mix`: four arguments of different kinds.
+pub(crate) type MixArgs = (f64, Vec<u8>, Option<String>, bool);
+pub(crate) type MixOut = (f64, usize, String, bool);
+
+/// Every remote function the tests use.
+pub(crate) struct Fns {
+    pub(crate) one: Remote<(), i64>,
+    pub(crate) square: Remote<(i64,), i64>,
+    pub(crate) add: Remote<(i64, i64), i64>,
+    pub(crate) sum: Remote<Many<i64>, i64>,
+    pub(crate) greet: Remote<(String, u32), String>,
+    pub(crate) grow: Remote<(Record,), Record>,
+    pub(crate) mix: Remote<MixArgs, MixOut>,
+    pub(crate) len: Remote<(Vec<u8>,), usize>,
+    pub(crate) pid: Remote<(), u32>,
+    pub(crate) checked_div: Remote<(i64, i64), i64>,
+    pub(crate) panics: Remote<(i64,), i64>,
+    pub(crate) aborts: Remote<(), i64>,
+    pub(crate) exits: Remote<(), i64>,
+    pub(crate) segfaults: Remote<(), i64>,
+    /// Writes its pid to the file, then sleeps until killed (or a minute).
+    pub(crate) waits: Remote<(PathBuf,), u32>,
+    pub(crate) garbage: Remote<(), i64>,
+    pub(crate) oversized: Remote<(), i64>,
+    pub(crate) prints: Remote<(), i64>,
+    pub(crate) unencodable: Remote<(), Unencodable>,
+    pub(crate) nested_pool: Remote<(), String>,
+    /// Registered in the tests' process only: the workers do not know it.
+    pub(crate) unknown: Remote<(), i64>,
+}
+
+pub(crate) fn registry() -> (Registry, Fns) {
+    let mut r = Registry::new();
+    let fns = Fns {
+        one: r.register("one", || 1_i64).unwrap(),
+        square: r.register("square", |x: &i64| x * x).unwrap(),
+        add: r.register("add", |a: &i64, b: &i64| a + b).unwrap(),
+        sum: r
+            .register("sum", |xs: &[&i64]| xs.iter().copied().sum::<i64>())
+            .unwrap(),
+        greet: r
+            .register("greet", |name: &String, n: &u32| {
+                format!("{} {name}", "hello".repeat(*n as usize))
+            })
+            .unwrap(),
+        grow: r
+            .register("grow", |rec: &Record| Record {
+                id: rec.id + 1,
+                name: format!("{}+", rec.name),
+                values: rec.values.iter().map(|v| v * 2.0).collect(),
+                parent: Some(Box::new(rec.clone())),
+            })
+            .unwrap(),
+        mix: r
+            .register(
+                "mix",
+                |f: &f64, bytes: &Vec<u8>, s: &Option<String>, b: &bool| {
+                    (f * 2.0, bytes.len(), s.clone().unwrap_or_default(), !b)
+                },
+            )
+            .unwrap(),
+        len: r.register("len", |v: &Vec<u8>| v.len()).unwrap(),
+        pid: r.register("pid", std::process::id).unwrap(),
+        checked_div: r
+            .register_fallible("checked_div", |a: &i64, b: &i64| {
+                a.checked_div(*b).ok_or("division by zero")
+            })
+            .unwrap(),
+        panics: r
+            .register("panics", |x: &i64| -> i64 { panic!("boom {x}") })
+            .unwrap(),
+        aborts: r
+            .register("aborts", || -> i64 { std::process::abort() })
+            .unwrap(),
+        exits: r
+            .register("exits", || -> i64 { std::process::exit(3) })
+            .unwrap(),
+        segfaults: r
+            .register("segfaults", || -> i64 {
+                // SIGSEGV without unsafe code. Rust's runtime catches the first one
+                // (its stack-overflow handler), restores the default action and
+                // returns; the second one kills, as a real segfault would.
+                let pid = std::process::id().to_string();
+                for _ in 0..2 {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-SEGV", &pid])
+                        .status();
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                std::thread::sleep(Duration::from_secs(60));
+                0
+            })
+            .unwrap(),
+        waits: r
+            .register("waits", |path: &PathBuf| {
+                let pid = std::process::id();
+                std::fs::write(path, pid.to_string()).unwrap();
+                for _ in 0..6000 {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                pid
+            })
+            .unwrap(),
+        garbage: r
+            .register("garbage", || {
+                // A length of 9 bytes, then bytes that are no message.
+                taskloom_runtime::process::__write_raw_to_pool(
+                    b"\0\0\0\x09\xff\xff\xff\xffgarbage",
+                )
+                .unwrap();
+                1_i64
+            })
+            .unwrap(),
+        oversized: r
+            .register("oversized", || {
+                taskloom_runtime::process::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
+                1_i64
+            })
+            .unwrap(),
+        prints: r
+            .register("prints", || {
+                println!("a task that prints to stdout does not break the pool");
+                print!("00000005 not a frame, and no newline");
+                2_i64
+            })
+            .unwrap(),
+        unencodable: r.register("unencodable", || Unencodable).unwrap(),
+        nested_pool: r
+            .register("nested_pool", || match ProcessPool::new(1) {
+                Ok(_) => "started a pool".to_owned(),
+                Err(e) => e.to_string(),
+            })
+            .unwrap(),
+        unknown: Registry::new().register("unknown", || 5_i64).unwrap(),
+    };
+    (r, fns)
+}
