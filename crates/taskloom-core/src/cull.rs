@@ -137,6 +137,13 @@ impl Culled {
             .map(|(i, _)| TaskId::new(i as u32))
     }
 
+    /// The dependents lists as CSR arrays: `(offsets, dependents)`, those of task `i`
+    /// at `dependents[offsets[i]..offsets[i + 1]]`.
+    #[inline]
+    pub(crate) fn dependent_csr(&self) -> (&[u32], &[TaskId]) {
+        (&self.dependent_offsets, &self.dependents)
+    }
+
     pub(crate) fn into_parts(self) -> (Vec<bool>, Vec<u32>, Vec<TaskId>) {
         (self.target, self.dependent_offsets, self.dependents)
     }

@@ -19,7 +19,8 @@
 //!   in any order; reports duplicate keys, missing dependencies and cycles.
 //! - [`cull`](mod@cull): what a set of targets needs, and who depends on what.
 //! - [`order`](mod@order): static priorities that finish what was started and
-//!   hold few results at once.
+//!   hold few results at once (Dask's `dask.order`, holding no more), and
+//!   [`order::diagnostics`] to measure how many results an order holds.
 //! - [`state`]: [`State`], one computation: a LIFO ready stack, completions in,
 //!   ready tasks and releasable results out. Its docs give the driving contract.
 //! - [`error`]: [`GraphError`] (bad graphs) and [`StateError`] (bad drivers).

@@ -87,7 +87,7 @@ pub struct Counts {
 /// Ready tasks are a LIFO stack, so the dependents a completion unlocks run before
 /// older ready tasks (chains are finished before new ones start); tasks that become
 /// ready together are pushed so the one with the highest static priority (lowest
-/// rank, see [`order`]) pops first. With one task running at a time the run follows
+/// rank, see [`order()`]) pops first. With one task running at a time the run follows
 /// the static order. A result is released when its last dependent finishes, unless it
 /// is a target; targets are never released.
 ///
@@ -136,7 +136,7 @@ pub struct State {
 
 impl State {
     /// Starts a computation of `targets` over `graph`: culls what they do not need
-    /// and orders the rest with [`order`].
+    /// and orders the rest with [`order()`].
     ///
     /// # Errors
     /// [`GraphError::InvalidTarget`] if a target is not a task of `graph`.

@@ -1,0 +1,668 @@
+//! Static priorities: the order in which one worker should run a computation so that
+//! it holds few results at once (the job of `dask.order`), and the ruler to check it
+//! with ([`diagnostics`], Dask's `dask.order.diagnostics`).
+//!
+//! Terms, as in Dask: a *root* has no dependencies; a *sink* has no needed dependents
+//! (it is a requested result); a result is *held* from the run of its task until the
+//! run of its last dependent. "Placing" a task gives it the next rank.
+//!
+//! # How tasks are placed
+//!
+//! The order is built goal by goal. From a goal, a depth-first walk places the goal's
+//! not-yet-placed dependencies in post-order, and the goal last (Dask's "critical
+//! path"). Around that walk, three rules decide what runs when:
+//!
+//! 1. **Heavy branch first.** A task's dependencies are walked largest first by Dask's
+//!    sort key: total dependencies (`1 +` those of each dependency: the work below),
+//!    then number of dependencies, then fewest dependents of its roots, then key. The
+//!    big branch runs first and the small one last, so the small branch's result is
+//!    held for little time (the Sethi–Ullman idea behind Dask's critical path).
+//! 2. **Free moves.** Each time a task is placed, every task that thereby became ready
+//!    and either (a) is now the last consumer of some held result, or (b) is a sink,
+//!    is placed at once (and so on, as those placements make more tasks eligible). Such
+//!    a move never raises the number of results held at any later step: the task's
+//!    run was coming anyway, it releases at least one result the moment it runs (or,
+//!    as a sink, is not counted as held), and every result it releases is released no
+//!    later than before. Chains are followed link by link this way, a reduction runs
+//!    as soon as its inputs are there, and results are handed on instead of waiting
+//!    while unrelated work runs in between. This is where taskloom holds fewer results
+//!    than Dask (see the table in the README). Counting sinks as outputs, not held
+//!    results, is Dask's model and [`diagnostics`]'; a [`State`](crate::State) keeps
+//!    a requested result to the end wherever it runs, so an early sink makes its
+//!    result sooner but lets its inputs go sooner too.
+//! 3. **Finish what was started.** The next goal is the cheapest *started* task: not
+//!    placed, with at least one dependency placed; fewest dependencies still missing,
+//!    then least work below them. From it, the walk climbs to a sink through the
+//!    cheapest dependents and takes that sink as the goal, so partial results are
+//!    consumed before new roots are loaded (Dask's "finish reductions before starting
+//!    new roots", for which Dask counts the unfinished roots of every sink). Only when
+//!    nothing is started does a fresh sink become the goal: independent parts of the
+//!    graph (which share no results, so their order costs no memory) with the longest
+//!    critical path first, and within one part the smallest sink first, as Dask does
+//!    for graphs whose roots feed different numbers of sinks: small goals finish soon
+//!    and release what they share with the rest.
+//!
+//! Where this differs from an exact expectation in Dask's tests, taskloom holds no
+//! more results than Dask: see `tests/dask_order.rs`.
+//!
+//! # Determinism
+//!
+//! Every choice is made by the graph's structure, then by key, never by insertion
+//! order, so the same graph gets the same order however it was built. The last tie
+//! breaker is [`Key`]'s order (name, then indices as integers), where Dask compares
+//! `str(key)` (so `('x', 10)` comes before `('x', 9)` there, after it here).
+//!
+//! # Cost
+//!
+//! `O((n + e) log n)` time and `O(n + e)` memory for `n` needed tasks and `e`
+//! dependency edges; every loop is iterative, so a million-task chain needs no stack.
+//! Dask's roots-per-sink counts, which can cost `O(n × roots)`, are not computed:
+//! rule 3 stands in for them.
+
+use std::cmp::Ordering;
+
+use crate::{Culled, Graph, Key, TaskId};
+
+mod diagnostics;
+
+pub use diagnostics::{Diagnostics, OrderInfo, diagnostics};
+
+/// The planned run order of a computation's needed tasks.
+///
+/// `rank(id)` is the position of task `id` in [`sequence`](Priorities::sequence): lower
+/// runs first. Every task comes after all its dependencies.
+#[derive(Clone, Debug)]
+pub struct Priorities {
+    rank: Vec<u32>,
+    sequence: Vec<TaskId>,
+}
+
+impl Priorities {
+    /// Marker rank of tasks that are not part of the computation.
+    pub const UNRANKED: u32 = u32::MAX;
+
+    /// The position of `id` in the run order, or `None` for a task the computation does
+    /// not need.
+    #[inline]
+    pub fn rank(&self, id: TaskId) -> Option<u32> {
+        let r = self.rank[id.index()];
+        (r != Self::UNRANKED).then_some(r)
+    }
+
+    /// Needed tasks in run order.
+    #[inline]
+    pub fn sequence(&self) -> &[TaskId] {
+        &self.sequence
+    }
+
+    /// Ranks indexed by task id; [`Priorities::UNRANKED`] for tasks not needed.
+    #[inline]
+    pub fn ranks(&self) -> &[u32] {
+        &self.rank
+    }
+
+    pub(crate) fn into_ranks(self) -> (Vec<u32>, Vec<TaskId>) {
+        (self.rank, self.sequence)
+    }
+}
+
+/// Computes the static priorities of the needed tasks of `graph` (see the
+/// [module docs](self) for how).
+///
+/// ```
+/// use taskloom_core::{cull, order, Graph};
+/// use taskloom_core::order::diagnostics;
+///
+/// // Two chains into one sum: one chain is finished before the other starts.
+/// let mut g = Graph::new();
+/// let a1 = g.push("a1", &[], ())?;
+/// let a2 = g.push("a2", &[a1], ())?;
+/// let b1 = g.push("b1", &[], ())?;
+/// let b2 = g.push("b2", &[b1], ())?;
+/// let total = g.push("total", &[a2, b2], ())?;
+/// let culled = cull(&g, &[total])?;
+/// let p = order(&g, &culled);
+/// assert_eq!(p.sequence(), &[b1, b2, a1, a2, total]);
+/// // One worker running that order never holds more than two results.
+/// assert_eq!(diagnostics(&g, &culled, &p).max_pressure, 2);
+/// # Ok::<(), taskloom_core::GraphError>(())
+/// ```
+///
+/// # Panics
+/// If `culled` was computed for a graph of another size.
+pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
+    assert_eq!(culled.graph_len(), graph.len(), "culled from another graph");
+    let mut walk = Walk::new(graph, culled);
+    walk.run();
+    let mut rank = vec![Priorities::UNRANKED; graph.len()];
+    for (r, id) in walk.sequence.iter().enumerate() {
+        rank[id.index()] = r as u32;
+    }
+    debug_assert_eq!(walk.sequence.len(), culled.len());
+    Priorities {
+        rank,
+        sequence: walk.sequence,
+    }
+}
+
+/// What the ordering knows and tracks about one task. Kept together (one cache line)
+/// because the walk visits tasks in graph order, not array order.
+///
+/// A task that lists a dependency twice counts it twice here (in `weight` and in the
+/// consumer counts). That only makes rule 2 miss a free move now and then; it never
+/// places a task early. (Dask works on sets of dependencies.)
+#[derive(Clone, Copy, Default)]
+struct Node {
+    /// How big a goal the task is, as three integers compared in turn (then the key
+    /// itself, on a full tie): Dask's `sort_key` without the count of connected roots.
+    /// See [`Node::size`].
+    size: (u64, u64, u64),
+    /// Total weight of the dependencies not yet placed.
+    work: f64,
+    /// Dependencies not yet placed.
+    missing: u32,
+    /// Needed dependents not yet placed.
+    unplaced_dependents: u32,
+    /// XOR of the ids of the dependents not yet placed: once one is left, its id.
+    unplaced_xor: u32,
+    /// For an unplaced task: how many of its dependencies it is the last unplaced
+    /// consumer of, i.e. how many results its run would release.
+    releases: u32,
+    /// The last goal round in which the task was queued as touched (rule 3).
+    touched_in: u32,
+    placed: bool,
+    sink: bool,
+}
+
+impl Node {
+    /// Packs Dask's sort key: total dependencies (`weight`), number of dependencies,
+    /// minus the most dependents of a root below (`max_dependents`), then the key,
+    /// here its name's first 8 bytes (big-endian; names order by bytes, so a
+    /// difference there decides [`Key`]'s order).
+    ///
+    /// `weight` is Dask's `total_dependencies`: `1 +` the weights of the dependencies
+    /// (it counts paths, not distinct tasks). It is a float because on lattice-like
+    /// graphs it grows exponentially with depth, and a saturated integer would turn
+    /// every comparison into a tie; positive floats order like their bits.
+    fn size(weight: f64, deps: u32, max_dependents: u32, key: &Key) -> (u64, u64, u64) {
+        let name = key.name().as_bytes();
+        let mut bytes = [0u8; 8];
+        match name.get(..8) {
+            Some(first) => bytes.copy_from_slice(first),
+            None => bytes[..name.len()].copy_from_slice(name),
+        }
+        let prefix = u64::from_be_bytes(bytes);
+        (
+            weight.to_bits(),
+            u64::from(deps) << 32 | u64::from(u32::MAX - max_dependents),
+            prefix,
+        )
+    }
+
+    fn weight(&self) -> f64 {
+        f64::from_bits(self.size.0)
+    }
+
+    fn max_dependents(&self) -> u32 {
+        u32::MAX - self.size.1 as u32
+    }
+}
+
+/// The graph as the ordering reads it: borrowed CSR arrays, indexed by task id.
+#[derive(Clone, Copy)]
+struct Shape<'g> {
+    keys: &'g [Key],
+    dep_offsets: &'g [u32],
+    deps: &'g [TaskId],
+    dependent_offsets: &'g [u32],
+    dependents: &'g [TaskId],
+}
+
+impl<'g> Shape<'g> {
+    #[inline]
+    fn deps(self, t: TaskId) -> &'g [TaskId] {
+        let i = t.index();
+        &self.deps[self.dep_offsets[i] as usize..self.dep_offsets[i + 1] as usize]
+    }
+
+    #[inline]
+    fn dependents(self, t: TaskId) -> &'g [TaskId] {
+        let i = t.index();
+        &self.dependents[self.dependent_offsets[i] as usize..self.dependent_offsets[i + 1] as usize]
+    }
+
+    /// How big a goal is (see [`Node::size`]); the keys themselves are compared only
+    /// when everything else, their first 8 bytes included, ties.
+    #[inline]
+    fn cmp_size(self, nodes: &[Node], a: TaskId, b: TaskId) -> Ordering {
+        nodes[a.index()]
+            .size
+            .cmp(&nodes[b.index()].size)
+            .then_with(|| self.keys[a.index()].cmp(&self.keys[b.index()]))
+    }
+
+    /// The sinks in the order fresh goals are taken (rule 3 of the module docs):
+    /// weakly connected parts by the weight of their heaviest sink, heaviest first
+    /// (their longest critical path); parts that tie, and the sinks within a part,
+    /// smallest first.
+    fn sinks_in_goal_order(
+        self,
+        nodes: &[Node],
+        parts: &mut [u32],
+        culled: &Culled,
+    ) -> Vec<TaskId> {
+        let mut sinks: Vec<TaskId> = culled.ids().filter(|t| nodes[t.index()].sink).collect();
+        if sinks.len() < 2 {
+            return sinks;
+        }
+        // Group the sinks by part, smallest first within a part.
+        let mut by_part: Vec<(u32, TaskId)> = sinks
+            .iter()
+            .map(|&t| (find(parts, t.index() as u32), t))
+            .collect();
+        by_part.sort_unstable_by(|&(pa, a), &(pb, b)| {
+            pa.cmp(&pb).then_with(|| self.cmp_size(nodes, a, b))
+        });
+        // One entry per part: (weight of its heaviest sink, its smallest sink, range).
+        let mut groups: Vec<(f64, TaskId, std::ops::Range<usize>)> = Vec::new();
+        let mut start = 0;
+        for (i, &(part, t)) in by_part.iter().enumerate() {
+            let weight = nodes[t.index()].weight();
+            match groups.last_mut() {
+                Some(group) if by_part[start].0 == part => {
+                    group.0 = group.0.max(weight);
+                    group.2.end = i + 1;
+                }
+                _ => {
+                    start = i;
+                    groups.push((weight, t, i..i + 1));
+                }
+            }
+        }
+        groups.sort_unstable_by(|(wa, sa, _), (wb, sb, _)| {
+            wb.total_cmp(wa)
+                .then_with(|| self.cmp_size(nodes, *sa, *sb))
+        });
+        sinks.clear();
+        for (_, _, range) in groups {
+            sinks.extend(by_part[range].iter().map(|&(_, t)| t));
+        }
+        sinks
+    }
+}
+
+/// Union-find root of `x` in `parent`, with path halving.
+fn find(parent: &mut [u32], mut x: u32) -> u32 {
+    while parent[x as usize] != x {
+        let up = parent[parent[x as usize] as usize];
+        parent[x as usize] = up;
+        x = up;
+    }
+    x
+}
+
+/// A task on the depth-first walk's stack: its unplaced dependencies, largest first,
+/// are `children[start..]`, of which those before `next` have been walked.
+#[derive(Clone, Copy)]
+struct Frame {
+    task: TaskId,
+    start: u32,
+    next: u32,
+}
+
+/// A started task waiting to become a goal, with its cost when it was queued.
+#[derive(Clone, Copy)]
+struct Started {
+    missing: u32,
+    work: f64,
+    task: TaskId,
+}
+
+/// The state of the placement: what is placed, what each task still waits for, and
+/// the queues of the three rules.
+struct Walk<'g> {
+    shape: Shape<'g>,
+    /// Indexed by task id; tasks that are not needed stay at their default.
+    nodes: Vec<Node>,
+    /// Sinks in the order fresh goals are taken.
+    sinks: Vec<TaskId>,
+    sequence: Vec<TaskId>,
+    /// Tasks to place by rule 2, placed from the end.
+    free: Vec<TaskId>,
+    /// Rule 3: a min-heap of started tasks (stale entries are skipped when popped) ...
+    started: Vec<Started>,
+    /// ... fed lazily: tasks whose inputs changed since the last goal was chosen,
+    /// once each (`touched_in == round`). Queuing every change directly would cost a
+    /// heap push per edge, for a heap that is only read between goals.
+    touched: Vec<TaskId>,
+    round: u32,
+    stack: Vec<Frame>,
+    children: Vec<TaskId>,
+}
+
+impl<'g> Walk<'g> {
+    fn new<T>(graph: &'g Graph<T>, culled: &'g Culled) -> Self {
+        let (dep_offsets, deps) = graph.dep_csr();
+        let (dependent_offsets, dependents) = culled.dependent_csr();
+        let shape = Shape {
+            keys: graph.keys(),
+            dep_offsets,
+            deps,
+            dependent_offsets,
+            dependents,
+        };
+        let n = graph.len();
+        let sink_count = culled
+            .ids()
+            .filter(|t| dependent_offsets[t.index()] == dependent_offsets[t.index() + 1])
+            .count();
+        // Weakly connected parts, for the order of fresh goals; only needed when
+        // there is a choice of sinks.
+        let mut parts: Vec<u32> = match sink_count {
+            0 | 1 => Vec::new(),
+            _ => (0..n as u32).collect(),
+        };
+        let mut nodes: Vec<Node> = Vec::with_capacity(n);
+        // Ids are a topological order: a task's dependencies are filled in before it.
+        for i in 0..n {
+            let t = TaskId::from_index(i);
+            if !culled.contains(t) {
+                nodes.push(Node::default());
+                continue;
+            }
+            let ds = shape.deps(t);
+            let dependents = dependent_offsets[i + 1] - dependent_offsets[i];
+            let (mut weight, mut max_dependents, mut releases) = (1.0, 0, 0);
+            for d in ds {
+                let dn = &mut nodes[d.index()];
+                weight += dn.weight();
+                max_dependents = max_dependents.max(dn.max_dependents());
+                // A dependency with a single dependent is released by that dependent.
+                releases += u32::from(dn.unplaced_dependents == 1);
+                dn.unplaced_xor ^= i as u32;
+            }
+            if !parts.is_empty() {
+                // Join `t`'s part with each dependency's; `root` is `t`'s part so far.
+                let mut root = i as u32;
+                for d in ds {
+                    let other = find(&mut parts, d.index() as u32);
+                    if other != root {
+                        let (low, high) = (root.min(other), root.max(other));
+                        parts[high as usize] = low;
+                        root = low;
+                    }
+                }
+            }
+            if ds.is_empty() {
+                max_dependents = dependents;
+            }
+            // (`unplaced_xor` is filled in by the dependents, which come later.)
+            nodes.push(Node {
+                size: Node::size(weight, ds.len() as u32, max_dependents, &shape.keys[i]),
+                work: weight - 1.0,
+                missing: ds.len() as u32,
+                unplaced_dependents: dependents,
+                unplaced_xor: 0,
+                releases,
+                touched_in: u32::MAX,
+                placed: false,
+                sink: dependents == 0,
+            });
+        }
+        let sinks = shape.sinks_in_goal_order(&nodes, &mut parts, culled);
+        Walk {
+            shape,
+            nodes,
+            sinks,
+            sequence: Vec::with_capacity(culled.len()),
+            free: Vec::new(),
+            started: Vec::new(),
+            touched: Vec::new(),
+            round: 0,
+            stack: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    fn run(&mut self) {
+        let sinks = std::mem::take(&mut self.sinks);
+        let mut next_sink = sinks.iter();
+        loop {
+            let goal = match self.next_started() {
+                Some(started) => self.climb(started),
+                None => match next_sink.find(|s| !self.nodes[s.index()].placed) {
+                    Some(&sink) => sink,
+                    None => break,
+                },
+            };
+            self.walk(goal);
+        }
+    }
+
+    /// Rule 3: from a started task up to a sink, through the cheapest dependents.
+    ///
+    /// Every task on the way is a dependency of the sink, so the walk from the sink
+    /// places all of them: the climbs of a whole run cost `O(e)`.
+    fn climb(&self, mut t: TaskId) -> TaskId {
+        let (shape, nodes) = (self.shape, &self.nodes);
+        while let Some(&up) = shape.dependents(t).iter().min_by(|&&a, &&b| {
+            let (na, nb) = (&nodes[a.index()], &nodes[b.index()]);
+            na.missing
+                .cmp(&nb.missing)
+                .then(na.work.total_cmp(&nb.work))
+                .then_with(|| shape.cmp_size(nodes, a, b))
+        }) {
+            t = up;
+        }
+        t
+    }
+
+    /// Rule 1: the depth-first post-order walk from `goal`.
+    fn walk(&mut self, goal: TaskId) {
+        self.descend(goal);
+        while let Some(frame) = self.stack.last_mut() {
+            let end = self.children.len() as u32;
+            let mut next = None;
+            while frame.next < end {
+                let child = self.children[frame.next as usize];
+                frame.next += 1;
+                // A child may have been placed since (by a free move or another branch).
+                if !self.nodes[child.index()].placed {
+                    next = Some(child);
+                    break;
+                }
+            }
+            match next {
+                Some(child) => self.descend(child),
+                None => {
+                    let Frame { task, start, .. } = *frame;
+                    self.stack.pop();
+                    self.children.truncate(start as usize);
+                    // A task on the stack can only have been placed by a free move.
+                    if !self.nodes[task.index()].placed {
+                        self.place(task);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Walks into `t`: places it if it is ready, else opens a frame for it. A task
+    /// whose only unplaced dependency it is the last consumer of needs no frame: the
+    /// free move that follows that dependency places it (rule 2), so the walk goes
+    /// straight on to the dependency. That is how a chain is walked without a stack.
+    fn descend(&mut self, mut t: TaskId) {
+        loop {
+            let node = &self.nodes[t.index()];
+            if node.missing == 0 {
+                self.place(t);
+                return;
+            }
+            if node.missing == 1 {
+                let nodes = &self.nodes;
+                let only = self.shape.deps(t).iter().find(|d| !nodes[d.index()].placed);
+                if let Some(&only) = only {
+                    if nodes[only.index()].unplaced_dependents == 1 {
+                        t = only;
+                        continue;
+                    }
+                }
+            }
+            self.open(t);
+            return;
+        }
+    }
+
+    /// Pushes a frame for `t` with its unplaced dependencies, largest first. A task
+    /// on the stack cannot be reached again before it is placed: that would take a
+    /// cycle.
+    fn open(&mut self, t: TaskId) {
+        let (shape, nodes) = (self.shape, &self.nodes);
+        let start = self.children.len();
+        self.children
+            .extend(shape.deps(t).iter().filter(|d| !nodes[d.index()].placed));
+        if self.children.len() - start > 1 {
+            self.children[start..].sort_unstable_by(|&a, &b| shape.cmp_size(nodes, b, a));
+        }
+        self.stack.push(Frame {
+            task: t,
+            start: start as u32,
+            next: start as u32,
+        });
+    }
+
+    /// Places `t`, then every free move that follows (rule 2).
+    fn place(&mut self, t: TaskId) {
+        self.place_one(t);
+        while let Some(next) = self.free.pop() {
+            if !self.nodes[next.index()].placed {
+                self.place_one(next);
+            }
+        }
+    }
+
+    fn place_one(&mut self, t: TaskId) {
+        let shape = self.shape;
+        let node = &mut self.nodes[t.index()];
+        debug_assert_eq!(node.missing, 0, "placed before a dependency");
+        node.placed = true;
+        let weight = node.weight();
+        self.sequence.push(t);
+        let first_free = self.free.len();
+        for &d in shape.deps(t) {
+            let dn = &mut self.nodes[d.index()];
+            dn.unplaced_dependents -= 1;
+            dn.unplaced_xor ^= t.index() as u32;
+            if dn.unplaced_dependents == 1 {
+                // `d`'s result now waits for one consumer only, whose run releases it.
+                // (Dependencies with one dependent from the start were counted in
+                // `Walk::new`.) When `t` lists `d` twice, the listing left is `t`'s
+                // own second one, already placed.
+                let last = TaskId::from_index(dn.unplaced_xor as usize);
+                if !self.nodes[last.index()].placed {
+                    self.nodes[last.index()].releases += 1;
+                    self.consider_free(last);
+                }
+            }
+        }
+        for &c in shape.dependents(t) {
+            let node = &mut self.nodes[c.index()];
+            node.missing -= 1;
+            node.work -= weight;
+            // (`c` depended on `t`, so it is not placed.)
+            if node.missing == 0 && (node.releases > 0 || node.sink) {
+                self.free.push(c);
+            } else if node.touched_in != self.round {
+                // Free moves are placed before the next goal is chosen; the others
+                // may be started tasks for rule 3.
+                node.touched_in = self.round;
+                self.touched.push(c);
+            }
+        }
+        // Several free moves at once: the largest is placed first, as in rule 1.
+        if self.free.len() - first_free > 1 {
+            let nodes = &self.nodes;
+            self.free[first_free..].sort_unstable_by(|&a, &b| shape.cmp_size(nodes, a, b));
+        }
+    }
+
+    /// Queues `t` for a free move if it is ready and releases a result or is a sink.
+    #[inline]
+    fn consider_free(&mut self, t: TaskId) {
+        let node = &self.nodes[t.index()];
+        if node.missing == 0 && !node.placed && (node.releases > 0 || node.sink) {
+            self.free.push(t);
+        }
+    }
+
+    /// Rule 3: the cheapest started task, if any.
+    fn next_started(&mut self) -> Option<TaskId> {
+        self.round += 1;
+        let touched = std::mem::take(&mut self.touched);
+        for &t in &touched {
+            let node = self.nodes[t.index()];
+            if !node.placed {
+                let entry = Started {
+                    missing: node.missing,
+                    work: node.work,
+                    task: t,
+                };
+                self.push_started(entry);
+            }
+        }
+        self.touched = touched;
+        self.touched.clear();
+        while let Some(top) = self.pop_started() {
+            let node = &self.nodes[top.task.index()];
+            // An entry is stale once its task was placed or lost another input since.
+            if !node.placed && top.missing == node.missing {
+                return Some(top.task);
+            }
+        }
+        None
+    }
+
+    fn cheaper(&self, a: &Started, b: &Started) -> bool {
+        a.missing
+            .cmp(&b.missing)
+            .then(a.work.total_cmp(&b.work))
+            .then_with(|| self.shape.cmp_size(&self.nodes, a.task, b.task))
+            == Ordering::Less
+    }
+
+    fn push_started(&mut self, entry: Started) {
+        self.started.push(entry);
+        let mut i = self.started.len() - 1;
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !self.cheaper(&self.started[i], &self.started[parent]) {
+                break;
+            }
+            self.started.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn pop_started(&mut self) -> Option<Started> {
+        let last = self.started.len().checked_sub(1)?;
+        self.started.swap(0, last);
+        let top = self.started.pop();
+        let len = self.started.len();
+        let mut i = 0;
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            if l < len && self.cheaper(&self.started[l], &self.started[least]) {
+                least = l;
+            }
+            if r < len && self.cheaper(&self.started[r], &self.started[least]) {
+                least = r;
+            }
+            if least == i {
+                return top;
+            }
+            self.started.swap(i, least);
+            i = least;
+        }
+    }
+}

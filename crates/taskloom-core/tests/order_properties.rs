@@ -1,0 +1,180 @@
+//! Properties of `order` and `order::diagnostics` over random DAGs: the order depends
+//! on the graph only (not on how it was built), the diagnostic counts what a naive
+//! simulation counts, and nothing recurses along a million-task chain.
+
+#![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
+
+use proptest::prelude::*;
+use taskloom_core::order::diagnostics;
+use taskloom_core::{Graph, GraphBuilder, Key, TaskId, cull, order};
+
+/// A small deterministic generator, so a failing case is reproduced from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A random DAG as `(key, dependency indices)`: task `i` depends on up to `max_deps`
+/// earlier tasks, mostly recent ones, sometimes one twice. Keys mix plain strings and
+/// tuples, and many tasks look alike, so ties down to the key are common.
+fn random_tasks(n: usize, max_deps: usize, rng: &mut Rng) -> Vec<(Key, Vec<usize>)> {
+    (0..n)
+        .map(|i| {
+            let deps = if i == 0 {
+                Vec::new()
+            } else {
+                (0..rng.below(max_deps + 1))
+                    .map(|_| {
+                        let back = if rng.below(4) == 0 { i } else { i.min(8) };
+                        i - 1 - rng.below(back)
+                    })
+                    .collect()
+            };
+            let key = match rng.below(3) {
+                0 => Key::from(format!("t{i}")),
+                _ => Key::tuple(["x", "y"][rng.below(2)], [i as i64]),
+            };
+            (key, deps)
+        })
+        .collect()
+}
+
+/// Builds the tasks by key, adding them in the order given by `insertion`.
+fn build(tasks: &[(Key, Vec<usize>)], insertion: &[usize]) -> Graph<()> {
+    let mut b = GraphBuilder::new();
+    for &i in insertion {
+        let (key, deps) = &tasks[i];
+        b.add(key.clone(), deps.iter().map(|&d| tasks[d].0.clone()), ())
+            .unwrap();
+    }
+    b.build().unwrap()
+}
+
+fn sinks(g: &Graph<()>) -> Vec<TaskId> {
+    let all = cull(g, &g.ids().collect::<Vec<_>>()).unwrap();
+    g.ids().filter(|&t| all.dependents(t).is_empty()).collect()
+}
+
+/// The keys of the whole graph's order (every sink requested, and a few inner tasks).
+fn ordered_keys(g: &Graph<()>, extra: &[Key]) -> Vec<Key> {
+    let mut targets = sinks(g);
+    targets.extend(g.resolve(extra).unwrap());
+    let culled = cull(g, &targets).unwrap();
+    let p = order(g, &culled);
+    p.sequence().iter().map(|t| g.key(*t).clone()).collect()
+}
+
+/// Results held before each step, counted the slow way: a result is held from its
+/// task's run until every needed dependent ran; sinks are not counted.
+fn naive_pressure(g: &Graph<()>, targets: &[TaskId]) -> Vec<u32> {
+    let culled = cull(g, targets).unwrap();
+    let p = order(g, &culled);
+    let ran_at = |t: TaskId| p.rank(t).unwrap() as usize;
+    let steps = p.sequence().len();
+    let mut pressure = vec![0u32; steps];
+    for t in culled.ids() {
+        let dependents = culled.dependents(t);
+        let Some(last_use) = dependents.iter().map(|&d| ran_at(d)).max() else {
+            continue; // a sink
+        };
+        // Held before the steps after its run, up to and including its last use.
+        for held in &mut pressure[ran_at(t) + 1..=last_use] {
+            *held += 1;
+        }
+    }
+    pressure
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_order_depends_on_the_graph_not_on_the_insertion_order(
+        n in 1usize..400,
+        max_deps in 0usize..5,
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng(seed | 1);
+        let tasks = random_tasks(n, max_deps, &mut rng);
+        let forward: Vec<usize> = (0..n).collect();
+        let mut shuffled = forward.clone();
+        for i in (1..n).rev() {
+            shuffled.swap(i, rng.below(i + 1));
+        }
+        let extra = [tasks[rng.below(n)].0.clone()];
+        let a = ordered_keys(&build(&tasks, &forward), &extra);
+        let b = ordered_keys(&build(&tasks, &shuffled), &extra);
+        let reversed: Vec<usize> = forward.iter().rev().copied().collect();
+        let c = ordered_keys(&build(&tasks, &reversed), &extra);
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(&a, &c);
+    }
+
+    #[test]
+    fn diagnostics_count_what_a_naive_simulation_counts(
+        n in 0usize..400,
+        max_deps in 0usize..5,
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng(seed | 1);
+        let tasks = random_tasks(n, max_deps, &mut rng);
+        let g = build(&tasks, &(0..n).collect::<Vec<_>>());
+        let mut targets = sinks(&g);
+        if n > 0 {
+            targets.push(TaskId::from_index(rng.below(n)));
+        }
+        let culled = cull(&g, &targets).unwrap();
+        let p = order(&g, &culled);
+        let d = diagnostics(&g, &culled, &p);
+        let naive = naive_pressure(&g, &targets);
+        prop_assert_eq!(&d.pressure, &naive);
+        prop_assert_eq!(d.max_pressure, naive.iter().copied().max().unwrap_or(0));
+        let mut freed_total = 0;
+        for t in g.ids() {
+            match d.info(t) {
+                None => prop_assert!(!culled.contains(t)),
+                Some(info) => {
+                    prop_assert_eq!(info.order, p.rank(t).unwrap());
+                    prop_assert_eq!(info.num_data_when_run, d.pressure[info.order as usize]);
+                    freed_total += info.num_dependencies_freed;
+                }
+            }
+        }
+        // Every needed result that has a needed dependent is released exactly once.
+        let releasable = culled.ids().filter(|&t| !culled.dependents(t).is_empty()).count();
+        prop_assert_eq!(freed_total as usize, releasable);
+    }
+}
+
+#[test]
+fn a_million_task_chain_is_ordered_on_a_small_stack() {
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(|| {
+            let n = 1_000_000;
+            let mut g = Graph::with_capacity(n, n);
+            let mut prev = g.push(("c", 0), &[], ()).unwrap();
+            for i in 1..n as i64 {
+                prev = g.push(("c", i), &[prev], ()).unwrap();
+            }
+            let culled = cull(&g, &[prev]).unwrap();
+            let p = order(&g, &culled);
+            assert_eq!(p.sequence().len(), n);
+            assert!(p.sequence().iter().enumerate().all(|(i, t)| t.index() == i));
+            assert_eq!(diagnostics(&g, &culled, &p).max_pressure, 1);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
