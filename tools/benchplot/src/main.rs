@@ -1,0 +1,496 @@
+//! taskloom-benchplot: the benchmark figures of the README, drawn from measured data.
+//!
+//! ```sh
+//! taskloom-benchplot plot docs/bench          # docs/bench/*.jsonl -> docs/bench/*.svg
+//! taskloom-benchplot gen-chains 10000 100     # chains graph (shared JSON format) on stdout
+//! ```
+//!
+//! `plot` reads every `*.jsonl` file of a folder: JSON lines in the schema of
+//! `../shared/bench/dask_overhead.py` and taskloom's `overhead` example (`system,
+//! graph, executor, workers, tasks, edges, runs, median_s, min_s, us_per_task`). It
+//! draws µs per task against the number of tasks (the `chains_*` graphs) and against
+//! dependencies per task (the `crosstalk_*_k*` graphs), one series per system and
+//! executor, log scales, as SVG; and prints the same numbers as Markdown tables.
+//! `tools/benchplot/measure.sh` runs the measurements and then this.
+//!
+//! `gen-chains WIDTH HEIGHT` writes Dask's `graphs.chains(width, height)` (the shape
+//! of the shared `chains_*` files: `WIDTH` independent chains of `HEIGHT` tasks, keys
+//! `c{chain}_{i}`, the last task of each chain a target), for sizes the shared set
+//! lacks (1M tasks: 10000 × 100).
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use serde::Deserialize;
+
+/// Why the figures could not be made.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// Bad command line.
+    #[error("{0}\nusage: taskloom-benchplot plot DIR | gen-chains WIDTH HEIGHT")]
+    Usage(String),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// A line is not a measurement.
+    #[error("{}:{line}: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The line number (from 1).
+        line: usize,
+        /// What is wrong with it.
+        source: serde_json::Error,
+    },
+    /// Nothing to draw.
+    #[error("no measurement of {0} graphs in the data")]
+    NoData(&'static str),
+    /// plotters failed.
+    #[error("drawing {}: {message}", path.display())]
+    Draw {
+        /// The figure.
+        path: PathBuf,
+        /// plotters' message.
+        message: String,
+    },
+}
+
+/// One measured line.
+#[derive(Debug, Clone, Deserialize)]
+struct Measurement {
+    system: String,
+    graph: String,
+    executor: String,
+    workers: u32,
+    tasks: u64,
+    edges: u64,
+    us_per_task: f64,
+}
+
+impl Measurement {
+    /// The series this point belongs to: system without its version, executor, workers.
+    fn series(&self) -> String {
+        let system = self
+            .system
+            .split_whitespace()
+            .next()
+            .unwrap_or(&self.system);
+        if self.workers > 1 {
+            format!("{system} {} ({} workers)", self.executor, self.workers)
+        } else {
+            format!("{system} {}", self.executor)
+        }
+    }
+
+    fn is_dask(&self) -> bool {
+        self.system.starts_with("dask")
+    }
+
+    /// Dependencies per task of a `crosstalk_*_k{k}` graph.
+    fn crosstalk_k(&self) -> Option<u32> {
+        let (_, k) = self.graph.rsplit_once("_k")?;
+        self.graph
+            .starts_with("crosstalk")
+            .then(|| k.parse().ok())?
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("taskloom-benchplot: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["plot", dir] => plot(Path::new(dir)),
+        ["gen-chains", width, height] => {
+            let number = |s: &str| {
+                s.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| Error::Usage(format!("not a positive number: {s}")))
+            };
+            let (width, height) = (number(width)?, number(height)?);
+            let stdout = io::stdout();
+            gen_chains(width, height, &mut BufWriter::new(stdout.lock())).map_err(|source| {
+                Error::Io {
+                    path: "<stdout>".into(),
+                    source,
+                }
+            })
+        }
+        _ => Err(Error::Usage(format!("unexpected arguments {args:?}"))),
+    }
+}
+
+/// Writes `graphs.chains(width, height)` in the shared JSON format.
+fn gen_chains(width: usize, height: usize, out: &mut impl Write) -> io::Result<()> {
+    let tasks = width * height;
+    let name = match tasks {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("chains_{}m", n / 1_000_000),
+        n if n >= 1000 && n % 1000 == 0 => format!("chains_{}k", n / 1000),
+        n => format!("chains_{n}"),
+    };
+    writeln!(out, "{{\"name\": \"{name}\",\n\"tasks\": [")?;
+    for c in 0..width {
+        for i in 0..height {
+            let sep = if c + 1 == width && i + 1 == height {
+                ""
+            } else {
+                ","
+            };
+            if i == 0 {
+                writeln!(out, "{{\"key\":\"c{c}_0\",\"deps\":[]}}{sep}")?;
+            } else {
+                writeln!(
+                    out,
+                    "{{\"key\":\"c{c}_{i}\",\"deps\":[\"c{c}_{}\"]}}{sep}",
+                    i - 1
+                )?;
+            }
+        }
+    }
+    write!(out, "],\n\"targets\": [")?;
+    for c in 0..width {
+        let sep = if c + 1 == width { "" } else { ", " };
+        write!(out, "\"c{c}_{}\"{sep}", height - 1)?;
+    }
+    writeln!(out, "]}}")?;
+    out.flush()
+}
+
+/// Reads every `*.jsonl` of `dir`; a later line for the same series and graph
+/// replaces an earlier one.
+fn load(dir: &Path) -> Result<Vec<Measurement>, Error> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| io_error(dir, source))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    let mut latest: BTreeMap<(String, String), Measurement> = BTreeMap::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|source| io_error(&path, source))?;
+        for (n, line) in text.lines().enumerate() {
+            if !line.trim_start().starts_with('{') {
+                continue;
+            }
+            let m: Measurement = serde_json::from_str(line).map_err(|source| Error::Json {
+                path: path.clone(),
+                line: n + 1,
+                source,
+            })?;
+            latest.insert((m.series(), m.graph.clone()), m);
+        }
+    }
+    Ok(latest.into_values().collect())
+}
+
+fn io_error(path: &Path, source: io::Error) -> Error {
+    Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One line of a figure.
+struct Series {
+    label: String,
+    dask: bool,
+    points: Vec<(f64, f64)>,
+}
+
+/// Groups measurements into series of (x, µs per task) points, sorted by x; taskloom
+/// first, then Dask.
+fn series(data: &[Measurement], x: impl Fn(&Measurement) -> Option<f64>) -> Vec<Series> {
+    let mut by_label: BTreeMap<(bool, String), Vec<(f64, f64)>> = BTreeMap::new();
+    for m in data {
+        if let Some(x) = x(m) {
+            by_label
+                .entry((m.is_dask(), m.series()))
+                .or_default()
+                .push((x, m.us_per_task));
+        }
+    }
+    by_label
+        .into_iter()
+        .map(|((dask, label), mut points)| {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series {
+                label,
+                dask,
+                points,
+            }
+        })
+        .collect()
+}
+
+/// Colours of taskloom's series (blues, greens) and Dask's (reds, oranges).
+fn colour(s: &Series, index: usize) -> RGBColor {
+    const OURS: [RGBColor; 4] = [
+        RGBColor(31, 119, 180),
+        RGBColor(44, 160, 44),
+        RGBColor(23, 190, 207),
+        RGBColor(148, 103, 189),
+    ];
+    const DASK: [RGBColor; 3] = [
+        RGBColor(214, 39, 40),
+        RGBColor(255, 127, 14),
+        RGBColor(140, 86, 75),
+    ];
+    if s.dask {
+        DASK[index % DASK.len()]
+    } else {
+        OURS[index % OURS.len()]
+    }
+}
+
+/// A log-log figure of `series` saved as SVG at `path`.
+///
+/// The x axis is drawn linear in `log_base(x)` with a tick per power of the base
+/// (1k, 10k, 100k, 1M; or k = 1, 2, 4, 8, 16), which reads better than plotters'
+/// log axis with its dense minor grid; y uses plotters' log axis (decades).
+struct Figure<'a> {
+    path: PathBuf,
+    title: &'a str,
+    x_label: &'a str,
+    log_base: f64,
+    x_format: fn(f64) -> String,
+    series: Vec<Series>,
+}
+
+fn draw(figure: &Figure<'_>) -> Result<(), Error> {
+    let err = |e: &dyn std::fmt::Display| Error::Draw {
+        path: figure.path.clone(),
+        message: e.to_string(),
+    };
+    let to_x = |x: f64| x.log(figure.log_base);
+    let all = figure.series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in all {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    // (log10(1000) is 2.9999999999999996 in floating point.)
+    let (x0, x1) = ((to_x(x0) + 1e-9).floor(), (to_x(x1) - 1e-9).ceil());
+    // Whole decades on y, with a margin so the bottom decade keeps its label.
+    let (y0, y1) = (
+        10f64.powf(y0.log10().floor()) / 1.3,
+        10f64.powf(y1.log10().ceil()) * 1.3,
+    );
+
+    let root = SVGBackend::new(&figure.path, (860, 540)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(figure.title, ("sans-serif", 22))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0 - 0.25..x1 + 0.25, (y0..y1).log_scale())
+        .map_err(|e| err(&e))?;
+    let base = figure.log_base;
+    chart
+        .configure_mesh()
+        .x_desc(figure.x_label)
+        .y_desc("µs per task (median of runs)")
+        .x_labels((x1 - x0) as usize + 1)
+        .x_label_formatter(&|x| (figure.x_format)(base.powf(*x).round()))
+        .x_max_light_lines(0)
+        .y_label_formatter(&|y| format_us(*y))
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let (mut ours, mut theirs) = (0, 0);
+    for s in &figure.series {
+        let index = if s.dask { &mut theirs } else { &mut ours };
+        let colour = colour(s, *index);
+        *index += 1;
+        let style = colour.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().map(|&(x, y)| (to_x(x), y)),
+                style,
+            ))
+            .map_err(|e| err(&e))?
+            .label(&s.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+        if s.dask {
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|&(x, y)| TriangleMarker::new((to_x(x), y), 6, colour.filled())),
+                )
+                .map_err(|e| err(&e))?;
+        } else {
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|&(x, y)| Circle::new((to_x(x), y), 4, colour.filled())),
+                )
+                .map_err(|e| err(&e))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::MiddleRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+fn format_us(y: f64) -> String {
+    if y >= 1.0 {
+        format!("{y:.0}")
+    } else {
+        format!("{y}")
+    }
+}
+
+fn format_tasks(x: f64) -> String {
+    match x {
+        x if x >= 1e6 => format!("{}M", x / 1e6),
+        x if x >= 1e3 => format!("{}k", x / 1e3),
+        x => format!("{x}"),
+    }
+}
+
+fn format_k(x: f64) -> String {
+    format!("{x}")
+}
+
+/// Prints the cost of one more dependency, from crosstalk k = 1 to k = 16: (time of
+/// k16 − time of k1) / (edges of k16 − edges of k1), per series.
+fn per_edge(data: &[Measurement]) {
+    let find = |series: &str, k: u32| {
+        data.iter()
+            .find(|m| m.series() == series && m.crosstalk_k() == Some(k))
+    };
+    let mut names: Vec<String> = data.iter().map(Measurement::series).collect();
+    names.sort();
+    names.dedup();
+    println!("| ns per extra edge (crosstalk k1 → k16) | |\n|---|---:|");
+    for name in names {
+        let (Some(a), Some(b)) = (find(&name, 1), find(&name, 16)) else {
+            continue;
+        };
+        if b.edges <= a.edges {
+            continue;
+        }
+        let extra_ns = (b.us_per_task * b.tasks as f64 - a.us_per_task * a.tasks as f64) * 1e3;
+        println!("| {name} | {:.1} |", extra_ns / (b.edges - a.edges) as f64);
+    }
+    println!();
+}
+
+/// Prints a Markdown table: one row per x, one column per series.
+fn table(series: &[Series], x_name: &str, x_format: fn(f64) -> String) {
+    let mut xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    print!("| {x_name} |");
+    for s in series {
+        print!(" {} |", s.label);
+    }
+    println!();
+    println!("|---|{}", "---:|".repeat(series.len()));
+    for x in xs {
+        print!("| {} |", x_format(x));
+        for s in series {
+            match s.points.iter().find(|p| p.0 == x) {
+                Some(&(_, y)) if y < 10.0 => print!(" {y:.3} |"),
+                Some(&(_, y)) => print!(" {y:.1} |"),
+                None => print!(" – |"),
+            }
+        }
+        println!();
+    }
+    println!();
+}
+
+fn plot(dir: &Path) -> Result<(), Error> {
+    let data = load(dir)?;
+    let chains = series(&data, |m| {
+        m.graph.starts_with("chains").then_some(m.tasks as f64)
+    });
+    if chains.is_empty() {
+        return Err(Error::NoData("chains_*"));
+    }
+    let crosstalk = series(&data, |m| m.crosstalk_k().map(f64::from));
+    if crosstalk.is_empty() {
+        return Err(Error::NoData("crosstalk_*_k*"));
+    }
+    println!("µs per task, chains graphs (`{}`):\n", dir.display());
+    table(&chains, "tasks", format_tasks);
+    println!("µs per task, crosstalk graphs (10,000 tasks, k dependencies each):\n");
+    table(&crosstalk, "deps per task", format_k);
+    per_edge(&data);
+
+    for figure in [
+        Figure {
+            path: dir.join("scaling-tasks.svg"),
+            title: "Overhead per task vs number of tasks (chains graphs)",
+            x_label: "tasks in the graph",
+            log_base: 10.0,
+            x_format: format_tasks,
+            series: chains,
+        },
+        Figure {
+            path: dir.join("scaling-deps.svg"),
+            title: "Overhead per task vs dependencies per task (crosstalk, 10k tasks)",
+            x_label: "dependencies per task (k)",
+            log_base: 2.0,
+            x_format: format_k,
+            series: crosstalk,
+        },
+    ] {
+        draw(&figure)?;
+        eprintln!("wrote {}", figure.path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_chains_have_the_shape_of_the_shared_files() {
+        let mut out = Vec::new();
+        gen_chains(2, 3, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        let g: serde_json::Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(g["name"], "chains_6");
+        assert_eq!(g["tasks"].as_array().map(Vec::len), Some(6));
+        assert_eq!(g["tasks"][4]["key"], "c1_1");
+        assert_eq!(g["tasks"][4]["deps"][0], "c1_0");
+        assert_eq!(g["targets"], serde_json::json!(["c0_2", "c1_2"]));
+    }
+
+    #[test]
+    fn series_are_named_without_the_version() {
+        let line = r#"{"system": "dask 2026.8.0", "graph": "crosstalk_10k_k4",
+            "executor": "threads", "workers": 2, "tasks": 10000, "edges": 39600,
+            "runs": 3, "median_s": 1.0, "min_s": 1.0, "us_per_task": 100.0}"#;
+        let m: Measurement = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.series(), "dask threads (2 workers)");
+        assert_eq!(m.crosstalk_k(), Some(4));
+        assert!(m.is_dask());
+    }
+}
