@@ -17,7 +17,9 @@
 //!   values; completions arrive on one mpsc channel.
 //! - [`executor`]: the [`Executor`](executor::Executor) trait, [`Job`](executor::Job),
 //!   [`Batch`](executor::Batch), [`Completion`](executor::Completion); the shipped
-//!   [`ThreadPool`](executor::ThreadPool) and [`CurrentThread`](executor::CurrentThread).
+//!   [`ThreadPool`](executor::ThreadPool) and [`CurrentThread`](executor::CurrentThread);
+//!   [`process`]: the [`ProcessPool`](executor::ProcessPool) (remote tasks, registered
+//!   by name, in child processes) and `init` for its workers.
 //! - [`context`]: the running task's key and cancellation flag.
 //! - [`callbacks`]: per-computation hooks (start, task start, task finish, finish).
 //! - [`diagnostics`]: callbacks that observe: profiler, resource sampler, Chrome trace

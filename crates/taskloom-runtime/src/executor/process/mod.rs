@@ -111,6 +111,9 @@ pub enum ProcessError {
          first thing in `main`, so that the copies a process pool starts become workers"
     )]
     NotInitialized,
+    /// The pool needs at least one thread for the tasks that are not remote.
+    #[error("local_threads must be at least 1, got {0}")]
+    LocalThreads(usize),
     /// The maximum frame length is too small for the protocol.
     #[error("max_frame_length must be at least 256 bytes, got {0}")]
     MaxFrameLength(usize),
@@ -322,7 +325,8 @@ impl ProcessPoolBuilder {
     /// # Errors
     /// [`ProcessError::InsideWorker`] in a worker; [`ProcessError::NotInitialized`] if
     /// the workers would be this program and it never called [`init`];
-    /// [`ProcessError::Config`] for zero workers, local threads or frame length;
+    /// [`ProcessError::Config`] for zero workers; [`ProcessError::LocalThreads`] and
+    /// [`ProcessError::MaxFrameLength`] for impossible settings;
     /// [`ProcessError::Start`] if an eager worker does not start.
     pub fn build(self) -> Result<ProcessPool, ProcessError> {
         if is_worker() {
@@ -335,7 +339,7 @@ impl ProcessPoolBuilder {
             return Err(ConfigError::NumWorkers(0).into());
         }
         if self.local_threads == 0 {
-            return Err(ConfigError::NumWorkers(0).into());
+            return Err(ProcessError::LocalThreads(0));
         }
         if self.max_frame_length < protocol::MAX_HELLO {
             return Err(ProcessError::MaxFrameLength(self.max_frame_length));

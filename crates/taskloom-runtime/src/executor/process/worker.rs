@@ -49,26 +49,24 @@ static PROTOCOL_OUT: OnceLock<File> = OnceLock::new();
 /// [`ProcessPool`](super::ProcessPool) without calling it gets
 /// [`ProcessError::NotInitialized`](super::ProcessError::NotInitialized).
 ///
+/// Call it before starting a Tokio runtime if you can (a worker needs none; with
+/// `#[tokio::main]` every worker starts the runtime's threads for nothing).
+///
 /// ```no_run
 /// use taskloom_runtime::process::{self, ProcessPool, Registry};
 /// use taskloom_runtime::{Graph, Scheduler};
 ///
-/// fn registry() -> Registry {
-///     let mut r = Registry::new();
-///     r.register("square", |x: &i64| x * x).expect("unique name");
-///     r
-/// }
-///
-/// #[tokio::main]
-/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
-///     let registry = registry();
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let mut registry = Registry::new();
+///     let square = registry.register("square", |x: &i64| x * x)?;
 ///     process::init(&registry); // a worker never gets past this line
-///     # let square = taskloom_runtime::process::Registry::new().register("square", |x: &i64| x * x)?;
+///
+///     let runtime = tokio::runtime::Runtime::new()?;
 ///     let scheduler = Scheduler::builder().executor(ProcessPool::new(2)?).build()?;
 ///     let mut g = Graph::new();
 ///     let x = g.add("x", (), || 12_i64)?;
 ///     let y = g.add_remote("y", &x, &square)?;
-///     assert_eq!(scheduler.compute(&g, &y).await?, 144);
+///     assert_eq!(runtime.block_on(scheduler.compute(&g, &y))?, 144);
 ///     Ok(())
 /// }
 /// ```
