@@ -18,6 +18,8 @@
 //! - [`builder`]: [`GraphBuilder`], for tasks that name their dependencies by key
 //!   in any order; reports duplicate keys, missing dependencies and cycles.
 //! - [`cull`](mod@cull): what a set of targets needs, and who depends on what.
+//! - [`fuse`](mod@fuse): chains of single-dependent tasks merged into one task each
+//!   (Dask's `fuse_linear`), to cut per-task overhead.
 //! - [`order`](mod@order): static priorities that finish what was started and
 //!   hold few results at once (Dask's `dask.order`, holding no more), and
 //!   [`order::diagnostics`] to measure how many results an order holds.
@@ -55,6 +57,7 @@ pub mod cull;
 pub mod error;
 #[cfg(feature = "serde")]
 pub mod file;
+pub mod fuse;
 pub mod graph;
 mod index;
 pub mod key;
@@ -64,6 +67,7 @@ pub mod state;
 pub use builder::GraphBuilder;
 pub use cull::{Culled, cull};
 pub use error::{GraphError, StateError};
+pub use fuse::{Fused, FusedTask, fuse};
 pub use graph::{Graph, TaskId};
 pub use key::Key;
 pub use order::{Priorities, order};
