@@ -3,9 +3,11 @@
 //!
 //! A pool starts each worker as the program itself (like Python's `spawn` start
 //! method) with [`WORKER_ENV`] set. `init`, called at the top of `main`, sees the
-//! variable and serves; in the parent it only records that the program calls it. The
-//! variable is inherited, so a worker that reaches code building a pool gets an error
-//! instead of starting workers of its own: no chain of processes.
+//! variable and serves; in the parent it only records that the program calls it. A
+//! worker that reaches code building a pool (its `main` lacks `init`) gets an error
+//! instead of starting workers of its own: no chain of processes. The variable names
+//! the pool's process id, so a program that a task starts (and that inherits the
+//! variable) is told apart from a worker: its parent is not the pool.
 //!
 //! The worker keeps its stdin and stdout for frames and points file descriptors 0
 //! and 1 at `/dev/null` and stderr, so a task that reads stdin or prints with
@@ -72,22 +74,73 @@ static PROTOCOL_OUT: OnceLock<File> = OnceLock::new();
 /// ```
 pub fn init(registry: &Registry) {
     INITIALIZED.store(true, Ordering::Release);
-    let Some(marker) = std::env::var_os(WORKER_ENV) else {
-        return;
-    };
-    let code = match serve(registry, &marker.to_string_lossy()) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("taskloom worker {}: {e}", std::process::id());
-            70 // EX_SOFTWARE
-        }
+    let code = match role() {
+        Role::Program => return,
+        Role::Orphan => 70,
+        Role::Worker(pool) => match serve(registry, pool) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("taskloom worker {}: {e}", std::process::id());
+                70 // EX_SOFTWARE
+            }
+        },
     };
     std::process::exit(code);
 }
 
-/// Whether this process is a worker started by a process pool.
+/// Whether this process is a worker started by a process pool (then it must not
+/// start a pool of its own).
 pub fn is_worker() -> bool {
-    std::env::var_os(WORKER_ENV).is_some()
+    !matches!(role(), Role::Program)
+}
+
+/// What [`WORKER_ENV`] makes of this process.
+enum Role {
+    /// Not a worker: no marker, or one inherited by a program that a worker's task
+    /// started (the pool it names is alive, but is not our parent).
+    Program,
+    /// A worker of the pool whose process id is given (if the marker names one).
+    Worker(Option<u32>),
+    /// A worker whose pool is gone: it must exit, not run `main`.
+    Orphan,
+}
+
+fn role() -> Role {
+    let Some(marker) = std::env::var_os(WORKER_ENV) else {
+        return Role::Program;
+    };
+    let pool = marker_pool(&marker.to_string_lossy());
+    #[cfg(unix)]
+    if let Some(pool) = pool {
+        if pool != std::os::unix::process::parent_id() {
+            return if process_alive(pool) {
+                Role::Program
+            } else {
+                Role::Orphan
+            };
+        }
+    }
+    // A marker that names no pool is treated as a worker: it never starts a pool.
+    Role::Worker(pool)
+}
+
+/// The pool's process id in a marker `<pool pid>:<worker index>`.
+fn marker_pool(marker: &str) -> Option<u32> {
+    marker.split(':').next()?.parse().ok()
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM, // alive, someone else's
+    }
 }
 
 /// Whether [`init`] was called in this process.
@@ -118,8 +171,8 @@ enum ServeError {
 }
 
 /// The worker's life: set up the pipes, say hello, answer batches until EOF.
-fn serve(registry: &Registry, marker: &str) -> Result<(), ServeError> {
-    die_with_parent(marker);
+fn serve(registry: &Registry, pool: Option<u32>) -> Result<(), ServeError> {
+    die_with_parent(pool);
     let (mut input, output) = protocol_pipes()?;
     let output = PROTOCOL_OUT.get_or_init(|| output);
     let mut codec = protocol::codec(WORKER_MAX_FRAME);
@@ -239,19 +292,28 @@ fn protocol_pipes() -> Result<(File, File), ServeError> {
 }
 
 /// Asks the kernel to kill this worker when the thread that started it ends, and
-/// exits at once if the parent is already gone (Linux; elsewhere a worker ends when
-/// its stdin closes).
-fn die_with_parent(marker: &str) {
+/// exits at once if the pool is already gone (Linux; elsewhere a worker ends when its
+/// stdin closes).
+fn die_with_parent(pool: Option<u32>) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
+    if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).is_ok()
+        && pool.is_some_and(|p| p != std::os::unix::process::parent_id())
     {
-        let parent: Option<u32> = marker.split(':').next().and_then(|p| p.parse().ok());
-        if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-            .is_ok()
-            && parent.is_some_and(|p| p != std::os::unix::process::parent_id())
-        {
-            std::process::exit(70);
-        }
+        std::process::exit(70);
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = marker;
+    let _ = pool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::marker_pool;
+
+    #[test]
+    fn markers_name_the_pool() {
+        assert_eq!(marker_pool("4242:1"), Some(4242));
+        assert_eq!(marker_pool("4242"), Some(4242));
+        assert_eq!(marker_pool("not a pid:1"), None);
+        assert_eq!(marker_pool(""), None);
+    }
 }
