@@ -10,6 +10,7 @@ mod failures;
 mod functions;
 mod lifecycle;
 mod roundtrip;
+mod spans;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
@@ -23,7 +24,13 @@ fn main() {
     let (registry, fns) = functions::registry();
     process::init(&registry); // in a worker, serves and never returns
 
-    let tests: Vec<Test> = [roundtrip::TESTS, failures::TESTS, lifecycle::TESTS].concat();
+    let tests: Vec<Test> = [
+        roundtrip::TESTS,
+        failures::TESTS,
+        lifecycle::TESTS,
+        spans::TESTS,
+    ]
+    .concat();
     let mut filters = Vec::new();
     let mut exact = false;
     let mut list = false;
