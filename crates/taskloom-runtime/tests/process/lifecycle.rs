@@ -111,7 +111,7 @@ fn sh(script: &str) -> taskloom_runtime::process::ProcessPoolBuilder {
 }
 
 fn program_without_init_prints(_: &Fns) {
-    let e = sh("echo 'Hello from the normal main'; sleep 5")
+    let e = sh("echo 'Hello from the normal main'; exec sleep 5")
         .build()
         .unwrap_err();
     let ProcessError::Start {
@@ -142,7 +142,7 @@ fn program_without_init_exits(_: &Fns) {
 }
 
 fn program_without_init_hangs(_: &Fns) {
-    let e = sh("sleep 30")
+    let e = sh("exec sleep 30")
         .handshake_timeout(Duration::from_millis(200))
         .build()
         .unwrap_err();
