@@ -32,7 +32,7 @@
 //!    result sooner but lets its inputs go sooner too.
 //! 3. **Finish what was started.** The next goal is the cheapest *started* task: not
 //!    placed, with at least one dependency placed; fewest dependencies still missing,
-//!    then least work below them. From it, the walk climbs to a sink through the
+//!    then smallest by Dask's sort key. From it, the walk climbs to a sink through the
 //!    cheapest dependents and takes that sink as the goal, so partial results are
 //!    consumed before new roots are loaded (Dask's "finish reductions before starting
 //!    new roots", for which Dask counts the unfinished roots of every sink). Only when
@@ -157,8 +157,6 @@ struct Node {
     /// itself, on a full tie): Dask's `sort_key` without the count of connected roots.
     /// See [`Node::size`].
     size: (u64, u64, u64),
-    /// Total weight of the dependencies not yet placed.
-    work: f64,
     /// Dependencies not yet placed.
     missing: u32,
     /// Needed dependents not yet placed.
@@ -310,11 +308,11 @@ struct Frame {
     next: u32,
 }
 
-/// A started task waiting to become a goal, with its cost when it was queued.
+/// A started task waiting to become a goal, with its missing dependencies when it
+/// was queued.
 #[derive(Clone, Copy)]
 struct Started {
     missing: u32,
-    work: f64,
     task: TaskId,
 }
 
@@ -373,6 +371,8 @@ impl<'g> Walk<'g> {
             let ds = shape.deps(t);
             let dependents = dependent_offsets[i + 1] - dependent_offsets[i];
             let (mut weight, mut max_dependents, mut releases) = (1.0, 0, 0);
+            // `t`'s part so far, a union-find root.
+            let mut root = i as u32;
             for d in ds {
                 let dn = &mut nodes[d.index()];
                 weight += dn.weight();
@@ -380,11 +380,9 @@ impl<'g> Walk<'g> {
                 // A dependency with a single dependent is released by that dependent.
                 releases += u32::from(dn.unplaced_dependents == 1);
                 dn.unplaced_xor ^= i as u32;
-            }
-            if !parts.is_empty() {
-                // Join `t`'s part with each dependency's; `root` is `t`'s part so far.
-                let mut root = i as u32;
-                for d in ds {
+                // Join `t`'s part with `d`'s, unless `d` points at it already (the
+                // common case once a part has been walked into).
+                if !parts.is_empty() && parts[d.index()] != root {
                     let other = find(&mut parts, d.index() as u32);
                     if other != root {
                         let (low, high) = (root.min(other), root.max(other));
@@ -399,7 +397,6 @@ impl<'g> Walk<'g> {
             // (`unplaced_xor` is filled in by the dependents, which come later.)
             nodes.push(Node {
                 size: Node::size(weight, ds.len() as u32, max_dependents, &shape.keys[i]),
-                work: weight - 1.0,
                 missing: ds.len() as u32,
                 unplaced_dependents: dependents,
                 unplaced_xor: 0,
@@ -446,10 +443,9 @@ impl<'g> Walk<'g> {
     fn climb(&self, mut t: TaskId) -> TaskId {
         let (shape, nodes) = (self.shape, &self.nodes);
         while let Some(&up) = shape.dependents(t).iter().min_by(|&&a, &&b| {
-            let (na, nb) = (&nodes[a.index()], &nodes[b.index()]);
-            na.missing
-                .cmp(&nb.missing)
-                .then(na.work.total_cmp(&nb.work))
+            nodes[a.index()]
+                .missing
+                .cmp(&nodes[b.index()].missing)
                 .then_with(|| shape.cmp_size(nodes, a, b))
         }) {
             t = up;
@@ -546,7 +542,6 @@ impl<'g> Walk<'g> {
         let node = &mut self.nodes[t.index()];
         debug_assert_eq!(node.missing, 0, "placed before a dependency");
         node.placed = true;
-        let weight = node.weight();
         self.sequence.push(t);
         let first_free = self.free.len();
         for &d in shape.deps(t) {
@@ -568,7 +563,6 @@ impl<'g> Walk<'g> {
         for &c in shape.dependents(t) {
             let node = &mut self.nodes[c.index()];
             node.missing -= 1;
-            node.work -= weight;
             // (`c` depended on `t`, so it is not placed.)
             if node.missing == 0 && (node.releases > 0 || node.sink) {
                 self.free.push(c);
@@ -604,7 +598,6 @@ impl<'g> Walk<'g> {
             if !node.placed {
                 let entry = Started {
                     missing: node.missing,
-                    work: node.work,
                     task: t,
                 };
                 self.push_started(entry);
@@ -625,7 +618,6 @@ impl<'g> Walk<'g> {
     fn cheaper(&self, a: &Started, b: &Started) -> bool {
         a.missing
             .cmp(&b.missing)
-            .then(a.work.total_cmp(&b.work))
             .then_with(|| self.shape.cmp_size(&self.nodes, a.task, b.task))
             == Ordering::Less
     }
