@@ -1,0 +1,212 @@
+//! Memory pressure and run time of taskloom's `order` on graphs in the shared JSON
+//! format; the Rust half of `scripts/dask_order_pressure.py`.
+//!
+//! ```sh
+//! cargo run --release -p taskloom-core --features serde --example order_pressure -- \
+//!     ../shared/bench/graphs/*.json
+//! # side by side with Dask (a table in Markdown):
+//! python3 scripts/dask_order_pressure.py --seeds 5 ../shared/bench/graphs/*.json > /tmp/dask.jsonl
+//! cargo run --release -p taskloom-core --features serde --example order_pressure -- \
+//!     --dask /tmp/dask.jsonl ../shared/bench/graphs/*.json
+//! ```
+//!
+//! Besides files, `gen:chain_1m` (one chain of a million tasks) and `gen:wide_1m`
+//! (1,000 sums of 999 leaves each) are generated, as in the `core_state` benchmark.
+//!
+//! For each graph: cull to its targets, time `order` (median of several runs), then
+//! run `order::diagnostics` on that order. Also timed: what a computation pays before
+//! its first task runs (building the graph by id, culling and ordering it, per
+//! task), and counted: the tasks left after `fuse`. Prints one JSON line per graph
+//! in the schema of the Python script (`graph`, `tasks`, `edges`, `max_pressure`,
+//! `order_ms`, `ms_per_100k`, plus `build_cull_order_ns_per_task` and
+//! `fused_tasks`); with `--dask FILE` (that script's output) it prints a Markdown
+//! table of both instead. `index.json` and files that are not graph files are
+//! skipped.
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use taskloom_core::file::{LoadedGraph, load_json};
+use taskloom_core::order::diagnostics;
+use taskloom_core::{Graph, Key, TaskId, cull, fuse, order};
+
+/// One graph's measurement.
+struct Row {
+    graph: String,
+    tasks: usize,
+    edges: usize,
+    max_pressure: u32,
+    order_ms: f64,
+    /// Building the graph by id, culling and ordering it, per task.
+    build_cull_order_ns: f64,
+    /// Tasks after linear fusion.
+    fused_tasks: usize,
+}
+
+/// Median of `f`'s timings in milliseconds: at least 5 runs, more while under ~1 s.
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    let mut times = Vec::new();
+    let budget = Instant::now();
+    while times.len() < 5 || (times.len() < 50 && budget.elapsed() < Duration::from_secs(1)) {
+        let start = Instant::now();
+        f();
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// The generated graphs of the `core_state` benchmark.
+fn generate(name: &str) -> Result<LoadedGraph, Box<dyn Error>> {
+    let mut graph = Graph::new();
+    let mut targets = Vec::new();
+    match name {
+        "chain_1m" => {
+            let chain: Arc<str> = "chain".into();
+            let mut prev: Option<TaskId> = None;
+            for i in 0..1_000_000 {
+                let deps: Vec<TaskId> = prev.into_iter().collect();
+                prev = Some(graph.push(Key::tuple(chain.clone(), [i]), &deps, ())?);
+            }
+            targets.extend(prev);
+        }
+        "wide_1m" => {
+            let (leaf, sum): (Arc<str>, Arc<str>) = ("leaf".into(), "sum".into());
+            for g in 0..1000 {
+                let leaves = (0..999)
+                    .map(|l| graph.push(Key::tuple(leaf.clone(), [g, l]), &[], ()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                targets.push(graph.push(Key::tuple(sum.clone(), [g]), &leaves, ())?);
+            }
+        }
+        _ => return Err(format!("unknown generated graph `{name}`").into()),
+    }
+    Ok(LoadedGraph {
+        name: name.to_string(),
+        graph,
+        targets,
+    })
+}
+
+fn measure(loaded: LoadedGraph) -> Result<Row, Box<dyn Error>> {
+    let g = &loaded.graph;
+    let culled = cull(g, &loaded.targets)?;
+    let priorities = order(g, &culled);
+    let order_ms = median_ms(|| {
+        std::hint::black_box(order(g, &culled));
+    });
+    // What a computation pays before its first task runs: the graph built by id (as
+    // the runtime's typed graphs are), culled and ordered.
+    let build_cull_order_ms = median_ms(|| {
+        let mut copy = Graph::with_capacity(g.len(), g.edge_count());
+        for id in g.ids() {
+            copy.push(g.key(id).clone(), g.deps(id), ())
+                .expect("a copy of a valid graph is valid");
+        }
+        let culled = cull(&copy, &loaded.targets).expect("same targets");
+        std::hint::black_box(order(&copy, &culled));
+    });
+    let d = diagnostics(g, &culled, &priorities);
+    Ok(Row {
+        graph: loaded.name,
+        tasks: g.len(),
+        edges: g.edge_count(),
+        max_pressure: d.max_pressure,
+        order_ms,
+        build_cull_order_ns: build_cull_order_ms * 1e6 / g.len().max(1) as f64,
+        fused_tasks: fuse(g, &loaded.targets)?.graph().len(),
+    })
+}
+
+/// `(max_pressure, order_ms)` by graph name, from the Python script's JSON lines.
+fn read_dask(path: &str) -> Result<HashMap<String, (u64, f64)>, Box<dyn Error>> {
+    let mut out = HashMap::new();
+    for line in std::fs::read_to_string(path)?.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let field = |k: &str| {
+            v.get(k)
+                .ok_or_else(|| format!("{path}: no `{k}` in {line}"))
+        };
+        let name = field("graph")?.as_str().unwrap_or_default().to_string();
+        let pressure = field("max_pressure")?.as_u64().unwrap_or_default();
+        let ms = field("order_ms")?.as_f64().unwrap_or_default();
+        out.insert(name, (pressure, ms));
+    }
+    Ok(out)
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    let mut dask = None;
+    let mut files = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--dask" => dask = Some(read_dask(&args.next().ok_or("--dask needs a file")?)?),
+            _ => files.push(arg),
+        }
+    }
+    if files.is_empty() {
+        return Err("usage: order_pressure [--dask DASK.jsonl] GRAPH.json...".into());
+    }
+    let mut rows = Vec::new();
+    for path in &files {
+        let loaded = match path.strip_prefix("gen:") {
+            Some(name) => generate(name)?,
+            None => {
+                let text = std::fs::read_to_string(path)?;
+                if !text.contains("\"tasks\"") || path.ends_with("index.json") {
+                    continue;
+                }
+                load_json(&text).map_err(|e| format!("{path}: {e}"))?
+            }
+        };
+        let row = measure(loaded)?;
+        if dask.is_none() {
+            println!(
+                "{{\"system\": \"taskloom\", \"graph\": \"{}\", \"tasks\": {}, \"edges\": {}, \
+                 \"max_pressure\": {}, \"order_ms\": {:.4}, \"ms_per_100k\": {:.3}, \
+                 \"build_cull_order_ns_per_task\": {:.1}, \"fused_tasks\": {}}}",
+                row.graph,
+                row.tasks,
+                row.edges,
+                row.max_pressure,
+                row.order_ms,
+                row.order_ms / row.tasks.max(1) as f64 * 1e5,
+                row.build_cull_order_ns,
+                row.fused_tasks
+            );
+        }
+        rows.push(row);
+    }
+    if let Some(dask) = dask {
+        println!(
+            "| graph | tasks | edges | taskloom max pressure | Dask max pressure \
+             | taskloom order ms | Dask order ms | build+cull+order ns/task | tasks after fuse |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &rows {
+            let (dp, dms) = match dask.get(&r.graph) {
+                Some((p, ms)) => (p.to_string(), format!("{ms:.1}")),
+                None => ("–".into(), "–".into()),
+            };
+            println!(
+                "| {} | {} | {} | {} | {} | {:.2} | {} | {:.0} | {} |",
+                r.graph,
+                r.tasks,
+                r.edges,
+                r.max_pressure,
+                dp,
+                r.order_ms,
+                dms,
+                r.build_cull_order_ns,
+                r.fused_tasks
+            );
+        }
+    }
+    Ok(())
+}
