@@ -59,6 +59,7 @@
 //! Dask's roots-per-sink counts, which can cost `O(n × roots)`, are not computed:
 //! rule 3 stands in for them.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 
 use crate::{Culled, Graph, Key, TaskId};
@@ -151,12 +152,17 @@ pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
 /// A task that lists a dependency twice counts it twice here (in `weight` and in the
 /// consumer counts). That only makes rule 2 miss a free move now and then; it never
 /// places a task early. (Dask works on sets of dependencies.)
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Node {
-    /// How big a goal the task is, as three integers compared in turn (then the key
-    /// itself, on a full tie): Dask's `sort_key` without the count of connected roots.
-    /// See [`Node::size`].
-    size: (u64, u64, u64),
+    /// How big a goal the task is, as two integers compared in turn: Dask's
+    /// `sort_key` without the count of connected roots and without the key, which
+    /// comes next (see [`Node::size`] and [`Shape::cmp_size`]).
+    size: (u64, u64),
+    /// The first 8 bytes of the key's name, big-endian, once a comparison reached
+    /// them (`u64::MAX`, which no UTF-8 text starts with, until then). Lazy: reading
+    /// every key costs a cache miss per task on big graphs, and many graphs never
+    /// compare keys.
+    key_prefix: Cell<u64>,
     /// Dependencies not yet placed.
     missing: u32,
     /// Needed dependents not yet placed.
@@ -173,16 +179,27 @@ struct Node {
 }
 
 impl Node {
-    /// Packs Dask's sort key: total dependencies (`weight`), number of dependencies,
-    /// minus the most dependents of a root below (`max_dependents`), then the key,
-    /// here its name's first 8 bytes (big-endian; names order by bytes, so a
-    /// difference there decides [`Key`]'s order).
+    /// Packs Dask's sort key but the key: total dependencies (`weight`), number of
+    /// dependencies, minus the most dependents of a root below (`max_dependents`).
     ///
     /// `weight` is Dask's `total_dependencies`: `1 +` the weights of the dependencies
     /// (it counts paths, not distinct tasks). It is a float because on lattice-like
     /// graphs it grows exponentially with depth, and a saturated integer would turn
     /// every comparison into a tie; positive floats order like their bits.
-    fn size(weight: f64, deps: u32, max_dependents: u32, key: &Key) -> (u64, u64, u64) {
+    fn size(weight: f64, deps: u32, max_dependents: u32) -> (u64, u64) {
+        (
+            weight.to_bits(),
+            u64::from(deps) << 32 | u64::from(u32::MAX - max_dependents),
+        )
+    }
+
+    /// The key's first 8 name bytes (see `key_prefix`), computed on first use.
+    #[inline]
+    fn key_prefix(&self, key: &Key) -> u64 {
+        let cached = self.key_prefix.get();
+        if cached != u64::MAX {
+            return cached;
+        }
         let name = key.name().as_bytes();
         let mut bytes = [0u8; 8];
         match name.get(..8) {
@@ -190,11 +207,8 @@ impl Node {
             None => bytes[..name.len()].copy_from_slice(name),
         }
         let prefix = u64::from_be_bytes(bytes);
-        (
-            weight.to_bits(),
-            u64::from(deps) << 32 | u64::from(u32::MAX - max_dependents),
-            prefix,
-        )
+        self.key_prefix.set(prefix);
+        prefix
     }
 
     fn weight(&self) -> f64 {
@@ -229,14 +243,18 @@ impl<'g> Shape<'g> {
         &self.dependents[self.dependent_offsets[i] as usize..self.dependent_offsets[i + 1] as usize]
     }
 
-    /// How big a goal is (see [`Node::size`]); the keys themselves are compared only
-    /// when everything else, their first 8 bytes included, ties.
+    /// How big a goal is: [`Node::size`], then [`Key`]'s order, through the first 8
+    /// bytes of the names (names order by bytes, so a difference there decides) and
+    /// only then the keys themselves. On regular graphs (a lattice, a wide fan-in)
+    /// nearly every comparison of the walk comes down to the key.
     #[inline]
     fn cmp_size(self, nodes: &[Node], a: TaskId, b: TaskId) -> Ordering {
-        nodes[a.index()]
-            .size
-            .cmp(&nodes[b.index()].size)
-            .then_with(|| self.keys[a.index()].cmp(&self.keys[b.index()]))
+        let (na, nb) = (&nodes[a.index()], &nodes[b.index()]);
+        let (ka, kb) = (&self.keys[a.index()], &self.keys[b.index()]);
+        na.size
+            .cmp(&nb.size)
+            .then_with(|| na.key_prefix(ka).cmp(&nb.key_prefix(kb)))
+            .then_with(|| ka.cmp(kb))
     }
 
     /// The sinks in the order fresh goals are taken (rule 3 of the module docs):
@@ -396,7 +414,8 @@ impl<'g> Walk<'g> {
             }
             // (`unplaced_xor` is filled in by the dependents, which come later.)
             nodes.push(Node {
-                size: Node::size(weight, ds.len() as u32, max_dependents, &shape.keys[i]),
+                size: Node::size(weight, ds.len() as u32, max_dependents),
+                key_prefix: Cell::new(u64::MAX),
                 missing: ds.len() as u32,
                 unplaced_dependents: dependents,
                 unplaced_xor: 0,
@@ -594,7 +613,7 @@ impl<'g> Walk<'g> {
         self.round += 1;
         let touched = std::mem::take(&mut self.touched);
         for &t in &touched {
-            let node = self.nodes[t.index()];
+            let node = &self.nodes[t.index()];
             if !node.placed {
                 let entry = Started {
                     missing: node.missing,
