@@ -9,12 +9,14 @@
 # and 1M (generated into a temporary folder, not committed: 37 MB), and crosstalk
 # k = 1, 2, 4, 8, 16, with 1 s of runs per graph (at least 3).
 # Dask 2026.8.0: ../shared/bench/dask_overhead.py in a virtualenv under $TMPDIR (the
-# one compare.py uses), same graphs without 1M (minutes per run), budget 1 s.
+# one compare.py uses), same graphs without 1M (a minute or more per run), budget 1 s;
+# about 10 minutes in all, most of it the process pool.
 # Then `taskloom-benchplot plot docs/bench` draws docs/bench/scaling-{tasks,deps}.svg
 # and prints the tables.
 #
-# Environment: TASKLOOM_EXECUTORS (default "current-thread threads"), DASK_EXECUTORS
-# (default "sync,threads"), BUDGET_S (default 1).
+# Environment: TASKLOOM_EXECUTORS (default "current-thread threads processes"),
+# DASK_EXECUTORS (default "sync,threads,processes"), BUDGET_S (default 1), SHARED
+# (default ../shared beside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -22,8 +24,8 @@ SHARED=${SHARED:-$ROOT/../shared}
 GRAPHS=$SHARED/bench/graphs
 OUT=$ROOT/docs/bench
 BUDGET_S=${BUDGET_S:-1}
-TASKLOOM_EXECUTORS=${TASKLOOM_EXECUTORS:-"current-thread threads"}
-DASK_EXECUTORS=${DASK_EXECUTORS:-"sync,threads"}
+TASKLOOM_EXECUTORS=${TASKLOOM_EXECUTORS:-"current-thread threads processes"}
+DASK_EXECUTORS=${DASK_EXECUTORS:-"sync,threads,processes"}
 SKIP_DASK=0
 [ "${1:-}" = "--skip-dask" ] && SKIP_DASK=1
 mkdir -p "$OUT"

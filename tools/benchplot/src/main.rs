@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use serde::Deserialize;
 
@@ -207,51 +208,55 @@ fn io_error(path: &Path, source: io::Error) -> Error {
 struct Series {
     label: String,
     dask: bool,
+    executor: String,
     points: Vec<(f64, f64)>,
 }
 
 /// Groups measurements into series of (x, µs per task) points, sorted by x; taskloom
-/// first, then Dask.
+/// first, then Dask, each by executor (inline, threads, processes).
 fn series(data: &[Measurement], x: impl Fn(&Measurement) -> Option<f64>) -> Vec<Series> {
-    let mut by_label: BTreeMap<(bool, String), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut by_label: BTreeMap<(bool, u8, String), Series> = BTreeMap::new();
     for m in data {
         if let Some(x) = x(m) {
             by_label
-                .entry((m.is_dask(), m.series()))
-                .or_default()
+                .entry((m.is_dask(), executor_rank(&m.executor), m.series()))
+                .or_insert_with(|| Series {
+                    label: m.series(),
+                    dask: m.is_dask(),
+                    executor: m.executor.clone(),
+                    points: Vec::new(),
+                })
+                .points
                 .push((x, m.us_per_task));
         }
     }
-    by_label
-        .into_iter()
-        .map(|((dask, label), mut points)| {
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Series {
-                label,
-                dask,
-                points,
-            }
-        })
-        .collect()
+    let mut all: Vec<Series> = by_label.into_values().collect();
+    for s in &mut all {
+        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    all
 }
 
-/// Colours of taskloom's series (blues, greens) and Dask's (reds, oranges).
-fn colour(s: &Series, index: usize) -> RGBColor {
-    const OURS: [RGBColor; 4] = [
-        RGBColor(31, 119, 180),
-        RGBColor(44, 160, 44),
-        RGBColor(23, 190, 207),
-        RGBColor(148, 103, 189),
-    ];
-    const DASK: [RGBColor; 3] = [
-        RGBColor(214, 39, 40),
-        RGBColor(255, 127, 14),
-        RGBColor(140, 86, 75),
-    ];
-    if s.dask {
-        DASK[index % DASK.len()]
-    } else {
-        OURS[index % OURS.len()]
+/// Executors in the order of the legend; Dask's `sync` is taskloom's `current-thread`.
+fn executor_rank(executor: &str) -> u8 {
+    match executor {
+        "current-thread" | "sync" => 0,
+        "threads" => 1,
+        "processes" => 2,
+        _ => 3,
+    }
+}
+
+/// One colour per kind of executor, the same for both systems, so each taskloom
+/// executor is drawn beside its Dask counterpart: blue for one thread, green for
+/// threads, red for processes. taskloom's lines are solid with dots, Dask's dashed
+/// with triangles.
+fn colour(s: &Series) -> RGBColor {
+    match executor_rank(&s.executor) {
+        0 => RGBColor(31, 119, 180),
+        1 => RGBColor(44, 160, 44),
+        2 => RGBColor(214, 39, 40),
+        _ => RGBColor(148, 103, 189),
     }
 }
 
@@ -288,10 +293,12 @@ fn draw(figure: &Figure<'_>) -> Result<(), Error> {
         10f64.powf(y1.log10().ceil()) * 1.3,
     );
 
-    let root = SVGBackend::new(&figure.path, (860, 540)).into_drawing_area();
+    let root = SVGBackend::new(&figure.path, (980, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(figure.title, ("sans-serif", 22))
+    // The legend gets a panel of its own: inside the plot it would hide points.
+    let (plot, legend) = root.split_horizontally(720);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(figure.title, ("sans-serif", 20))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
@@ -309,46 +316,50 @@ fn draw(figure: &Figure<'_>) -> Result<(), Error> {
         .label_style(("sans-serif", 15))
         .draw()
         .map_err(|e| err(&e))?;
-    let (mut ours, mut theirs) = (0, 0);
-    for s in &figure.series {
-        let index = if s.dask { &mut theirs } else { &mut ours };
-        let colour = colour(s, *index);
-        *index += 1;
+    for (i, s) in figure.series.iter().enumerate() {
+        let colour = colour(s);
         let style = colour.stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(
-                s.points.iter().map(|&(x, y)| (to_x(x), y)),
-                style,
-            ))
-            .map_err(|e| err(&e))?
-            .label(&s.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+        let points = s.points.iter().map(|&(x, y)| (to_x(x), y));
         if s.dask {
             chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .map(|&(x, y)| TriangleMarker::new((to_x(x), y), 6, colour.filled())),
-                )
+                .draw_series(DashedLineSeries::new(points.clone(), 8, 5, style))
+                .map_err(|e| err(&e))?;
+            chart
+                .draw_series(points.map(|p| TriangleMarker::new(p, 6, colour.filled())))
                 .map_err(|e| err(&e))?;
         } else {
             chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .map(|&(x, y)| Circle::new((to_x(x), y), 4, colour.filled())),
-                )
+                .draw_series(LineSeries::new(points.clone(), style))
+                .map_err(|e| err(&e))?;
+            chart
+                .draw_series(points.map(|p| Circle::new(p, 4, colour.filled())))
                 .map_err(|e| err(&e))?;
         }
+        // Legend entry: a line sample with its marker, and the label.
+        let y = 90 + 28 * i as i32;
+        if s.dask {
+            legend
+                .draw(&DashedPathElement::new(vec![(0, y), (34, y)], 8, 5, style))
+                .map_err(|e| err(&e))?;
+            legend
+                .draw(&TriangleMarker::new((17, y), 6, colour.filled()))
+                .map_err(|e| err(&e))?;
+        } else {
+            legend
+                .draw(&PathElement::new(vec![(0, y), (34, y)], style))
+                .map_err(|e| err(&e))?;
+            legend
+                .draw(&Circle::new((17, y), 4, colour.filled()))
+                .map_err(|e| err(&e))?;
+        }
+        legend
+            .draw(&Text::new(
+                s.label.clone(),
+                (42, y - 8),
+                ("sans-serif", 15).into_font(),
+            ))
+            .map_err(|e| err(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::MiddleRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", 15))
-        .draw()
-        .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }

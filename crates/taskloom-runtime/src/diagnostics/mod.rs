@@ -43,7 +43,7 @@ pub mod progress;
 pub mod resources;
 pub mod trace;
 
-pub use profiler::{Profiler, TaskRecord};
+pub use profiler::{ComputeRecord, Profiler, TaskRecord};
 #[cfg(feature = "progress")]
 pub use progress::{Progress, ProgressBar};
 pub use resources::{ResourceProfiler, ResourceSample};

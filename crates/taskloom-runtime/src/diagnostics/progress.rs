@@ -20,7 +20,10 @@
 //! results after the bars, or keep lines short-lived.
 //!
 //! Progress is counted from task completions in the computation's scheduling loop: a
-//! lock and an atomic add per task; drawing is rate-limited by indicatif.
+//! lock and an atomic add per task; drawing is rate-limited by indicatif. The bar of a
+//! computation whose tasks are all long appears on time thanks to a Tokio timer
+//! (the runtime needs its time driver, as `#[tokio::main]` enables); without a Tokio
+//! runtime it appears at the first task that ends after the minimum.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
