@@ -6,6 +6,9 @@
 //! Parsing only: reading the file is the caller's business, so the core stays free of
 //! I/O.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use crate::{Graph, GraphBuilder, GraphError, Key, TaskId};
@@ -71,15 +74,31 @@ impl GraphFile {
     pub fn to_graph(&self) -> Result<LoadedGraph, GraphError> {
         let edges = self.tasks.iter().map(|t| t.deps.len()).sum();
         let mut builder = GraphBuilder::with_capacity(self.tasks.len(), edges);
+        // Chunks of one collection share their name: intern it once.
+        let mut names: HashMap<String, Arc<str>> = HashMap::new();
+        let mut intern = |name: &str| -> Arc<str> {
+            if let Some(n) = names.get(name) {
+                return Arc::clone(n);
+            }
+            let n: Arc<str> = Arc::from(name);
+            names.insert(name.to_owned(), Arc::clone(&n));
+            n
+        };
         for task in &self.tasks {
-            builder.add(
-                Key::parse_dask(&task.key),
-                task.deps.iter().map(|d| Key::parse_dask(d)),
-                (),
-            )?;
+            let key = Key::parse_dask_interned(&task.key, &mut intern);
+            let deps: Vec<Key> = task
+                .deps
+                .iter()
+                .map(|d| Key::parse_dask_interned(d, &mut intern))
+                .collect();
+            builder.add(key, deps, ())?;
         }
         let graph = builder.build()?;
-        let targets: Vec<Key> = self.targets.iter().map(|t| Key::parse_dask(t)).collect();
+        let targets: Vec<Key> = self
+            .targets
+            .iter()
+            .map(|t| Key::parse_dask_interned(t, &mut intern))
+            .collect();
         let targets = graph.resolve(&targets)?;
         Ok(LoadedGraph {
             name: self.name.clone(),

@@ -157,6 +157,23 @@ impl fmt::Debug for Fused {
     }
 }
 
+/// The rule of linear fusion, in one place: a task is merged into `p` when `p` is its
+/// only needed dependent (listed once), `p` has no other dependency, and the task was
+/// not requested. Takes the task's needed dependents, whether it is a target, and a
+/// way to count a task's dependencies. [`fuse`] applies it to build a fused graph;
+/// [`State::linear_successor`](crate::State::linear_successor) applies it while
+/// scheduling, so a runtime can run a chain as one unit of work.
+pub fn merges_into(
+    dependents: &[TaskId],
+    is_target: bool,
+    dep_count: impl Fn(TaskId) -> usize,
+) -> Option<TaskId> {
+    match dependents {
+        &[p] if !is_target && dep_count(p) == 1 => Some(p),
+        _ => None,
+    }
+}
+
 /// Fuses the linear chains among the tasks that `targets` need (see the
 /// [module docs](self)).
 ///
@@ -168,18 +185,18 @@ pub fn fuse<T>(graph: &Graph<T>, targets: &[TaskId]) -> Result<Fused, GraphError
     // `absorbs[p]`: `p`'s single dependency is merged into `p`. A dependency `c`
     // merges into `p` when `p` lists only `c`, `p` is `c`'s only needed dependent
     // (listed once), and `c` is not requested.
+    let into = |c: TaskId| {
+        merges_into(culled.dependents(c), culled.is_target(c), |p| {
+            graph.deps(p).len()
+        })
+    };
     let absorbs = |p: TaskId| -> Option<TaskId> {
         match graph.deps(p) {
-            &[c] if culled.dependents(c).len() == 1 && !culled.is_target(c) => Some(c),
+            &[c] if into(c) == Some(p) => Some(c),
             _ => None,
         }
     };
-    let merged_up = |c: TaskId| -> bool {
-        match culled.dependents(c) {
-            &[p] => !culled.is_target(c) && graph.deps(p).len() == 1,
-            _ => false,
-        }
-    };
+    let merged_up = |c: TaskId| -> bool { into(c).is_some() };
 
     let mut fused = Graph::with_capacity(culled.len(), graph.edge_count());
     let mut members = Vec::with_capacity(culled.len());

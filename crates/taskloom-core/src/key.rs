@@ -8,6 +8,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// The name of a task: a string, or a name with integer indices like Dask's `('x', 3)`.
@@ -35,11 +36,36 @@ enum Repr {
 }
 
 /// Up to three indices (every Dask array up to 3-D) are stored inline, so hashing and
-/// comparing a key touches one allocation, not two.
-#[derive(PartialEq, Eq, Hash)]
+/// comparing a key touches one allocation, not two. The name's hash is computed once,
+/// when the key is made: the chunks of one collection share a long name, and a key is
+/// hashed more often than it is made.
 struct TupleKey {
     name: Arc<str>,
+    name_hash: u64,
     indices: Indices,
+}
+
+impl PartialEq for TupleKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.name_hash == other.name_hash
+            && self.indices == other.indices
+            && self.name == other.name
+    }
+}
+
+impl Eq for TupleKey {}
+
+impl Hash for TupleKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Equal keys have equal names, hence equal name hashes: consistent with `Eq`.
+        state.write_u64(self.name_hash);
+        self.indices.hash(state);
+    }
+}
+
+/// Hashes tuple-key names (fixed seed: the same in every run).
+fn name_hash(name: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x5eed_7a5c_100b).hash_one(name)
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -83,8 +109,10 @@ impl Key {
     /// Pass the same `Arc<str>` for many chunks of one collection to share the name's
     /// allocation between their keys.
     pub fn tuple(name: impl Into<Arc<str>>, indices: impl AsRef<[i64]>) -> Self {
+        let name = name.into();
         Key(Repr::Tuple(Arc::new(TupleKey {
-            name: name.into(),
+            name_hash: name_hash(&name),
+            name,
             indices: Indices::new(indices.as_ref()),
         })))
     }
@@ -95,7 +123,19 @@ impl Key {
     /// This is how keys of the shared JSON graph files, which hold Python `repr`s of
     /// Dask's tuple keys, become the same keys [`Key::tuple`] builds.
     pub fn parse_dask(text: &str) -> Self {
-        parse_tuple(text).unwrap_or_else(|| Key::new(text))
+        Self::parse_dask_interned(text, &mut |name| Arc::from(name))
+    }
+
+    /// [`Key::parse_dask`], taking tuple names from `intern` so that the many chunks
+    /// of one collection share one name allocation.
+    pub(crate) fn parse_dask_interned(
+        text: &str,
+        intern: &mut dyn FnMut(&str) -> Arc<str>,
+    ) -> Self {
+        match parse_tuple(text) {
+            Some((name, indices)) => Key::tuple(intern(name), indices),
+            None => Key::new(text),
+        }
     }
 
     /// The name: the whole string of a string key, the first element of a tuple key.
@@ -121,7 +161,7 @@ impl Key {
 }
 
 /// Parses `('name', 1, 2)`; `None` when the text is not exactly that shape.
-fn parse_tuple(text: &str) -> Option<Key> {
+fn parse_tuple(text: &str) -> Option<(&str, Vec<i64>)> {
     let inner = text.strip_prefix('(')?.strip_suffix(')')?;
     let quote = inner.chars().next().filter(|c| *c == '\'' || *c == '"')?;
     let rest = &inner[1..];
@@ -150,7 +190,7 @@ fn parse_tuple(text: &str) -> Option<Key> {
     if indices.is_empty() {
         return None;
     }
-    Some(Key::tuple(name, indices))
+    Some((name, indices))
 }
 
 impl From<&str> for Key {

@@ -356,6 +356,25 @@ impl State {
         self.target[id.index()]
     }
 
+    /// The task that `id` would be merged into by linear fusion
+    /// ([`fuse::merges_into`](crate::fuse::merges_into)): its only dependent, which
+    /// waits for nothing else. When `id` finishes, that task becomes ready and is
+    /// pushed on top of the ready stack, so a driver may run the pair (and the rest of
+    /// the chain) as one unit of work: feed `finish(id)`, then take the successor with
+    /// `pop_ready`, and so on down the chain.
+    ///
+    /// # Panics
+    /// If `id` is not a task of the graph.
+    #[inline]
+    pub fn linear_successor(&self, id: TaskId) -> Option<TaskId> {
+        let i = id.index();
+        let dependents = &self.dependents
+            [self.dependent_offsets[i] as usize..self.dependent_offsets[i + 1] as usize];
+        crate::fuse::merges_into(dependents, self.target[i], |p| {
+            (self.dep_offsets[p.index() + 1] - self.dep_offsets[p.index()]) as usize
+        })
+    }
+
     /// Static rank of task `id` (lower runs first); `None` if it is not needed.
     #[inline]
     pub fn rank(&self, id: TaskId) -> Option<u32> {
