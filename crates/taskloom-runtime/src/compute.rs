@@ -28,7 +28,8 @@ use crate::callbacks::{Callback, Outcome, StartInfo, TaskFinish, TaskStart};
 use crate::context::{self, Scope};
 use crate::error::{ComputeError, TaskError};
 use crate::executor::{
-    Batch, Cancel, Completion, Inputs, Job, Message, Sink, Worker, execute, record_span,
+    Batch, Cancel, Chain, Completion, Inputs, Job, Message, Sink, Worker, execute, record_span,
+    task_span,
 };
 use crate::graph::{BlockingFn, TaskBody};
 use crate::scheduler::{ComputeOptions, Inner};
@@ -85,6 +86,7 @@ pub(crate) async fn run(
         graph: Arc::clone(&graph),
         cancel: Cancel::default(),
     });
+    let fuse = !inline && options.fuse && options.callbacks.is_empty();
     let callbacks = Callbacks {
         list: options.callbacks,
         finished: false,
@@ -111,6 +113,8 @@ pub(crate) async fn run(
         span: span.clone(),
         worked: 0,
         clock: Instant::now(),
+        clock_fresh: true,
+        fuse,
         scratch: Inputs::new(),
     };
     let user_cancel = options.cancel;
@@ -167,6 +171,11 @@ struct Driver {
     worked: usize,
     /// Inline runs: the end of the last task, which is the start of the next.
     clock: Instant,
+    /// Whether `clock` was read at the end of the last task (it goes stale while
+    /// nobody reads task times).
+    clock_fresh: bool,
+    /// Whether linear chains are handed out as one job (see [`Driver::chain_after`]).
+    fuse: bool,
     /// Inline runs: the reused input buffer.
     scratch: Inputs,
 }
@@ -184,7 +193,7 @@ impl Driver {
                 return Err(self.cancelled());
             }
             if self.inline {
-                self.clock = Instant::now();
+                self.clock_fresh = false; // time passed while waiting
                 self.run_inline().await?;
             } else {
                 self.dispatch(executor)?;
@@ -240,7 +249,7 @@ impl Driver {
         while self.run_inline_segment()? {
             self.worked = 0;
             tokio::task::yield_now().await;
-            self.clock = Instant::now();
+            self.clock_fresh = false;
         }
         Ok(())
     }
@@ -270,11 +279,17 @@ impl Driver {
         Ok(true)
     }
 
-    /// Runs one blocking task right here. Its inputs go in a reused buffer, and one
-    /// clock read serves as this task's end and the next one's start.
+    /// Runs one blocking task right here. Its inputs go in a reused buffer. Clocks are
+    /// read only when someone reads the times (callbacks or an enabled span), and then
+    /// once per task: the end of one task is the start of the next.
     fn run_inline_task(&mut self, task: TaskId, func: &BlockingFn) -> Result<(), ComputeError> {
-        let started = self.clock;
         let key = self.graph.key(task);
+        let span = task_span(Some(&self.span), &self.scope, task);
+        let timed = !self.callbacks.list.is_empty() || !span.is_disabled();
+        if timed && !self.clock_fresh {
+            self.clock = Instant::now();
+        }
+        let started = self.clock;
         if !self.callbacks.list.is_empty() {
             self.callbacks.task_start(&TaskStart {
                 key,
@@ -284,23 +299,17 @@ impl Driver {
         }
         let mut inputs = std::mem::take(&mut self.scratch);
         self.fill_inputs(task, &mut inputs)?;
-        let span = tracing::debug_span!(
-            parent: &self.span,
-            "task",
-            key = %key,
-            worker = tracing::field::Empty,
-            queued_us = tracing::field::Empty,
-            run_us = tracing::field::Empty,
-        );
         let result = execute(func, task, &inputs, &span);
         inputs.clear();
         self.scratch = inputs;
-        let finished = Instant::now();
+        let finished = if timed { Instant::now() } else { started };
         self.clock = finished;
+        self.clock_fresh = timed;
         record_span(&span, Worker::Inline, started, started, finished);
         self.in_flight += 1;
         self.complete(Completion {
             task,
+            members: 1,
             result,
             worker: Worker::Inline,
             queued: started,
@@ -343,22 +352,41 @@ impl Driver {
         let TaskBody::Blocking(func) = self.graph.payload(task) else {
             return Err(ComputeError::Protocol("job of an async task".into()));
         };
+        let chain = if self.fuse && func.1.is_none() {
+            self.chain_after(task)
+        } else {
+            None
+        };
         Ok(Job {
             task,
             func: Arc::clone(&func.0),
             remote: func.1.clone(),
             inputs: self.inputs(task)?,
             scope: Arc::clone(&self.scope),
-            span: tracing::debug_span!(
-                parent: &self.span,
-                "task",
-                key = %self.graph.key(task),
-                worker = tracing::field::Empty,
-                queued_us = tracing::field::Empty,
-                run_us = tracing::field::Empty,
-            ),
+            span: task_span(Some(&self.span), &self.scope, task),
             queued: Instant::now(),
+            chain,
         })
+    }
+
+    /// The linear chain that follows `task`: each next member is the only dependent of
+    /// the one before and needs nothing else (core's fusion rule), and runs on an
+    /// executor in this process. Those run on the same worker right after `task`.
+    fn chain_after(&self, task: TaskId) -> Option<Box<Chain>> {
+        let mut members = Vec::new();
+        let mut last = task;
+        while let Some(next) = self.state.linear_successor(last) {
+            match self.graph.payload(next) {
+                TaskBody::Blocking(f) if f.1.is_none() => members.push((
+                    next,
+                    Arc::clone(&f.0),
+                    task_span(Some(&self.span), &self.scope, next),
+                )),
+                _ => break,
+            }
+            last = next;
+        }
+        (!members.is_empty()).then(|| Box::new(Chain { members }))
     }
 
     fn inputs(&self, task: TaskId) -> Result<Inputs, ComputeError> {
@@ -433,6 +461,7 @@ impl Driver {
                 let result = outcome.unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)));
                 let _ = tx.send(Message::Done(vec![Completion {
                     task,
+                    members: 1,
                     result,
                     worker: Worker::Async,
                     queued,
@@ -463,6 +492,17 @@ impl Driver {
         }
     }
 
+    /// Feeds the success of `task` to the state and drops the results it releases.
+    fn finish(&mut self, task: TaskId) -> Result<(), ComputeError> {
+        self.state
+            .finish(task)
+            .map_err(|e| ComputeError::Protocol(e.to_string()))?;
+        while let Some(released) = self.state.pop_release() {
+            self.store[released.index()] = None;
+        }
+        Ok(())
+    }
+
     /// Feeds one completion to the state and drops what it releases.
     fn complete(&mut self, c: Completion) -> Result<(), ComputeError> {
         let task = c.task;
@@ -480,7 +520,24 @@ impl Driver {
                     .observe(c.finished.saturating_duration_since(c.started));
             }
         }
-        self.worked += 1;
+        self.worked += c.members as usize;
+        // The members of a fused chain before the last all succeeded: feed them in
+        // order. Each next member became ready when the one before finished, so it is
+        // on top of the ready stack.
+        let mut task = task;
+        for _ in 1..c.members {
+            self.finish(task)?;
+            let next = self.state.linear_successor(task);
+            match (next, self.state.pop_ready()) {
+                (Some(next), Some(popped)) if next == popped => task = next,
+                _ => {
+                    return Err(ComputeError::Protocol(format!(
+                        "fused chain after `{}` does not match the graph",
+                        self.graph.key(task)
+                    )));
+                }
+            }
+        }
         if !self.callbacks.list.is_empty() {
             self.callbacks.task_finish(&TaskFinish {
                 key: self.graph.key(task),
@@ -492,13 +549,8 @@ impl Driver {
         }
         match c.result {
             Ok(value) => {
-                self.state
-                    .finish(task)
-                    .map_err(|e| ComputeError::Protocol(e.to_string()))?;
+                self.finish(task)?;
                 self.store[task.index()] = Some(value);
-                while let Some(released) = self.state.pop_release() {
-                    self.store[released.index()] = None;
-                }
                 Ok(())
             }
             Err(error) => {

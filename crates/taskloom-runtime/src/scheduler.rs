@@ -328,10 +328,21 @@ impl SchedulerBuilder {
 /// token.cancel(); // the computation stops, returning ComputeError::Cancelled
 /// # drop(options);
 /// ```
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct ComputeOptions {
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) callbacks: Vec<Arc<dyn Callback>>,
+    pub(crate) fuse: bool,
+}
+
+impl Default for ComputeOptions {
+    fn default() -> Self {
+        ComputeOptions {
+            cancel: None,
+            callbacks: Vec::new(),
+            fuse: true,
+        }
+    }
 }
 
 impl ComputeOptions {
@@ -343,6 +354,17 @@ impl ComputeOptions {
     /// Cancels the computation when `token` is cancelled.
     pub fn cancel_on(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
+        self
+    }
+
+    /// Whether linear chains (a task whose only dependent needs nothing else) are
+    /// handed to a worker as one unit, so a chain of `n` tasks costs one round trip
+    /// instead of `n` (core's [`fuse`](taskloom_core::fuse) rule). On by default; it
+    /// only applies where it saves time: executors with workers (not the inline
+    /// `CurrentThread`, which already runs chains back to back), and computations
+    /// without callbacks (which are told of every task as it starts).
+    pub fn fuse(mut self, fuse: bool) -> Self {
+        self.fuse = fuse;
         self
     }
 

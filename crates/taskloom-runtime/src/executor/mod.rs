@@ -159,6 +159,19 @@ pub struct Job {
     /// For a remote task: how a process pool runs it in a worker (`func` runs it
     /// in-process under other executors).
     pub(crate) remote: Option<Arc<process::RemoteSpec>>,
+    /// A linear chain fused behind this task: run each member with the previous
+    /// member's result (see [`Chain`]).
+    pub(crate) chain: Option<Box<Chain>>,
+}
+
+/// Tasks that follow a job's task in a linear chain (each the only dependent of the
+/// one before, which it alone needs): the scheduling loop hands the whole chain to
+/// one worker, saving a round trip per link, and the intermediate results never
+/// leave the worker.
+pub(crate) struct Chain {
+    /// Each member with its body and its task span (made where the computation's
+    /// subscriber is current, not on the worker).
+    pub(crate) members: Vec<(TaskId, BlockingFn, tracing::Span)>,
 }
 
 impl fmt::Debug for Job {
@@ -213,26 +226,45 @@ impl Job {
             span,
             queued,
             remote: _,
+            chain,
         } = self;
         if scope.cancel.is_cancelled() {
             return Completion {
                 task,
-                result: Err(TaskError::new(
-                    TaskErrorKind::Cancelled,
-                    "the computation stopped before it started",
-                )),
+                members: 1,
+                result: Err(cancelled()),
                 worker,
                 queued,
                 started,
                 finished: started,
             };
         }
-        let result = execute(&func, task, &inputs, &span);
+        let mut result = execute(&func, task, &inputs, &span);
         drop(inputs);
-        let finished = Instant::now();
+        let mut finished = Instant::now();
         record_span(&span, worker, queued, started, finished);
+        let mut members = 1;
+        for (member, func, span) in chain.iter().flat_map(|c| c.members.iter()) {
+            let Ok(value) = result else { break };
+            members += 1;
+            if scope.cancel.is_cancelled() {
+                result = Err(cancelled());
+                break;
+            }
+            let begun = finished;
+            result = execute(func, *member, std::slice::from_ref(&value), span);
+            drop(value);
+            if !span.is_disabled() {
+                finished = Instant::now();
+                record_span(span, worker, begun, begun, finished);
+            }
+        }
+        if chain.is_some() {
+            finished = Instant::now();
+        }
         Completion {
             task,
+            members,
             result,
             worker,
             queued,
@@ -240,6 +272,29 @@ impl Job {
             finished,
         }
     }
+}
+
+fn cancelled() -> TaskError {
+    TaskError::new(
+        TaskErrorKind::Cancelled,
+        "the computation stopped before it started",
+    )
+}
+
+/// The span of one task: `task`, child of the computation's span, with its key.
+pub(crate) fn task_span(
+    parent: Option<&tracing::Span>,
+    scope: &Scope,
+    task: TaskId,
+) -> tracing::Span {
+    tracing::debug_span!(
+        parent: parent.and_then(tracing::Span::id),
+        "task",
+        key = %scope.graph.key(task),
+        worker = tracing::field::Empty,
+        queued_us = tracing::field::Empty,
+        run_us = tracing::field::Empty,
+    )
 }
 
 /// Calls a blocking task body inside its span and context (its computation's scope
@@ -284,7 +339,11 @@ fn micros(d: std::time::Duration) -> u64 {
 /// How a task ended, as reported to the scheduling loop.
 #[derive(Debug)]
 pub struct Completion {
+    /// The task that was handed out (the first member of a fused chain).
     pub(crate) task: TaskId,
+    /// How many tasks this completion covers: `task` and, for a fused chain, the
+    /// members that followed it. All but the last succeeded; `result` is the last's.
+    pub(crate) members: u32,
     pub(crate) result: Result<Value, TaskError>,
     pub(crate) worker: Worker,
     pub(crate) queued: Instant,
@@ -305,6 +364,7 @@ impl Completion {
     ) -> Self {
         Completion {
             task: job_task,
+            members: 1,
             result,
             worker,
             queued,
@@ -441,6 +501,7 @@ impl Drop for Batch {
             .drain(..)
             .map(|job| Completion {
                 task: job.task,
+                members: 1,
                 result: Err(TaskError::new(
                     TaskErrorKind::WorkerLost,
                     "the executor dropped the task without running it",

@@ -78,10 +78,7 @@ async fn a_user_executor_runs_graphs_and_respects_chunksize_and_back_pressure() 
     assert!(peak <= 2 * 2 * 3, "peak of {peak} tasks handed out");
     let sizes = sizes.lock().unwrap();
     assert!(sizes.iter().all(|&n| (1..=3).contains(&n)), "{sizes:?}");
-    assert!(
-        sizes.contains(&3),
-        "batches were never full: {sizes:?}"
-    );
+    assert!(sizes.contains(&3), "batches were never full: {sizes:?}");
 }
 
 #[test]

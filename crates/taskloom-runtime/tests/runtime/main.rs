@@ -6,7 +6,7 @@ mod api;
 mod cancel;
 mod executors;
 mod failures;
+mod fusion;
 mod memory;
 mod sharing;
-mod spans;
 mod support;

@@ -763,6 +763,7 @@ impl Answered {
         );
         Completion {
             task: job.task,
+            members: 1,
             result: self.result,
             worker: self.worker,
             queued: job.queued,
@@ -840,6 +841,7 @@ fn fail(job: Job, worker: Worker, error: TaskError) -> Completion {
     let now = Instant::now();
     Completion {
         task: job.task,
+        members: 1,
         result: Err(error),
         worker,
         queued: job.queued,

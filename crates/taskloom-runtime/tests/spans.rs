@@ -1,5 +1,10 @@
 //! Tracing: one `compute` span per computation, one `task` span per task, entered on
 //! the worker thread that runs it.
+//!
+//! A test binary of its own, with the recorder as the global subscriber: span
+//! callsites cache their interest process-wide, so a scoped subscriber in a binary
+//! whose other tests run in parallel without one sees spans go missing at random.
+#![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,13 +71,12 @@ fn compute_and_task_spans_carry_keys_workers_and_timings() {
     let subscriber = tracing_subscriber::registry()
         .with(recorder.clone())
         .with(tracing_subscriber::filter::LevelFilter::DEBUG);
-    tracing::subscriber::with_default(subscriber, || {
-        let mut g = Graph::new();
-        let a = g.add(("a", 1), (), || 1_i64).unwrap();
-        let b = g.add("b", &a, |x: &i64| x + 1).unwrap();
-        let s = Scheduler::threads(2).unwrap();
-        assert_eq!(s.compute_blocking(&g, &b).unwrap(), 2);
-    });
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let mut g = Graph::new();
+    let a = g.add(("a", 1), (), || 1_i64).unwrap();
+    let b = g.add("b", &a, |x: &i64| x + 1).unwrap();
+    let s = Scheduler::threads(2).unwrap();
+    assert_eq!(s.compute_blocking(&g, &b).unwrap(), 2);
     let spans = recorder.0.lock().unwrap();
     let computes: Vec<_> = spans.values().filter(|s| s.name == "compute").collect();
     assert_eq!(computes.len(), 1);
@@ -90,7 +94,7 @@ fn compute_and_task_spans_carry_keys_workers_and_timings() {
     );
     let mut tasks: Vec<_> = spans.values().filter(|s| s.name == "task").collect();
     tasks.sort_by_key(|t| t.fields.get("key").cloned());
-    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks.len(), 2, "{spans:#?}");
     assert_eq!(tasks[0].fields["key"], "('a', 1)");
     assert_eq!(tasks[1].fields["key"], "b");
     for t in tasks {
