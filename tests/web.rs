@@ -290,7 +290,7 @@ async fn assert_stopped(stats: &app::Stats) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_request_cancels_its_computation() {
     let (addr, stats) = serve().await;
-    let (status, answer) = post(&client(), addr, sleepy(150)).await;
+    let (status, answer) = post(&client(), addr, sleepy(500)).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{answer}");
     assert_eq!(answer["kind"], "timeout");
     assert_stopped(&stats).await;
