@@ -7,9 +7,15 @@
 //! each task `on_task_start` and `on_task_finish`, then `on_finish` exactly once,
 //! whatever the outcome (done, failed, cancelled or dropped).
 //!
+//! `on_start` and `on_finish` come in pairs: a computation refused before it starts
+//! (a cycle, a missing dependency, an unknown or repeated target) returns its error
+//! and calls no callback, and so does a `compute` future dropped before it was first
+//! polled. Tasks still running when a computation fails or is cancelled never report
+//! back, so they may have an `on_task_start` without an `on_task_finish`.
+//!
 //! A callback that panics stops its computation with
 //! [`ComputeError::CallbackPanicked`](crate::ComputeError::CallbackPanicked); it never
-//! hangs it.
+//! hangs it (a panic in `on_finish` is ignored: the computation is already over).
 
 use std::time::{Duration, Instant};
 
