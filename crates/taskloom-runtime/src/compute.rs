@@ -442,7 +442,8 @@ impl Driver {
         let scope = Arc::clone(&self.scope);
         let tx = self.sink.tx.clone();
         let report_starts = self.sink.report_starts;
-        let span = tracing::debug_span!(parent: &self.span, "task", key = %key, worker = "tokio");
+        let span = task_span(Some(&self.span), &self.scope, task);
+        let recorded = span.clone();
         runtime.spawn(
             async move {
                 let started = Instant::now();
@@ -459,6 +460,8 @@ impl Driver {
                     return; // the computation is gone; nobody wants the result
                 };
                 let result = outcome.unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)));
+                let finished = Instant::now();
+                record_span(&recorded, Worker::Async, queued, started, finished);
                 let _ = tx.send(Message::Done(vec![Completion {
                     task,
                     members: 1,
@@ -466,7 +469,7 @@ impl Driver {
                     worker: Worker::Async,
                     queued,
                     started,
-                    finished: Instant::now(),
+                    finished,
                 }]));
             }
             .instrument(span),

@@ -65,8 +65,8 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
     }
 }
 
-#[test]
-fn compute_and_task_spans_carry_keys_workers_and_timings() {
+#[tokio::test]
+async fn compute_and_task_spans_carry_keys_workers_and_timings() {
     let recorder = Recorder::default();
     let subscriber = tracing_subscriber::registry()
         .with(recorder.clone())
@@ -75,14 +75,17 @@ fn compute_and_task_spans_carry_keys_workers_and_timings() {
     let mut g = Graph::new();
     let a = g.add(("a", 1), (), || 1_i64).unwrap();
     let b = g.add("b", &a, |x: &i64| x + 1).unwrap();
+    let c = g
+        .add_async("c", &b, |x: std::sync::Arc<i64>| async move { *x * 10 })
+        .unwrap();
     let s = Scheduler::threads(2).unwrap();
-    assert_eq!(s.compute_blocking(&g, &b).unwrap(), 2);
+    assert_eq!(s.compute(&g, &c).await.unwrap(), 20);
     let spans = recorder.0.lock().unwrap();
     let computes: Vec<_> = spans.values().filter(|s| s.name == "compute").collect();
     assert_eq!(computes.len(), 1);
     assert_eq!(
         computes[0].fields.get("tasks").map(String::as_str),
-        Some("2")
+        Some("3")
     );
     assert_eq!(
         computes[0].fields.get("executor").map(String::as_str),
@@ -94,13 +97,20 @@ fn compute_and_task_spans_carry_keys_workers_and_timings() {
     );
     let mut tasks: Vec<_> = spans.values().filter(|s| s.name == "task").collect();
     tasks.sort_by_key(|t| t.fields.get("key").cloned());
-    assert_eq!(tasks.len(), 2, "{spans:#?}");
+    assert_eq!(tasks.len(), 3, "{spans:#?}");
     assert_eq!(tasks[0].fields["key"], "('a', 1)");
     assert_eq!(tasks[1].fields["key"], "b");
-    for t in tasks {
+    assert_eq!(tasks[2].fields["key"], "c");
+    for t in &tasks {
         assert_eq!(t.parent.as_deref(), Some("compute"));
+        assert!(
+            t.fields.contains_key("run_us") && t.fields.contains_key("queued_us"),
+            "{t:?}"
+        );
+    }
+    // Blocking tasks run on the pool's threads, entering their span there.
+    for t in &tasks[..2] {
         assert!(t.fields["worker"].starts_with("thread-"), "{t:?}");
-        assert!(t.fields.contains_key("run_us") && t.fields.contains_key("queued_us"));
         assert_eq!(t.entered_on.len(), 1);
         assert!(
             t.entered_on[0].starts_with("taskloom-worker-"),
@@ -108,4 +118,7 @@ fn compute_and_task_spans_carry_keys_workers_and_timings() {
             t.entered_on
         );
     }
+    // The async task ran as a Tokio task.
+    assert_eq!(tasks[2].fields["worker"], "tokio");
+    assert!(!tasks[2].entered_on.is_empty());
 }
