@@ -37,6 +37,8 @@ use crate::value::Value;
 
 /// Tasks dispatched or completed before the loop yields to the runtime.
 const BUDGET: usize = 2048;
+/// Input buffers kept for reuse, at most.
+const MAX_SPARE_INPUTS: usize = 1024;
 /// Largest adaptive chunk.
 const MAX_CHUNK: usize = 64;
 /// The adaptive chunk aims at batches of about this much work.
@@ -116,6 +118,7 @@ pub(crate) async fn run(
         clock_fresh: true,
         fuse,
         scratch: Inputs::new(),
+        spare_inputs: Vec::new(),
     };
     let user_cancel = options.cancel;
     async move {
@@ -176,6 +179,8 @@ struct Driver {
     clock_fresh: bool,
     /// Whether linear chains are handed out as one job (see [`Driver::chain_after`]).
     fuse: bool,
+    /// Input buffers handed back by completions, for the next jobs.
+    spare_inputs: Vec<Inputs>,
     /// Inline runs: the reused input buffer.
     scratch: Inputs,
 }
@@ -310,6 +315,7 @@ impl Driver {
         self.complete(Completion {
             task,
             members: 1,
+            inputs: Default::default(),
             result,
             worker: Worker::Inline,
             queued: started,
@@ -348,7 +354,7 @@ impl Driver {
     }
 
     /// The job of a ready blocking task: its function and its inputs' values.
-    fn job(&self, task: TaskId) -> Result<Job, ComputeError> {
+    fn job(&mut self, task: TaskId) -> Result<Job, ComputeError> {
         let TaskBody::Blocking(func) = self.graph.payload(task) else {
             return Err(ComputeError::Protocol("job of an async task".into()));
         };
@@ -361,7 +367,7 @@ impl Driver {
             task,
             func: Arc::clone(&func.0),
             remote: func.1.clone(),
-            inputs: self.inputs(task)?,
+            inputs: self.job_inputs(task)?,
             scope: Arc::clone(&self.scope),
             span: task_span(Some(&self.span), &self.scope, task),
             queued: Instant::now(),
@@ -391,6 +397,14 @@ impl Driver {
 
     fn inputs(&self, task: TaskId) -> Result<Inputs, ComputeError> {
         let mut inputs = Inputs::new();
+        self.fill_inputs(task, &mut inputs)?;
+        Ok(inputs)
+    }
+
+    /// A job's inputs, in a buffer that came back with an earlier completion when
+    /// there is one: tasks with many inputs then cost no allocation per job.
+    fn job_inputs(&mut self, task: TaskId) -> Result<Inputs, ComputeError> {
+        let mut inputs = self.spare_inputs.pop().unwrap_or_default();
         self.fill_inputs(task, &mut inputs)?;
         Ok(inputs)
     }
@@ -465,6 +479,7 @@ impl Driver {
                 let _ = tx.send(Message::Done(vec![Completion {
                     task,
                     members: 1,
+                    inputs: Default::default(),
                     result,
                     worker: Worker::Async,
                     queued,
@@ -508,6 +523,13 @@ impl Driver {
 
     /// Feeds one completion to the state and drops what it releases.
     fn complete(&mut self, c: Completion) -> Result<(), ComputeError> {
+        // The job's own references to its inputs go first, here on the loop's thread;
+        // a buffer that grew past its inline room is kept for the next job.
+        let mut inputs = c.inputs;
+        inputs.clear();
+        if inputs.spilled() && self.spare_inputs.len() < MAX_SPARE_INPUTS {
+            self.spare_inputs.push(inputs);
+        }
         let task = c.task;
         if task.index() >= self.graph.len() {
             return Err(ComputeError::Protocol(format!(

@@ -206,9 +206,9 @@ impl Job {
     /// Runs the task on the calling thread as `worker` and returns its completion.
     ///
     /// Panics are caught and become [`TaskErrorKind::Panicked`]; a cancelled job is
-    /// not run and completes as [`TaskErrorKind::Cancelled`]. The inputs are dropped
-    /// before this returns, so a result released by the loop is freed as soon as its
-    /// last user finishes.
+    /// not run and completes as [`TaskErrorKind::Cancelled`]. The inputs travel back
+    /// inside the completion and the scheduling loop drops them when it reads it, so
+    /// the reference counts of shared results only change on the loop's thread.
     pub fn run(self, worker: Worker) -> Completion {
         let _scope = context::enter_scope(&self.scope);
         self.run_from(worker, Instant::now())
@@ -232,6 +232,7 @@ impl Job {
             return Completion {
                 task,
                 members: 1,
+                inputs,
                 result: Err(cancelled()),
                 worker,
                 queued,
@@ -240,7 +241,6 @@ impl Job {
             };
         }
         let mut result = execute(&func, task, &inputs, &span);
-        drop(inputs);
         let mut finished = Instant::now();
         record_span(&span, worker, queued, started, finished);
         let mut members = 1;
@@ -265,6 +265,7 @@ impl Job {
         Completion {
             task,
             members,
+            inputs,
             result,
             worker,
             queued,
@@ -344,6 +345,10 @@ pub struct Completion {
     /// How many tasks this completion covers: `task` and, for a fused chain, the
     /// members that followed it. All but the last succeeded; `result` is the last's.
     pub(crate) members: u32,
+    /// The job's inputs, handed back so the loop drops them: reference counts of
+    /// shared results then change on one thread only, instead of bouncing their
+    /// cache lines between the loop and the workers.
+    pub(crate) inputs: Inputs,
     pub(crate) result: Result<Value, TaskError>,
     pub(crate) worker: Worker,
     pub(crate) queued: Instant,
@@ -365,6 +370,7 @@ impl Completion {
         Completion {
             task: job_task,
             members: 1,
+            inputs: Inputs::new(),
             result,
             worker,
             queued,
@@ -502,6 +508,7 @@ impl Drop for Batch {
             .map(|job| Completion {
                 task: job.task,
                 members: 1,
+                inputs: Inputs::new(),
                 result: Err(TaskError::new(
                     TaskErrorKind::WorkerLost,
                     "the executor dropped the task without running it",

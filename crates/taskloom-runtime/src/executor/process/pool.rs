@@ -764,6 +764,7 @@ impl Answered {
         Completion {
             task: job.task,
             members: 1,
+            inputs: Default::default(),
             result: self.result,
             worker: self.worker,
             queued: job.queued,
@@ -842,6 +843,7 @@ fn fail(job: Job, worker: Worker, error: TaskError) -> Completion {
     Completion {
         task: job.task,
         members: 1,
+        inputs: Default::default(),
         result: Err(error),
         worker,
         queued: job.queued,
