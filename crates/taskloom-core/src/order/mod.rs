@@ -146,12 +146,12 @@ pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
     }
 }
 
-/// What the ordering knows and tracks about one task. Kept together (one cache line)
+/// What the ordering knows and tracks about one task, kept together (48 bytes)
 /// because the walk visits tasks in graph order, not array order.
 ///
 /// A task that lists a dependency twice counts it twice here (in `weight` and in the
-/// consumer counts). That only makes rule 2 miss a free move now and then; it never
-/// places a task early. (Dask works on sets of dependencies.)
+/// consumer counts). That only makes rule 2 miss a free move now and then; a free move
+/// it does make is always a real one. (Dask works on sets of dependencies.)
 #[derive(Clone, Default)]
 struct Node {
     /// How big a goal the task is, as two integers compared in turn: Dask's
