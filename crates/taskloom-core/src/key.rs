@@ -237,8 +237,14 @@ impl From<(&str, i64, i64, i64)> for Key {
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
-        if let (Repr::Str(a), Repr::Str(b)) = (&self.0, &other.0) {
-            return a.cmp(b);
+        match (&self.0, &other.0) {
+            (Repr::Str(a), Repr::Str(b)) => return a.cmp(b),
+            // Chunks of one collection usually share their name's allocation: then
+            // only the indices need comparing (the ordering passes break ties so).
+            (Repr::Tuple(a), Repr::Tuple(b)) if Arc::ptr_eq(&a.name, &b.name) => {
+                return a.indices.as_slice().cmp(b.indices.as_slice());
+            }
+            _ => {}
         }
         self.name()
             .cmp(other.name())
