@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use smallvec::SmallVec;
 use taskloom_core::{Graph as CoreGraph, State, Status, TaskId};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -117,7 +118,6 @@ pub(crate) async fn run(
         clock: Instant::now(),
         clock_fresh: true,
         fuse,
-        scratch: Inputs::new(),
         spare_inputs: Vec::new(),
     };
     let user_cancel = options.cancel;
@@ -181,8 +181,6 @@ struct Driver {
     fuse: bool,
     /// Input buffers handed back by completions, for the next jobs.
     spare_inputs: Vec<Inputs>,
-    /// Inline runs: the reused input buffer.
-    scratch: Inputs,
 }
 
 impl Driver {
@@ -284,7 +282,7 @@ impl Driver {
         Ok(true)
     }
 
-    /// Runs one blocking task right here. Its inputs go in a reused buffer. Clocks are
+    /// Runs one blocking task right here, on references to its inputs. Clocks are
     /// read only when someone reads the times (callbacks or an enabled span), and then
     /// once per task: the end of one task is the start of the next.
     fn run_inline_task(&mut self, task: TaskId, func: &BlockingFn) -> Result<(), ComputeError> {
@@ -302,11 +300,16 @@ impl Driver {
                 at: started,
             })?;
         }
-        let mut inputs = std::mem::take(&mut self.scratch);
-        self.fill_inputs(task, &mut inputs)?;
+        // The task borrows its inputs straight from the results held here.
+        let mut inputs: SmallVec<[&Value; 8]> = SmallVec::new();
+        for d in self.graph.deps(task) {
+            match &self.store[d.index()] {
+                Some(v) => inputs.push(v),
+                None => return Err(self.missing_input(task, *d)),
+            }
+        }
         let result = execute(func, task, &inputs, &span);
-        inputs.clear();
-        self.scratch = inputs;
+        drop(inputs);
         let finished = if timed { Instant::now() } else { started };
         self.clock = finished;
         self.clock_fresh = timed;
@@ -414,16 +417,19 @@ impl Driver {
         for d in self.graph.deps(task) {
             match &self.store[d.index()] {
                 Some(v) => inputs.push(Arc::clone(v)),
-                None => {
-                    return Err(ComputeError::Protocol(format!(
-                        "input `{}` of `{}` is not held",
-                        self.graph.key(*d),
-                        self.graph.key(task)
-                    )));
-                }
+                None => return Err(self.missing_input(task, *d)),
             }
         }
         Ok(())
+    }
+
+    /// A dependency's result is not held when a task is started: a bug, reported.
+    fn missing_input(&self, task: TaskId, dep: TaskId) -> ComputeError {
+        ComputeError::Protocol(format!(
+            "input `{}` of `{}` is not held",
+            self.graph.key(dep),
+            self.graph.key(task)
+        ))
     }
 
     /// Spawns waiting async tasks while there are free slots.

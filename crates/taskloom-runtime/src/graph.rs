@@ -25,7 +25,9 @@ use crate::error::{BoxError, TaskError, TaskErrorKind};
 use crate::value::{Value, value};
 
 /// A blocking task body: takes its inputs' values, returns its own.
-pub(crate) type BlockingFn = Arc<dyn Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync>;
+/// Inputs are borrowed (`&[&Value]`): an inline run then hands a task references into
+/// the results it holds, with no reference-count traffic per input.
+pub(crate) type BlockingFn = Arc<dyn Fn(&[&Value]) -> Result<Value, TaskError> + Send + Sync>;
 /// An async task body: takes its inputs' values, returns a future of its own.
 pub(crate) type AsyncFn =
     Arc<dyn Fn(Vec<Value>) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
@@ -198,7 +200,7 @@ impl Graph {
         F: TaskFn<I::Args, T>,
         T: Any + Send + Sync,
     {
-        let body: BlockingFn = Arc::new(move |values: &[Value]| f.call(values).map(value));
+        let body: BlockingFn = Arc::new(move |values: &[&Value]| f.call(values).map(value));
         self.push(
             key.into(),
             &inputs,
@@ -223,7 +225,7 @@ impl Graph {
         T: Any + Send + Sync,
         E: Into<BoxError>,
     {
-        let body: BlockingFn = Arc::new(move |values: &[Value]| match f.call(values)? {
+        let body: BlockingFn = Arc::new(move |values: &[&Value]| match f.call(values)? {
             Ok(v) => Ok(value(v)),
             Err(e) => Err(TaskError::failed(e)),
         });
@@ -311,7 +313,7 @@ impl Graph {
         f: F,
     ) -> Result<AnyHandle, GraphError>
     where
-        F: Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
+        F: Fn(&[&Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
     {
         let handle: Handle<()> = self.push(
             key.into(),
@@ -479,7 +481,7 @@ tuple_inputs!(A 0, B 1, C 2, D 3);
 
 /// Reads input `i` as an `A`. Typed handles guarantee the type; a mismatch can only
 /// come from a foreign executor passing wrong values, and is reported, not panicked.
-fn arg<A: Any>(values: &[Value], i: usize) -> Result<&A, TaskError> {
+fn arg<'v, A: Any>(values: &[&'v Value], i: usize) -> Result<&'v A, TaskError> {
     values
         .get(i)
         .and_then(|v| v.downcast_ref::<A>())
@@ -509,14 +511,14 @@ pub trait TaskFn<Args, O>: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`TaskErrorKind::TypeMismatch`] if an input is not of the expected type.
-    fn call(&self, values: &[Value]) -> Result<O, TaskError>;
+    fn call(&self, values: &[&Value]) -> Result<O, TaskError>;
 }
 
 impl<F, O> TaskFn<(), O> for F
 where
     F: Fn() -> O + Send + Sync + 'static,
 {
-    fn call(&self, _: &[Value]) -> Result<O, TaskError> {
+    fn call(&self, _: &[&Value]) -> Result<O, TaskError> {
         Ok(self())
     }
 }
@@ -526,7 +528,7 @@ where
     F: Fn(&[&A]) -> O + Send + Sync + 'static,
     A: Any,
 {
-    fn call(&self, values: &[Value]) -> Result<O, TaskError> {
+    fn call(&self, values: &[&Value]) -> Result<O, TaskError> {
         // Most fan-ins are small: keep the references on the stack.
         let args = (0..values.len())
             .map(|i| arg::<A>(values, i))
@@ -542,7 +544,7 @@ macro_rules! tuple_fn {
             F: Fn($(&$name),+) -> O + Send + Sync + 'static,
             $($name: Any,)+
         {
-            fn call(&self, values: &[Value]) -> Result<O, TaskError> {
+            fn call(&self, values: &[&Value]) -> Result<O, TaskError> {
                 Ok(self($(arg::<$name>(values, $idx)?),+))
             }
         }

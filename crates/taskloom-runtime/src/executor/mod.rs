@@ -240,7 +240,9 @@ impl Job {
                 finished: started,
             };
         }
-        let mut result = execute(&func, task, &inputs, &span);
+        let refs: SmallVec<[&Value; 8]> = inputs.iter().collect();
+        let mut result = execute(&func, task, &refs, &span);
+        drop(refs);
         let mut finished = Instant::now();
         record_span(&span, worker, queued, started, finished);
         let mut members = 1;
@@ -252,7 +254,7 @@ impl Job {
                 break;
             }
             let begun = finished;
-            result = execute(func, *member, std::slice::from_ref(&value), span);
+            result = execute(func, *member, &[&value], span);
             drop(value);
             if !span.is_disabled() {
                 finished = Instant::now();
@@ -303,7 +305,7 @@ pub(crate) fn task_span(
 pub(crate) fn execute(
     func: &BlockingFn,
     task: TaskId,
-    inputs: &[Value],
+    inputs: &[&Value],
     span: &tracing::Span,
 ) -> Result<Value, TaskError> {
     let _entered = span.enter();

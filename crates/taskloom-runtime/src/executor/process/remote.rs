@@ -137,10 +137,11 @@ impl Registry {
     {
         let f = Arc::new(f);
         let local_f = Arc::clone(&f);
-        let local: BlockingFn = Arc::new(move |values: &[Value]| local_f.call(values).map(value));
+        let local: BlockingFn = Arc::new(move |values: &[&Value]| local_f.call(values).map(value));
         let serve: ServeFn = Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
             let values = Args::decode(args)?;
-            let result = f.call(&values)?;
+            let refs: Vec<&Value> = values.iter().collect();
+            let result = f.call(&refs)?;
             encode_result(&result, out)
         });
         self.insert::<Args, O>(name, local, serve)
@@ -165,13 +166,14 @@ impl Registry {
     {
         let f = Arc::new(f);
         let local_f = Arc::clone(&f);
-        let local: BlockingFn = Arc::new(move |values: &[Value]| match local_f.call(values)? {
+        let local: BlockingFn = Arc::new(move |values: &[&Value]| match local_f.call(values)? {
             Ok(v) => Ok(value(v)),
             Err(e) => Err(TaskError::failed(e)),
         });
         let serve: ServeFn = Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
             let values = Args::decode(args)?;
-            match f.call(&values)? {
+            let refs: Vec<&Value> = values.iter().collect();
+            match f.call(&refs)? {
                 Ok(result) => encode_result(&result, out),
                 Err(e) => Err(TaskError::failed(e)),
             }
