@@ -56,9 +56,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let sum = scheduler.compute(&graph, &total).await?;
         let elapsed = start.elapsed();
+        let workers = scheduler.executor().num_workers();
         println!(
-            "{name:>15} ({} workers): sum = {sum} in {:.3} ms ({:.2} µs per task)",
-            scheduler.executor().num_workers(),
+            "{name:>15} ({workers} worker{}): sum = {sum} in {:.3} ms ({:.2} µs per task)",
+            if workers == 1 { "" } else { "s" },
             elapsed.as_secs_f64() * 1e3,
             elapsed.as_secs_f64() * 1e6 / graph.len() as f64
         );
