@@ -18,6 +18,9 @@
 use proptest::prelude::*;
 use taskloom_core::{Fused, Graph, GraphBuilder, Key, State, TaskId, cull, fuse};
 
+mod common;
+use common::Rng;
+
 fn graph(tasks: &[(&str, &[&str])]) -> Graph<()> {
     let mut b = GraphBuilder::new();
     for (key, deps) in tasks {
@@ -358,23 +361,6 @@ fn a_long_chain_fuses_into_one_task_on_a_small_stack() {
         .unwrap()
         .join()
         .unwrap();
-}
-
-/// A small deterministic generator, so a failing case is reproduced from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// A random DAG with many chains: task `i` mostly depends on `i - 1` alone, else on

@@ -9,22 +9,8 @@
 use proptest::prelude::*;
 use taskloom_core::{Graph, State, StateError, Status, TaskId, TaskState};
 
-/// A small deterministic generator, so a failing case is reproduced from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+mod common;
+use common::Rng;
 
 /// A random DAG: task `i` depends on up to `max_deps` earlier tasks, mostly recent
 /// ones (so there are long paths as well as wide fan-in), sometimes the same one twice.
