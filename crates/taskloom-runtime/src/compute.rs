@@ -398,12 +398,6 @@ impl Driver {
         (!members.is_empty()).then(|| Box::new(Chain { members }))
     }
 
-    fn inputs(&self, task: TaskId) -> Result<Inputs, ComputeError> {
-        let mut inputs = Inputs::new();
-        self.fill_inputs(task, &mut inputs)?;
-        Ok(inputs)
-    }
-
     /// A job's inputs, in a buffer that came back with an earlier completion when
     /// there is one: tasks with many inputs then cost no allocation per job.
     fn job_inputs(&mut self, task: TaskId) -> Result<Inputs, ComputeError> {
@@ -413,10 +407,14 @@ impl Driver {
     }
 
     /// Appends the values of `task`'s dependencies, in argument order.
-    fn fill_inputs(&self, task: TaskId, inputs: &mut Inputs) -> Result<(), ComputeError> {
+    fn fill_inputs(
+        &self,
+        task: TaskId,
+        inputs: &mut impl Extend<Value>,
+    ) -> Result<(), ComputeError> {
         for d in self.graph.deps(task) {
             match &self.store[d.index()] {
-                Some(v) => inputs.push(Arc::clone(v)),
+                Some(v) => inputs.extend([Arc::clone(v)]),
                 None => return Err(self.missing_input(task, *d)),
             }
         }
@@ -454,11 +452,13 @@ impl Driver {
             .ok()
             .or_else(|| self.inner.runtime.clone())
             .ok_or_else(|| ComputeError::NoRuntime { key: key.clone() })?;
-        let inputs = self.inputs(task)?;
+        let mut inputs = Vec::with_capacity(self.graph.deps(task).len());
+        self.fill_inputs(task, &mut inputs)?;
         let queued = Instant::now();
-        let future = catch_unwind(AssertUnwindSafe(|| (func.0)(inputs.into_vec()))).unwrap_or_else(
-            |payload| futures::future::ready(Err(TaskError::panicked(&*payload))).boxed(),
-        );
+        let future =
+            catch_unwind(AssertUnwindSafe(|| (func.0)(inputs))).unwrap_or_else(|payload| {
+                futures::future::ready(Err(TaskError::panicked(&*payload))).boxed()
+            });
         let scope = Arc::clone(&self.scope);
         let tx = self.sink.tx.clone();
         let report_starts = self.sink.report_starts;
