@@ -16,16 +16,47 @@
 //! A callback that panics stops its computation with
 //! [`ComputeError::CallbackPanicked`](crate::ComputeError::CallbackPanicked); it never
 //! hangs it (a panic in `on_finish` is ignored: the computation is already over).
+//!
+//! Every event names its computation ([`ComputationId`]), so one callback shared by
+//! overlapping computations (a profiler of a whole web backend) tells them apart.
 
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use taskloom_core::Key;
 
 use crate::executor::Worker;
 
+/// Names one computation among those a process runs: unique for the life of the
+/// process, and the same on every event of that computation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ComputationId(u64);
+
+impl ComputationId {
+    /// A fresh id.
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ComputationId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ComputationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
 /// What a computation is about to run.
 #[derive(Debug, Clone)]
 pub struct StartInfo {
+    /// Which computation.
+    pub computation: ComputationId,
     /// Tasks the computation will run (after culling).
     pub tasks: usize,
     /// Name of the executor.
@@ -39,6 +70,8 @@ pub struct StartInfo {
 /// A task started running.
 #[derive(Debug, Clone)]
 pub struct TaskStart<'a> {
+    /// Its computation.
+    pub computation: ComputationId,
     /// The task's key.
     pub key: &'a Key,
     /// Where it runs.
@@ -50,6 +83,8 @@ pub struct TaskStart<'a> {
 /// A task ended.
 #[derive(Debug, Clone)]
 pub struct TaskFinish<'a> {
+    /// Its computation.
+    pub computation: ComputationId,
     /// The task's key.
     pub key: &'a Key,
     /// Where it ran.
@@ -72,6 +107,17 @@ impl TaskFinish<'_> {
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
+}
+
+/// A computation ended.
+#[derive(Debug, Clone)]
+pub struct FinishInfo {
+    /// Which computation.
+    pub computation: ComputationId,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// When.
+    pub at: Instant,
 }
 
 /// How a computation ended.
@@ -102,5 +148,5 @@ pub trait Callback: Send + Sync + 'static {
     fn on_task_finish(&self, _event: &TaskFinish<'_>) {}
 
     /// The computation ends; called exactly once.
-    fn on_finish(&self, _outcome: &Outcome) {}
+    fn on_finish(&self, _info: &FinishInfo) {}
 }

@@ -23,19 +23,100 @@
 //! each task only writes its id into a `Cell`. The key is looked up when asked for.
 
 use std::cell::{Cell, RefCell};
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 
+use futures::task::ArcWake;
 use taskloom_core::{Graph as CoreGraph, Key, TaskId};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::executor::Cancel;
+use crate::callbacks::ComputationId;
+use crate::executor::Sink;
 use crate::graph::TaskBody;
 
-/// What every task of one computation shares: the graph (for keys) and the
-/// computation's cancellation state.
+/// What every task of one computation shares: the graph (for keys), the
+/// computation's cancellation state, and the channel back to its scheduling loop.
 #[derive(Debug)]
 pub(crate) struct Scope {
     pub(crate) graph: Arc<CoreGraph<TaskBody>>,
     pub(crate) cancel: Cancel,
+    pub(crate) sink: Sink,
+    pub(crate) id: ComputationId,
+}
+
+/// The cancellation state of one computation, shared with its jobs.
+///
+/// Blocking tasks and the loop check the flag (an atomic load: a
+/// [`CancellationToken`]'s own check takes a lock); async tasks wait on the token.
+/// Both are set together, by the loop, by a dropped `compute` future, or by a
+/// [`CancelLink`] from the user's token or from an enclosing computation.
+#[derive(Debug, Default)]
+pub(crate) struct Cancel {
+    flag: AtomicBool,
+    token: CancellationToken,
+}
+
+impl Cancel {
+    pub(crate) fn cancel(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
+
+/// Cancels a computation the moment another token is cancelled, from the thread
+/// that cancels it: the running tasks' [`cancelled`] turns true at once, even while
+/// the loop itself is busy running a task inline and cannot look.
+///
+/// It registers a waker on the source token's cancellation future; the waker trips
+/// the computation's [`Cancel`]. Keep the link for as long as the computation runs.
+pub(crate) struct CancelLink {
+    _wait: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+struct Trip(Weak<Scope>);
+
+impl ArcWake for Trip {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        if let Some(scope) = arc_self.0.upgrade() {
+            scope.cancel.cancel();
+        }
+    }
+}
+
+impl CancelLink {
+    /// Links `scope` to `source`: cancelling `source` cancels the computation.
+    pub(crate) fn new(source: CancellationToken, scope: &Arc<Scope>) -> Self {
+        let mut wait = Box::pin(source.cancelled_owned());
+        let waker = futures::task::waker(Arc::new(Trip(Arc::downgrade(scope))));
+        if wait.as_mut().poll(&mut Context::from_waker(&waker)) == Poll::Ready(()) {
+            scope.cancel.cancel(); // already cancelled
+        }
+        CancelLink { _wait: wait }
+    }
+}
+
+/// The cancellation token of the computation whose task runs here, if any: a
+/// computation started from inside a task is cancelled with it.
+pub(crate) fn enclosing_token() -> Option<CancellationToken> {
+    let here = TASK
+        .with(Cell::get)
+        .and_then(|_| SCOPE.with(|s| s.borrow().as_ref().map(|s| s.cancel.token().clone())));
+    here.or_else(|| {
+        ASYNC_CURRENT
+            .try_with(|c| c.scope.cancel.token().clone())
+            .ok()
+    })
 }
 
 /// The key and cancellation state of a running task.
@@ -141,11 +222,11 @@ impl Drop for TaskGuard {
 }
 
 /// Runs `fut` with `task` of `scope` as the current task of its Tokio task.
-pub(crate) fn scope_async<F: std::future::Future>(
+pub(crate) fn scope_async<F: Future>(
     scope: &Arc<Scope>,
     task: TaskId,
     fut: F,
-) -> impl std::future::Future<Output = F::Output> {
+) -> impl Future<Output = F::Output> {
     ASYNC_CURRENT.scope(
         TaskContext {
             scope: Arc::clone(scope),

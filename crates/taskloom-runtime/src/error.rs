@@ -36,6 +36,9 @@ pub enum TaskErrorKind {
     /// The task received an input of an unexpected type (a bug in an executor or
     /// in untyped graph construction; typed handles rule it out).
     TypeMismatch,
+    /// The task's result panicked when it was dropped (its type's `Drop`); the
+    /// message is the panic payload.
+    DropPanicked,
 }
 
 impl TaskError {
@@ -70,6 +73,11 @@ impl TaskError {
         TaskError::new(TaskErrorKind::Panicked, message)
     }
 
+    /// A stand-in for a result moved out of a completion (never shown).
+    pub(crate) fn placeholder() -> Self {
+        TaskError::new(TaskErrorKind::Cancelled, String::new())
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> TaskErrorKind {
         self.kind
@@ -91,6 +99,9 @@ impl fmt::Display for TaskError {
             TaskErrorKind::Cancelled => write!(f, "was cancelled: {}", self.message),
             TaskErrorKind::TypeMismatch => {
                 write!(f, "got an input of the wrong type: {}", self.message)
+            }
+            TaskErrorKind::DropPanicked => {
+                write!(f, "panicked when its result was dropped: {}", self.message)
             }
         }
     }
@@ -131,11 +142,18 @@ pub enum ComputeError {
         /// The repeated key.
         key: Key,
     },
-    /// The executor went away with tasks outstanding (its workers stopped).
-    #[error("executor stopped with {outstanding} tasks outstanding")]
-    ExecutorStopped {
-        /// Tasks handed out and never completed.
-        outstanding: usize,
+    /// The executor panicked when the loop called it (a bug in a custom executor).
+    /// The jobs it was given report themselves lost; the computation stops.
+    #[error("executor `{executor}` panicked in `{method}`{}: {message}", key.as_ref().map(|k| format!(" given task `{k}`")).unwrap_or_default())]
+    ExecutorPanicked {
+        /// The executor's name.
+        executor: String,
+        /// The method that panicked (`submit`, `num_workers`...).
+        method: &'static str,
+        /// The first task of the batch it was given, for `submit`.
+        key: Option<Key>,
+        /// The panic message.
+        message: String,
     },
     /// An executor reported a completion for a task it was not given (a bug in a
     /// custom executor).
@@ -164,6 +182,7 @@ impl ComputeError {
             ComputeError::Task { key, .. }
             | ComputeError::DuplicateTarget { key }
             | ComputeError::NoRuntime { key } => Some(key),
+            ComputeError::ExecutorPanicked { key, .. } => key.as_ref(),
             _ => None,
         }
     }

@@ -22,6 +22,7 @@ use futures::future::BoxFuture;
 use taskloom_core::{GraphError, Key, TaskId};
 
 use crate::error::{BoxError, TaskError, TaskErrorKind};
+use crate::remote::RemoteCall;
 use crate::value::{Value, value};
 
 /// A blocking task body: takes its inputs' values, returns its own.
@@ -42,13 +43,21 @@ pub enum TaskBody {
 }
 
 /// Opaque blocking task function (see [`TaskBody::Blocking`]). A remote task (see
-/// [`Graph::add_remote`]) also carries what a process pool needs to run it in a worker;
-/// other executors call the in-process function.
+/// [`Graph::add_remote`]) also carries a neutral descriptor of the call
+/// ([`RemoteCall`]: a registered name and how to move its values) that executors
+/// with workers in other processes interpret; other executors call the in-process
+/// function.
 #[derive(Clone)]
-pub struct BlockingFnBox(
-    pub(crate) BlockingFn,
-    pub(crate) Option<Arc<crate::executor::process::RemoteSpec>>,
-);
+pub struct BlockingFnBox {
+    pub(crate) func: BlockingFn,
+    pub(crate) remote: Option<Arc<RemoteCall>>,
+}
+
+impl BlockingFnBox {
+    pub(crate) fn local(func: BlockingFn) -> Self {
+        BlockingFnBox { func, remote: None }
+    }
+}
 
 /// Opaque async task function (see [`TaskBody::Async`]).
 #[derive(Clone)]
@@ -204,7 +213,7 @@ impl Graph {
         self.push(
             key.into(),
             &inputs,
-            TaskBody::Blocking(BlockingFnBox(body, None)),
+            TaskBody::Blocking(BlockingFnBox::local(body)),
         )
     }
 
@@ -232,7 +241,7 @@ impl Graph {
         self.push(
             key.into(),
             &inputs,
-            TaskBody::Blocking(BlockingFnBox(body, None)),
+            TaskBody::Blocking(BlockingFnBox::local(body)),
         )
     }
 
@@ -318,7 +327,7 @@ impl Graph {
         let handle: Handle<()> = self.push(
             key.into(),
             &inputs,
-            TaskBody::Blocking(BlockingFnBox(Arc::new(f), None)),
+            TaskBody::Blocking(BlockingFnBox::local(Arc::new(f))),
         )?;
         Ok(handle.erase())
     }

@@ -14,12 +14,17 @@
 //! - [`scheduler`]: [`Scheduler`] (cheap to clone, shared by many computations) and
 //!   [`ComputeOptions`].
 //! - `compute`: the scheduling loop of one computation; owns core's `State` and the
-//!   values; completions arrive on one mpsc channel.
+//!   values; completions arrive on one mpsc channel. Tasks start by one of two
+//!   strategies: handed to the executor in batches, or run inline on the loop's
+//!   thread.
 //! - [`executor`]: the [`Executor`](executor::Executor) trait, [`Job`](executor::Job),
 //!   [`Batch`](executor::Batch), [`Completion`](executor::Completion); the shipped
 //!   [`ThreadPool`](executor::ThreadPool) and [`CurrentThread`](executor::CurrentThread);
-//!   [`process`]: the [`ProcessPool`](executor::ProcessPool) (remote tasks, registered
-//!   by name, in child processes) and `init` for its workers.
+//!   [`process`]: the [`ProcessPool`](executor::ProcessPool) (remote tasks in child
+//!   processes) and `init` for its workers.
+//! - [`remote`]: functions registered by name ([`remote::Registry`]) that tasks call
+//!   in other processes, and the neutral descriptor of such a call that executors
+//!   interpret.
 //! - [`context`]: the running task's key and cancellation flag.
 //! - [`callbacks`]: per-computation hooks (start, task start, task finish, finish).
 //! - [`diagnostics`]: callbacks that observe: profiler, resource sampler, Chrome trace
@@ -62,11 +67,12 @@ pub mod diagnostics;
 pub mod error;
 pub mod executor;
 pub mod graph;
+pub mod remote;
 pub mod scheduler;
 pub mod targets;
 pub mod value;
 
-pub use callbacks::{Callback, Outcome};
+pub use callbacks::{Callback, ComputationId, Outcome};
 pub use error::{BoxError, ComputeError, ConfigError, TaskError, TaskErrorKind};
 pub use executor::process;
 pub use graph::{AnyHandle, Graph, Handle, TaskBody};

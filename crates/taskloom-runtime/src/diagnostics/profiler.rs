@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 
 use taskloom_core::Key;
 
-use crate::callbacks::{Callback, Outcome, StartInfo, TaskFinish};
+use crate::callbacks::{Callback, ComputationId, FinishInfo, Outcome, StartInfo, TaskFinish};
 use crate::executor::Worker;
 
 /// What one task did: where and when it ran, and whether it succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRecord {
+    /// The computation it belonged to.
+    pub computation: ComputationId,
     /// The task's key.
     pub key: Key,
     /// Where it ran.
@@ -46,6 +48,8 @@ impl TaskRecord {
 /// A computation the profiler saw start (and maybe end).
 #[derive(Debug, Clone)]
 pub struct ComputeRecord {
+    /// Which computation.
+    pub computation: ComputationId,
     /// Its executor's name.
     pub executor: String,
     /// Its number of workers.
@@ -140,6 +144,7 @@ impl Callback for Profiler {
 
     fn on_start(&self, info: &StartInfo) {
         self.lock().computes.push(ComputeRecord {
+            computation: info.computation,
             executor: info.executor.clone(),
             workers: info.workers,
             tasks: info.tasks,
@@ -150,6 +155,7 @@ impl Callback for Profiler {
 
     fn on_task_finish(&self, event: &TaskFinish<'_>) {
         self.lock().records.push(TaskRecord {
+            computation: event.computation,
             key: event.key.clone(),
             worker: event.worker,
             start: event.started,
@@ -158,14 +164,15 @@ impl Callback for Profiler {
         });
     }
 
-    fn on_finish(&self, outcome: &Outcome) {
-        let now = Instant::now();
+    fn on_finish(&self, info: &FinishInfo) {
         let mut state = self.lock();
-        // Computations sharing this profiler may end in any order; close the oldest
-        // still open (they are indistinguishable to a callback, and the end instants
-        // are all that differ).
-        if let Some(open) = state.computes.iter_mut().find(|c| c.end.is_none()) {
-            open.end = Some((now, outcome.clone()));
+        // Computations sharing this profiler may end in any order: close this one.
+        if let Some(open) = state
+            .computes
+            .iter_mut()
+            .find(|c| c.computation == info.computation)
+        {
+            open.end = Some((info.at, info.outcome.clone()));
         }
     }
 }

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::callbacks::{Callback, Outcome, StartInfo, TaskFinish};
+use crate::callbacks::{Callback, FinishInfo, Outcome, StartInfo, TaskFinish};
 
 /// Computations shorter than this print nothing, unless set otherwise.
 pub const DEFAULT_MIN_DURATION: Duration = Duration::from_secs(1);
@@ -299,7 +299,8 @@ impl Callback for ProgressBar {
         }
     }
 
-    fn on_finish(&self, outcome: &Outcome) {
+    fn on_finish(&self, info: &FinishInfo) {
+        let outcome = &info.outcome;
         let mut state = self.shared.lock();
         let previous = std::mem::replace(&mut *state, State::Ended { shown: false });
         let State::Running {

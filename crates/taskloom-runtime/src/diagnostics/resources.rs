@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::callbacks::{Callback, Outcome, StartInfo};
+use crate::callbacks::{Callback, FinishInfo, StartInfo};
 
 /// One measurement of the process.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -149,7 +149,7 @@ impl Callback for ResourceProfiler {
         self.start();
     }
 
-    fn on_finish(&self, _: &Outcome) {
+    fn on_finish(&self, _: &FinishInfo) {
         self.stop();
     }
 }

@@ -348,6 +348,7 @@ mod tests {
 
     fn record(key: &str, worker: Worker, t0: Instant, start_ms: u64, end_ms: u64) -> TaskRecord {
         TaskRecord {
+            computation: crate::callbacks::ComputationId::next(),
             key: Key::from(key),
             worker,
             start: t0 + Duration::from_millis(start_ms),

@@ -8,6 +8,10 @@
 //! Dropping the pool (the last `Scheduler` clone that holds it) stops the workers
 //! after the batch each is running; batches still queued are dropped, which reports
 //! their jobs as lost to any computation still listening.
+//!
+//! A worker thread outlives any panic: task bodies and the drops of user values are
+//! caught where they run, and a panic that still escapes a batch (a bug) is caught
+//! around it, after the batch's jobs have reported themselves lost.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -103,7 +107,13 @@ fn work(shared: &Shared, index: u32) {
                     .unwrap_or_else(PoisonError::into_inner);
             }
         };
-        batch.run(Worker::Thread(index));
+        let run = std::panic::AssertUnwindSafe(|| batch.run(Worker::Thread(index)));
+        if std::panic::catch_unwind(run).is_err() {
+            tracing::error!(
+                worker = index,
+                "a batch panicked outside its tasks; the worker goes on"
+            );
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskloom_runtime::callbacks::{Callback, Outcome, StartInfo, TaskFinish, TaskStart};
+use taskloom_runtime::callbacks::{
+    Callback, FinishInfo, Outcome, StartInfo, TaskFinish, TaskStart,
+};
 use taskloom_runtime::{Graph, Handle, context};
 
 /// One call a [`Recorder`] saw, in order.
@@ -90,8 +92,8 @@ impl Callback for Recorder {
         });
     }
 
-    fn on_finish(&self, outcome: &Outcome) {
-        self.push(Event::Finish(outcome.clone()));
+    fn on_finish(&self, info: &FinishInfo) {
+        self.push(Event::Finish(info.outcome.clone()));
     }
 }
 

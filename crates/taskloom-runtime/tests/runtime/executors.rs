@@ -36,13 +36,13 @@ impl Executor for Recording {
         std::thread::spawn(move || {
             // Run the jobs one by one and stop counting them before reporting, so the
             // loop never sees a completion whose job is still counted.
-            let (jobs, reporter) = batch.into_jobs();
-            let done = jobs
+            let done: Vec<_> = batch
+                .into_jobs()
                 .into_iter()
                 .map(|job| job.run(Worker::Thread(99)))
                 .collect();
             outstanding.fetch_sub(n, Ordering::SeqCst);
-            reporter.report(done);
+            done.into_iter().for_each(|c| c.report());
         });
     }
 }

@@ -24,8 +24,8 @@
 //!
 //! # Layout
 //!
-//! - `remote`: [`Registry`], [`Remote`], [`RemoteArgs`] and `Graph::add_remote`;
-//! - `format`: the serde format;
+//! - [`crate::remote`] (shared with other executors): [`Registry`], [`Remote`],
+//!   [`RemoteArgs`] and `Graph::add_remote`, and the serde format;
 //! - `protocol`: the frames and their codec;
 //! - `worker`: [`init`], the worker's serve loop;
 //! - `pool`: the parent side: a supervisor thread with its own Tokio runtime drives
@@ -62,10 +62,8 @@
 //! }
 //! ```
 
-mod format;
 mod pool;
 mod protocol;
-mod remote;
 mod worker;
 
 use std::ffi::OsString;
@@ -73,8 +71,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use remote::RemoteSpec;
-pub use remote::{Registry, Remote, RemoteArgs};
+pub use crate::remote::{RegisterError, Registry, Remote, RemoteArgs};
 pub use worker::{__write_raw_to_pool, WORKER_ENV, init, is_worker};
 
 use super::{Batch, Executor, ThreadPool};
@@ -93,9 +90,6 @@ pub enum ProcessError {
     /// An impossible setting (zero workers...).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Two functions were registered under one name.
-    #[error("a remote function named `{0}` is already registered")]
-    DuplicateFunction(String),
     /// This process is itself a worker: starting a pool here would start workers
     /// without end (the code that builds the pool runs before `init` in the worker,
     /// or `init` is missing from the worker's `main`).

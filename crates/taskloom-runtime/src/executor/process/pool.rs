@@ -28,11 +28,12 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{self, Blob, Call, MAGIC, Outcome, Reply, Request, VERSION};
-use super::{ProcessError, StartError, WORKER_ENV, format};
+use super::{ProcessError, StartError, WORKER_ENV};
 use crate::error::{TaskError, TaskErrorKind};
 use crate::executor::{
-    Batch, BatchReporter, Completion, Executor, Job, ThreadPool, Worker, record_span,
+    Batch, Completion, Executor, Job, Message, Sink, ThreadPool, Worker, record_span,
 };
+use crate::remote::format;
 use crate::value::Value;
 
 /// The pool's settings, checked by the builder.
@@ -173,13 +174,16 @@ impl Pool {
 
     /// Remote jobs go to the workers, the others to the local threads.
     pub(super) fn submit(&self, mut batch: Batch) {
-        if !batch.jobs.iter().all(|j| j.remote.is_some()) {
-            let (remote, local): (Vec<Job>, Vec<Job>) = std::mem::take(&mut batch.jobs)
+        let jobs = batch.jobs_mut();
+        if !jobs.iter().all(|j| j.body.remote.is_some()) {
+            let (remote, local): (Vec<Job>, Vec<Job>) = std::mem::take(jobs)
                 .into_iter()
-                .partition(|j| j.remote.is_some());
-            self.local.submit(Batch::new(local, batch.sink.clone()));
-            batch.jobs = remote;
-            if batch.jobs.is_empty() {
+                .partition(|j| j.body.remote.is_some());
+            if !local.is_empty() {
+                self.local.submit(Batch::new(local));
+            }
+            *jobs = remote;
+            if jobs.is_empty() {
                 return;
             }
         }
@@ -453,8 +457,11 @@ enum Lost {
 impl Slot {
     async fn run(mut self) {
         while let Some(batch) = self.shared.next_batch().await {
-            let (jobs, reporter) = batch.into_jobs();
-            self.run_batch(jobs, &reporter).await;
+            let jobs = batch.into_jobs();
+            let Some(sink) = jobs.first().map(|j| j.scope.sink.clone()) else {
+                continue;
+            };
+            self.run_batch(jobs, &Reporter { sink }).await;
             if self.conn.is_none()
                 && self.shared.config.eager
                 && !self.shared.shutdown.is_cancelled()
@@ -478,7 +485,7 @@ impl Slot {
     }
 
     /// Runs one batch of remote jobs (one computation's) on this slot's child.
-    async fn run_batch(&mut self, jobs: Vec<Job>, reporter: &BatchReporter) {
+    async fn run_batch(&mut self, jobs: Vec<Job>, reporter: &Reporter) {
         let Some(first) = jobs.first() else { return };
         let scope = Arc::clone(&first.scope);
         if scope.cancel.is_cancelled() {
@@ -523,7 +530,7 @@ impl Slot {
         let mut failed = Vec::new();
         let mut scratch = Vec::new();
         for job in jobs {
-            let Some(spec) = job.remote.as_ref() else {
+            let Some(spec) = job.body.remote.as_ref() else {
                 let error = TaskError::new(TaskErrorKind::TypeMismatch, "not a remote task");
                 failed.push(fail(job, worker, error));
                 continue;
@@ -561,7 +568,7 @@ impl Slot {
             let mut size = CALL_OVERHEAD;
             let mut calls = Vec::with_capacity(sent.len());
             for (job, range) in sent.iter().zip(&ranges) {
-                let func = job.remote.as_ref().map_or("", |s| &*s.name);
+                let func = job.body.remote.as_ref().map_or("", |s| &*s.name);
                 let call_size = range.len() + func.len() + CALL_OVERHEAD;
                 if count > 0 && size + call_size > max {
                     break;
@@ -604,7 +611,7 @@ impl Slot {
         jobs: Vec<Job>,
         worker: Worker,
         scope: &Arc<crate::context::Scope>,
-        reporter: &BatchReporter,
+        reporter: &Reporter,
     ) -> Result<(), (Lost, Vec<Job>)> {
         let Some(conn) = self.conn.as_mut() else {
             return Err((Lost::Worker("the worker is gone".into()), jobs));
@@ -675,7 +682,7 @@ impl Slot {
 
     /// The worker is lost for `jobs` (the first was running): kill and reap it, fail
     /// the jobs, forget the child.
-    async fn lose(&mut self, lost: Lost, jobs: Vec<Job>, worker: Worker, reporter: &BatchReporter) {
+    async fn lose(&mut self, lost: Lost, jobs: Vec<Job>, worker: Worker, reporter: &Reporter) {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
@@ -734,7 +741,24 @@ impl Slot {
 }
 
 /// Reports the completions gathered so far, in one message.
-fn report(reporter: &BatchReporter, done: &mut Vec<Completion>) {
+/// Sends a batch's completions to its computation.
+struct Reporter {
+    sink: Sink,
+}
+
+impl Reporter {
+    fn started(&self, task: taskloom_core::TaskId, worker: Worker, at: Instant) {
+        self.sink.started(task, worker, at);
+    }
+
+    fn report(&self, completions: Vec<Completion>) {
+        if !completions.is_empty() {
+            self.sink.send(Message::Done(completions));
+        }
+    }
+}
+
+fn report(reporter: &Reporter, done: &mut Vec<Completion>) {
     if done.is_empty() {
         return;
     }
@@ -761,16 +785,7 @@ impl Answered {
             self.started,
             self.finished,
         );
-        Completion {
-            task: job.task,
-            members: 1,
-            inputs: Default::default(),
-            result: self.result,
-            worker: self.worker,
-            queued: job.queued,
-            started: self.started,
-            finished: self.finished,
-        }
+        job.finish(self.result, self.worker, self.started, self.finished)
     }
 }
 
@@ -799,7 +814,7 @@ fn answer(
         ));
     }
     let result = match outcome {
-        Outcome::Value(Blob(bytes)) => match job.remote.as_ref() {
+        Outcome::Value(Blob(bytes)) => match job.body.remote.as_ref() {
             Some(spec) => (spec.decode)(bytes),
             None => Err(TaskError::new(
                 TaskErrorKind::TypeMismatch,
@@ -840,14 +855,5 @@ fn cancelled(when: &str) -> TaskError {
 /// The completion of a job that did not run (or whose worker was lost).
 fn fail(job: Job, worker: Worker, error: TaskError) -> Completion {
     let now = Instant::now();
-    Completion {
-        task: job.task,
-        members: 1,
-        inputs: Default::default(),
-        result: Err(error),
-        worker,
-        queued: job.queued,
-        started: now,
-        finished: now,
-    }
+    job.finish(Err(error), worker, now, now)
 }

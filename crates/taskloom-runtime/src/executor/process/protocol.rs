@@ -142,7 +142,7 @@ pub(crate) fn write_frame<T: Serialize>(
     out: &mut BytesMut,
 ) -> Result<(), FrameError> {
     scratch.clear();
-    super::format::encode_into(message, scratch).map_err(FrameError::Encode)?;
+    crate::remote::format::encode_into(message, scratch).map_err(FrameError::Encode)?;
     codec
         .encode(Bytes::copy_from_slice(scratch), out)
         .map_err(FrameError::Io)

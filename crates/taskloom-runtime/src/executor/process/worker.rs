@@ -25,8 +25,8 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::protocol::{self, Blob, Call, MAGIC, Outcome, Reply, Request, VERSION};
-use super::remote::Registry;
 use crate::error::{TaskError, TaskErrorKind};
+use crate::remote::Registry;
 
 /// The environment variable that marks a process as a worker. Its value is
 /// `<parent pid>:<worker index>`.
@@ -211,7 +211,7 @@ fn serve(registry: &Registry, pool: Option<u32>) -> Result<(), ServeError> {
             }
         };
         let arrived = Instant::now();
-        let Request::Run(calls) = super::format::decode_borrowed::<Request<'_>>(&frame)
+        let Request::Run(calls) = crate::remote::format::decode_borrowed::<Request<'_>>(&frame)
             .map_err(|e| ServeError::Frame(e.to_string()))?;
         for (index, call) in calls.iter().enumerate() {
             let started = Instant::now();

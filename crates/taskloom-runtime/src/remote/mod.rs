@@ -2,14 +2,21 @@
 //!
 //! A closure cannot cross a process boundary, a name can. A [`Registry`] maps names
 //! to functions; the program builds the same registry in the parent and in every
-//! worker (it is the same program, see [`init`](super::init)), so a task only has to
-//! send its function's name and its encoded inputs.
+//! worker (it is the same program, see [`process::init`](crate::process::init)), so a
+//! task only has to send its function's name and its encoded inputs.
 //!
 //! [`Registry::register`] returns a typed [`Remote<Args, O>`], and
 //! [`Graph::add_remote`] wires it to handles exactly like [`Graph::add`] wires a
 //! closure: the same input shapes (`()`, `&h`, tuples, slices), the same typed result
 //! handle. Under any other executor the same task runs in-process, as a plain
 //! function, with no serialization: one graph runs everywhere.
+//!
+//! This module belongs to no executor: a task's [`RemoteCall`] is a neutral
+//! descriptor (a name, how to encode the inputs, how to decode the result) that the
+//! graph carries and that each executor interprets — the process pool sends it down a
+//! pipe, other executors ignore it and call the in-process function.
+//!
+//! - `format`: the one serde format (postcard) values cross in.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -21,15 +28,25 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskloom_core::{GraphError, Key};
 
-use super::format;
+pub(crate) mod format;
+
 use crate::error::{BoxError, TaskError, TaskErrorKind};
 use crate::graph::{BlockingFn, BlockingFnBox, Graph, Handle, Inputs, Many, TaskBody, TaskFn};
 use crate::value::{Value, value};
 
-/// What the pool needs to run a task in a worker: the function's name, how to encode
-/// the task's inputs and how to decode its result. Shared by every task that calls
-/// the same [`Remote`].
-pub(crate) struct RemoteSpec {
+/// Why a function could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// Two functions were registered under one name.
+    #[error("a remote function named `{0}` is already registered")]
+    DuplicateFunction(String),
+}
+
+/// What an executor needs to run a task in another process: the function's name,
+/// how to encode the task's inputs and how to decode its result. Shared by every
+/// task that calls the same [`Remote`].
+pub(crate) struct RemoteCall {
     pub(crate) name: Arc<str>,
     /// Encodes the input values as the function's argument tuple.
     pub(crate) encode: fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>,
@@ -37,9 +54,9 @@ pub(crate) struct RemoteSpec {
     pub(crate) decode: fn(&[u8]) -> Result<Value, TaskError>,
 }
 
-impl fmt::Debug for RemoteSpec {
+impl fmt::Debug for RemoteCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RemoteSpec({})", self.name)
+        write!(f, "RemoteCall({})", self.name)
     }
 }
 
@@ -52,7 +69,7 @@ type ServeFn = Arc<dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), TaskError> + Send +
 /// Made by [`Registry::register`]; cheap to clone. `Args` is the argument marker of
 /// the function (as for [`Graph::add`]), `O` its result type.
 pub struct Remote<Args, O> {
-    spec: Arc<RemoteSpec>,
+    spec: Arc<RemoteCall>,
     local: BlockingFn,
     _types: PhantomData<fn(Args) -> O>,
 }
@@ -83,7 +100,7 @@ impl<Args, O> Remote<Args, O> {
 /// The functions a program's workers can run, by name.
 ///
 /// Build it the same way in every process of the program (usually in one function
-/// called at the top of `main`), then pass it to [`init`](super::init):
+/// called at the top of `main`), then pass it to [`process::init`](crate::process::init):
 ///
 /// ```
 /// use taskloom_runtime::process::Registry;
@@ -95,7 +112,7 @@ impl<Args, O> Remote<Args, O> {
 /// assert_eq!(square.name(), "square");
 /// assert!(registry.register("add", |a: &u8| *a).is_err()); // names are unique
 /// # let _ = (add, total);
-/// # Ok::<(), taskloom_runtime::process::ProcessError>(())
+/// # Ok::<(), taskloom_runtime::remote::RegisterError>(())
 /// ```
 #[derive(Default, Clone)]
 pub struct Registry {
@@ -123,13 +140,12 @@ impl Registry {
     /// O`), with serde inputs and result.
     ///
     /// # Errors
-    /// [`ProcessError::DuplicateFunction`](super::ProcessError::DuplicateFunction) if
-    /// the name is taken.
+    /// [`RegisterError::DuplicateFunction`] if the name is taken.
     pub fn register<Args, F, O>(
         &mut self,
         name: &str,
         f: F,
-    ) -> Result<Remote<Args, O>, super::ProcessError>
+    ) -> Result<Remote<Args, O>, RegisterError>
     where
         Args: RemoteArgs,
         F: TaskFn<Args, O>,
@@ -157,7 +173,7 @@ impl Registry {
         &mut self,
         name: &str,
         f: F,
-    ) -> Result<Remote<Args, O>, super::ProcessError>
+    ) -> Result<Remote<Args, O>, RegisterError>
     where
         Args: RemoteArgs,
         F: TaskFn<Args, Result<O, E>>,
@@ -186,18 +202,18 @@ impl Registry {
         name: &str,
         local: BlockingFn,
         serve: ServeFn,
-    ) -> Result<Remote<Args, O>, super::ProcessError>
+    ) -> Result<Remote<Args, O>, RegisterError>
     where
         Args: RemoteArgs,
         O: DeserializeOwned + Any + Send + Sync,
     {
         let name: Arc<str> = Arc::from(name);
         if self.functions.contains_key(&name) {
-            return Err(super::ProcessError::DuplicateFunction(name.to_string()));
+            return Err(RegisterError::DuplicateFunction(name.to_string()));
         }
         self.functions.insert(Arc::clone(&name), serve);
         Ok(Remote {
-            spec: Arc::new(RemoteSpec {
+            spec: Arc::new(RemoteCall {
                 name,
                 encode: Args::encode,
                 decode: decode_result::<O>,
@@ -360,7 +376,7 @@ tuple_args!(A 0, B 1, C 2, D 3);
 impl Graph {
     /// Adds a task that calls the registered function `remote` on its inputs'
     /// results: in a worker process under a
-    /// [`ProcessPool`](super::ProcessPool), in-process (no serialization) under any
+    /// [`ProcessPool`](crate::process::ProcessPool), in-process (no serialization) under any
     /// other executor. Typed like [`Graph::add`]: the inputs must match the
     /// function's parameters.
     ///
@@ -392,10 +408,10 @@ impl Graph {
         I: Inputs,
         O: Any + Send + Sync,
     {
-        let body = TaskBody::Blocking(BlockingFnBox(
-            Arc::clone(&remote.local),
-            Some(Arc::clone(&remote.spec)),
-        ));
+        let body = TaskBody::Blocking(BlockingFnBox {
+            func: Arc::clone(&remote.local),
+            remote: Some(Arc::clone(&remote.spec)),
+        });
         self.push(key.into(), &inputs, body)
     }
 }

@@ -1,0 +1,202 @@
+//! The dispatch strategy: ready tasks go to the executor in batches.
+//!
+//! At most `2 × workers × chunk` tasks of the computation are handed out at once
+//! (Dask #7583's back-pressure): the rest wait on core's ready stack, where newer
+//! tasks can still overtake them. `chunk` adapts to the measured task duration
+//! (batches of about [`TARGET_BATCH`] of work), unless the scheduler fixes it. A
+//! linear chain is handed to one worker whole (core's fusion rule), so its links cost
+//! no round trip each.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use taskloom_core::TaskId;
+
+use super::spawn::Spawner;
+use super::{Ledger, Step};
+use crate::error::{ComputeError, TaskError};
+use crate::executor::{Batch, Chain, Completion, Executor, Inputs, Job, task_span};
+use crate::graph::{BlockingFnBox, TaskBody};
+
+/// Input buffers kept for reuse, at most.
+const MAX_SPARE_INPUTS: usize = 1024;
+/// Largest adaptive chunk.
+const MAX_CHUNK: usize = 64;
+/// The adaptive chunk aims at batches of about this much work.
+const TARGET_BATCH: Duration = Duration::from_micros(200);
+
+pub(super) struct Dispatcher {
+    workers: usize,
+    /// Tasks per batch, if the scheduler fixes it.
+    chunksize: Option<usize>,
+    chunk: Chunk,
+    /// Blocking tasks handed to the executor and not yet completed.
+    in_flight: usize,
+    /// Whether linear chains are handed out as one job.
+    fuse: bool,
+    /// Input buffers handed back by completions, for the next jobs.
+    spare_inputs: Vec<Inputs>,
+}
+
+impl Dispatcher {
+    pub(super) fn new(workers: usize, chunksize: Option<usize>, fuse: bool) -> Self {
+        Dispatcher {
+            workers,
+            chunksize,
+            chunk: Chunk::new(),
+            in_flight: 0,
+            fuse,
+            spare_inputs: Vec::new(),
+        }
+    }
+
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Hands ready tasks to the executor in batches, up to the back-pressure limit;
+    /// ready async tasks go to the spawner.
+    pub(super) fn start(
+        &mut self,
+        ledger: &mut Ledger,
+        spawner: &mut Spawner,
+        executor: &dyn Executor,
+        name: &str,
+    ) -> Result<Step, ComputeError> {
+        spawner.start_waiting(ledger)?;
+        let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
+        let limit = 2 * self.workers * chunk;
+        let graph = Arc::clone(&ledger.graph);
+        while self.in_flight < limit {
+            let mut jobs = Vec::with_capacity(chunk.min(limit - self.in_flight));
+            while jobs.len() < chunk && self.in_flight + jobs.len() < limit {
+                let Some(task) = ledger.state.pop_ready() else {
+                    break;
+                };
+                match graph.payload(task) {
+                    TaskBody::Blocking(body) => jobs.push(self.job(ledger, task, body)?),
+                    TaskBody::Async(_) => spawner.enqueue(ledger, task)?,
+                }
+            }
+            let Some(first) = jobs.first().map(Job::task) else {
+                break;
+            };
+            self.in_flight += jobs.len();
+            ledger.worked += jobs.len();
+            let batch = Batch::new(jobs);
+            // A panicking custom executor: its batch's jobs report themselves lost as
+            // they unwind, and the computation stops with the panic named.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| executor.submit(batch))) {
+                ledger.scope.cancel.cancel();
+                return Err(ComputeError::ExecutorPanicked {
+                    executor: name.to_owned(),
+                    method: "submit",
+                    key: Some(ledger.graph.key(first).clone()),
+                    message: TaskError::panicked(&*payload).message().to_owned(),
+                });
+            }
+        }
+        Ok(Step::Wait)
+    }
+
+    /// The job of a ready blocking task: its body and its inputs' values.
+    fn job(
+        &mut self,
+        ledger: &Ledger,
+        task: TaskId,
+        body: &BlockingFnBox,
+    ) -> Result<Job, ComputeError> {
+        let chain = if self.fuse && body.remote.is_none() {
+            chain_after(ledger, task)
+        } else {
+            None
+        };
+        // A buffer that came back with an earlier completion when there is one:
+        // tasks with many inputs then cost no allocation per job.
+        let mut inputs = self.spare_inputs.pop().unwrap_or_default();
+        ledger
+            .held
+            .clone_inputs(&ledger.graph, task, &mut inputs)
+            .map_err(|m| ledger.missing(m))?;
+        Ok(Job::new(
+            task,
+            body.clone(),
+            inputs,
+            Arc::clone(&ledger.scope),
+            task_span(Some(&ledger.span), &ledger.scope, task),
+            chain,
+        ))
+    }
+
+    /// A completion of a job this strategy handed out: one fewer in flight, and its
+    /// duration learnt.
+    pub(super) fn finished(&mut self, c: &Completion) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.chunk
+            .observe(c.finished.saturating_duration_since(c.started));
+    }
+
+    /// Keeps a job's emptied input buffer for the next job, if it grew past its
+    /// inline room (small ones cost no allocation anyway).
+    pub(super) fn recycle(&mut self, inputs: Inputs) {
+        if inputs.spilled() && self.spare_inputs.len() < MAX_SPARE_INPUTS {
+            self.spare_inputs.push(inputs);
+        }
+    }
+}
+
+/// The linear chain that follows `task`: each next member is the only dependent of
+/// the one before and needs nothing else (core's fusion rule), and runs on an
+/// executor in this process. Those run on the same worker right after `task`.
+fn chain_after(ledger: &Ledger, task: TaskId) -> Option<Box<Chain>> {
+    let mut members = Vec::new();
+    let mut last = task;
+    while let Some(next) = ledger.state.linear_successor(last) {
+        match ledger.graph.payload(next) {
+            TaskBody::Blocking(b) if b.remote.is_none() => members.push((
+                next,
+                Arc::clone(&b.func),
+                task_span(Some(&ledger.span), &ledger.scope, next),
+            )),
+            _ => break,
+        }
+        last = next;
+    }
+    (!members.is_empty()).then(|| Box::new(Chain { members }))
+}
+
+/// The adaptive chunk size: batches of about [`TARGET_BATCH`] of work, from a moving
+/// average of task durations. Starts at 1 (nothing known: assume long tasks).
+struct Chunk {
+    mean_ns: f64,
+    seen: bool,
+}
+
+impl Chunk {
+    fn new() -> Self {
+        Chunk {
+            mean_ns: 0.0,
+            seen: false,
+        }
+    }
+
+    fn observe(&mut self, d: Duration) {
+        let ns = d.as_secs_f64() * 1e9;
+        if self.seen {
+            self.mean_ns += (ns - self.mean_ns) / 8.0;
+        } else {
+            self.mean_ns = ns;
+            self.seen = true;
+        }
+    }
+
+    fn size(&self) -> usize {
+        if !self.seen {
+            return 1;
+        }
+        let target = TARGET_BATCH.as_nanos() as f64;
+        let chunk = target / self.mean_ns.max(1.0);
+        (chunk as usize).clamp(1, MAX_CHUNK)
+    }
+}

@@ -1,0 +1,468 @@
+//! The scheduling loop of one computation.
+//!
+//! One async function owns everything mutable about a computation: core's `State`,
+//! the results held, the count of tasks handed out. Executors and async tasks talk to
+//! it only through one mpsc channel. Each turn of the loop keeps the rule of core's
+//! driving contract: start what is ready, wait for completions, feed every one to
+//! `State`, drop what it releases.
+//!
+//! Ready tasks start by one of two strategies, chosen once per computation (as
+//! Tokio's runtime picks its current-thread or multi-thread scheduler):
+//!
+//! - `dispatch`: hand them to the executor in batches, up to the back-pressure limit;
+//! - `inline`: run them one at a time on this thread, in the static order, on
+//!   references to the results held (`CurrentThread`, and computations started
+//!   from inside a task on one of the executor's own workers).
+//!
+//! Async tasks are neither: `spawn` runs them as Tokio tasks under both.
+//!
+//! The loop lives inside the future the user awaits (nothing is spawned for it), so
+//! dropping that future is cancellation: the hooks' guard marks the computation
+//! cancelled (queued jobs are skipped, async tasks stop), the results held are
+//! dropped with the loop, and `on_finish` callbacks hear `Cancelled`.
+//!
+//! It does bounded work per wake-up: after [`BUDGET`] tasks without waiting it yields
+//! to the runtime, so a million-task graph does not starve the server it runs in.
+//!
+//! # Layout
+//!
+//! - this file: [`run`], the loop, and the [`Ledger`] every part shares (graph,
+//!   state, results, hooks) with the one path a completion takes;
+//! - `held`: the results held, dropped without letting a panic escape;
+//! - `hooks`: the callbacks, with `on_finish` exactly once;
+//! - `dispatch`, `inline`, `spawn`: the two strategies and the async spawner.
+
+mod dispatch;
+mod held;
+mod hooks;
+mod inline;
+mod spawn;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+use taskloom_core::{Graph as CoreGraph, State, Status, TaskId};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::callbacks::{ComputationId, Outcome, StartInfo, TaskFinish, TaskStart};
+use crate::context::{self, Cancel, CancelLink, Scope};
+use crate::error::{ComputeError, TaskError};
+use crate::executor::{Completion, Executor, Inputs, Message, Sink, drop_value};
+use crate::graph::TaskBody;
+use crate::scheduler::{ComputeOptions, Inner};
+
+use dispatch::Dispatcher;
+pub(crate) use held::Held;
+use held::Missing;
+use hooks::Hooks;
+use inline::InlineRunner;
+use spawn::Spawner;
+
+/// Tasks dispatched or completed before the loop yields to the runtime.
+const BUDGET: usize = 2048;
+
+/// Runs the computation of `targets` to the end and returns the results held: the
+/// targets' values.
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    graph: Arc<CoreGraph<TaskBody>>,
+    targets: Vec<TaskId>,
+    options: ComputeOptions,
+) -> Result<Held, ComputeError> {
+    let state = State::new(&graph, &targets)?;
+    let executor = Arc::clone(&inner.executor);
+    let about = About::ask(&*executor)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let scope = Arc::new(Scope {
+        graph: Arc::clone(&graph),
+        cancel: Cancel::default(),
+        sink: Sink::new(tx, !options.callbacks.is_empty()),
+        id: ComputationId::next(),
+    });
+    // Cancelled with the user's token, and with the computation this one was started
+    // from (a sub-graph computed inside a task).
+    let links: Vec<CancelLink> = options
+        .cancel
+        .into_iter()
+        .chain(context::enclosing_token())
+        .map(|token| CancelLink::new(token, &scope))
+        .collect();
+    let workers = if about.inline { 1 } else { about.workers };
+    let span = tracing::info_span!(
+        "compute",
+        tasks = state.counts().total,
+        executor = %about.name,
+        workers,
+        inline = about.inline,
+    );
+    let strategy = if about.inline {
+        Strategy::Inline(InlineRunner::new())
+    } else {
+        let fuse = options.fuse && options.callbacks.is_empty();
+        Strategy::Dispatch(Dispatcher::new(workers, inner.chunksize, fuse))
+    };
+    let mut computation = Computation {
+        ledger: Ledger {
+            held: Held::new(graph.len()),
+            graph,
+            state,
+            hooks: Hooks::new(options.callbacks, Arc::clone(&scope)),
+            scope,
+            span: span.clone(),
+            worked: 0,
+        },
+        strategy,
+        spawner: Spawner::new(inner.max_async_tasks, inner.runtime.clone()),
+        rx,
+        _links: links,
+    };
+    async move {
+        let started = computation.ledger.hooks.start(&StartInfo {
+            computation: computation.ledger.scope.id,
+            tasks: computation.ledger.state.counts().total,
+            executor: about.name.clone(),
+            workers,
+            at: Instant::now(),
+        });
+        // A panic in `on_start` fails the computation, and `on_finish` hears that
+        // (returning early would leave it to the drop guard, which says Cancelled).
+        let result = match started {
+            Ok(()) => computation.drive(&*executor, &about.name).await,
+            Err(e) => Err(e),
+        };
+        computation.ledger.hooks.finish(match &result {
+            Ok(()) => Outcome::Done,
+            Err(ComputeError::Cancelled) => Outcome::Cancelled,
+            Err(e) => Outcome::Failed(e.to_string()),
+        });
+        result?;
+        Ok(std::mem::replace(
+            &mut computation.ledger.held,
+            Held::new(0),
+        ))
+    }
+    .instrument(span)
+    .await
+}
+
+/// What the loop asks the executor once, before anything runs. A custom executor
+/// that panics here fails the computation with an error instead of unwinding into
+/// the caller.
+struct About {
+    name: String,
+    workers: usize,
+    inline: bool,
+}
+
+impl About {
+    fn ask(executor: &dyn Executor) -> Result<Self, ComputeError> {
+        let name = guarded("(unnamed)", "name", || executor.name().to_owned())?;
+        let ask = |method, f: &dyn Fn() -> usize| guarded(&name, method, f);
+        let workers = ask("num_workers", &|| executor.num_workers())?.max(1);
+        let inline = ask("is_inline", &|| usize::from(executor.is_inline()))? == 1
+            || ask("is_worker_thread", &|| {
+                usize::from(executor.is_worker_thread())
+            })? == 1;
+        Ok(About {
+            name,
+            workers,
+            inline,
+        })
+    }
+}
+
+/// Calls `f`, turning a panic into [`ComputeError::ExecutorPanicked`].
+fn guarded<T>(
+    executor: &str,
+    method: &'static str,
+    f: impl FnOnce() -> T,
+) -> Result<T, ComputeError> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| ComputeError::ExecutorPanicked {
+        executor: executor.to_owned(),
+        method,
+        key: None,
+        message: TaskError::panicked(&*payload).message().to_owned(),
+    })
+}
+
+/// How ready tasks start.
+enum Strategy {
+    /// Handed to the executor in batches.
+    Dispatch(Dispatcher),
+    /// Run one at a time on the loop's thread.
+    Inline(InlineRunner),
+}
+
+/// What a strategy asks of the loop after starting what it could.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Nothing more can start now: wait for a completion.
+    Wait,
+    /// The work budget or time slice is spent: let the runtime run others, then
+    /// come back (more may be ready).
+    Yield,
+}
+
+/// The loop: its ledger, how it starts tasks, and its mailbox.
+struct Computation {
+    ledger: Ledger,
+    strategy: Strategy,
+    spawner: Spawner,
+    rx: mpsc::UnboundedReceiver<Message>,
+    /// Registered with the tokens that cancel this computation, for its lifetime.
+    _links: Vec<CancelLink>,
+}
+
+/// What every part of the loop reads and changes.
+struct Ledger {
+    graph: Arc<CoreGraph<TaskBody>>,
+    state: State,
+    held: Held,
+    /// Shared with every job: the graph (for keys), cancellation, the channel back.
+    scope: Arc<Scope>,
+    hooks: Hooks,
+    span: tracing::Span,
+    /// Tasks started or completed since the loop last waited or yielded.
+    worked: usize,
+}
+
+impl Computation {
+    async fn drive(&mut self, executor: &dyn Executor, name: &str) -> Result<(), ComputeError> {
+        let mut inbox = Vec::with_capacity(64);
+        loop {
+            if self.ledger.scope.cancel.is_cancelled() {
+                return Err(self.ledger.cancelled());
+            }
+            let step = match &mut self.strategy {
+                Strategy::Dispatch(d) => {
+                    d.start(&mut self.ledger, &mut self.spawner, executor, name)?
+                }
+                Strategy::Inline(i) => i.start(&mut self.ledger, &mut self.spawner)?,
+            };
+            match self.ledger.state.status() {
+                Status::Done => return Ok(()),
+                Status::Running => {}
+                Status::Cancelled => return Err(ComputeError::Cancelled),
+                Status::Failed(t) => {
+                    return Err(ComputeError::Protocol(format!(
+                        "task `{}` failed without an error",
+                        self.ledger.graph.key(t)
+                    )));
+                }
+            }
+            let outstanding = self.outstanding();
+            if step == Step::Yield {
+                self.ledger.worked = 0;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            if outstanding == 0 {
+                return Err(ComputeError::Protocol(
+                    "no task is running or ready, yet the computation is not done".into(),
+                ));
+            }
+            let received = tokio::select! {
+                biased;
+                () = self.ledger.scope.cancel.token().cancelled() => {
+                    return Err(self.ledger.cancelled());
+                }
+                n = self.rx.recv_many(&mut inbox, 64) => n,
+            };
+            if received == 0 {
+                // The loop's own scope holds a sender: the channel cannot close.
+                return Err(ComputeError::Protocol(
+                    "the completion channel closed".into(),
+                ));
+            }
+            for message in inbox.drain(..) {
+                self.handle(message)?;
+            }
+            if self.ledger.worked >= BUDGET {
+                self.ledger.worked = 0;
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// Blocking and async tasks started and not yet completed.
+    fn outstanding(&self) -> usize {
+        let blocking = match &self.strategy {
+            Strategy::Dispatch(d) => d.in_flight(),
+            Strategy::Inline(_) => 0,
+        };
+        blocking + self.spawner.running()
+    }
+
+    fn handle(&mut self, message: Message) -> Result<(), ComputeError> {
+        match message {
+            Message::Started { task, worker, at } => self.ledger.hooks.task_start(&TaskStart {
+                computation: self.ledger.scope.id,
+                key: self.ledger.graph.key(task),
+                worker,
+                at,
+            }),
+            Message::Done(completions) => {
+                let mut completions = completions.into_iter();
+                while let Some(mut completion) = completions.next() {
+                    completion.settle();
+                    if let Err(e) = self.take_in(completion) {
+                        // The rest are settled by dropping them quietly: the
+                        // computation has failed and nobody waits for them.
+                        for mut rest in completions {
+                            rest.settle();
+                            crate::executor::discard(rest);
+                        }
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// One completion from an executor or an async task: counted by whoever started
+    /// it, then fed to the ledger.
+    fn take_in(&mut self, mut c: Completion) -> Result<(), ComputeError> {
+        if c.task.index() >= self.ledger.graph.len() {
+            return Err(ComputeError::Protocol(format!(
+                "completion for unknown task {}",
+                c.task
+            )));
+        }
+        let inputs = std::mem::take(&mut c.inputs);
+        let dropped = self.ledger.drop_inputs(c.task, inputs);
+        match (self.ledger.graph.payload(c.task), &mut self.strategy) {
+            (TaskBody::Async(_), _) => self.spawner.finished(),
+            (TaskBody::Blocking(_), Strategy::Dispatch(d)) => d.finished(&c),
+            (TaskBody::Blocking(_), Strategy::Inline(_)) => {}
+        }
+        let spare = dropped?;
+        if let Strategy::Dispatch(d) = &mut self.strategy {
+            d.recycle(spare);
+        }
+        self.ledger.complete(c)
+    }
+}
+
+impl Ledger {
+    /// Stops the computation: nothing new starts, running tasks are told.
+    fn cancelled(&mut self) -> ComputeError {
+        self.state.cancel();
+        self.scope.cancel.cancel();
+        ComputeError::Cancelled
+    }
+
+    /// Drops a job's references to its inputs, here on the loop's thread, and hands
+    /// back the emptied buffer. A panicking `Drop` (the last reference of a result
+    /// released meanwhile) fails the computation naming that input.
+    fn drop_inputs(&self, task: TaskId, mut inputs: Inputs) -> Result<Inputs, ComputeError> {
+        let deps = self.graph.deps(task);
+        for (i, value) in inputs.drain(..).enumerate() {
+            if let Err(error) = drop_value(value) {
+                let key = deps.get(i).map_or(task, |d| *d);
+                self.scope.cancel.cancel();
+                return Err(ComputeError::Task {
+                    key: self.graph.key(key).clone(),
+                    error,
+                });
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// Feeds the success of `task` to the state and drops the results it releases.
+    fn finish(&mut self, task: TaskId) -> Result<(), ComputeError> {
+        self.state
+            .finish(task)
+            .map_err(|e| ComputeError::Protocol(e.to_string()))?;
+        while let Some(released) = self.state.pop_release() {
+            if let Err(error) = self.held.release(released) {
+                self.state.cancel();
+                self.scope.cancel.cancel();
+                return Err(ComputeError::Task {
+                    key: self.graph.key(released).clone(),
+                    error,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds one completion to the state, keeps its result, drops what it releases.
+    /// The one path every finished task takes, whatever ran it.
+    fn complete(&mut self, c: Completion) -> Result<(), ComputeError> {
+        self.worked += c.members as usize;
+        // The members of a fused chain before the last all succeeded: feed them in
+        // order. Each next member became ready when the one before finished, so it is
+        // on top of the ready stack.
+        let mut task = c.task;
+        for _ in 1..c.members {
+            self.finish(task)?;
+            let next = self.state.linear_successor(task);
+            match (next, self.state.pop_ready()) {
+                (Some(next), Some(popped)) if next == popped => task = next,
+                _ => {
+                    return Err(ComputeError::Protocol(format!(
+                        "fused chain after `{}` does not match the graph",
+                        self.graph.key(task)
+                    )));
+                }
+            }
+        }
+        if self.hooks.listening() {
+            self.hooks.task_finish(&TaskFinish {
+                computation: self.scope.id,
+                key: self.graph.key(task),
+                worker: c.worker,
+                started: c.started,
+                finished: c.finished,
+                error: c.result.as_ref().err().map(TaskError::message),
+            })?;
+        }
+        let mut c = c;
+        match std::mem::replace(&mut c.result, Err(TaskError::placeholder())) {
+            Ok(value) => {
+                self.finish(task)?;
+                self.held.put(task, value);
+                Ok(())
+            }
+            Err(error) => {
+                self.state
+                    .fail(task)
+                    .map_err(|e| ComputeError::Protocol(e.to_string()))?;
+                self.scope.cancel.cancel();
+                Err(ComputeError::Task {
+                    key: self.graph.key(task).clone(),
+                    error,
+                })
+            }
+        }
+    }
+
+    /// The error for an input that is not held when its dependent starts (a bug).
+    fn missing(&self, m: Missing) -> ComputeError {
+        ComputeError::Protocol(format!(
+            "input `{}` of `{}` is not held",
+            self.graph.key(m.input),
+            self.graph.key(m.task)
+        ))
+    }
+}
+
+impl Drop for Computation {
+    /// Completions still in the channel hold user values: drop them here, where a
+    /// panicking `Drop` is caught, instead of in the channel's own drop.
+    fn drop(&mut self) {
+        self.rx.close();
+        while let Ok(message) = self.rx.try_recv() {
+            if let Message::Done(completions) = message {
+                for mut c in completions {
+                    c.settle();
+                    crate::executor::discard(c);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,622 @@
+//! Jobs and completions: a ready blocking task handed to an executor, and how it
+//! ended.
+//!
+//! A [`Job`] owes its computation exactly one [`Completion`], and it cannot forget to
+//! pay: a job dropped without running (an executor that gives up, a queue dropped at
+//! shutdown, a panic that unwinds through a worker) reports itself as
+//! [`TaskErrorKind::WorkerLost`] from its `Drop`, and so does a completion dropped
+//! without being reported. That is one guard per job, so no path — whatever executor,
+//! whatever fault — leaves the scheduling loop waiting for a completion that will
+//! never come.
+//!
+//! [`run_task`] is the one function that runs a blocking task body, on every path: a
+//! worker running a batch, a custom executor running a job, and the inline runner of
+//! the scheduling loop all go through it.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+use smallvec::SmallVec;
+use taskloom_core::{Key, TaskId};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::Worker;
+use crate::context::{self, Scope};
+use crate::error::{TaskError, TaskErrorKind};
+use crate::graph::{BlockingFn, BlockingFnBox};
+use crate::value::Value;
+
+/// Inputs of a job: most tasks have few, so they live inline.
+pub(crate) type Inputs = SmallVec<[Value; 4]>;
+
+/// One blocking task, ready to run: its body and its inputs' values.
+///
+/// Run it with [`Job::run`] (or a whole [`Batch`](super::Batch) with
+/// [`Batch::run`](super::Batch::run)). Dropping it unrun reports the task as lost to
+/// its computation, which then fails with an error naming the task instead of
+/// waiting for it.
+pub struct Job {
+    pub(crate) task: TaskId,
+    pub(crate) body: BlockingFnBox,
+    pub(crate) inputs: Inputs,
+    pub(crate) scope: Arc<Scope>,
+    pub(crate) span: tracing::Span,
+    pub(crate) queued: Instant,
+    /// A linear chain fused behind this task: run each member with the previous
+    /// member's result (see [`Chain`]).
+    pub(crate) chain: Option<Box<Chain>>,
+    /// Whether the job still owes its computation a completion.
+    armed: bool,
+}
+
+/// Tasks that follow a job's task in a linear chain (each the only dependent of the
+/// one before, which it alone needs): the scheduling loop hands the whole chain to
+/// one worker, saving a round trip per link, and the intermediate results never
+/// leave the worker.
+pub(crate) struct Chain {
+    /// Each member with its body and its task span (made where the computation's
+    /// subscriber is current, not on the worker).
+    pub(crate) members: Vec<(TaskId, BlockingFn, tracing::Span)>,
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("key", self.key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Job {
+    pub(crate) fn new(
+        task: TaskId,
+        body: BlockingFnBox,
+        inputs: Inputs,
+        scope: Arc<Scope>,
+        span: tracing::Span,
+        chain: Option<Box<Chain>>,
+    ) -> Self {
+        Job {
+            task,
+            body,
+            inputs,
+            scope,
+            span,
+            queued: Instant::now(),
+            chain,
+            armed: true,
+        }
+    }
+
+    /// The task's key.
+    pub fn key(&self) -> &Key {
+        self.scope.graph.key(self.task)
+    }
+
+    /// The task's id in its graph.
+    pub fn task(&self) -> TaskId {
+        self.task
+    }
+
+    /// Whether its computation was cancelled or failed (the job should not start).
+    pub fn is_cancelled(&self) -> bool {
+        self.scope.cancel.is_cancelled()
+    }
+
+    /// The values of the task's inputs, in argument order.
+    pub fn inputs(&self) -> &[Value] {
+        &self.inputs
+    }
+
+    /// Runs the task on the calling thread as `worker` and returns its completion,
+    /// which must then be [reported](Completion::report).
+    ///
+    /// Panics are caught and become [`TaskErrorKind::Panicked`]; a cancelled job is
+    /// not run and completes as [`TaskErrorKind::Cancelled`]. The inputs travel back
+    /// inside the completion and the scheduling loop drops them when it reads it, so
+    /// the reference counts of shared results only change on the loop's thread.
+    pub fn run(self, worker: Worker) -> Completion {
+        let _scope = context::enter_scope(&self.scope);
+        self.run_from(worker, Instant::now())
+    }
+
+    /// [`Job::run`] inside its scope, already entered, with the start instant already
+    /// read (a batch reuses the end of one job as the start of the next: one clock
+    /// read per task).
+    pub(crate) fn run_from(mut self, worker: Worker, started: Instant) -> Completion {
+        let refs: SmallVec<[&Value; 8]> = self.inputs.iter().collect();
+        let ran = run_task(
+            &self.scope,
+            self.task,
+            &self.body.func,
+            &refs,
+            &self.span,
+            self.chain.as_deref(),
+            Clock::Read {
+                queued: self.queued,
+            },
+            worker,
+            started,
+        );
+        drop(refs);
+        let inputs = std::mem::take(&mut self.inputs);
+        self.complete(
+            inputs,
+            ran.result,
+            worker,
+            started,
+            ran.finished,
+            ran.members,
+        )
+    }
+
+    /// The job's completion with `result`, for executors that run the task their own
+    /// way (in another process): the job's debt is paid by the completion.
+    pub(crate) fn finish(
+        mut self,
+        result: Result<Value, TaskError>,
+        worker: Worker,
+        started: Instant,
+        finished: Instant,
+    ) -> Completion {
+        let inputs = std::mem::take(&mut self.inputs);
+        self.complete(inputs, result, worker, started, finished, 1)
+    }
+
+    fn complete(
+        &mut self,
+        inputs: Inputs,
+        result: Result<Value, TaskError>,
+        worker: Worker,
+        started: Instant,
+        finished: Instant,
+        members: u32,
+    ) -> Completion {
+        self.armed = false;
+        Completion {
+            task: self.task,
+            members,
+            inputs,
+            result,
+            worker,
+            queued: self.queued,
+            started,
+            finished,
+            owner: Some(Arc::clone(&self.scope)),
+        }
+    }
+
+    /// Reports the job as lost with `message`, now (the job is consumed).
+    pub fn lost(mut self, worker: Worker, message: impl Into<String>) {
+        let now = Instant::now();
+        let inputs = std::mem::take(&mut self.inputs);
+        let error = TaskError::new(TaskErrorKind::WorkerLost, message);
+        self.complete(inputs, Err(error), worker, now, now, 1)
+            .report();
+    }
+}
+
+impl Drop for Job {
+    /// A job dropped unrun reports its task as lost, so nothing waits for it. Its
+    /// inputs travel back with the report and are dropped by the loop.
+    fn drop(&mut self) {
+        if self.armed {
+            let now = Instant::now();
+            let inputs = std::mem::take(&mut self.inputs);
+            let error = TaskError::new(
+                TaskErrorKind::WorkerLost,
+                "the executor dropped the task without running it",
+            );
+            let lost = self.complete(inputs, Err(error), Worker::Inline, now, now, 1);
+            lost.report();
+        }
+    }
+}
+
+/// How [`run_task`] reads the clock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Clock {
+    /// Always (a worker: the completion carries its times, and the span records the
+    /// queue wait since `queued`).
+    Read {
+        /// When the task was handed out.
+        queued: Instant,
+    },
+    /// After the body only if `read` (the inline runner reads clocks only when
+    /// someone listens: callbacks or an enabled span); `finished` is `started`
+    /// otherwise.
+    Maybe {
+        /// Whether to read it.
+        read: bool,
+    },
+}
+
+/// What [`run_task`] did.
+pub(crate) struct Ran {
+    pub(crate) result: Result<Value, TaskError>,
+    /// Tasks the run covers: the task and the chain members that ran after it.
+    pub(crate) members: u32,
+    pub(crate) finished: Instant,
+}
+
+/// Runs a blocking task (and the chain fused behind it) on the calling thread: the
+/// one place where a blocking task body runs, whatever the executor. Its
+/// computation's scope must be entered.
+///
+/// Nothing user code does here escapes as a panic: a panicking body is that task's
+/// [`TaskErrorKind::Panicked`], and a chain member's result whose `Drop` panics is
+/// that member's [`TaskErrorKind::DropPanicked`]. A cancelled computation's task is
+/// not started.
+#[allow(clippy::too_many_arguments)] // one call site per path; a struct would only rename them
+pub(crate) fn run_task(
+    scope: &Scope,
+    task: TaskId,
+    func: &BlockingFn,
+    inputs: &[&Value],
+    span: &tracing::Span,
+    chain: Option<&Chain>,
+    clock: Clock,
+    worker: Worker,
+    started: Instant,
+) -> Ran {
+    if scope.cancel.is_cancelled() {
+        return Ran {
+            result: Err(cancelled()),
+            members: 1,
+            finished: started,
+        };
+    }
+    let mut result = call(func, task, inputs, span);
+    let mut finished = match clock {
+        Clock::Read { queued } => {
+            let now = Instant::now();
+            record_span(span, worker, queued, started, now);
+            now
+        }
+        Clock::Maybe { read: true } => {
+            let now = Instant::now();
+            record_span(span, worker, started, started, now);
+            now
+        }
+        Clock::Maybe { read: false } => started,
+    };
+    let mut members = 1;
+    for (member, func, span) in chain.iter().flat_map(|c| c.members.iter()) {
+        let Ok(value) = result else { break };
+        members += 1;
+        if scope.cancel.is_cancelled() {
+            result = Err(cancelled());
+            discard(value);
+            break;
+        }
+        let begun = finished;
+        result = call(func, *member, &[&value], span);
+        if let Err(error) = drop_value(value) {
+            // The member before this one is to blame: report the chain as ending
+            // there, with this member's result thrown away.
+            members -= 1;
+            discard(std::mem::replace(&mut result, Err(error)));
+            break;
+        }
+        if !span.is_disabled() {
+            finished = Instant::now();
+            record_span(span, worker, begun, begun, finished);
+        }
+    }
+    if chain.is_some() && matches!(clock, Clock::Read { .. }) {
+        finished = Instant::now();
+    }
+    Ran {
+        result,
+        members,
+        finished,
+    }
+}
+
+/// Calls a blocking task body inside its span and context, turning a panic into a
+/// [`TaskErrorKind::Panicked`] error.
+fn call(
+    func: &BlockingFn,
+    task: TaskId,
+    inputs: &[&Value],
+    span: &tracing::Span,
+) -> Result<Value, TaskError> {
+    let _entered = span.enter();
+    let _context = context::enter_task(task);
+    catch_unwind(AssertUnwindSafe(|| func(inputs)))
+        .unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)))
+}
+
+/// Drops a value, turning a panic in its `Drop` into a
+/// [`TaskErrorKind::DropPanicked`] error.
+pub(crate) fn drop_value(value: Value) -> Result<(), TaskError> {
+    catch_unwind(AssertUnwindSafe(move || drop(value))).map_err(|payload| {
+        TaskError::new(
+            TaskErrorKind::DropPanicked,
+            TaskError::panicked(&*payload).message().to_owned(),
+        )
+    })
+}
+
+/// Drops something that may hold user values where nobody is left to blame (the
+/// computation is gone or already failed): a panic in a `Drop` is swallowed, never
+/// allowed to unwind through a worker or the loop.
+pub(crate) fn discard<T>(thing: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(thing)));
+}
+
+fn cancelled() -> TaskError {
+    TaskError::new(
+        TaskErrorKind::Cancelled,
+        "the computation stopped before it started",
+    )
+}
+
+/// The span of one task: `task`, child of the computation's span, with its key.
+pub(crate) fn task_span(
+    parent: Option<&tracing::Span>,
+    scope: &Scope,
+    task: TaskId,
+) -> tracing::Span {
+    tracing::debug_span!(
+        parent: parent.and_then(tracing::Span::id),
+        "task",
+        key = %scope.graph.key(task),
+        worker = tracing::field::Empty,
+        queued_us = tracing::field::Empty,
+        run_us = tracing::field::Empty,
+    )
+}
+
+/// Records where and how long a task ran on its span (if anything listens).
+pub(crate) fn record_span(
+    span: &tracing::Span,
+    worker: Worker,
+    queued: Instant,
+    started: Instant,
+    finished: Instant,
+) {
+    if !span.is_disabled() {
+        span.record("worker", tracing::field::display(worker));
+        span.record(
+            "queued_us",
+            micros(started.saturating_duration_since(queued)),
+        );
+        span.record(
+            "run_us",
+            micros(finished.saturating_duration_since(started)),
+        );
+    }
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// How a job ended, on its way to the scheduling loop.
+///
+/// Made by [`Job::run`]; hand it back with [`Completion::report`]. Like a job, a
+/// completion dropped without being reported reports its task as lost.
+pub struct Completion {
+    /// The task that was handed out (the first member of a fused chain).
+    pub(crate) task: TaskId,
+    /// How many tasks this completion covers: `task` and, for a fused chain, the
+    /// members that followed it. All but the last succeeded; `result` is the last's.
+    pub(crate) members: u32,
+    /// The job's inputs, handed back so the loop drops them: reference counts of
+    /// shared results then change on one thread only, instead of bouncing their
+    /// cache lines between the loop and the workers.
+    pub(crate) inputs: Inputs,
+    pub(crate) result: Result<Value, TaskError>,
+    pub(crate) worker: Worker,
+    pub(crate) queued: Instant,
+    pub(crate) started: Instant,
+    pub(crate) finished: Instant,
+    /// The computation it is owed to, until the loop has read it (`None` then).
+    owner: Option<Arc<Scope>>,
+}
+
+impl fmt::Debug for Completion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion")
+            .field("task", &self.task)
+            .field("members", &self.members)
+            .field("ok", &self.result.is_ok())
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Completion {
+    /// The task's id.
+    pub fn task(&self) -> TaskId {
+        self.task
+    }
+
+    /// Where it ran.
+    pub fn worker(&self) -> Worker {
+        self.worker
+    }
+
+    /// When it was handed to the executor.
+    pub fn queued(&self) -> Instant {
+        self.queued
+    }
+
+    /// When it started and finished.
+    pub fn times(&self) -> (Instant, Instant) {
+        (self.started, self.finished)
+    }
+
+    /// Whether it succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    /// Hands the completion to its computation's scheduling loop.
+    pub fn report(self) {
+        if let Some(owner) = self.owner.as_ref() {
+            let sink = owner.sink.clone();
+            sink.send(Message::Done(vec![self]));
+        }
+    }
+
+    /// Called by the loop when it takes the completion in: nothing is owed any more.
+    pub(crate) fn settle(&mut self) {
+        self.owner = None;
+    }
+
+    /// The completion of a task the loop ran itself (inline): owed to nobody.
+    pub(crate) fn settled(
+        task: TaskId,
+        result: Result<Value, TaskError>,
+        worker: Worker,
+        started: Instant,
+        finished: Instant,
+    ) -> Self {
+        Completion {
+            task,
+            members: 1,
+            inputs: Inputs::new(),
+            result,
+            worker,
+            queued: started,
+            started,
+            finished,
+            owner: None,
+        }
+    }
+
+    /// The completion of an async task, owed to `scope` like a job's.
+    pub(crate) fn of_async(
+        scope: &Arc<Scope>,
+        task: TaskId,
+        result: Result<Value, TaskError>,
+        queued: Instant,
+        started: Instant,
+        finished: Instant,
+    ) -> Self {
+        Completion {
+            task,
+            members: 1,
+            inputs: Inputs::new(),
+            result,
+            worker: Worker::Async,
+            queued,
+            started,
+            finished,
+            owner: Some(Arc::clone(scope)),
+        }
+    }
+}
+
+impl Drop for Completion {
+    /// A completion dropped unreported reports its task as lost (once: the report
+    /// itself is settled, so losing it too loses nothing more).
+    fn drop(&mut self) {
+        let Some(owner) = self.owner.take() else {
+            return;
+        };
+        let now = Instant::now();
+        let lost = Completion {
+            task: self.task,
+            members: 1,
+            inputs: std::mem::take(&mut self.inputs),
+            result: Err(TaskError::new(
+                TaskErrorKind::WorkerLost,
+                "the executor dropped the task's completion without reporting it",
+            )),
+            worker: self.worker,
+            queued: self.queued,
+            started: now,
+            finished: now,
+            owner: None,
+        };
+        owner.sink.send(Message::Done(vec![lost]));
+        // This completion's own result may be a user value: dropped here, safely.
+        discard(std::mem::replace(&mut self.result, Err(cancelled())));
+    }
+}
+
+/// What executors and async tasks send to the scheduling loop.
+#[derive(Debug)]
+pub(crate) enum Message {
+    /// A task started (sent only when the computation has callbacks).
+    Started {
+        task: TaskId,
+        worker: Worker,
+        at: Instant,
+    },
+    /// Tasks ended.
+    Done(Vec<Completion>),
+}
+
+/// The channel back to a computation's scheduling loop.
+#[derive(Clone, Debug)]
+pub(crate) struct Sink {
+    tx: UnboundedSender<Message>,
+    /// Whether the loop wants `Started` messages (it has callbacks).
+    report_starts: bool,
+}
+
+impl Sink {
+    pub(crate) fn new(tx: UnboundedSender<Message>, report_starts: bool) -> Self {
+        Sink { tx, report_starts }
+    }
+
+    /// Sends a message; if the loop is gone, the message (and any user value in it)
+    /// is dropped here without letting a panicking `Drop` unwind.
+    pub(crate) fn send(&self, message: Message) {
+        if let Err(unsent) = self.tx.send(message) {
+            discard(unsent.0);
+        }
+    }
+
+    /// Reports that `task` started, if the loop listens.
+    pub(crate) fn started(&self, task: TaskId, worker: Worker, at: Instant) {
+        if self.report_starts {
+            self.send(Message::Started { task, worker, at });
+        }
+    }
+}
+
+/// Completions gathered by a worker and sent in one message; whatever it holds when
+/// dropped is sent then, so a panic that unwinds through a worker loses no
+/// completion it had already made.
+pub(crate) struct Outbox {
+    sink: Sink,
+    done: Vec<Completion>,
+}
+
+impl Outbox {
+    pub(crate) fn new(sink: Sink, capacity: usize) -> Self {
+        Outbox {
+            sink,
+            done: Vec::with_capacity(capacity),
+        }
+    }
+
+    pub(crate) fn sink(&self) -> &Sink {
+        &self.sink
+    }
+
+    pub(crate) fn push(&mut self, completion: Completion) {
+        self.done.push(completion);
+    }
+
+    /// Sends what was gathered, if anything.
+    pub(crate) fn flush(&mut self) {
+        if !self.done.is_empty() {
+            self.sink
+                .send(Message::Done(std::mem::take(&mut self.done)));
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
