@@ -242,6 +242,11 @@ impl Computation {
                 Strategy::Inline(i) => i.start(&mut self.ledger, &mut self.spawner)?,
             };
             match self.ledger.state.status() {
+                // A task that saw the cancel may have cut its work short: a
+                // cancelled computation never returns results.
+                Status::Done if self.ledger.scope.cancel.is_cancelled() => {
+                    return Err(self.ledger.cancelled());
+                }
                 Status::Done => return Ok(()),
                 Status::Running => {}
                 Status::Cancelled => return Err(ComputeError::Cancelled),

@@ -99,6 +99,63 @@ async fn failed_tasks_are_recorded_with_their_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_computations_sharing_a_profiler_are_told_apart() {
+    // `long` starts first and ends last, failing; `short` starts and ends while
+    // `long` runs. Every task and each end is attributed to its own computation.
+    let s = Scheduler::threads(2).unwrap();
+    let profiler = Arc::new(Profiler::new());
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let started_tx = std::sync::Mutex::new(Some(started_tx));
+    let go_rx = std::sync::Mutex::new(go_rx);
+    let mut long = Graph::new();
+    let first = long.add("long-first", (), || 1_u8).unwrap();
+    let waits = long
+        .try_add("long-waits", &first, move |_: &u8| {
+            if let Some(tx) = started_tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            let _ = go_rx.lock().unwrap().recv_timeout(Duration::from_secs(30));
+            Err::<u8, _>("long failed on purpose")
+        })
+        .unwrap();
+    let options = ComputeOptions::new().shared_callback(profiler.clone());
+    let long_run = {
+        let s = s.clone();
+        tokio::spawn(async move { s.compute_with(&long, &waits, options).await })
+    };
+    started_rx.await.unwrap();
+    let (short, short_root) = tree("short", 8);
+    let options = ComputeOptions::new().shared_callback(profiler.clone());
+    s.compute_with(&short, &short_root, options).await.unwrap();
+    go_tx.send(()).unwrap();
+    assert!(long_run.await.unwrap().is_err());
+
+    let computes = profiler.computes();
+    assert_eq!(computes.len(), 2);
+    let (long_c, short_c) = (&computes[0], &computes[1]);
+    assert_ne!(long_c.computation, short_c.computation);
+    assert!(
+        matches!(&long_c.end, Some((_, Outcome::Failed(m))) if m.contains("on purpose")),
+        "{:?}",
+        long_c.end
+    );
+    assert!(
+        matches!(&short_c.end, Some((_, Outcome::Done))),
+        "{:?}",
+        short_c.end
+    );
+    for r in profiler.records() {
+        let expected = if r.key.to_string().starts_with("long") {
+            long_c.computation
+        } else {
+            short_c.computation
+        };
+        assert_eq!(r.computation, expected, "{}", r.key);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_has_a_named_track_per_worker_and_resource_counters() {
     let scheduler = Scheduler::threads(2).unwrap();
     let (mut g, root) = tree("busy", 32);

@@ -4,8 +4,10 @@
 
 mod api;
 mod cancel;
+mod cancel_inline;
 mod executors;
 mod failures;
+mod faults;
 mod fusion;
 mod memory;
 mod sharing;
