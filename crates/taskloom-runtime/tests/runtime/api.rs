@@ -277,3 +277,65 @@ fn compute_blocking_from_plain_code() {
         42
     );
 }
+
+#[tokio::test]
+async fn keys_take_any_integer_type_and_owned_names() {
+    // Loop indices are usize; names are often built at run time.
+    let mut g = Graph::new();
+    let n: usize = 4;
+    let leaves: Vec<_> = (0..n)
+        .map(|i| g.add(("leaf", i), (), move || i))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let name = format!("pair-{n}");
+    let pair = g
+        .add(
+            (&name, 0_u32, 1_i8),
+            (&leaves[0], &leaves[1]),
+            |a: &usize, b: &usize| a + b,
+        )
+        .unwrap();
+    let total = g
+        .add(
+            (name.clone(), u64::from(u32::MAX)),
+            &leaves,
+            |xs: &[&usize]| xs.iter().copied().sum::<usize>(),
+        )
+        .unwrap();
+    // The same keys as with i64 indices: a lookup or a duplicate by either finds them.
+    assert_eq!(g.key(&leaves[3]), &Key::tuple("leaf", [3]));
+    assert_eq!(g.key(&pair).to_string(), "('pair-4', 0, 1)");
+    assert_eq!(g.key(&total).to_string(), "('pair-4', 4294967295)");
+    assert_eq!(
+        g.add(("leaf", 2_i64), (), || 0_usize).unwrap_err(),
+        GraphError::DuplicateKey {
+            key: Key::tuple("leaf", [2])
+        }
+    );
+    let s = Scheduler::current_thread();
+    assert_eq!(s.compute(&g, (&pair, &total)).await.unwrap(), (1, 6));
+    let leaf = s.get(&g, Key::from(("leaf", 3_u8))).await.unwrap();
+    assert_eq!(leaf.downcast_ref::<usize>(), Some(&3));
+}
+
+#[test]
+fn a_usize_index_above_i64_max_is_refused_not_wrapped() {
+    // `From` cannot fail: it panics naming the index, before the graph is touched.
+    let mut g = Graph::new();
+    let big = usize::MAX;
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        g.add(("leaf", big), (), || 0_u8)
+    }))
+    .expect_err("an index above i64::MAX must not make a key");
+    let message = panicked.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("of tuple key `leaf` is out of range"),
+        "{message}"
+    );
+    assert!(g.is_empty());
+    // Key::try_tuple says so as an error.
+    assert!(matches!(
+        Key::try_tuple("leaf", [big]),
+        Err(taskloom_runtime::KeyError::IndexOutOfRange { position: 0, .. })
+    ));
+}
