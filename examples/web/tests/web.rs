@@ -1,10 +1,10 @@
-//! The web backend example (`examples/web`) on 127.0.0.1 with an ephemeral port:
+//! The web backend example (`src/app.rs`) on 127.0.0.1 with an ephemeral port:
 //! 200 concurrent requests all answered right, bad requests refused with a 4xx and a
 //! JSON error, and computations that stop when their deadline passes or their client
 //! disconnects. Loopback only; every loop is bounded.
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
-#[path = "../examples/web/app.rs"]
+#[path = "../src/app.rs"]
 #[allow(dead_code)] // parts only the example's main uses
 mod app;
 
