@@ -6,11 +6,8 @@
 //! instants) back to the loop over a Tokio mpsc channel. The loop is the only owner of
 //! the computation's state; executors never see it.
 //!
-//! Writing an executor takes three methods: [`Executor::name`] and
-//! [`Executor::num_workers`] describe it (spans, callbacks, back-pressure), and
-//! [`Executor::submit`] hands a batch to a worker. That is all, because
-//! [`Batch::run`] does the work of running jobs, catching panics, timing and
-//! reporting:
+//! Writing an executor takes one method, because [`Batch::run`] does the work of
+//! running jobs, catching panics, timing and reporting:
 //!
 //! ```
 //! use taskloom_runtime::executor::{Batch, Executor, Worker};
