@@ -1,8 +1,8 @@
 //! taskloom-core with no executor: how fast `State` drains, how fast graphs are built
 //! and ordered, and how many bytes the scheduler keeps per task.
 //!
-//! Run: `cargo bench --bench core_state` (all graphs) or
-//! `cargo bench --bench core_state -- chain_1m` (a filter).
+//! Run: `cargo bench -p taskloom-benches --bench core_state` (all graphs) or
+//! `cargo bench -p taskloom-benches --bench core_state -- chain_1m` (a filter).
 //!
 //! Graphs: every file of the shared benchmark set (`../shared/bench/graphs`, or the
 //! folder in `TASKLOOM_GRAPHS`), plus two generated million-task graphs: `chain_1m`

@@ -1,4 +1,5 @@
-//! Errors of the core: a malformed graph, and a driver that breaks [`State`]'s contract.
+//! Errors of the core: a key that cannot be made, a malformed graph, and a driver that
+//! breaks [`State`]'s contract.
 //!
 //! Every variant names the keys involved, because the person reading the error knows
 //! their tasks by key, never by internal id.
@@ -6,8 +7,31 @@
 //! [`State`]: crate::State
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::{Key, TaskId};
+
+/// A tuple key that cannot be made from the values given
+/// ([`Key::try_tuple`](crate::Key::try_tuple)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// An index does not fit in the `i64` that keys store indices in: a `u64` or
+    /// `usize` above `i64::MAX`.
+    #[error(
+        "index {index} (position {position}) of tuple key `{name}` is out of range: \
+         key indices are i64, at most {max}",
+        max = i64::MAX
+    )]
+    IndexOutOfRange {
+        /// The key's name.
+        name: Arc<str>,
+        /// Which index, counting from 0.
+        position: usize,
+        /// The value given.
+        index: i128,
+    },
+}
 
 /// A graph that cannot be scheduled. Returned when building a graph or starting a
 /// computation, before any task runs.

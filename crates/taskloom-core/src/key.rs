@@ -1,7 +1,10 @@
 //! Task keys: the names users give tasks, as Dask does.
 //!
 //! A [`Key`] is either a plain string (`"total"`) or a Dask-style tuple of a name and
-//! integer indices (`('x', 3)`, the key of chunk 3 of array `x`). Keys are only used at
+//! integer indices (`('x', 3)`, the key of chunk 3 of array `x`). A Rust tuple of a name
+//! ([`KeyName`]: `&str`, `String`, ...) and one to four integers of any primitive type
+//! up to 64 bits ([`KeyIndex`]) converts into a tuple key, so `("leaf", i)` works
+//! whatever the integer type of `i`. Keys are only used at
 //! the edges of the scheduler (building a graph, reporting errors, tracing); the hot
 //! path works on dense [`TaskId`](crate::TaskId)s. Cloning a key is a reference-count
 //! increment, so errors and spans can carry keys freely.
@@ -10,6 +13,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
+
+use crate::KeyError;
 
 /// The name of a task: a string, or a name with integer indices like Dask's `('x', 3)`.
 ///
@@ -25,6 +30,13 @@ use std::sync::Arc;
 /// assert_eq!(b.to_string(), "('x', 3)");
 /// assert_eq!(Key::parse_dask("('x', 3)"), b);
 /// assert!(Key::tuple("x", [9]) < Key::tuple("x", [10]));
+///
+/// // Any name type and any integer type: the same key.
+/// let i: usize = 3;
+/// let name = String::from("x");
+/// assert_eq!(Key::from(("x", i)), b);
+/// assert_eq!(Key::from((&name, 3_u32)), b);
+/// assert_eq!(Key::from((name, 0_i32, 1_usize)), Key::tuple("x", [0, 1]));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Key(Repr);
@@ -217,23 +229,165 @@ impl From<&Key> for Key {
     }
 }
 
-impl From<(&str, i64)> for Key {
-    fn from((name, i): (&str, i64)) -> Self {
-        Key::tuple(name, [i])
+/// A type that can name a tuple key: `&str`, `String`, `&String`, `Arc<str>`,
+/// `&Arc<str>`, `Box<str>` or `Cow<str>`.
+///
+/// Used by the tuple conversions (`Key::from((name, i))`) so that an owned or borrowed
+/// `String` works as well as a literal. Pass an `Arc<str>` (or `&Arc<str>`) to share
+/// one name allocation between the many chunks of a collection.
+pub trait KeyName: sealed::Sealed {
+    /// The name, as keys store it.
+    fn into_name(self) -> Arc<str>;
+}
+
+/// An integer type that can index a tuple key: `i8` to `i64`, `isize`, `u8` to `u64`,
+/// `usize`.
+///
+/// Keys store indices as `i64`, like the integers of Dask's keys, so an index must fit
+/// in one. Every index of a real collection does (a Rust collection holds at most
+/// `isize::MAX` elements); a `u64` or `usize` above `i64::MAX` (a hash used as an
+/// index, say) does not, and is refused: [`Key::try_tuple`] returns
+/// [`KeyError::IndexOutOfRange`], and the `From` conversions panic with that message,
+/// rather than wrap it into a negative index that could equal another key's.
+pub trait KeyIndex: Copy + sealed::Sealed {
+    /// The index as keys store it, or `None` when it does not fit in an `i64`.
+    fn to_key_index(self) -> Option<i64>;
+
+    /// The value, widened without loss, to report one that does not fit.
+    fn to_i128(self) -> i128;
+}
+
+/// Keeps [`KeyName`] and [`KeyIndex`] closed: they describe conversions, not extension
+/// points, so new types can be added here without breaking anyone's impl.
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! key_names {
+    ($($ty:ty => |$n:ident| $into:expr),* $(,)?) => {$(
+        impl sealed::Sealed for $ty {}
+        impl KeyName for $ty {
+            fn into_name(self) -> Arc<str> {
+                let $n = self;
+                $into
+            }
+        }
+    )*};
+}
+
+key_names! {
+    &str => |n| Arc::from(n),
+    String => |n| Arc::from(n),
+    &String => |n| Arc::from(n.as_str()),
+    Arc<str> => |n| n,
+    &Arc<str> => |n| Arc::clone(n),
+    Box<str> => |n| Arc::from(n),
+    std::borrow::Cow<'_, str> => |n| Arc::from(n),
+}
+
+macro_rules! key_indices {
+    ($($ty:ty),*) => {$(
+        impl sealed::Sealed for $ty {}
+        impl KeyIndex for $ty {
+            fn to_key_index(self) -> Option<i64> {
+                i64::try_from(self).ok()
+            }
+            fn to_i128(self) -> i128 {
+                // Lossless: every type listed has at most 64 bits.
+                self as i128
+            }
+        }
+    )*};
+}
+
+key_indices!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+
+impl Key {
+    /// A tuple key from indices of any [`KeyIndex`] type, or
+    /// [`KeyError::IndexOutOfRange`] for the first one that does not fit in the `i64`
+    /// keys store (a `u64` or `usize` above `i64::MAX`).
+    ///
+    /// The `From` conversions of tuples (`Key::from(("x", i))`) panic where this
+    /// returns an error; use this one when indices come from data, such as hashes.
+    ///
+    /// ```
+    /// use taskloom_core::{Key, KeyError};
+    ///
+    /// assert_eq!(Key::try_tuple("x", [3_usize])?, Key::tuple("x", [3]));
+    /// let hash = u64::MAX;
+    /// assert!(matches!(
+    ///     Key::try_tuple("by-hash", [hash]),
+    ///     Err(KeyError::IndexOutOfRange { position: 0, .. })
+    /// ));
+    /// # Ok::<(), KeyError>(())
+    /// ```
+    pub fn try_tuple<I: KeyIndex>(
+        name: impl KeyName,
+        indices: impl IntoIterator<Item = I>,
+    ) -> Result<Self, KeyError> {
+        let name = name.into_name();
+        let mut stored = Vec::new();
+        for (position, index) in indices.into_iter().enumerate() {
+            stored.push(fit(&name, position, index)?);
+        }
+        Ok(Key::tuple(name, stored))
     }
 }
 
-impl From<(&str, i64, i64)> for Key {
-    fn from((name, i, j): (&str, i64, i64)) -> Self {
-        Key::tuple(name, [i, j])
-    }
+/// `index` as keys store it, or the error naming it.
+fn fit(name: &Arc<str>, position: usize, index: impl KeyIndex) -> Result<i64, KeyError> {
+    index
+        .to_key_index()
+        .ok_or_else(|| KeyError::IndexOutOfRange {
+            name: Arc::clone(name),
+            position,
+            index: index.to_i128(),
+        })
 }
 
-impl From<(&str, i64, i64, i64)> for Key {
-    fn from((name, i, j, k): (&str, i64, i64, i64)) -> Self {
-        Key::tuple(name, [i, j, k])
+/// The tuple conversions cannot return an error: an index that does not fit panics at
+/// the caller's line with [`KeyError`]'s message. Wrapping it to a negative `i64`
+/// instead would make two different keys equal, silently.
+#[track_caller]
+fn tuple_or_panic<const N: usize>(name: Arc<str>, wide: [i128; N]) -> Key {
+    let mut stored = [0_i64; N];
+    for (position, (slot, index)) in stored.iter_mut().zip(wide).enumerate() {
+        match i64::try_from(index) {
+            Ok(i) => *slot = i,
+            Err(_) => panic!(
+                "{}",
+                KeyError::IndexOutOfRange {
+                    name,
+                    position,
+                    index
+                }
+            ),
+        }
     }
+    Key::tuple(name, stored)
 }
+
+macro_rules! tuple_from {
+    ($($index:ident: $ty:ident),+) => {
+        impl<N: KeyName, $($ty: KeyIndex),+> From<(N, $($ty),+)> for Key {
+            /// A tuple key: `(name, i, ...)` shows as `('name', i, ...)`.
+            ///
+            /// # Panics
+            ///
+            /// If an index does not fit in an `i64` (see [`KeyIndex`]);
+            /// [`Key::try_tuple`] returns that as an error instead.
+            #[track_caller]
+            fn from((name, $($index),+): (N, $($ty),+)) -> Self {
+                tuple_or_panic(name.into_name(), [$($index.to_i128()),+])
+            }
+        }
+    };
+}
+
+tuple_from!(i: I);
+tuple_from!(i: I, j: J);
+tuple_from!(i: I, j: J, k: K);
+tuple_from!(i: I, j: J, k: K, l: L);
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
@@ -342,6 +496,104 @@ mod tests {
         keys.sort();
         let shown: Vec<String> = keys.iter().map(Key::to_string).collect();
         assert_eq!(shown, ["('a', 100)", "x", "('x', 9)", "('x', 10)", "y"]);
+    }
+
+    #[test]
+    fn every_integer_type_makes_the_same_key() {
+        let expect = Key::tuple("leaf", [7]);
+        macro_rules! check {
+            ($($ty:ty),*) => {$(
+                assert_eq!(Key::from(("leaf", 7 as $ty)), expect, stringify!($ty));
+                assert_eq!(
+                    Key::try_tuple("leaf", [7 as $ty]).unwrap(),
+                    expect,
+                    stringify!($ty)
+                );
+            )*};
+        }
+        check!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+        // Extremes that fit.
+        assert_eq!(Key::from(("x", i8::MIN)).indices(), [-128]);
+        assert_eq!(Key::from(("x", i64::MIN)).indices(), [i64::MIN]);
+        assert_eq!(Key::from(("x", i64::MAX as u64)).indices(), [i64::MAX]);
+        assert_eq!(Key::from(("x", u32::MAX)).indices(), [i64::from(u32::MAX)]);
+    }
+
+    #[test]
+    fn every_name_type_makes_the_same_key() {
+        let expect = Key::tuple("leaf", [1, 2]);
+        let owned = String::from("leaf");
+        let shared: Arc<str> = Arc::from("leaf");
+        assert_eq!(Key::from(("leaf", 1, 2)), expect);
+        assert_eq!(Key::from((&owned, 1, 2)), expect);
+        assert_eq!(Key::from((owned.clone(), 1, 2)), expect);
+        assert_eq!(Key::from((&shared, 1, 2)), expect);
+        assert_eq!(Key::from((Arc::clone(&shared), 1, 2)), expect);
+        assert_eq!(Key::from((Box::<str>::from("leaf"), 1, 2)), expect);
+        assert_eq!(
+            Key::from((std::borrow::Cow::Borrowed("leaf"), 1, 2)),
+            expect
+        );
+        assert_eq!(Key::try_tuple(&owned, [1_u8, 2]).unwrap(), expect);
+        // `&Arc<str>` shares the name's allocation instead of copying it.
+        let Repr::Tuple(t) = &Key::from((&shared, 1)).0 else {
+            panic!("a tuple key")
+        };
+        assert!(Arc::ptr_eq(&t.name, &shared));
+    }
+
+    #[test]
+    fn multi_index_tuples_mix_integer_types() {
+        let i: usize = 4;
+        let j: u32 = 5;
+        let k: i8 = -6;
+        assert_eq!(Key::from(("x", i, j)), Key::tuple("x", [4, 5]));
+        assert_eq!(Key::from(("x", i, j, k)), Key::tuple("x", [4, 5, -6]));
+        let four = Key::from(("x", i, j, k, 7_u64));
+        assert_eq!(four, Key::tuple("x", [4, 5, -6, 7]));
+        assert_eq!(four.to_string(), "('x', 4, 5, -6, 7)");
+    }
+
+    #[test]
+    fn an_index_above_i64_max_is_an_error_not_a_wrapped_key() {
+        let big = i64::MAX as u64 + 1;
+        let err = Key::try_tuple("by-hash", [1, big]).unwrap_err();
+        assert_eq!(
+            err,
+            KeyError::IndexOutOfRange {
+                name: Arc::from("by-hash"),
+                position: 1,
+                index: i128::from(big),
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "index 9223372036854775808 (position 1) of tuple key `by-hash` is out of \
+             range: key indices are i64, at most 9223372036854775807"
+        );
+        let err = Key::try_tuple("u", [usize::MAX]).unwrap_err();
+        assert!(matches!(err, KeyError::IndexOutOfRange { position: 0, .. }));
+    }
+
+    #[test]
+    fn from_panics_on_an_index_above_i64_max_naming_it() {
+        for (position, make) in [
+            (0, (|| Key::from(("big", u64::MAX))) as fn() -> Key),
+            (1, || Key::from(("big", 0_u8, usize::MAX))),
+            (2, || Key::from(("big", 0, 0, u64::MAX))),
+        ] {
+            let payload = std::panic::catch_unwind(make).expect_err("must not wrap");
+            let message = payload
+                .downcast_ref::<String>()
+                .expect("a formatted message");
+            assert!(
+                message.contains(&format!(
+                    "index {} (position {position}) of tuple key `big`",
+                    u64::MAX
+                )),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //!   [`order::diagnostics`] to measure how many results an order holds.
 //! - [`state`]: [`State`], one computation: a LIFO ready stack, completions in,
 //!   ready tasks and releasable results out. Its docs give the driving contract.
-//! - [`error`]: [`GraphError`] (bad graphs) and [`StateError`] (bad drivers).
+//! - [`error`]: [`KeyError`] (an index that does not fit a key), [`GraphError`]
+//!   (bad graphs) and [`StateError`] (bad drivers).
 //! - `file` (feature `serde`): the shared JSON graph format.
 //!
 //! # Example
@@ -66,9 +67,9 @@ pub mod state;
 
 pub use builder::GraphBuilder;
 pub use cull::{Culled, cull};
-pub use error::{GraphError, StateError};
+pub use error::{GraphError, KeyError, StateError};
 pub use fuse::{Fused, FusedTask, fuse};
 pub use graph::{Graph, TaskId};
-pub use key::Key;
+pub use key::{Key, KeyIndex, KeyName};
 pub use order::{Priorities, order};
 pub use state::{Counts, State, Status, TaskState};

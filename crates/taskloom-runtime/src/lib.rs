@@ -79,6 +79,6 @@ pub use graph::{AnyHandle, Graph, Handle, TaskBody};
 pub use scheduler::{Compute, ComputeOptions, Scheduler, SchedulerBuilder};
 pub use targets::{Output, Request, Targets};
 pub use taskloom_core;
-pub use taskloom_core::{GraphError, Key, TaskId};
+pub use taskloom_core::{GraphError, Key, KeyError, TaskId};
 pub use tokio_util::sync::CancellationToken;
 pub use value::Value;

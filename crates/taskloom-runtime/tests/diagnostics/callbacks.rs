@@ -11,10 +11,9 @@ use taskloom_runtime::{
 };
 use tokio::time::timeout;
 
-use crate::support::{Event, Hook, Panicker, Recorder, tree, wait_for_cancel};
-
-/// Every test bounds its computation, so a regression shows as a failure, not a hang.
-const LIMIT: Duration = Duration::from_secs(20);
+// Every test bounds its computation by `LIMIT`, so a regression shows as a failure,
+// not a hang.
+use crate::support::{Event, Hook, LIMIT, Panicker, Recorder, tree, wait_for_cancel};
 
 fn schedulers() -> Vec<(&'static str, Scheduler)> {
     vec![
@@ -44,7 +43,7 @@ async fn overlapping_computes_each_see_only_their_own_tasks() {
             .add_async(format!("{prefix}-meet"), &root, move |sum: Arc<u64>| {
                 let b = Arc::clone(&b);
                 async move {
-                    let met = timeout(Duration::from_secs(10), b.wait()).await.is_ok();
+                    let met = timeout(LIMIT, b.wait()).await.is_ok();
                     (*sum, met)
                 }
             })

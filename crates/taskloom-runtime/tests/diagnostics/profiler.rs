@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 use taskloom_runtime::diagnostics::{ChromeTrace, Profiler, ResourceProfiler};
 use taskloom_runtime::{ComputeOptions, Graph, Outcome, Scheduler};
 
-use crate::support::tree;
+use crate::support::{LIMIT, block_until, tree};
 
 /// Task events of a trace, by name.
 fn task_events(trace: &Json) -> HashMap<String, Vec<Json>> {
@@ -159,12 +159,18 @@ async fn overlapping_computations_sharing_a_profiler_are_told_apart() {
 async fn trace_has_a_named_track_per_worker_and_resource_counters() {
     let scheduler = Scheduler::threads(2).unwrap();
     let (mut g, root) = tree("busy", 32);
-    // Async tasks overlap on the one `tokio` worker: they need lanes.
+    // Async tasks overlap on the one `tokio` worker: they need lanes. Each waits at a
+    // barrier for all four, so all four are running at once, however slow the machine.
+    let barrier = Arc::new(tokio::sync::Barrier::new(4));
     let waits: Vec<_> = (0..4)
         .map(|i| {
-            g.add_async(("wait", i), (), || async {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                1_u64
+            let barrier = Arc::clone(&barrier);
+            g.add_async(("wait", i), (), move || {
+                let barrier = Arc::clone(&barrier);
+                async move {
+                    barrier.wait().await;
+                    1_u64
+                }
             })
             .unwrap()
         })
@@ -182,10 +188,10 @@ async fn trace_has_a_named_track_per_worker_and_resource_counters() {
     let options = ComputeOptions::new()
         .shared_callback(profiler.clone())
         .shared_callback(resources.clone());
-    assert_eq!(
-        scheduler.compute_with(&g, &total, options).await.unwrap(),
-        36
-    );
+    let computed = tokio::time::timeout(LIMIT, scheduler.compute_with(&g, &total, options))
+        .await
+        .expect("the four async tasks ran at once");
+    assert_eq!(computed.unwrap(), 36);
 
     let path = std::env::temp_dir().join(format!("taskloom-trace-{}.json", std::process::id()));
     ChromeTrace::new()
@@ -261,11 +267,10 @@ fn the_resource_profiler_samples_between_start_and_stop_only() {
     resources.stop();
     if ResourceProfiler::is_supported() {
         // One computation still runs: samples keep coming.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while resources.samples().len() < 2 {
-            assert!(std::time::Instant::now() < deadline, "no sample in 10 s");
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        assert!(
+            block_until(|| resources.samples().len() >= 2),
+            "fewer than 2 samples in {LIMIT:?}"
+        );
     }
     resources.stop();
     let taken = resources.samples();

@@ -8,7 +8,7 @@ use indicatif::{InMemoryTerm, ProgressDrawTarget};
 use taskloom_runtime::diagnostics::Progress;
 use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
 
-use crate::support::tree;
+use crate::support::{block_until, tree};
 
 fn terminal() -> (InMemoryTerm, Progress) {
     let term = InMemoryTerm::new(10, 120);
@@ -59,21 +59,22 @@ async fn a_bar_ends_at_100_percent() {
 async fn the_bar_appears_once_the_minimum_has_passed() {
     let (term, progress) = terminal();
     let progress = progress.min_duration(Duration::from_millis(30));
+    let bar = progress.bar("slow");
+    // The only task runs until the bar is shown: only the timer can show it then,
+    // since no task finishes (however long the machine takes to get there).
+    let shown = bar.clone();
     let mut g = Graph::new();
     let slow = g
-        .add("slow", (), || {
-            std::thread::sleep(Duration::from_millis(300))
-        })
+        .add("slow", (), move || block_until(|| shown.is_visible()))
         .unwrap();
-    let bar = progress.bar("slow");
     let options = ComputeOptions::new().callback(bar.clone());
-    Scheduler::threads(1)
+    let seen_while_running = Scheduler::threads(1)
         .unwrap()
         .compute_with(&g, &slow, options)
         .await
         .unwrap();
     assert!(
-        bar.is_visible(),
+        seen_while_running,
         "shown by the timer while the only task ran"
     );
     assert!(term.contents().contains("1/1 tasks"), "{}", term.contents());

@@ -165,15 +165,25 @@ fn key(prefix: &str, name: &str, depth: i64, i: usize) -> taskloom_runtime::Key 
     taskloom_runtime::Key::tuple(format!("{prefix}-{name}"), [depth, i as i64])
 }
 
-/// Blocks until the running task's computation is cancelled, for at most 10 s;
-/// returns whether it saw the cancellation.
-pub(crate) fn wait_for_cancel() -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
+/// The longest a test waits for an event (a task started, a cancellation seen):
+/// reached only when the event never comes, however loaded the machine.
+pub(crate) const LIMIT: Duration = Duration::from_secs(60);
+
+/// For blocking task bodies: waits until `done` holds, for at most [`LIMIT`];
+/// whether it did.
+pub(crate) fn block_until(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + LIMIT;
     while Instant::now() < deadline {
-        if context::cancelled() {
+        if done() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
     false
+}
+
+/// Blocks until the running task's computation is cancelled, for at most [`LIMIT`];
+/// returns whether it saw the cancellation.
+pub(crate) fn wait_for_cancel() -> bool {
+    block_until(context::cancelled)
 }

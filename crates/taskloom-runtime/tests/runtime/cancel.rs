@@ -1,53 +1,52 @@
 //! Cancellation: dropping the future or cancelling its token stops dispatch, drops the
 //! values held, and tells running tasks through their context.
+//!
+//! Each test cancels once the tasks it needs are running (they signal it), never
+//! after a fixed time: on a loaded machine a task may take long to start.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskloom_runtime::{
     CancellationToken, ComputeError, ComputeOptions, Graph, Handle, Scheduler, context,
 };
 
-use crate::support::{Counted, Live};
+use crate::support::{Counted, Counter, LIMIT, Live, block_until, until, within};
 
 /// A graph of `slow` blocking tasks that run until their computation is cancelled
-/// (or 10 s pass), each depending on a counted value, plus `quick` tasks after them.
+/// (or [`LIMIT`] passes), each depending on a counted value, plus `quick` tasks after
+/// them.
 struct Cancellable {
     graph: Graph,
     total: Handle<u64>,
     live: Arc<Live>,
     started: Arc<AtomicUsize>,
-    slow_started: Arc<AtomicUsize>,
-    saw_cancel: Arc<AtomicUsize>,
+    slow_started: Arc<Counter>,
+    saw_cancel: Arc<Counter>,
 }
 
 fn cancellable(slow: u64, quick: u64) -> Cancellable {
     let live = Live::new();
     let started = Arc::new(AtomicUsize::new(0));
-    let saw_cancel = Arc::new(AtomicUsize::new(0));
-    let slow_started = Arc::new(AtomicUsize::new(0));
+    let saw_cancel = Counter::new();
+    let slow_started = Counter::new();
     let mut g = Graph::new();
     let mut parts = Vec::new();
     for i in 0..slow {
         let l = Arc::clone(&live);
-        let seed = g.add(("seed", i as i64), (), move || l.make(i)).unwrap();
+        let seed = g.add(("seed", i), (), move || l.make(i)).unwrap();
         let (s, c, ss) = (
             Arc::clone(&started),
             Arc::clone(&saw_cancel),
             Arc::clone(&slow_started),
         );
         parts.push(
-            g.add(("slow", i as i64), &seed, move |x: &Counted| {
+            g.add(("slow", i), &seed, move |x: &Counted| {
                 s.fetch_add(1, Ordering::SeqCst);
-                ss.fetch_add(1, Ordering::SeqCst);
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline {
-                    if context::cancelled() {
-                        c.fetch_add(1, Ordering::SeqCst);
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
+                ss.add();
+                if block_until(context::cancelled) {
+                    c.add();
                 }
                 x.value
             })
@@ -57,7 +56,7 @@ fn cancellable(slow: u64, quick: u64) -> Cancellable {
     for i in 0..quick {
         let s = Arc::clone(&started);
         parts.push(
-            g.add(("quick", i as i64), (), move || {
+            g.add(("quick", i), (), move || {
                 s.fetch_add(1, Ordering::SeqCst);
                 i
             })
@@ -77,12 +76,23 @@ fn cancellable(slow: u64, quick: u64) -> Cancellable {
     }
 }
 
+/// Waits until every value the computation held is dropped: the tasks that borrowed
+/// them have returned.
 async fn settle(c: &Cancellable) {
-    // Running tasks notice the cancel within a few milliseconds; wait for them.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c.live.live() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until("the held values are dropped", || c.live.live() == 0).await;
+}
+
+/// Checks, as far as a test can, that no task starts after the cancellation: a task
+/// starting late would show within this pause. (Waiting longer only makes the check
+/// stricter; a slow machine cannot make it fail.)
+async fn assert_nothing_starts(c: &Cancellable) {
+    let after = c.started.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        c.started.load(Ordering::SeqCst),
+        after,
+        "a task started after the cancel"
+    );
 }
 
 #[tokio::test]
@@ -93,27 +103,22 @@ async fn dropping_the_future_cancels_the_computation() {
         .chunksize(1)
         .build()
         .unwrap();
-    let timed_out =
-        tokio::time::timeout(Duration::from_millis(100), s.compute(&c.graph, &c.total)).await;
-    assert!(
-        timed_out.is_err(),
-        "the slow tasks should not have finished"
-    );
+    // Each worker ends up in a slow task (batches of one, from one shared queue);
+    // `total` needs both, so the computation cannot end before the drop.
+    tokio::select! {
+        result = s.compute(&c.graph, &c.total) => {
+            panic!("the slow tasks finished uncancelled: {result:?}")
+        }
+        () = c.slow_started.reached(2) => {} // drops the `compute` future
+    }
+    c.saw_cancel.reached(2).await;
     settle(&c).await;
     assert_eq!(c.live.live(), 0, "held values were not dropped");
-    assert_eq!(
-        c.saw_cancel.load(Ordering::SeqCst),
-        2,
-        "running tasks did not see the cancel"
+    assert_nothing_starts(&c).await;
+    assert!(
+        c.started.load(Ordering::SeqCst) < 102,
+        "every task ran: nothing was cancelled"
     );
-    let after = c.started.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        c.started.load(Ordering::SeqCst),
-        after,
-        "a task started after the cancel"
-    );
-    assert!(after < 102, "every task ran: nothing was cancelled");
 }
 
 #[tokio::test]
@@ -126,20 +131,20 @@ async fn a_cancellation_token_ends_the_computation_with_cancelled() {
         &c.total,
         ComputeOptions::new().cancel_on(token.clone()),
     ));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.slow_started.reached(1).await;
     token.cancel();
-    let result = tokio::time::timeout(Duration::from_secs(5), run)
+    let result = within("the cancel ends the computation", run)
         .await
-        .expect("cancel did not end the computation")
         .unwrap();
     assert!(matches!(result, Err(ComputeError::Cancelled)), "{result:?}");
     settle(&c).await;
     assert_eq!(c.live.live(), 0, "held values were not dropped");
+    assert_nothing_starts(&c).await;
     // Every slow task that started saw the cancel (one queued behind another in the
     // same batch is skipped instead).
-    let slow = c.slow_started.load(Ordering::SeqCst);
+    let slow = c.slow_started.get();
     assert!(slow >= 1);
-    assert_eq!(c.saw_cancel.load(Ordering::SeqCst), slow);
+    assert_eq!(c.saw_cancel.get(), slow);
 }
 
 #[tokio::test]
@@ -148,25 +153,26 @@ async fn cancelling_stops_async_tasks() {
     let mut g = Graph::new();
     let l = Arc::clone(&live);
     let seed = g.add("seed", (), move || l.make(1)).unwrap();
+    let started = Counter::new();
     let finished = Arc::new(AtomicUsize::new(0));
-    let f = Arc::clone(&finished);
+    let (s, f) = (Arc::clone(&started), Arc::clone(&finished));
     let wait = g
         .add_async("wait", &seed, move |x: Arc<Counted>| {
-            let f = Arc::clone(&f);
+            let (s, f) = (Arc::clone(&s), Arc::clone(&f));
             async move {
-                tokio::time::sleep(Duration::from_secs(30)).await;
+                s.add();
+                // Longer than any test run: only the cancellation ends it.
+                tokio::time::sleep(LIMIT * 10).await;
                 f.fetch_add(1, Ordering::SeqCst);
                 x.value
             }
         })
         .unwrap();
     let s = Scheduler::current_thread();
-    let timed_out = tokio::time::timeout(Duration::from_millis(50), s.compute(&g, &wait)).await;
-    assert!(timed_out.is_err());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while live.live() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    tokio::select! {
+        result = s.compute(&g, &wait) => panic!("the wait ended uncancelled: {result:?}"),
+        () = started.reached(1) => {} // the task holds its input: drop the future
     }
-    assert_eq!(live.live(), 0, "the async task kept its input alive");
+    until("the async task drops its input", || live.live() == 0).await;
     assert_eq!(finished.load(Ordering::SeqCst), 0);
 }

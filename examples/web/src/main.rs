@@ -2,7 +2,7 @@
 //! request, cancelled when its deadline passes or its client goes away.
 //!
 //! ```sh
-//! cargo run --release --example web -- [--addr 127.0.0.1:3000] [--workers N]
+//! cargo run --release -p taskloom-web-example -- [--addr 127.0.0.1:3000] [--workers N]
 //! curl -s localhost:3000/compute -d '{"tree_sum": {"chunks": 500}}'
 //! jq -c '{graph: ., task: "depth"}' ../shared/bench/graphs/chains_1k.json \
 //!     | curl -s localhost:3000/compute -d @-
@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The router and its request types are in `app.rs`, which `tests/web.rs` includes to
-//! run the same application on an ephemeral port.
+//! run the same application on an ephemeral port. This example is a package of its
+//! own (`taskloom-web-example`), so that only those who build it compile axum.
 
 mod app;
 
@@ -39,7 +40,7 @@ fn parse_args() -> Result<(SocketAddr, Option<usize>), String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: web [--addr IP:PORT] [--workers N]"
+                    "unknown argument {other}; usage: taskloom-web-example [--addr IP:PORT] [--workers N]"
                 ));
             }
         }

@@ -1,10 +1,15 @@
-//! The web backend example (`examples/web`) on 127.0.0.1 with an ephemeral port:
+//! The web backend example (`src/app.rs`) on 127.0.0.1 with an ephemeral port:
 //! 200 concurrent requests all answered right, bad requests refused with a 4xx and a
 //! JSON error, and computations that stop when their deadline passes or their client
 //! disconnects. Loopback only; every loop is bounded.
+//!
+//! No test depends on the machine's speed. The server runs on a Tokio runtime of its
+//! own whose clock stands still ([`Server`]), so a request's deadline passes only when
+//! a test moves that clock: after the tasks it needs are running, never because a
+//! loaded machine was slow to start them (nor for the 200 concurrent requests).
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
-#[path = "../examples/web/app.rs"]
+#[path = "../src/app.rs"]
 #[allow(dead_code)] // parts only the example's main uses
 mod app;
 
@@ -22,20 +27,72 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use taskloom::taskloom_runtime::Scheduler;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// Upper bound of every wait in these tests, so a regression fails instead of hanging.
-const LIMIT: Duration = Duration::from_secs(20);
+/// Upper bound of every wait in these tests (on the tests' real clock), reached only
+/// when what is awaited never happens: a regression fails instead of hanging.
+const LIMIT: Duration = Duration::from_secs(60);
 
-/// Starts the app on an ephemeral loopback port.
-async fn serve() -> (SocketAddr, Arc<app::Stats>) {
-    let state = app::AppState::new(Scheduler::threads(2).unwrap());
-    let stats = state.stats();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app::router(state)).await });
-    (addr, stats)
+/// The app served on an ephemeral loopback port by a thread of its own, on a
+/// current-thread Tokio runtime with its clock paused.
+///
+/// A paused clock moves by itself only when the runtime is idle, and never while a
+/// `spawn_blocking` task runs (Tokio's documented rule, see `tokio::time::pause`):
+/// the server keeps one blocking task waiting for its whole life, so its clock moves
+/// only through [`Server::advance`]. Task bodies and the app's timings use the real
+/// clock (`std::time`); only request deadlines are on the paused one.
+struct Server {
+    addr: SocketAddr,
+    stats: Arc<app::Stats>,
+    /// Asks the server's runtime to move its clock; answers when done. Dropping it
+    /// stops the server.
+    clock: mpsc::UnboundedSender<(Duration, oneshot::Sender<()>)>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let (ready, started) = std::sync::mpsc::channel();
+        let (clock, mut moves) = mpsc::unbounded_channel::<(Duration, oneshot::Sender<()>)>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (release, held) = std::sync::mpsc::channel::<()>();
+                let holder = tokio::task::spawn_blocking(move || held.recv());
+                // Built here so that its async tasks run on this runtime.
+                let state = app::AppState::new(Scheduler::threads(2).unwrap());
+                let stats = state.stats();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready.send((listener.local_addr().unwrap(), stats)).unwrap();
+                let server =
+                    tokio::spawn(async move { axum::serve(listener, app::router(state)).await });
+                while let Some((by, done)) = moves.recv().await {
+                    tokio::time::advance(by).await;
+                    let _ = done.send(());
+                }
+                server.abort();
+                drop(release);
+                let _ = holder.await;
+            });
+        });
+        let (addr, stats) = started.recv_timeout(LIMIT).expect("the server starts");
+        Server { addr, stats, clock }
+    }
+
+    /// Moves the server's clock by `by`: deadlines that fall within it pass.
+    async fn advance(&self, by: Duration) {
+        let (done, moved) = oneshot::channel();
+        self.clock.send((by, done)).unwrap();
+        tokio::time::timeout(LIMIT, moved)
+            .await
+            .expect("the server's clock moves")
+            .unwrap();
+    }
 }
 
 fn client() -> HttpClient {
@@ -90,7 +147,7 @@ fn chains(width: usize, height: usize) -> Value {
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     tokio::time::timeout(LIMIT, async {
         while !done() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     })
     .await
@@ -99,7 +156,10 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_requests_are_all_answered_right() {
-    let (addr, stats) = serve().await;
+    // The server's clock stands still: no request's deadline can pass, however long
+    // 200 requests take on 2 workers of a loaded machine.
+    let server = Server::start();
+    let (addr, stats) = (server.addr, Arc::clone(&server.stats));
     let client = client();
     let mut requests = tokio::task::JoinSet::new();
     for i in 0..200_usize {
@@ -146,7 +206,8 @@ async fn two_hundred_concurrent_requests_are_all_answered_right() {
 
 #[tokio::test]
 async fn bad_requests_get_a_4xx_with_the_error() {
-    let (addr, stats) = serve().await;
+    let server = Server::start();
+    let (addr, stats) = (server.addr, Arc::clone(&server.stats));
     let client = client();
     let cycle = json!({"graph": {"name": "loop", "tasks": [
         {"key": "a", "deps": ["c"]}, {"key": "b", "deps": ["a"]}, {"key": "c", "deps": ["b"]}
@@ -245,7 +306,8 @@ async fn bad_requests_get_a_4xx_with_the_error() {
     );
 }
 
-/// 100 tasks of 5 s each, two running at a time: minutes of work unless cancelled.
+/// 100 tasks of 10 s each (the longest a `sleep_ms` task may be), two running at a
+/// time: minutes of work unless cancelled.
 fn sleepy(timeout_ms: u64) -> String {
     let tasks: Vec<Value> = (0..100)
         .map(|i| json!({"key": format!("s{i}"), "deps": []}))
@@ -253,7 +315,7 @@ fn sleepy(timeout_ms: u64) -> String {
     let targets: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
     json!({
         "graph": {"name": "sleepy", "tasks": tasks, "targets": targets},
-        "task": {"sleep_ms": 5000},
+        "task": {"sleep_ms": 10_000},
         "timeout_ms": timeout_ms,
     })
     .to_string()
@@ -289,8 +351,24 @@ async fn assert_stopped(stats: &app::Stats) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_request_cancels_its_computation() {
-    let (addr, stats) = serve().await;
-    let (status, answer) = post(&client(), addr, sleepy(500)).await;
+    let server = Server::start();
+    let stats = Arc::clone(&server.stats);
+    let (client, addr) = (client(), server.addr);
+    let request = tokio::spawn(async move { post(&client, addr, sleepy(500)).await });
+    until("a task runs", || {
+        stats.sleeps_running.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    assert_eq!(
+        stats.computations_running.load(Ordering::SeqCst),
+        1,
+        "the server's clock has not moved: nothing timed out yet"
+    );
+    server.advance(Duration::from_secs(1)).await; // past the 500 ms deadline
+    let (status, answer) = tokio::time::timeout(LIMIT, request)
+        .await
+        .expect("answered once the deadline passed")
+        .unwrap();
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{answer}");
     assert_eq!(answer["kind"], "timeout");
     assert_stopped(&stats).await;
@@ -298,7 +376,8 @@ async fn a_timed_out_request_cancels_its_computation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_cancels_its_computation() {
-    let (addr, stats) = serve().await;
+    let server = Server::start();
+    let (addr, stats) = (server.addr, Arc::clone(&server.stats));
     let body = sleepy(60_000);
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(

@@ -1,4 +1,4 @@
-//! The web backend of the `web` example, as a module the integration test
+//! The web backend of the web example, as a module its integration test
 //! (`tests/web.rs`) includes too: the router, its state and its request types.
 //!
 //! One [`Scheduler`] is shared by every request (cloning it is cheap and the clones
