@@ -293,7 +293,7 @@ def _():
     return [x[::2, 100:-100].T[5:].sum(axis=1)]
 
 
-@graph("array_fancy_index", "array", "x[idx] with a permutation of rows, (4000, 400) chunks (100, 400), then mean(axis=1)")
+@graph("array_fancy_indexing", "array", "x[idx] with a permutation of rows, (4000, 400) chunks (100, 400), then mean(axis=1)")
 def _():
     import numpy as np
 
