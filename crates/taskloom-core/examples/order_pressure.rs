@@ -160,7 +160,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             Some(name) => generate(name)?,
             None => {
                 let text = std::fs::read_to_string(path)?;
-                if !text.contains("\"tasks\"") || path.ends_with("index.json") {
+                if !text.contains("\"tasks\"")
+                    || path.ends_with("/index.json")
+                    || path == "index.json"
+                {
                     continue;
                 }
                 load_json(&text).map_err(|e| format!("{path}: {e}"))?

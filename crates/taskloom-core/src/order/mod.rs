@@ -30,6 +30,22 @@
 //!    results, is Dask's model and [`diagnostics`]'; a [`State`](crate::State) keeps
 //!    a requested result to the end wherever it runs, so an early sink makes its
 //!    result sooner but lets its inputs go sooner too.
+//!
+//!    **2b. Ready chains into a reducer.** A task that became ready (its inputs are
+//!    all placed) but is no free move, because the results it reads have other
+//!    consumers still to come, may head a *chain*: each task the only dependent of
+//!    the one before and depending on nothing else, ending in a *reducer* (a task of
+//!    several dependencies). Once every dependency a reducer still misses ends such a
+//!    ready chain, the chains and the reducer are placed (largest first, by rule 1's
+//!    order). Loading no new input, this turns many held partial results into one,
+//!    and consumes inputs shared with other reductions while they are held anyway
+//!    (a chunk read by three reductions, a row of one matrix multiplied by every
+//!    column of another, a shuffle's split feeding every output): Dask's
+//!    `process_runnables` does the same. It can also make a result too early, held
+//!    while the walk works elsewhere, so the order is built twice when this rule
+//!    placed anything, with and without it, and the one that holds fewer results
+//!    at most is kept (ties: without). The walk counts those results as it places
+//!    tasks, exactly as [`diagnostics`] does.
 //! 3. **Finish what was started.** The next goal is the cheapest *started* task: not
 //!    placed, with at least one dependency placed; fewest dependencies still missing,
 //!    then smallest by Dask's sort key. From it, the walk climbs to a sink through the
@@ -56,6 +72,9 @@
 //!
 //! `O((n + e) log n)` time and `O(n + e)` memory for `n` needed tasks and `e`
 //! dependency edges; every loop is iterative, so a million-task chain needs no stack.
+//! Rule 2b follows each task's chain once and, when it placed anything, doubles the
+//! cost (the second build of the order); on chains, trees and wide sums it never
+//! applies.
 //! Dask's roots-per-sink counts, which can cost `O(n × roots)`, are not computed:
 //! rule 3 stands in for them.
 
@@ -133,20 +152,33 @@ impl Priorities {
 /// If `culled` was computed for a graph of another size.
 pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
     assert_eq!(culled.graph_len(), graph.len(), "culled from another graph");
-    let mut walk = Walk::new(graph, culled);
+    let mut walk = Walk::new(graph, culled, true);
     walk.run();
+    let (mut sequence, mut max_held) = (walk.sequence, walk.max_held);
+    if walk.fired {
+        // Rule 2b changed the order: keep it only where it holds fewer results.
+        let mut plain = Walk::new(graph, culled, false);
+        plain.run();
+        if plain.max_held <= max_held {
+            (sequence, max_held) = (plain.sequence, plain.max_held);
+        }
+    }
+    if cfg!(debug_assertions) {
+        let check = diagnostics::max_pressure(graph, culled, &sequence);
+        assert_eq!(
+            max_held, check,
+            "the walk counts pressure as `diagnostics` does"
+        );
+    }
     let mut rank = vec![Priorities::UNRANKED; graph.len()];
-    for (r, id) in walk.sequence.iter().enumerate() {
+    for (r, id) in sequence.iter().enumerate() {
         rank[id.index()] = r as u32;
     }
-    debug_assert_eq!(walk.sequence.len(), culled.len());
-    Priorities {
-        rank,
-        sequence: walk.sequence,
-    }
+    debug_assert_eq!(sequence.len(), culled.len());
+    Priorities { rank, sequence }
 }
 
-/// What the ordering knows and tracks about one task, kept together (48 bytes)
+/// What the ordering knows and tracks about one task, kept together (56 bytes)
 /// because the walk visits tasks in graph order, not array order.
 ///
 /// A task that lists a dependency twice counts it twice here (in `weight` and in the
@@ -174,8 +206,13 @@ struct Node {
     releases: u32,
     /// The last goal round in which the task was queued as touched (rule 3).
     touched_in: u32,
+    /// For a reducer (rule 2b): how many of its unplaced dependencies end a ready
+    /// chain (see [`Walk::note_ready`]).
+    ready_chains: u32,
     placed: bool,
     sink: bool,
+    /// The task ends a ready chain counted in its dependent's `ready_chains`.
+    counted_chain: bool,
 }
 
 impl Node {
@@ -390,6 +427,18 @@ struct Walk<'g> {
     sequence: Vec<TaskId>,
     /// Tasks to place by rule 2, placed from the end.
     free: Vec<TaskId>,
+    /// Ready chains to place by rule 2b, placed from the end once `free` is empty.
+    chains: Vec<TaskId>,
+    /// Reducers whose chains rule 2b is about to place (see `place_one`).
+    fire: Vec<TaskId>,
+    /// Whether rule 2b applies.
+    reducers: bool,
+    /// Whether rule 2b placed anything.
+    fired: bool,
+    /// Results held after the last placement, and the most held before any
+    /// placement: [`diagnostics`]' pressure, kept as the order is built.
+    held: u32,
+    max_held: u32,
     /// Rule 3: a min-heap of started tasks (stale entries are skipped when popped) ...
     started: Vec<Started>,
     /// ... fed lazily: tasks whose inputs changed since the last goal was chosen,
@@ -404,7 +453,7 @@ struct Walk<'g> {
 }
 
 impl<'g> Walk<'g> {
-    fn new<T>(graph: &'g Graph<T>, culled: &'g Culled) -> Self {
+    fn new<T>(graph: &'g Graph<T>, culled: &'g Culled, reducers: bool) -> Self {
         let (dep_offsets, deps) = graph.dep_csr();
         let (dependent_offsets, dependents) = culled.dependent_csr();
         let shape = Shape {
@@ -468,8 +517,10 @@ impl<'g> Walk<'g> {
                 unplaced_xor: 0,
                 releases,
                 touched_in: u32::MAX,
+                ready_chains: 0,
                 placed: false,
                 sink: dependents == 0,
+                counted_chain: false,
             });
         }
         let sinks = shape.sinks_in_goal_order(&nodes, &mut parts, culled);
@@ -479,6 +530,12 @@ impl<'g> Walk<'g> {
             sinks,
             sequence: Vec::with_capacity(culled.len()),
             free: Vec::new(),
+            chains: Vec::new(),
+            fire: Vec::new(),
+            reducers,
+            fired: false,
+            held: 0,
+            max_held: 0,
             started: Vec::new(),
             touched: Vec::new(),
             round: 0,
@@ -595,7 +652,7 @@ impl<'g> Walk<'g> {
     /// Places `t`, then every free move that follows (rule 2).
     fn place(&mut self, t: TaskId) {
         self.place_one(t);
-        while let Some(next) = self.free.pop() {
+        while let Some(next) = self.free.pop().or_else(|| self.chains.pop()) {
             if !self.nodes[next.index()].placed {
                 self.place_one(next);
             }
@@ -607,12 +664,24 @@ impl<'g> Walk<'g> {
         let node = &mut self.nodes[t.index()];
         debug_assert_eq!(node.missing, 0, "placed before a dependency");
         node.placed = true;
+        let counted_chain = node.counted_chain;
+        // Pressure as `diagnostics` counts it: before the run, then the task's own
+        // result unless it is a sink, less the results it releases (below).
+        self.max_held = self.max_held.max(self.held);
+        self.held += u32::from(!node.sink);
         self.sequence.push(t);
+        if counted_chain {
+            // The end of a counted ready chain is placed: its reducer waits for one
+            // chain fewer (and for one dependency fewer, below).
+            let r = shape.dependents(t)[0];
+            self.nodes[r.index()].ready_chains -= 1;
+        }
         let first_free = self.free.len();
         for &d in shape.deps(t) {
             let dn = &mut self.nodes[d.index()];
             dn.unplaced_dependents -= 1;
             dn.unplaced_xor ^= t.index() as u32;
+            self.held -= u32::from(dn.unplaced_dependents == 0);
             if dn.unplaced_dependents == 1 {
                 // `d`'s result now waits for one consumer only, whose run releases it.
                 // (Dependencies with one dependent from the start were counted in
@@ -631,11 +700,20 @@ impl<'g> Walk<'g> {
             // (`c` depended on `t`, so it is not placed.)
             if node.missing == 0 && (node.releases > 0 || node.sink) {
                 self.free.push(c);
-            } else if node.touched_in != self.round {
-                // Free moves are placed before the next goal is chosen; the others
-                // may be started tasks for rule 3.
-                node.touched_in = self.round;
-                self.touched.push(c);
+            } else {
+                if node.touched_in != self.round {
+                    // Free moves are placed before the next goal is chosen; the
+                    // others may be started tasks for rule 3.
+                    node.touched_in = self.round;
+                    self.touched.push(c);
+                }
+                if !self.reducers {
+                    // (rule 2b is off)
+                } else if node.missing == 0 {
+                    self.note_ready(c);
+                } else {
+                    self.consider_reducer(c);
+                }
             }
         }
         // Several free moves at once: the largest is placed first, as in rule 1.
@@ -646,6 +724,85 @@ impl<'g> Walk<'g> {
             false,
             &mut self.scratch,
         );
+        if !self.fire.is_empty() {
+            self.fire_reducers();
+        }
+    }
+
+    /// Rule 2b: `t` became ready but is no free move. If it heads a chain (each task
+    /// the only dependent of the one before, and depending on nothing else) into a
+    /// reducer, the reducer counts one more ready chain; see
+    /// [`consider_reducer`](Self::consider_reducer).
+    ///
+    /// Each task is on the chain of at most one head and a head becomes ready once,
+    /// so following chains costs `O(n)` over the whole order.
+    fn note_ready(&mut self, t: TaskId) {
+        let shape = self.shape;
+        let mut end = t;
+        let reducer = loop {
+            let &[next] = shape.dependents(end) else {
+                return; // a sink or a splitter: no single reducer ahead
+            };
+            if shape.deps(next).len() == 1 {
+                end = next;
+            } else {
+                break next;
+            }
+        };
+        if self.nodes[end.index()].counted_chain {
+            return;
+        }
+        self.nodes[end.index()].counted_chain = true;
+        self.nodes[reducer.index()].ready_chains += 1;
+        self.consider_reducer(reducer);
+    }
+
+    /// Rule 2b: once every dependency a reducer still misses ends a ready chain,
+    /// the chains and the reducer are placed. The reducer then releases every chain's
+    /// result, so running it now costs at most the chains' results for a moment;
+    /// waiting would keep the chains' inputs, which other tasks share, held until
+    /// the walk comes back for the reducer.
+    fn consider_reducer(&mut self, r: TaskId) {
+        let node = &mut self.nodes[r.index()];
+        if node.placed || node.ready_chains == 0 || node.ready_chains != node.missing {
+            return;
+        }
+        // Queued once: its chains no longer count (they are about to be placed).
+        node.ready_chains = 0;
+        for &d in self.shape.deps(r) {
+            self.nodes[d.index()].counted_chain = false;
+        }
+        self.fire.push(r);
+    }
+
+    /// Queues the chains of the reducers of rule 2b, largest reducer first and, within
+    /// one, its largest dependency first (the order of rule 1), each chain head first.
+    /// `chains` is a stack: what goes first is pushed last.
+    fn fire_reducers(&mut self) {
+        let (shape, nodes) = (self.shape, &self.nodes);
+        let mut fire = std::mem::take(&mut self.fire);
+        shape.sort_by_size(nodes, &mut fire, false, &mut self.scratch);
+        self.fired = true;
+        for &r in &fire {
+            let start = self.children.len();
+            let nodes = &self.nodes;
+            self.children
+                .extend(shape.deps(r).iter().filter(|d| !nodes[d.index()].placed));
+            shape.sort_by_size(nodes, &mut self.children[start..], false, &mut self.scratch);
+            for i in start..self.children.len() {
+                let mut t = self.children[i];
+                while !self.nodes[t.index()].placed {
+                    self.chains.push(t);
+                    if self.nodes[t.index()].missing == 0 {
+                        break;
+                    }
+                    t = shape.deps(t)[0];
+                }
+            }
+            self.children.truncate(start);
+        }
+        fire.clear();
+        self.fire = fire;
     }
 
     /// Queues `t` for a free move if it is ready and releases a result or is a sink.
