@@ -21,7 +21,8 @@
 //! `order_ms`, `ms_per_100k`, plus `build_cull_order_ns_per_task` and
 //! `fused_tasks`); with `--dask FILE` (that script's output) it prints a Markdown
 //! table of both instead. `index.json` and files that are not graph files are
-//! skipped.
+//! skipped. With `--no-timing` nothing is timed (the time fields are 0): the pressure
+//! alone, at once, as `scripts/memory_compare.py` needs it.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -92,23 +93,31 @@ fn generate(name: &str) -> Result<LoadedGraph, Box<dyn Error>> {
     })
 }
 
-fn measure(loaded: LoadedGraph) -> Result<Row, Box<dyn Error>> {
+fn measure(loaded: LoadedGraph, timing: bool) -> Result<Row, Box<dyn Error>> {
     let g = &loaded.graph;
     let culled = cull(g, &loaded.targets)?;
     let priorities = order(g, &culled);
-    let order_ms = median_ms(|| order(g, &culled));
+    let order_ms = if timing {
+        median_ms(|| order(g, &culled))
+    } else {
+        0.0
+    };
     // What a computation pays before its first task runs: the graph built by id (as
     // the runtime's typed graphs are), culled and ordered.
-    let build_cull_order_ms = median_ms(|| {
-        let mut copy = Graph::with_capacity(g.len(), g.edge_count());
-        for id in g.ids() {
-            copy.push(g.key(id).clone(), g.deps(id), ())
-                .expect("a copy of a valid graph is valid");
-        }
-        let culled = cull(&copy, &loaded.targets).expect("same targets");
-        let priorities = order(&copy, &culled);
-        (copy, culled, priorities)
-    });
+    let build_cull_order_ms = if timing {
+        median_ms(|| {
+            let mut copy = Graph::with_capacity(g.len(), g.edge_count());
+            for id in g.ids() {
+                copy.push(g.key(id).clone(), g.deps(id), ())
+                    .expect("a copy of a valid graph is valid");
+            }
+            let culled = cull(&copy, &loaded.targets).expect("same targets");
+            let priorities = order(&copy, &culled);
+            (copy, culled, priorities)
+        })
+    } else {
+        0.0
+    };
     let d = diagnostics(g, &culled, &priorities);
     Ok(Row {
         graph: loaded.name,
@@ -144,15 +153,17 @@ fn read_dask(path: &str) -> Result<HashMap<String, (u64, f64)>, Box<dyn Error>> 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let mut dask = None;
+    let mut timing = true;
     let mut files = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dask" => dask = Some(read_dask(&args.next().ok_or("--dask needs a file")?)?),
+            "--no-timing" => timing = false,
             _ => files.push(arg),
         }
     }
     if files.is_empty() {
-        return Err("usage: order_pressure [--dask DASK.jsonl] GRAPH.json...".into());
+        return Err("usage: order_pressure [--dask DASK.jsonl] [--no-timing] GRAPH.json...".into());
     }
     let mut rows = Vec::new();
     for path in &files {
@@ -169,7 +180,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 load_json(&text).map_err(|e| format!("{path}: {e}"))?
             }
         };
-        let row = measure(loaded)?;
+        let row = measure(loaded, timing)?;
         if dask.is_none() {
             println!(
                 "{{\"system\": \"taskloom\", \"graph\": \"{}\", \"tasks\": {}, \"edges\": {}, \
