@@ -19,7 +19,10 @@ scripts/dask_memory.py; every task makes a buffer of `--mib` MiB), and prints a
 Markdown table of the medians: peak results held and peak RSS above the process's RSS
 at the start of the computation, taskloom against Dask, next to the static order's
 own max pressure (taskloom's `order::diagnostics`, from the core's `order_pressure`
-example) and `dask.order`'s at its best hash seed (from corpus/dask.json). The seven
+example), `dask.order`'s at its best hash seed (from corpus/dask.json), and what one
+worker driving taskloom's `State` holds (its LIFO ready stack, which leaves the static
+order where a task unlocks several others; the static pressure does not count the
+requested results nor the result being made, the run counts do). The seven
 graphs marked * are the real array and bag graphs this baseline started from (issue
 12). Every raw run goes to `--out` as one JSON line, so `--from` redraws the table.
 
@@ -80,7 +83,8 @@ def measure(args, graphs):
     static = run_json_lines([order_pressure, "--no-timing", *graphs])
     for s in static:
         rows.append({"kind": "static", "graph": s["graph"], "tasks": s["tasks"],
-                     "max_pressure": s["max_pressure"]})
+                     "max_pressure": s["max_pressure"],
+                     "lifo_one_worker_held": s["lifo_one_worker_held"]})
     rows.append({"kind": "load", "when": "start", "loadavg": load_avg()})
     python = sys.executable
     dask_script = os.path.join(ROOT, "scripts", "dask_memory.py")
@@ -135,7 +139,8 @@ def table(rows, manifest):
         return f"{x:.{digits}f}"
 
     out = []
-    head = ["graph", "tasks", "static order (taskloom)", "dask.order (best seed)"]
+    head = ["graph", "tasks", "static order (taskloom)", "dask.order (best seed)",
+            "LIFO stack, 1 worker (taskloom State)"]
     for c in configs:
         head += [f"{c}: held taskloom", f"{c}: held Dask",
                  f"{c}: RSS MiB taskloom", f"{c}: RSS MiB Dask"]
@@ -148,7 +153,8 @@ def table(rows, manifest):
     for g in graphs:
         s = static.get(g, {})
         cells = [g + (" *" if g in SEVEN else ""), str(s.get("tasks", "–")),
-                 str(s.get("max_pressure", "–")), str(dask_order.get(g, "–"))]
+                 str(s.get("max_pressure", "–")), str(dask_order.get(g, "–")),
+                 str(s.get("lifo_one_worker_held", "–"))]
         for c in configs:
             ht, hd = med(g, c, "taskloom", "peak_held"), med(g, c, "dask", "peak_held")
             rt, rd = rss(g, c, "taskloom"), rss(g, c, "dask")
