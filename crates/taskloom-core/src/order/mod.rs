@@ -42,10 +42,11 @@
 //!    (a chunk read by three reductions, a row of one matrix multiplied by every
 //!    column of another, a shuffle's split feeding every output): Dask's
 //!    `process_runnables` does the same. It can also make a result too early, held
-//!    while the walk works elsewhere, so the order is built twice when this rule
-//!    placed anything, with and without it, and the one that holds fewer results
-//!    at most is kept (ties: without). The walk counts those results as it places
-//!    tasks, exactly as [`diagnostics`] does.
+//!    while the walk works elsewhere, so when this rule placed anything the order is
+//!    built again without it, and that one is kept only if it holds fewer results
+//!    at most. The walk counts those results as it places tasks, exactly as
+//!    [`diagnostics`] does, and the second one stops as soon as it holds as many as
+//!    the first.
 //! 3. **Finish what was started.** The next goal is the cheapest *started* task: not
 //!    placed, with at least one dependency placed; fewest dependencies still missing,
 //!    then smallest by Dask's sort key. From it, the walk climbs to a sink through the
@@ -72,9 +73,9 @@
 //!
 //! `O((n + e) log n)` time and `O(n + e)` memory for `n` needed tasks and `e`
 //! dependency edges; every loop is iterative, so a million-task chain needs no stack.
-//! Rule 2b follows each task's chain once and, when it placed anything, doubles the
-//! cost (the second build of the order); on chains, trees and wide sums it never
-//! applies.
+//! Rule 2b follows each task's chain once and, when it placed anything, up to doubles
+//! the cost (the second build of the order, which stops once it is no better); on
+//! chains, trees and wide sums it never applies.
 //! Dask's roots-per-sink counts, which can cost `O(n × roots)`, are not computed:
 //! rule 3 stands in for them.
 
@@ -154,12 +155,15 @@ pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
     assert_eq!(culled.graph_len(), graph.len(), "culled from another graph");
     let mut walk = Walk::new(graph, culled, true);
     walk.run();
-    let (mut sequence, mut max_held) = (walk.sequence, walk.max_held);
-    if walk.fired {
-        // Rule 2b changed the order: keep it only where it holds fewer results.
-        let mut plain = Walk::new(graph, culled, false);
-        plain.run();
-        if plain.max_held <= max_held {
+    let (mut sequence, mut max_held) = (std::mem::take(&mut walk.sequence), walk.max_held);
+    if let Some(mut plain) = walk.plain.take() {
+        // Rule 2b changed the order: keep the order without it only where that one
+        // holds fewer results. Both are the same up to the rule's first placement,
+        // where `plain` was copied; it goes on from there without the rule, and
+        // stops as soon as it holds as many results as the order with it.
+        plain.give_up_at = max_held;
+        plain.resume();
+        if !plain.gave_up {
             (sequence, max_held) = (plain.sequence, plain.max_held);
         }
     }
@@ -418,12 +422,15 @@ struct Started {
 
 /// The state of the placement: what is placed, what each task still waits for, and
 /// the queues of the three rules.
+#[derive(Clone)]
 struct Walk<'g> {
     shape: Shape<'g>,
     /// Indexed by task id; tasks that are not needed stay at their default.
     nodes: Vec<Node>,
-    /// Sinks in the order fresh goals are taken.
+    /// Sinks in the order fresh goals are taken ...
     sinks: Vec<TaskId>,
+    /// ... of which those before this one have been taken.
+    next_sink: usize,
     sequence: Vec<TaskId>,
     /// Tasks to place by rule 2, placed from the end.
     free: Vec<TaskId>,
@@ -435,10 +442,16 @@ struct Walk<'g> {
     reducers: bool,
     /// Whether rule 2b placed anything.
     fired: bool,
+    /// A copy of the walk made just before rule 2b first placed anything, with the
+    /// rule off: the same walk as one without the rule up to there.
+    plain: Option<Box<Walk<'g>>>,
     /// Results held after the last placement, and the most held before any
     /// placement: [`diagnostics`]' pressure, kept as the order is built.
     held: u32,
     max_held: u32,
+    /// The walk stops (`gave_up`) once `max_held` reaches this.
+    give_up_at: u32,
+    gave_up: bool,
     /// Rule 3: a min-heap of started tasks (stale entries are skipped when popped) ...
     started: Vec<Started>,
     /// ... fed lazily: tasks whose inputs changed since the last goal was chosen,
@@ -528,14 +541,18 @@ impl<'g> Walk<'g> {
             shape,
             nodes,
             sinks,
+            next_sink: 0,
             sequence: Vec::with_capacity(culled.len()),
             free: Vec::new(),
             chains: Vec::new(),
             fire: Vec::new(),
             reducers,
             fired: false,
+            plain: None,
             held: 0,
             max_held: 0,
+            give_up_at: u32::MAX,
+            gave_up: false,
             started: Vec::new(),
             touched: Vec::new(),
             round: 0,
@@ -546,18 +563,36 @@ impl<'g> Walk<'g> {
     }
 
     fn run(&mut self) {
-        let sinks = std::mem::take(&mut self.sinks);
-        let mut next_sink = sinks.iter();
-        loop {
+        self.resume();
+    }
+
+    /// Goes on from wherever the walk stands: a copy made in the middle of a
+    /// placement (see `plain`) first finishes that placement's free moves and the walk
+    /// of its goal, then takes goals as [`run`](Self::run) does.
+    fn resume(&mut self) {
+        self.place_free();
+        self.walk_on();
+        while !self.gave_up {
             let goal = match self.next_started() {
                 Some(started) => self.climb(started),
-                None => match next_sink.find(|s| !self.nodes[s.index()].placed) {
-                    Some(&sink) => sink,
+                None => match self.next_fresh_sink() {
+                    Some(sink) => sink,
                     None => break,
                 },
             };
             self.walk(goal);
         }
+    }
+
+    /// The next sink in goal order that is not placed yet.
+    fn next_fresh_sink(&mut self) -> Option<TaskId> {
+        while let Some(&sink) = self.sinks.get(self.next_sink) {
+            self.next_sink += 1;
+            if !self.nodes[sink.index()].placed {
+                return Some(sink);
+            }
+        }
+        None
     }
 
     /// Rule 3: from a started task up to a sink, through the cheapest dependents.
@@ -580,7 +615,16 @@ impl<'g> Walk<'g> {
     /// Rule 1: the depth-first post-order walk from `goal`.
     fn walk(&mut self, goal: TaskId) {
         self.descend(goal);
+        self.walk_on();
+    }
+
+    /// The walk of the current goal, from where its stack stands.
+    fn walk_on(&mut self) {
         while let Some(frame) = self.stack.last_mut() {
+            if self.gave_up {
+                self.stack.clear();
+                return;
+            }
             let end = self.children.len() as u32;
             let mut next = None;
             while frame.next < end {
@@ -652,7 +696,15 @@ impl<'g> Walk<'g> {
     /// Places `t`, then every free move that follows (rule 2).
     fn place(&mut self, t: TaskId) {
         self.place_one(t);
+        self.place_free();
+    }
+
+    /// Places the queued free moves (rule 2), then the queued chains (rule 2b).
+    fn place_free(&mut self) {
         while let Some(next) = self.free.pop().or_else(|| self.chains.pop()) {
+            if self.gave_up {
+                return;
+            }
             if !self.nodes[next.index()].placed {
                 self.place_one(next);
             }
@@ -668,6 +720,7 @@ impl<'g> Walk<'g> {
         // Pressure as `diagnostics` counts it: before the run, then the task's own
         // result unless it is a sink, less the results it releases (below).
         self.max_held = self.max_held.max(self.held);
+        self.gave_up |= self.max_held >= self.give_up_at;
         self.held += u32::from(!node.sink);
         self.sequence.push(t);
         if counted_chain {
@@ -711,7 +764,7 @@ impl<'g> Walk<'g> {
                     // (rule 2b is off)
                 } else if node.missing == 0 {
                     self.note_ready(c);
-                } else {
+                } else if node.ready_chains == node.missing {
                     self.consider_reducer(c);
                 }
             }
@@ -781,8 +834,14 @@ impl<'g> Walk<'g> {
     fn fire_reducers(&mut self) {
         let (shape, nodes) = (self.shape, &self.nodes);
         let mut fire = std::mem::take(&mut self.fire);
+        if !self.fired {
+            // Up to here the walk is the one without rule 2b: keep a copy of it.
+            let mut plain = self.clone();
+            plain.reducers = false;
+            self.plain = Some(Box::new(plain));
+            self.fired = true;
+        }
         shape.sort_by_size(nodes, &mut fire, false, &mut self.scratch);
-        self.fired = true;
         for &r in &fire {
             let start = self.children.len();
             let nodes = &self.nodes;
