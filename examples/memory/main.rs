@@ -24,13 +24,11 @@
 //! an earlier graph still counts, so `scripts/memory_compare.py` runs one graph per
 //! process. `seconds` covers building the typed graph and the whole `compute`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+mod bench;
 
-use taskloom::taskloom_core::file::{LoadedGraph, load_json};
-use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
-
-type BoxError = Box<dyn std::error::Error>;
+use bench::BoxError;
+use taskloom::taskloom_core::file::load_json;
+use taskloom::taskloom_runtime::Scheduler;
 
 /// Why the command line was refused.
 #[derive(Debug)]
@@ -115,86 +113,6 @@ fn parse_args() -> Result<Args, UsageError> {
     Ok(args)
 }
 
-/// Buffers alive now, and the most alive at once since the last [`Gauge::reset`].
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-struct Gauge;
-
-impl Gauge {
-    fn reset() {
-        PEAK.store(LIVE.load(Ordering::SeqCst), Ordering::SeqCst);
-    }
-
-    fn peak() -> usize {
-        PEAK.load(Ordering::SeqCst)
-    }
-}
-
-/// A task's result: `len` bytes, every page written. Counted by the gauge from its
-/// making to its drop.
-struct Buffer {
-    bytes: Vec<u8>,
-}
-
-impl Buffer {
-    /// A new buffer whose first byte depends on the inputs, so they are really read.
-    fn make(len: usize, inputs: &[&Buffer]) -> Buffer {
-        let seed = inputs.iter().fold(1u8, |acc, b| {
-            acc.wrapping_add(b.bytes.first().copied().unwrap_or(0))
-        });
-        // `vec![x; n]` with x != 0 writes every byte: the pages are resident, as the
-        // chunks of a real computation are (a zeroed allocation may not touch them).
-        let bytes = vec![seed | 1; len];
-        let live = LIVE.fetch_add(1, Ordering::SeqCst) + 1;
-        PEAK.fetch_max(live, Ordering::SeqCst);
-        Buffer { bytes }
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Builds the typed graph: each task makes a buffer from its inputs. Ids of a loaded
-/// graph are topological, so every input's handle exists when a task is added.
-fn build(file: &LoadedGraph, len: usize) -> Result<(Graph, Vec<Handle<Buffer>>), BoxError> {
-    let core = &file.graph;
-    let mut g = Graph::with_capacity(core.len(), core.edge_count());
-    let mut handles: Vec<Handle<Buffer>> = Vec::with_capacity(core.len());
-    let mut inputs: Vec<Handle<Buffer>> = Vec::new();
-    for id in core.ids() {
-        inputs.clear();
-        inputs.extend(core.deps(id).iter().map(|d| handles[d.index()]));
-        let task = move |xs: &[&Buffer]| Buffer::make(len, xs);
-        handles.push(g.add(core.key(id).clone(), &inputs[..], task)?);
-    }
-    let targets = file.targets.iter().map(|t| handles[t.index()]).collect();
-    Ok((g, targets))
-}
-
-/// `VmRSS` or `VmHWM` of this process in bytes, from `/proc/self/status`.
-fn proc_status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line
-        .trim_start_matches(field)
-        .trim_start_matches(':')
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
-/// Resets the kernel's peak RSS to the current RSS (Linux 4.0+); false where it cannot.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxError> {
     let args = match parse_args() {
@@ -216,25 +134,9 @@ async fn main() -> Result<(), BoxError> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         let file = load_json(&text).map_err(|e| format!("{path}: {e}"))?;
         drop(text);
-        reset_peak_rss();
-        let base_rss = proc_status_bytes("VmRSS").unwrap_or(0);
-        Gauge::reset();
-        let start = Instant::now();
-        let (g, targets) = build(&file, len)?;
-        let out = scheduler.compute(&g, &targets[..]).await?;
-        let seconds = start.elapsed().as_secs_f64();
-        let peak_held = Gauge::peak();
-        let peak_rss = proc_status_bytes("VmHWM").unwrap_or(0);
-        if out.len() != targets.len() {
-            return Err(format!(
-                "{path}: {} results for {} targets",
-                out.len(),
-                targets.len()
-            )
-            .into());
-        }
-        drop(out);
-        drop(g);
+        let m = bench::measure(&scheduler, &file, len)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
         println!(
             "{}",
             serde_json::json!({
@@ -244,11 +146,11 @@ async fn main() -> Result<(), BoxError> {
                 "workers": workers,
                 "tasks": file.graph.len(),
                 "mib": args.mib,
-                "peak_held": peak_held,
-                "peak_held_bytes": peak_held * len,
-                "peak_rss_bytes": peak_rss,
-                "base_rss_bytes": base_rss,
-                "seconds": seconds,
+                "peak_held": m.peak_held,
+                "peak_held_bytes": m.peak_held * len,
+                "peak_rss_bytes": m.peak_rss,
+                "base_rss_bytes": m.base_rss,
+                "seconds": m.seconds,
             })
         );
     }
