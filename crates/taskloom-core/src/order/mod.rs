@@ -182,7 +182,7 @@ pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
     Priorities { rank, sequence }
 }
 
-/// What the ordering knows and tracks about one task, kept together (56 bytes)
+/// What the ordering knows and tracks about one task, kept together (48 bytes)
 /// because the walk visits tasks in graph order, not array order.
 ///
 /// A task that lists a dependency twice counts it twice here (in `weight` and in the
@@ -210,12 +210,10 @@ struct Node {
     releases: u32,
     /// The last goal round in which the task was queued as touched (rule 3).
     touched_in: u32,
-    /// For a reducer (rule 2b): how many of its unplaced dependencies end a ready
-    /// chain (see [`Walk::note_ready`]).
-    ready_chains: u32,
     placed: bool,
     sink: bool,
-    /// The task ends a ready chain counted in its dependent's `ready_chains`.
+    /// The task ends a ready chain counted in its dependent's entry of
+    /// `Walk::ready_chains`.
     counted_chain: bool,
 }
 
@@ -438,6 +436,10 @@ struct Walk<'g> {
     chains: Vec<TaskId>,
     /// Reducers whose chains rule 2b is about to place (see `place_one`).
     fire: Vec<TaskId>,
+    /// Rule 2b, per reducer: how many of its unplaced dependencies end a ready chain
+    /// (see [`Walk::note_ready`]). Empty until the first chain is counted, as it
+    /// stays on chains, trees and wide sums.
+    ready_chains: Vec<u32>,
     /// Whether rule 2b applies.
     reducers: bool,
     /// Whether rule 2b placed anything.
@@ -530,7 +532,6 @@ impl<'g> Walk<'g> {
                 unplaced_xor: 0,
                 releases,
                 touched_in: u32::MAX,
-                ready_chains: 0,
                 placed: false,
                 sink: dependents == 0,
                 counted_chain: false,
@@ -546,6 +547,7 @@ impl<'g> Walk<'g> {
             free: Vec::new(),
             chains: Vec::new(),
             fire: Vec::new(),
+            ready_chains: Vec::new(),
             reducers,
             fired: false,
             plain: None,
@@ -727,7 +729,7 @@ impl<'g> Walk<'g> {
             // The end of a counted ready chain is placed: its reducer waits for one
             // chain fewer (and for one dependency fewer, below).
             let r = shape.dependents(t)[0];
-            self.nodes[r.index()].ready_chains -= 1;
+            self.ready_chains[r.index()] -= 1;
         }
         let first_free = self.free.len();
         for &d in shape.deps(t) {
@@ -764,7 +766,7 @@ impl<'g> Walk<'g> {
                     // (rule 2b is off)
                 } else if node.missing == 0 {
                     self.note_ready(c);
-                } else if node.ready_chains == node.missing {
+                } else if self.ready_chains.get(c.index()) == Some(&node.missing) {
                     self.consider_reducer(c);
                 }
             }
@@ -806,7 +808,10 @@ impl<'g> Walk<'g> {
             return;
         }
         self.nodes[end.index()].counted_chain = true;
-        self.nodes[reducer.index()].ready_chains += 1;
+        if self.ready_chains.is_empty() {
+            self.ready_chains = vec![0; self.nodes.len()];
+        }
+        self.ready_chains[reducer.index()] += 1;
         self.consider_reducer(reducer);
     }
 
@@ -816,12 +821,13 @@ impl<'g> Walk<'g> {
     /// waiting would keep the chains' inputs, which other tasks share, held until
     /// the walk comes back for the reducer.
     fn consider_reducer(&mut self, r: TaskId) {
-        let node = &mut self.nodes[r.index()];
-        if node.placed || node.ready_chains == 0 || node.ready_chains != node.missing {
+        let node = &self.nodes[r.index()];
+        let chains = self.ready_chains[r.index()];
+        if node.placed || chains == 0 || chains != node.missing {
             return;
         }
         // Queued once: its chains no longer count (they are about to be placed).
-        node.ready_chains = 0;
+        self.ready_chains[r.index()] = 0;
         for &d in self.shape.deps(r) {
             self.nodes[d.index()].counted_chain = false;
         }
