@@ -26,6 +26,10 @@ requested results nor the result being made, the run counts do). The seven
 graphs marked * are the real array and bag graphs this baseline started from (issue
 12). Every raw run goes to `--out` as one JSON line, so `--from` redraws the table.
 
+Dask runs under the interpreter's random hash seed, as its users' programs do: its
+order iterates sets, so even its synchronous figures can differ from run to run
+(array_matmul held 296 or 303); hence the medians.
+
 A run holding at most (workers + 1) more results than the static plan meets issue 12's
 "moonshot": the plan the order makes is the memory the run uses.
 """
