@@ -26,7 +26,6 @@ const KNOWN_LOSSES: &[(&str, u32)] = &[
     ("array_matmul_blocks", 124),  // Dask 122 (126)
     ("array_cholesky", 112),       // Dask 111 (112)
     ("array_fancy_indexing", 124), // Dask 121 (121)
-    ("bag_distinct_mean", 218),    // Dask 211 (218)
 ];
 
 fn corpus() -> PathBuf {

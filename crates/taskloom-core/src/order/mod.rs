@@ -57,7 +57,10 @@
 //!    graph (which share no results, so their order costs no memory) with the longest
 //!    critical path first, and within one part the smallest sink first, as Dask does
 //!    for graphs whose roots feed different numbers of sinks: small goals finish soon
-//!    and release what they share with the rest.
+//!    and release what they share with the rest. Where there are far fewer sinks
+//!    than roots (`|roots - sinks| >= 0.8 roots`: reductions), the largest sink of a
+//!    part comes first instead, as in Dask (`use_longest_path`): a small reduction
+//!    taken first leaves every input of the big one held while the big one runs.
 //!
 //! Where this differs from an exact expectation in Dask's tests, taskloom holds no
 //! more results than Dask: see `tests/dask_order.rs`.
@@ -344,24 +347,30 @@ impl<'g> Shape<'g> {
     /// The sinks in the order fresh goals are taken (rule 3 of the module docs):
     /// weakly connected parts by the weight of their heaviest sink, heaviest first
     /// (their longest critical path); parts that tie, and the sinks within a part,
-    /// smallest first.
+    /// smallest first, or within a part largest first if `largest_first`.
     fn sinks_in_goal_order(
         self,
         nodes: &[Node],
         parts: &mut [u32],
         culled: &Culled,
+        largest_first: bool,
     ) -> Vec<TaskId> {
         let mut sinks: Vec<TaskId> = culled.ids().filter(|t| nodes[t.index()].sink).collect();
         if sinks.len() < 2 {
             return sinks;
         }
-        // Group the sinks by part, smallest first within a part.
+        // Group the sinks by part, smallest (or largest) first within a part.
         let mut by_part: Vec<(u32, TaskId)> = sinks
             .iter()
             .map(|&t| (find(parts, t.index() as u32), t))
             .collect();
         by_part.sort_unstable_by(|&(pa, a), &(pb, b)| {
-            pa.cmp(&pb).then_with(|| self.cmp_size(nodes, a, b))
+            let size = if largest_first {
+                self.cmp_size(nodes, b, a)
+            } else {
+                self.cmp_size(nodes, a, b)
+            };
+            pa.cmp(&pb).then_with(|| size)
         });
         // One entry per part: (weight of its heaviest sink, its smallest sink, range).
         let mut groups: Vec<(f64, TaskId, std::ops::Range<usize>)> = Vec::new();
@@ -490,6 +499,7 @@ impl<'g> Walk<'g> {
             _ => (0..n as u32).collect(),
         };
         let mut nodes: Vec<Node> = Vec::with_capacity(n);
+        let mut roots = 0usize;
         // Ids are a topological order: a task's dependencies are filled in before it.
         for i in 0..n {
             let t = TaskId::from_index(i);
@@ -522,6 +532,7 @@ impl<'g> Walk<'g> {
             }
             if ds.is_empty() {
                 max_dependents = dependents;
+                roots += 1;
             }
             // (`unplaced_xor` is filled in by the dependents, which come later.)
             nodes.push(Node {
@@ -537,7 +548,10 @@ impl<'g> Walk<'g> {
                 counted_chain: false,
             });
         }
-        let sinks = shape.sinks_in_goal_order(&nodes, &mut parts, culled);
+        // Dask's `use_longest_path`: with far fewer sinks than roots (reductions),
+        // the biggest sink of a part is the first goal, else the smallest.
+        let largest_first = roots.abs_diff(sink_count) as f64 >= 0.8 * roots as f64;
+        let sinks = shape.sinks_in_goal_order(&nodes, &mut parts, culled, largest_first);
         Walk {
             shape,
             nodes,
