@@ -4,7 +4,8 @@
 Usage (from the repository root, in the pinned venv; see scripts/requirements.txt):
 
     python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements.txt
-    .venv/bin/python scripts/dask_corpus.py [--out corpus] [--seeds 5] [--only NAME...]
+    .venv/bin/python scripts/dask_corpus.py [--out corpus] [--seeds 10] [--only NAME...]
+    .venv/bin/python scripts/dask_corpus.py --list     # the graphs, one line each
 
 Builds each graph from a real Dask collection (arrays, dataframes, bags, delayed), takes
 the graph exactly as `dask.compute` hands it to a scheduler (optimized, culled to the
@@ -25,8 +26,10 @@ anyone can re-run dask_order_pressure.py on the same file and get them. Two thin
 normalised so that the files are the same from run to run: the random token that
 `dask.compute` puts in its finalize keys (`...finalizecompute-<uuid4>`) becomes a hash of
 the graph's name, and dependencies are sorted; the graphs are built with
-PYTHONHASHSEED=0, since Dask's optimizations name fused tasks in set order. Impure delayed calls and Dask's disk
-shuffle also name keys at random: the graphs use `pure=True` and shuffles by tasks.
+PYTHONHASHSEED=0, since Dask's optimizations name fused tasks in set order. Impure
+delayed calls and Dask's disk shuffle also name keys at random: the graphs use
+`pure=True` and shuffles by tasks. The committed corpus is this script's output with
+the defaults (about 20 s).
 """
 import argparse
 import hashlib
@@ -602,7 +605,7 @@ def main():
         sys.exit(subprocess.run([sys.executable, *sys.argv], env=env).returncode)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="corpus", help="folder for dask.json and dask/*.json")
-    ap.add_argument("--seeds", type=int, default=5, help="PYTHONHASHSEED values 0..N-1")
+    ap.add_argument("--seeds", type=int, default=10, help="PYTHONHASHSEED values 0..N-1")
     ap.add_argument("--only", nargs="*", default=[], help="build only these graphs")
     ap.add_argument("--list", action="store_true", help="list the graphs and exit")
     args = ap.parse_args()
