@@ -18,10 +18,12 @@
 //! its first task runs (building the graph by id, culling and ordering it, per
 //! task), and counted: the tasks left after `fuse`. Prints one JSON line per graph
 //! in the schema of the Python script (`graph`, `tasks`, `edges`, `max_pressure`,
-//! `order_ms`, `ms_per_100k`, plus `build_cull_order_ns_per_task` and
-//! `fused_tasks`); with `--dask FILE` (that script's output) it prints a Markdown
+//! `order_ms`, `ms_per_100k`, plus `build_cull_order_ns_per_task`, `fused_tasks`
+//! and `lifo_one_worker_held`, the most results held when one worker drives a
+//! `State`, whose LIFO ready stack may leave the static order); with `--dask FILE` (that script's output) it prints a Markdown
 //! table of both instead. `index.json` and files that are not graph files are
-//! skipped.
+//! skipped. With `--no-timing` nothing is timed (the time fields are 0): the pressure
+//! alone, at once, as `scripts/memory_compare.py` needs it.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use taskloom_core::file::{LoadedGraph, load_json};
 use taskloom_core::order::diagnostics;
-use taskloom_core::{Graph, Key, TaskId, cull, fuse, order};
+use taskloom_core::{Graph, Key, State, Status, TaskId, cull, fuse, order};
 
 /// One graph's measurement.
 struct Row {
@@ -43,6 +45,28 @@ struct Row {
     build_cull_order_ns: f64,
     /// Tasks after linear fusion.
     fused_tasks: usize,
+    /// The most results held when one worker drives a [`State`] (its LIFO ready
+    /// stack, not the static order), counted as a run counts live results.
+    lifo_held: usize,
+}
+
+/// Drives a [`State`] with one worker: each popped task runs and finishes before the
+/// next is popped. Returns the most results held at once, counted the moment a task
+/// finishes, before the results it released are dropped (its own result, its inputs
+/// and every requested result included): what a live-buffer gauge sees when tasks
+/// run inline, as with the `current-thread` executor.
+fn lifo_one_worker(g: &Graph<()>, targets: &[TaskId]) -> Result<usize, Box<dyn Error>> {
+    let mut state = State::new(g, targets)?;
+    let mut max = 0;
+    while let Some(task) = state.pop_ready() {
+        state.finish(task)?;
+        max = max.max(state.counts().held);
+        while state.pop_release().is_some() {}
+    }
+    if state.status() != Status::Done {
+        return Err(format!("the computation ended as {:?}", state.status()).into());
+    }
+    Ok(max)
 }
 
 /// Median of `f`'s timings in milliseconds: at least 5 runs, more while under ~1 s.
@@ -92,23 +116,31 @@ fn generate(name: &str) -> Result<LoadedGraph, Box<dyn Error>> {
     })
 }
 
-fn measure(loaded: LoadedGraph) -> Result<Row, Box<dyn Error>> {
+fn measure(loaded: LoadedGraph, timing: bool) -> Result<Row, Box<dyn Error>> {
     let g = &loaded.graph;
     let culled = cull(g, &loaded.targets)?;
     let priorities = order(g, &culled);
-    let order_ms = median_ms(|| order(g, &culled));
+    let order_ms = if timing {
+        median_ms(|| order(g, &culled))
+    } else {
+        0.0
+    };
     // What a computation pays before its first task runs: the graph built by id (as
     // the runtime's typed graphs are), culled and ordered.
-    let build_cull_order_ms = median_ms(|| {
-        let mut copy = Graph::with_capacity(g.len(), g.edge_count());
-        for id in g.ids() {
-            copy.push(g.key(id).clone(), g.deps(id), ())
-                .expect("a copy of a valid graph is valid");
-        }
-        let culled = cull(&copy, &loaded.targets).expect("same targets");
-        let priorities = order(&copy, &culled);
-        (copy, culled, priorities)
-    });
+    let build_cull_order_ms = if timing {
+        median_ms(|| {
+            let mut copy = Graph::with_capacity(g.len(), g.edge_count());
+            for id in g.ids() {
+                copy.push(g.key(id).clone(), g.deps(id), ())
+                    .expect("a copy of a valid graph is valid");
+            }
+            let culled = cull(&copy, &loaded.targets).expect("same targets");
+            let priorities = order(&copy, &culled);
+            (copy, culled, priorities)
+        })
+    } else {
+        0.0
+    };
     let d = diagnostics(g, &culled, &priorities);
     Ok(Row {
         graph: loaded.name,
@@ -118,6 +150,7 @@ fn measure(loaded: LoadedGraph) -> Result<Row, Box<dyn Error>> {
         order_ms,
         build_cull_order_ns: build_cull_order_ms * 1e6 / g.len().max(1) as f64,
         fused_tasks: fuse(g, &loaded.targets)?.graph().len(),
+        lifo_held: lifo_one_worker(g, &loaded.targets)?,
     })
 }
 
@@ -144,15 +177,17 @@ fn read_dask(path: &str) -> Result<HashMap<String, (u64, f64)>, Box<dyn Error>> 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let mut dask = None;
+    let mut timing = true;
     let mut files = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dask" => dask = Some(read_dask(&args.next().ok_or("--dask needs a file")?)?),
+            "--no-timing" => timing = false,
             _ => files.push(arg),
         }
     }
     if files.is_empty() {
-        return Err("usage: order_pressure [--dask DASK.jsonl] GRAPH.json...".into());
+        return Err("usage: order_pressure [--dask DASK.jsonl] [--no-timing] GRAPH.json...".into());
     }
     let mut rows = Vec::new();
     for path in &files {
@@ -160,18 +195,22 @@ fn main() -> Result<(), Box<dyn Error>> {
             Some(name) => generate(name)?,
             None => {
                 let text = std::fs::read_to_string(path)?;
-                if !text.contains("\"tasks\"") || path.ends_with("index.json") {
+                if !text.contains("\"tasks\"")
+                    || path.ends_with("/index.json")
+                    || path == "index.json"
+                {
                     continue;
                 }
                 load_json(&text).map_err(|e| format!("{path}: {e}"))?
             }
         };
-        let row = measure(loaded)?;
+        let row = measure(loaded, timing)?;
         if dask.is_none() {
             println!(
                 "{{\"system\": \"taskloom\", \"graph\": \"{}\", \"tasks\": {}, \"edges\": {}, \
                  \"max_pressure\": {}, \"order_ms\": {:.4}, \"ms_per_100k\": {:.3}, \
-                 \"build_cull_order_ns_per_task\": {:.1}, \"fused_tasks\": {}}}",
+                 \"build_cull_order_ns_per_task\": {:.1}, \"fused_tasks\": {}, \
+                 \"lifo_one_worker_held\": {}}}",
                 row.graph,
                 row.tasks,
                 row.edges,
@@ -179,7 +218,8 @@ fn main() -> Result<(), Box<dyn Error>> {
                 row.order_ms,
                 row.order_ms / row.tasks.max(1) as f64 * 1e5,
                 row.build_cull_order_ns,
-                row.fused_tasks
+                row.fused_tasks,
+                row.lifo_held
             );
         }
         rows.push(row);

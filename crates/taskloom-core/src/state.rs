@@ -88,8 +88,11 @@ pub struct Counts {
 /// older ready tasks (chains are finished before new ones start); tasks that become
 /// ready together are pushed so the one with the highest static priority (lowest
 /// rank, see [`order()`]) pops first. With one task running at a time the run follows
-/// the static order. A result is released when its last dependent finishes, unless it
-/// is a target; targets are never released.
+/// the static order on chains and trees, not on every graph: where a completion
+/// unlocks many tasks (a shuffle's split), the stack runs them all before what the
+/// order placed next, and may hold many more results than the order's plan (the
+/// README's "Memory under real data" measures it). A result is released when its last
+/// dependent finishes, unless it is a target; targets are never released.
 ///
 /// ```
 /// use taskloom_core::{Graph, State, Status};

@@ -136,3 +136,23 @@ pub fn diagnostics<T>(graph: &Graph<T>, culled: &Culled, priorities: &Priorities
         info,
     }
 }
+
+/// The `max_pressure` of [`diagnostics`] for a run order given as a sequence, without
+/// the per-task records: checks, in debug builds, the count `order` keeps as it goes.
+pub(crate) fn max_pressure<T>(graph: &Graph<T>, culled: &Culled, sequence: &[TaskId]) -> u32 {
+    let mut waiting: Vec<u32> = (0..graph.len())
+        .map(|i| culled.dependents(TaskId::from_index(i)).len() as u32)
+        .collect();
+    let (mut held, mut max) = (0u32, 0u32);
+    for &task in sequence {
+        max = max.max(held);
+        let mut freed = 0;
+        for &dep in graph.deps(task) {
+            let w = &mut waiting[dep.index()];
+            *w -= 1;
+            freed += u32::from(*w == 0);
+        }
+        held = held + u32::from(waiting[task.index()] != 0) - freed;
+    }
+    max
+}

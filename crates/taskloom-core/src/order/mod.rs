@@ -30,6 +30,23 @@
 //!    results, is Dask's model and [`diagnostics`]'; a [`State`](crate::State) keeps
 //!    a requested result to the end wherever it runs, so an early sink makes its
 //!    result sooner but lets its inputs go sooner too.
+//!
+//!    **2b. Ready chains into a reducer.** A task that became ready (its inputs are
+//!    all placed) but is no free move, because the results it reads have other
+//!    consumers still to come, may head a *chain*: each task the only dependent of
+//!    the one before and depending on nothing else, ending in a *reducer* (a task of
+//!    several dependencies). Once every dependency a reducer still misses ends such a
+//!    ready chain, the chains and the reducer are placed (largest first, by rule 1's
+//!    order). Loading no new input, this turns many held partial results into one,
+//!    and consumes inputs shared with other reductions while they are held anyway
+//!    (a chunk read by three reductions, a row of one matrix multiplied by every
+//!    column of another, a shuffle's split feeding every output): Dask's
+//!    `process_runnables` does the same. It can also make a result too early, held
+//!    while the walk works elsewhere, so when this rule placed anything the order is
+//!    built again without it, and that one is kept only if it holds fewer results
+//!    at most. The walk counts those results as it places tasks, exactly as
+//!    [`diagnostics`] does, and the second one stops as soon as it holds as many as
+//!    the first.
 //! 3. **Finish what was started.** The next goal is the cheapest *started* task: not
 //!    placed, with at least one dependency placed; fewest dependencies still missing,
 //!    then smallest by Dask's sort key. From it, the walk climbs to a sink through the
@@ -40,7 +57,10 @@
 //!    graph (which share no results, so their order costs no memory) with the longest
 //!    critical path first, and within one part the smallest sink first, as Dask does
 //!    for graphs whose roots feed different numbers of sinks: small goals finish soon
-//!    and release what they share with the rest.
+//!    and release what they share with the rest. Where there are far fewer sinks
+//!    than roots (`|roots - sinks| >= 0.8 roots`: reductions), the largest sink of a
+//!    part comes first instead, as in Dask (`use_longest_path`): a small reduction
+//!    taken first leaves every input of the big one held while the big one runs.
 //!
 //! Where this differs from an exact expectation in Dask's tests, taskloom holds no
 //! more results than Dask: see `tests/dask_order.rs`.
@@ -56,6 +76,9 @@
 //!
 //! `O((n + e) log n)` time and `O(n + e)` memory for `n` needed tasks and `e`
 //! dependency edges; every loop is iterative, so a million-task chain needs no stack.
+//! Rule 2b follows each task's chain once and, when it placed anything, up to doubles
+//! the cost (the second build of the order, which stops once it is no better); on
+//! chains, trees and wide sums it never applies.
 //! Dask's roots-per-sink counts, which can cost `O(n × roots)`, are not computed:
 //! rule 3 stands in for them.
 
@@ -133,17 +156,33 @@ impl Priorities {
 /// If `culled` was computed for a graph of another size.
 pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
     assert_eq!(culled.graph_len(), graph.len(), "culled from another graph");
-    let mut walk = Walk::new(graph, culled);
+    let mut walk = Walk::new(graph, culled, true);
     walk.run();
+    let (mut sequence, mut max_held) = (std::mem::take(&mut walk.sequence), walk.max_held);
+    if let Some(mut plain) = walk.plain.take() {
+        // Rule 2b changed the order: keep the order without it only where that one
+        // holds fewer results. Both are the same up to the rule's first placement,
+        // where `plain` was copied; it goes on from there without the rule, and
+        // stops as soon as it holds as many results as the order with it.
+        plain.give_up_at = max_held;
+        plain.resume();
+        if !plain.gave_up {
+            (sequence, max_held) = (plain.sequence, plain.max_held);
+        }
+    }
+    if cfg!(debug_assertions) {
+        let check = diagnostics::max_pressure(graph, culled, &sequence);
+        assert_eq!(
+            max_held, check,
+            "the walk counts pressure as `diagnostics` does"
+        );
+    }
     let mut rank = vec![Priorities::UNRANKED; graph.len()];
-    for (r, id) in walk.sequence.iter().enumerate() {
+    for (r, id) in sequence.iter().enumerate() {
         rank[id.index()] = r as u32;
     }
-    debug_assert_eq!(walk.sequence.len(), culled.len());
-    Priorities {
-        rank,
-        sequence: walk.sequence,
-    }
+    debug_assert_eq!(sequence.len(), culled.len());
+    Priorities { rank, sequence }
 }
 
 /// What the ordering knows and tracks about one task, kept together (48 bytes)
@@ -176,6 +215,9 @@ struct Node {
     touched_in: u32,
     placed: bool,
     sink: bool,
+    /// The task ends a ready chain counted in its dependent's entry of
+    /// `Walk::ready_chains`.
+    counted_chain: bool,
 }
 
 impl Node {
@@ -305,24 +347,30 @@ impl<'g> Shape<'g> {
     /// The sinks in the order fresh goals are taken (rule 3 of the module docs):
     /// weakly connected parts by the weight of their heaviest sink, heaviest first
     /// (their longest critical path); parts that tie, and the sinks within a part,
-    /// smallest first.
+    /// smallest first, or within a part largest first if `largest_first`.
     fn sinks_in_goal_order(
         self,
         nodes: &[Node],
         parts: &mut [u32],
         culled: &Culled,
+        largest_first: bool,
     ) -> Vec<TaskId> {
         let mut sinks: Vec<TaskId> = culled.ids().filter(|t| nodes[t.index()].sink).collect();
         if sinks.len() < 2 {
             return sinks;
         }
-        // Group the sinks by part, smallest first within a part.
+        // Group the sinks by part, smallest (or largest) first within a part.
         let mut by_part: Vec<(u32, TaskId)> = sinks
             .iter()
             .map(|&t| (find(parts, t.index() as u32), t))
             .collect();
         by_part.sort_unstable_by(|&(pa, a), &(pb, b)| {
-            pa.cmp(&pb).then_with(|| self.cmp_size(nodes, a, b))
+            let size = if largest_first {
+                self.cmp_size(nodes, b, a)
+            } else {
+                self.cmp_size(nodes, a, b)
+            };
+            pa.cmp(&pb).then_with(|| size)
         });
         // One entry per part: (weight of its heaviest sink, its smallest sink, range).
         let mut groups: Vec<(f64, TaskId, std::ops::Range<usize>)> = Vec::new();
@@ -381,15 +429,40 @@ struct Started {
 
 /// The state of the placement: what is placed, what each task still waits for, and
 /// the queues of the three rules.
+#[derive(Clone)]
 struct Walk<'g> {
     shape: Shape<'g>,
     /// Indexed by task id; tasks that are not needed stay at their default.
     nodes: Vec<Node>,
-    /// Sinks in the order fresh goals are taken.
+    /// Sinks in the order fresh goals are taken ...
     sinks: Vec<TaskId>,
+    /// ... of which those before this one have been taken.
+    next_sink: usize,
     sequence: Vec<TaskId>,
     /// Tasks to place by rule 2, placed from the end.
     free: Vec<TaskId>,
+    /// Ready chains to place by rule 2b, placed from the end once `free` is empty.
+    chains: Vec<TaskId>,
+    /// Reducers whose chains rule 2b is about to place (see `place_one`).
+    fire: Vec<TaskId>,
+    /// Rule 2b, per reducer: how many of its unplaced dependencies end a ready chain
+    /// (see [`Walk::note_ready`]). Empty until the first chain is counted, as it
+    /// stays on chains, trees and wide sums.
+    ready_chains: Vec<u32>,
+    /// Whether rule 2b applies.
+    reducers: bool,
+    /// Whether rule 2b placed anything.
+    fired: bool,
+    /// A copy of the walk made just before rule 2b first placed anything, with the
+    /// rule off: the same walk as one without the rule up to there.
+    plain: Option<Box<Walk<'g>>>,
+    /// Results held after the last placement, and the most held before any
+    /// placement: [`diagnostics`]' pressure, kept as the order is built.
+    held: u32,
+    max_held: u32,
+    /// The walk stops (`gave_up`) once `max_held` reaches this.
+    give_up_at: u32,
+    gave_up: bool,
     /// Rule 3: a min-heap of started tasks (stale entries are skipped when popped) ...
     started: Vec<Started>,
     /// ... fed lazily: tasks whose inputs changed since the last goal was chosen,
@@ -404,7 +477,7 @@ struct Walk<'g> {
 }
 
 impl<'g> Walk<'g> {
-    fn new<T>(graph: &'g Graph<T>, culled: &'g Culled) -> Self {
+    fn new<T>(graph: &'g Graph<T>, culled: &'g Culled, reducers: bool) -> Self {
         let (dep_offsets, deps) = graph.dep_csr();
         let (dependent_offsets, dependents) = culled.dependent_csr();
         let shape = Shape {
@@ -426,6 +499,7 @@ impl<'g> Walk<'g> {
             _ => (0..n as u32).collect(),
         };
         let mut nodes: Vec<Node> = Vec::with_capacity(n);
+        let mut roots = 0usize;
         // Ids are a topological order: a task's dependencies are filled in before it.
         for i in 0..n {
             let t = TaskId::from_index(i);
@@ -458,6 +532,7 @@ impl<'g> Walk<'g> {
             }
             if ds.is_empty() {
                 max_dependents = dependents;
+                roots += 1;
             }
             // (`unplaced_xor` is filled in by the dependents, which come later.)
             nodes.push(Node {
@@ -470,15 +545,30 @@ impl<'g> Walk<'g> {
                 touched_in: u32::MAX,
                 placed: false,
                 sink: dependents == 0,
+                counted_chain: false,
             });
         }
-        let sinks = shape.sinks_in_goal_order(&nodes, &mut parts, culled);
+        // Dask's `use_longest_path`: with far fewer sinks than roots (reductions),
+        // the biggest sink of a part is the first goal, else the smallest.
+        let largest_first = roots.abs_diff(sink_count) as f64 >= 0.8 * roots as f64;
+        let sinks = shape.sinks_in_goal_order(&nodes, &mut parts, culled, largest_first);
         Walk {
             shape,
             nodes,
             sinks,
+            next_sink: 0,
             sequence: Vec::with_capacity(culled.len()),
             free: Vec::new(),
+            chains: Vec::new(),
+            fire: Vec::new(),
+            ready_chains: Vec::new(),
+            reducers,
+            fired: false,
+            plain: None,
+            held: 0,
+            max_held: 0,
+            give_up_at: u32::MAX,
+            gave_up: false,
             started: Vec::new(),
             touched: Vec::new(),
             round: 0,
@@ -489,18 +579,36 @@ impl<'g> Walk<'g> {
     }
 
     fn run(&mut self) {
-        let sinks = std::mem::take(&mut self.sinks);
-        let mut next_sink = sinks.iter();
-        loop {
+        self.resume();
+    }
+
+    /// Goes on from wherever the walk stands: a copy made in the middle of a
+    /// placement (see `plain`) first finishes that placement's free moves and the walk
+    /// of its goal, then takes goals as [`run`](Self::run) does.
+    fn resume(&mut self) {
+        self.place_free();
+        self.walk_on();
+        while !self.gave_up {
             let goal = match self.next_started() {
                 Some(started) => self.climb(started),
-                None => match next_sink.find(|s| !self.nodes[s.index()].placed) {
-                    Some(&sink) => sink,
+                None => match self.next_fresh_sink() {
+                    Some(sink) => sink,
                     None => break,
                 },
             };
             self.walk(goal);
         }
+    }
+
+    /// The next sink in goal order that is not placed yet.
+    fn next_fresh_sink(&mut self) -> Option<TaskId> {
+        while let Some(&sink) = self.sinks.get(self.next_sink) {
+            self.next_sink += 1;
+            if !self.nodes[sink.index()].placed {
+                return Some(sink);
+            }
+        }
+        None
     }
 
     /// Rule 3: from a started task up to a sink, through the cheapest dependents.
@@ -523,7 +631,16 @@ impl<'g> Walk<'g> {
     /// Rule 1: the depth-first post-order walk from `goal`.
     fn walk(&mut self, goal: TaskId) {
         self.descend(goal);
+        self.walk_on();
+    }
+
+    /// The walk of the current goal, from where its stack stands.
+    fn walk_on(&mut self) {
         while let Some(frame) = self.stack.last_mut() {
+            if self.gave_up {
+                self.stack.clear();
+                return;
+            }
             let end = self.children.len() as u32;
             let mut next = None;
             while frame.next < end {
@@ -595,7 +712,15 @@ impl<'g> Walk<'g> {
     /// Places `t`, then every free move that follows (rule 2).
     fn place(&mut self, t: TaskId) {
         self.place_one(t);
-        while let Some(next) = self.free.pop() {
+        self.place_free();
+    }
+
+    /// Places the queued free moves (rule 2), then the queued chains (rule 2b).
+    fn place_free(&mut self) {
+        while let Some(next) = self.free.pop().or_else(|| self.chains.pop()) {
+            if self.gave_up {
+                return;
+            }
             if !self.nodes[next.index()].placed {
                 self.place_one(next);
             }
@@ -607,12 +732,25 @@ impl<'g> Walk<'g> {
         let node = &mut self.nodes[t.index()];
         debug_assert_eq!(node.missing, 0, "placed before a dependency");
         node.placed = true;
+        let counted_chain = node.counted_chain;
+        // Pressure as `diagnostics` counts it: before the run, then the task's own
+        // result unless it is a sink, less the results it releases (below).
+        self.max_held = self.max_held.max(self.held);
+        self.gave_up |= self.max_held >= self.give_up_at;
+        self.held += u32::from(!node.sink);
         self.sequence.push(t);
+        if counted_chain {
+            // The end of a counted ready chain is placed: its reducer waits for one
+            // chain fewer (and for one dependency fewer, below).
+            let r = shape.dependents(t)[0];
+            self.ready_chains[r.index()] -= 1;
+        }
         let first_free = self.free.len();
         for &d in shape.deps(t) {
             let dn = &mut self.nodes[d.index()];
             dn.unplaced_dependents -= 1;
             dn.unplaced_xor ^= t.index() as u32;
+            self.held -= u32::from(dn.unplaced_dependents == 0);
             if dn.unplaced_dependents == 1 {
                 // `d`'s result now waits for one consumer only, whose run releases it.
                 // (Dependencies with one dependent from the start were counted in
@@ -631,11 +769,20 @@ impl<'g> Walk<'g> {
             // (`c` depended on `t`, so it is not placed.)
             if node.missing == 0 && (node.releases > 0 || node.sink) {
                 self.free.push(c);
-            } else if node.touched_in != self.round {
-                // Free moves are placed before the next goal is chosen; the others
-                // may be started tasks for rule 3.
-                node.touched_in = self.round;
-                self.touched.push(c);
+            } else {
+                if node.touched_in != self.round {
+                    // Free moves are placed before the next goal is chosen; the
+                    // others may be started tasks for rule 3.
+                    node.touched_in = self.round;
+                    self.touched.push(c);
+                }
+                if !self.reducers {
+                    // (rule 2b is off)
+                } else if node.missing == 0 {
+                    self.note_ready(c);
+                } else if self.ready_chains.get(c.index()) == Some(&node.missing) {
+                    self.consider_reducer(c);
+                }
             }
         }
         // Several free moves at once: the largest is placed first, as in rule 1.
@@ -646,6 +793,95 @@ impl<'g> Walk<'g> {
             false,
             &mut self.scratch,
         );
+        if !self.fire.is_empty() {
+            self.fire_reducers();
+        }
+    }
+
+    /// Rule 2b: `t` became ready but is no free move. If it heads a chain (each task
+    /// the only dependent of the one before, and depending on nothing else) into a
+    /// reducer, the reducer counts one more ready chain; see
+    /// [`consider_reducer`](Self::consider_reducer).
+    ///
+    /// Each task is on the chain of at most one head and a head becomes ready once,
+    /// so following chains costs `O(n)` over the whole order.
+    fn note_ready(&mut self, t: TaskId) {
+        let shape = self.shape;
+        let mut end = t;
+        let reducer = loop {
+            let &[next] = shape.dependents(end) else {
+                return; // a sink or a splitter: no single reducer ahead
+            };
+            if shape.deps(next).len() == 1 {
+                end = next;
+            } else {
+                break next;
+            }
+        };
+        if self.nodes[end.index()].counted_chain {
+            return;
+        }
+        self.nodes[end.index()].counted_chain = true;
+        if self.ready_chains.is_empty() {
+            self.ready_chains = vec![0; self.nodes.len()];
+        }
+        self.ready_chains[reducer.index()] += 1;
+        self.consider_reducer(reducer);
+    }
+
+    /// Rule 2b: once every dependency a reducer still misses ends a ready chain,
+    /// the chains and the reducer are placed. The reducer then releases every chain's
+    /// result, so running it now costs at most the chains' results for a moment;
+    /// waiting would keep the chains' inputs, which other tasks share, held until
+    /// the walk comes back for the reducer.
+    fn consider_reducer(&mut self, r: TaskId) {
+        let node = &self.nodes[r.index()];
+        let chains = self.ready_chains[r.index()];
+        if node.placed || chains == 0 || chains != node.missing {
+            return;
+        }
+        // Queued once: its chains no longer count (they are about to be placed).
+        self.ready_chains[r.index()] = 0;
+        for &d in self.shape.deps(r) {
+            self.nodes[d.index()].counted_chain = false;
+        }
+        self.fire.push(r);
+    }
+
+    /// Queues the chains of the reducers of rule 2b, largest reducer first and, within
+    /// one, its largest dependency first (the order of rule 1), each chain head first.
+    /// `chains` is a stack: what goes first is pushed last.
+    fn fire_reducers(&mut self) {
+        let (shape, nodes) = (self.shape, &self.nodes);
+        let mut fire = std::mem::take(&mut self.fire);
+        if !self.fired {
+            // Up to here the walk is the one without rule 2b: keep a copy of it.
+            let mut plain = self.clone();
+            plain.reducers = false;
+            self.plain = Some(Box::new(plain));
+            self.fired = true;
+        }
+        shape.sort_by_size(nodes, &mut fire, false, &mut self.scratch);
+        for &r in &fire {
+            let start = self.children.len();
+            let nodes = &self.nodes;
+            self.children
+                .extend(shape.deps(r).iter().filter(|d| !nodes[d.index()].placed));
+            shape.sort_by_size(nodes, &mut self.children[start..], false, &mut self.scratch);
+            for i in start..self.children.len() {
+                let mut t = self.children[i];
+                while !self.nodes[t.index()].placed {
+                    self.chains.push(t);
+                    if self.nodes[t.index()].missing == 0 {
+                        break;
+                    }
+                    t = shape.deps(t)[0];
+                }
+            }
+            self.children.truncate(start);
+        }
+        fire.clear();
+        self.fire = fire;
     }
 
     /// Queues `t` for a free move if it is ready and releases a result or is a sink.

@@ -1,0 +1,158 @@
+//! The measurement of the `memory` example, apart from its command line so that
+//! `tests/memory.rs` runs the same code: graphs whose every task makes a buffer, a
+//! gauge of the buffers alive, and the process's RSS from `/proc`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use taskloom::taskloom_core::file::LoadedGraph;
+use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
+
+/// Any error of a measurement (graph building or computing).
+pub(crate) type BoxError = Box<dyn std::error::Error>;
+
+/// Buffers alive now, and the most alive at once since the last [`Gauge::reset`].
+#[derive(Debug, Default)]
+pub(crate) struct Gauge {
+    live: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Gauge {
+    /// Starts a new peak from what is alive now.
+    pub(crate) fn reset(&self) {
+        self.peak
+            .store(self.live.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// Buffers alive now.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// The most buffers alive at once since the last reset.
+    pub(crate) fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// A task's result: `len` bytes, every page written. Counted by its gauge from its
+/// making to its drop.
+pub(crate) struct Buffer {
+    bytes: Vec<u8>,
+    gauge: Arc<Gauge>,
+}
+
+impl Buffer {
+    /// A new buffer whose first byte depends on the inputs, so they are really read.
+    fn make(gauge: &Arc<Gauge>, len: usize, inputs: &[&Buffer]) -> Buffer {
+        let seed = inputs.iter().fold(1u8, |acc, b| {
+            acc.wrapping_add(b.bytes.first().copied().unwrap_or(0))
+        });
+        // `vec![x; n]` with x != 0 writes every byte: the pages are resident, as the
+        // chunks of a real computation are (a zeroed allocation may not touch them).
+        let bytes = vec![seed | 1; len];
+        let live = gauge.live.fetch_add(1, Ordering::SeqCst) + 1;
+        gauge.peak.fetch_max(live, Ordering::SeqCst);
+        Buffer {
+            bytes,
+            gauge: Arc::clone(gauge),
+        }
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        self.gauge.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Builds the typed graph: each task makes a buffer of `len` bytes from its inputs,
+/// taken by reference. Ids of a loaded graph are topological, so every input's
+/// handle exists when a task is added.
+pub(crate) fn build(
+    file: &LoadedGraph,
+    len: usize,
+    gauge: &Arc<Gauge>,
+) -> Result<(Graph, Vec<Handle<Buffer>>), BoxError> {
+    let core = &file.graph;
+    let mut g = Graph::with_capacity(core.len(), core.edge_count());
+    let mut handles: Vec<Handle<Buffer>> = Vec::with_capacity(core.len());
+    let mut inputs: Vec<Handle<Buffer>> = Vec::new();
+    for id in core.ids() {
+        inputs.clear();
+        inputs.extend(core.deps(id).iter().map(|d| handles[d.index()]));
+        let gauge = Arc::clone(gauge);
+        let task = move |xs: &[&Buffer]| Buffer::make(&gauge, len, xs);
+        handles.push(g.add(core.key(id).clone(), &inputs[..], task)?);
+    }
+    let targets = file.targets.iter().map(|t| handles[t.index()]).collect();
+    Ok((g, targets))
+}
+
+/// What one computation of a graph held.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Measurement {
+    /// The most buffers alive at once.
+    pub(crate) peak_held: usize,
+    /// The kernel's peak RSS during the computation (bytes; 0 without `/proc`).
+    pub(crate) peak_rss: u64,
+    /// RSS when the computation started (bytes; 0 without `/proc`).
+    pub(crate) base_rss: u64,
+    /// Building the typed graph and the whole `compute`.
+    pub(crate) seconds: f64,
+}
+
+/// Builds `file` with buffers of `len` bytes and computes its targets on `scheduler`,
+/// then drops the results.
+pub(crate) async fn measure(
+    scheduler: &Scheduler,
+    file: &LoadedGraph,
+    len: usize,
+) -> Result<Measurement, BoxError> {
+    let gauge = Arc::new(Gauge::default());
+    reset_peak_rss();
+    let base_rss = proc_status_bytes("VmRSS").unwrap_or(0);
+    gauge.reset();
+    let start = Instant::now();
+    let (g, targets) = build(file, len, &gauge)?;
+    let out = scheduler.compute(&g, &targets[..]).await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let peak_held = gauge.peak();
+    let peak_rss = proc_status_bytes("VmHWM").unwrap_or(0);
+    if out.len() != targets.len() {
+        return Err(format!("{} results for {} targets", out.len(), targets.len()).into());
+    }
+    drop(out);
+    drop(g);
+    if gauge.live() != 0 {
+        return Err(format!("{} buffers still alive after the computation", gauge.live()).into());
+    }
+    Ok(Measurement {
+        peak_held,
+        peak_rss,
+        base_rss,
+        seconds,
+    })
+}
+
+/// `VmRSS` or `VmHWM` of this process in bytes, from `/proc/self/status`.
+pub(crate) fn proc_status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line
+        .trim_start_matches(field)
+        .trim_start_matches(':')
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Resets the kernel's peak RSS to the current RSS (Linux 4.0+); false where it cannot.
+pub(crate) fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}

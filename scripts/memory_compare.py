@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Memory under real data, taskloom and Dask side by side: one command, one table.
+
+Usage (from the repository root, in the venv of scripts/requirements.txt):
+
+    .venv/bin/python scripts/memory_compare.py [--repeat 3] [--mib 1] \
+        [--configs sync,threads:2] [--out memory.jsonl] [GRAPH.json...]
+    .venv/bin/python scripts/memory_compare.py --from memory.jsonl   # table again
+
+Graphs default to the corpus (corpus/dask/*.json). For each graph and configuration
+it runs, in a fresh process each time (so peak RSS is the graph's own):
+
+- `sync`: taskloom's `current-thread` executor and Dask's synchronous scheduler (one
+  worker);
+- `threads:N`: taskloom's `threads` executor and Dask's threaded scheduler, N workers;
+
+`--repeat` times each (`cargo run --release --example memory` and
+scripts/dask_memory.py; every task makes a buffer of `--mib` MiB), and prints a
+Markdown table of the medians: peak results held and peak RSS above the process's RSS
+at the start of the computation, taskloom against Dask, next to the static order's
+own max pressure (taskloom's `order::diagnostics`, from the core's `order_pressure`
+example), `dask.order`'s at its best hash seed (from corpus/dask.json), and what one
+worker driving taskloom's `State` holds (its LIFO ready stack, which leaves the static
+order where a task unlocks several others; the static pressure does not count the
+requested results nor the result being made, the run counts do). The seven
+graphs marked * are the real array and bag graphs this baseline started from (issue
+12). Every raw run goes to `--out` as one JSON line, so `--from` redraws the table.
+
+Dask runs under the interpreter's random hash seed, as its users' programs do: its
+order iterates sets, so even its synchronous figures can differ from run to run
+(array_matmul held 296 or 303); hence the medians.
+
+A run holding at most (workers + 1) more results than the static plan meets issue 12's
+"moonshot": the plan the order makes is the memory the run uses.
+"""
+import argparse
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Seven real array and bag graphs of the corpus: the baseline of issue 12.
+SEVEN = [
+    "array_sum_split_every", "array_anomaly", "array_matmul", "array_map_overlap",
+    "array_svd", "bag_foldby", "bag_groupby",
+]
+
+
+def run_json_lines(cmd, env=None):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def build():
+    for cmd in (["cargo", "build", "--release", "-q", "--example", "memory"],
+                ["cargo", "build", "--release", "-q", "-p", "taskloom-core",
+                 "--features", "serde", "--example", "order_pressure"]):
+        subprocess.run(cmd, check=True, cwd=ROOT)
+    examples = os.path.join(ROOT, "target", "release", "examples")
+    return os.path.join(examples, "memory"), os.path.join(examples, "order_pressure")
+
+
+def parse_config(text):
+    """`sync` or `threads:N` -> (label, workers, taskloom args, Dask args)."""
+    if text == "sync":
+        return ("sync", 1, ["--executor", "current-thread"], ["--executor", "sync"])
+    kind, _, n = text.partition(":")
+    if kind != "threads" or not n.isdigit() or int(n) < 1:
+        sys.exit(f"unknown configuration {text!r} (sync, threads:N)")
+    args = ["--executor", "threads", "--workers", n]
+    return (text, int(n), args, args)
+
+
+def load_avg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def measure(args, graphs):
+    memory, order_pressure = build()
+    rows = []
+    static = run_json_lines([order_pressure, "--no-timing", *graphs])
+    for s in static:
+        rows.append({"kind": "static", "graph": s["graph"], "tasks": s["tasks"],
+                     "max_pressure": s["max_pressure"],
+                     "lifo_one_worker_held": s["lifo_one_worker_held"]})
+    rows.append({"kind": "load", "when": "start", "loadavg": load_avg()})
+    python = sys.executable
+    dask_script = os.path.join(ROOT, "scripts", "dask_memory.py")
+    configs = [parse_config(c) for c in args.configs.split(",")]
+    mib = ["--mib", str(args.mib)]
+    for path in graphs:
+        for label, workers, tl_args, dask_args in configs:
+            for rep in range(args.repeat):
+                for system, cmd in (
+                    ("taskloom", [memory, *tl_args, *mib, path]),
+                    ("dask", [python, dask_script, *dask_args, *mib, path]),
+                ):
+                    (r,) = run_json_lines(cmd)
+                    r.update(kind="run", config=label, repeat=rep, who=system)
+                    rows.append(r)
+                    print(f"{r['graph']:28} {label:10} {system:9} held {r['peak_held']:4} "
+                          f"rss {r['peak_rss_bytes'] / 2**20:7.1f} MiB "
+                          f"{r['seconds']:6.2f} s", file=sys.stderr, flush=True)
+    rows.append({"kind": "load", "when": "end", "loadavg": load_avg()})
+    return rows
+
+
+def table(rows, manifest):
+    static = {r["graph"]: r for r in rows if r["kind"] == "static"}
+    loads = [r["loadavg"] for r in rows if r["kind"] == "load"]
+    runs = {}
+    configs = []
+    for r in rows:
+        if r["kind"] != "run":
+            continue
+        if r["config"] not in configs:
+            configs.append(r["config"])
+        runs.setdefault((r["graph"], r["config"], r["who"]), []).append(r)
+    dask_order = {g["name"]: g["dask_max_pressure"] for g in manifest.get("graphs", [])}
+    mib = next((r["mib"] for r in rows if r["kind"] == "run"), 1)
+
+    def med(graph, config, who, field):
+        rs = runs.get((graph, config, who))
+        if not rs:
+            return None
+        return statistics.median(r[field] for r in rs)
+
+    def rss(graph, config, who):
+        rs = runs.get((graph, config, who))
+        if not rs:
+            return None
+        return statistics.median(r["peak_rss_bytes"] - r["base_rss_bytes"] for r in rs) / 2**20
+
+    def fmt(x, digits=0):
+        if x is None:
+            return "–"
+        return f"{x:.{digits}f}"
+
+    out = []
+    head = ["graph", "tasks", "static order (taskloom)", "dask.order (best seed)",
+            "LIFO stack, 1 worker (taskloom State)"]
+    for c in configs:
+        head += [f"{c}: held taskloom", f"{c}: held Dask",
+                 f"{c}: RSS MiB taskloom", f"{c}: RSS MiB Dask"]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|---|" + "---:|" * (len(head) - 1))
+    graphs = list(static) or sorted({g for g, _, _ in runs})
+    graphs.sort(key=lambda g: (g not in SEVEN, SEVEN.index(g) if g in SEVEN else 0, g))
+    summary = {c: {"held_le": 0, "rss_le": 0, "n": 0, "plan": 0,
+                   "held_le7": 0, "n7": 0} for c in configs}
+    for g in graphs:
+        s = static.get(g, {})
+        cells = [g + (" *" if g in SEVEN else ""), str(s.get("tasks", "–")),
+                 str(s.get("max_pressure", "–")), str(dask_order.get(g, "–")),
+                 str(s.get("lifo_one_worker_held", "–"))]
+        for c in configs:
+            ht, hd = med(g, c, "taskloom", "peak_held"), med(g, c, "dask", "peak_held")
+            rt, rd = rss(g, c, "taskloom"), rss(g, c, "dask")
+            cells += [fmt(ht), fmt(hd), fmt(rt, 1), fmt(rd, 1)]
+            if ht is not None and hd is not None:
+                sm = summary[c]
+                sm["n"] += 1
+                sm["held_le"] += ht <= hd
+                sm["rss_le"] += rt <= rd
+                workers = next(r["workers"] for r in runs[(g, c, "taskloom")])
+                if "max_pressure" in s:
+                    sm["plan"] += ht <= s["max_pressure"] + workers + 1
+                if g in SEVEN:
+                    sm["n7"] += 1
+                    sm["held_le7"] += ht <= hd
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    for c in configs:
+        sm = summary[c]
+        out.append(
+            f"- {c}: taskloom holds no more than Dask on {sm['held_le']} of {sm['n']} graphs "
+            f"({sm['held_le7']} of {sm['n7']} of the seven *), peak RSS above start no more "
+            f"than Dask's on {sm['rss_le']}; within (workers + 1) of its static order's "
+            f"pressure on {sm['plan']}.")
+    base = {}
+    for r in rows:
+        if r["kind"] == "run":
+            base.setdefault(r["who"], []).append(r["base_rss_bytes"] / 2**20)
+    if base:
+        out.append("- RSS columns: peak RSS above the RSS when the computation started; "
+                   "at the start the processes held (median) "
+                   + ", ".join(f"{who} {statistics.median(v):.0f} MiB"
+                               for who, v in sorted(base.items()))
+                   + " (Dask's with the interpreter, NumPy and pandas loaded).")
+    reps = max((r["repeat"] for r in rows if r["kind"] == "run"), default=0) + 1
+    out.append(f"- medians of {reps} runs, every task a {mib:g} MiB buffer; "
+               f"load average (1, 5, 15 min) at start and end: {' / '.join(loads)}.")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("graphs", nargs="*")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--mib", type=float, default=1.0)
+    ap.add_argument("--configs", default="sync,threads:2")
+    ap.add_argument("--out", help="write every raw run here (JSON lines)")
+    ap.add_argument("--from", dest="from_", help="make the table from an --out file")
+    ap.add_argument("--seven", action="store_true", help="only the seven graphs marked *")
+    args = ap.parse_args()
+
+    with open(os.path.join(ROOT, "corpus", "dask.json")) as f:
+        manifest = json.load(f)
+    if args.from_:
+        with open(args.from_) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    else:
+        graphs = args.graphs or sorted(glob.glob(os.path.join(ROOT, "corpus", "dask", "*.json")))
+        if args.seven:
+            graphs = [os.path.join(ROOT, "corpus", "dask", f"{g}.json") for g in SEVEN]
+        t0 = time.time()
+        rows = measure(args, graphs)
+        print(f"measured in {time.time() - t0:.0f} s", file=sys.stderr)
+        if args.out:
+            with open(args.out, "w") as f:
+                for r in rows:
+                    f.write(json.dumps(r) + "\n")
+    print(table(rows, manifest))
+
+
+if __name__ == "__main__":
+    main()
