@@ -23,6 +23,7 @@ use taskloom_core::{Key, TaskId};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::Worker;
+use super::retry::Attempt;
 use crate::context::{self, Scope};
 use crate::error::{TaskError, TaskErrorKind};
 use crate::graph::{BlockingFn, BlockingFnBox};
@@ -47,6 +48,9 @@ pub struct Job {
     /// A linear chain fused behind this task: run each member with the previous
     /// member's result (see [`Chain`]).
     pub(crate) chain: Option<Box<Chain>>,
+    /// Runs of this job lost with their worker (see [`super::retry`]): empty, and
+    /// unallocated, unless a worker died while running it.
+    pub(super) attempts: Vec<Attempt>,
     /// Whether the job still owes its computation a completion.
     armed: bool,
 }
@@ -86,6 +90,7 @@ impl Job {
             span,
             queued: Instant::now(),
             chain,
+            attempts: Vec::new(),
             armed: true,
         }
     }
@@ -163,6 +168,13 @@ impl Job {
     ) -> Completion {
         let inputs = std::mem::take(&mut self.inputs);
         self.complete(inputs, result, worker, started, finished, 1)
+    }
+
+    /// The job's completion with `error`, at once, as if it ran on `worker` (a job
+    /// that could not be run, or whose worker was lost).
+    pub(crate) fn failed(self, error: TaskError, worker: Worker) -> Completion {
+        let now = Instant::now();
+        self.finish(Err(error), worker, now, now)
     }
 
     fn complete(
