@@ -55,7 +55,7 @@ fn task_error(
 }
 
 /// The pool still computes (after a worker was lost, with a replacement).
-fn still_serves(s: &Scheduler, f: &Fns) {
+pub(crate) fn still_serves(s: &Scheduler, f: &Fns) {
     let rt = runtime();
     for _ in 0..3 {
         let mut g = Graph::new();

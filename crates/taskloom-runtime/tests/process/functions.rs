@@ -35,6 +35,51 @@ impl<'de> Deserialize<'de> for Unencodable {
     }
 }
 
+/// A value whose `Serialize` panics (in whichever process encodes it).
+#[derive(Debug)]
+pub(crate) struct EncodeBomb;
+
+impl Serialize for EncodeBomb {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("EncodeBomb goes off when encoded")
+    }
+}
+
+impl<'de> Deserialize<'de> for EncodeBomb {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d).map(|()| EncodeBomb)
+    }
+}
+
+/// A value whose `Deserialize` panics (in whichever process decodes it).
+#[derive(Debug)]
+pub(crate) struct DecodeBomb;
+
+impl Serialize for DecodeBomb {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+}
+
+impl<'de> Deserialize<'de> for DecodeBomb {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        panic!("DecodeBomb goes off when decoded")
+    }
+}
+
+/// A value whose `Drop` panics in a worker process (and only there: the tests'
+/// process makes and drops them freely).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct DropBomb(pub(crate) u8);
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        if taskloom_runtime::process::is_worker() && !std::thread::panicking() {
+            panic!("DropBomb goes off when dropped in a worker")
+        }
+    }
+}
+
 /// The inputs and result of `mix`: four arguments of different kinds.
 pub(crate) type MixArgs = (f64, Vec<u8>, Option<String>, bool);
 pub(crate) type MixOut = (f64, usize, String, bool);
@@ -64,6 +109,12 @@ pub(crate) struct Fns {
     pub(crate) nested_pool: Remote<(), String>,
     /// Registered in the tests' process only: the workers do not know it.
     pub(crate) unknown: Remote<(), i64>,
+    pub(crate) encode_bomb: Remote<(), EncodeBomb>,
+    pub(crate) decode_bomb: Remote<(), DecodeBomb>,
+    pub(crate) takes_encode_bomb: Remote<(EncodeBomb,), i64>,
+    pub(crate) takes_decode_bomb: Remote<(DecodeBomb,), i64>,
+    pub(crate) drop_bomb: Remote<(), DropBomb>,
+    pub(crate) takes_drop_bomb: Remote<(DropBomb,), i64>,
 }
 
 pub(crate) fn registry() -> (Registry, Fns) {
@@ -169,6 +220,18 @@ pub(crate) fn registry() -> (Registry, Fns) {
             })
             .unwrap(),
         unknown: Registry::new().register("unknown", || 5_i64).unwrap(),
+        encode_bomb: r.register("encode_bomb", || EncodeBomb).unwrap(),
+        decode_bomb: r.register("decode_bomb", || DecodeBomb).unwrap(),
+        takes_encode_bomb: r
+            .register("takes_encode_bomb", |_: &EncodeBomb| 1_i64)
+            .unwrap(),
+        takes_decode_bomb: r
+            .register("takes_decode_bomb", |_: &DecodeBomb| 1_i64)
+            .unwrap(),
+        drop_bomb: r.register("drop_bomb", || DropBomb(1)).unwrap(),
+        takes_drop_bomb: r
+            .register("takes_drop_bomb", |b: &DropBomb| i64::from(b.0))
+            .unwrap(),
     };
     (r, fns)
 }

@@ -9,6 +9,7 @@
 mod failures;
 mod functions;
 mod lifecycle;
+mod panics;
 mod roundtrip;
 mod spans;
 
@@ -27,6 +28,7 @@ fn main() {
     let tests: Vec<Test> = [
         roundtrip::TESTS,
         failures::TESTS,
+        panics::TESTS,
         lifecycle::TESTS,
         spans::TESTS,
     ]

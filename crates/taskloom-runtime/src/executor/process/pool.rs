@@ -536,7 +536,7 @@ impl Slot {
                 continue;
             };
             scratch.clear();
-            match (spec.encode)(&job.inputs, &mut scratch) {
+            match spec.encode(&job.inputs, &mut scratch) {
                 Ok(()) if scratch.len() + spec.name.len() + CALL_OVERHEAD > max => {
                     let error = TaskError::new(
                         TaskErrorKind::Serialization,
@@ -815,7 +815,7 @@ fn answer(
     }
     let result = match outcome {
         Outcome::Value(Blob(bytes)) => match job.body.remote.as_ref() {
-            Some(spec) => (spec.decode)(bytes),
+            Some(spec) => spec.decode(bytes),
             None => Err(TaskError::new(
                 TaskErrorKind::TypeMismatch,
                 "not a remote task",
@@ -824,6 +824,7 @@ fn answer(
         Outcome::Failed(m) => Err(TaskError::new(TaskErrorKind::Failed, m)),
         Outcome::Panicked(m) => Err(TaskError::new(TaskErrorKind::Panicked, m)),
         Outcome::Serialization(m) => Err(TaskError::new(TaskErrorKind::Serialization, m)),
+        Outcome::DropPanicked(m) => Err(TaskError::new(TaskErrorKind::DropPanicked, m)),
         Outcome::Unknown(name) => Err(TaskError::new(
             TaskErrorKind::Failed,
             format!(
