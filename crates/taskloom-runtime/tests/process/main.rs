@@ -6,10 +6,13 @@
 //! libtest's command line for `cargo test` (name filters, `--exact`, `--list`).
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
+mod deaths;
 mod failures;
 mod functions;
+mod groups;
 mod lifecycle;
 mod panics;
+mod retries;
 mod roundtrip;
 mod spans;
 
@@ -28,6 +31,9 @@ fn main() {
     let tests: Vec<Test> = [
         roundtrip::TESTS,
         failures::TESTS,
+        deaths::TESTS,
+        retries::TESTS,
+        groups::TESTS,
         panics::TESTS,
         lifecycle::TESTS,
         spans::TESTS,
