@@ -147,7 +147,7 @@ impl Job {
         );
         drop(refs);
         let inputs = std::mem::take(&mut self.inputs);
-        self.complete(
+        self.into_completion(
             inputs,
             ran.result,
             worker,
@@ -167,7 +167,7 @@ impl Job {
         finished: Instant,
     ) -> Completion {
         let inputs = std::mem::take(&mut self.inputs);
-        self.complete(inputs, result, worker, started, finished, 1)
+        self.into_completion(inputs, result, worker, started, finished, 1)
     }
 
     /// The job's completion with `error`, at once, as if it ran on `worker` (a job
@@ -175,6 +175,29 @@ impl Job {
     pub(crate) fn failed(self, error: TaskError, worker: Worker) -> Completion {
         let now = Instant::now();
         self.finish(Err(error), worker, now, now)
+    }
+
+    /// The job's completion; what is left of the job (its span, its chain) is
+    /// dropped here, guarded.
+    ///
+    /// That drop runs code that is not ours: a chain member's closure, a tracing
+    /// subscriber closing the task's span (tracing-subscriber's `Registry` panics when
+    /// a span is closed on a thread whose default subscriber is another one). Were it
+    /// to panic as the job went out of scope, Rust would leak the completion already
+    /// made as the return value (rust-lang/rust#47949) and the computation would wait
+    /// for it forever.
+    fn into_completion(
+        mut self,
+        inputs: Inputs,
+        result: Result<Value, TaskError>,
+        worker: Worker,
+        started: Instant,
+        finished: Instant,
+        members: u32,
+    ) -> Completion {
+        let completion = self.complete(inputs, result, worker, started, finished, members);
+        discard(self);
+        completion
     }
 
     fn complete(
@@ -205,7 +228,7 @@ impl Job {
         let now = Instant::now();
         let inputs = std::mem::take(&mut self.inputs);
         let error = TaskError::new(TaskErrorKind::WorkerLost, message);
-        self.complete(inputs, Err(error), worker, now, now, 1)
+        self.into_completion(inputs, Err(error), worker, now, now, 1)
             .report();
     }
 }

@@ -3,6 +3,7 @@
 //! cannot start is surfaced, never a hang.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use taskloom_runtime::process::{ProcessPool, ProcessPoolBuilder};
 use taskloom_runtime::{ComputeError, Graph, Scheduler, TaskErrorKind};
@@ -51,6 +52,44 @@ pub(crate) fn state(pid: u32) -> Option<char> {
 /// Whether `pid` is a running process (not gone, not a zombie).
 pub(crate) fn running(pid: u32) -> bool {
     state(pid).is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// Every warning logged in this process (from any thread, the pool's supervisor
+/// included), as `message field=value...` lines: a global subscriber that only
+/// listens to warnings and errors, installed on first use. If another global
+/// subscriber was installed first, nothing is captured (the caller's assertion
+/// says so).
+pub(crate) fn warnings() -> Arc<Mutex<Vec<String>>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    static CAPTURED: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    Arc::clone(CAPTURED.get_or_init(|| {
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry()
+            .with(Capture(Arc::clone(&captured)))
+            .with(tracing_subscriber::filter::LevelFilter::WARN);
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        captured
+    }))
+}
+
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Line(String);
+        impl tracing::field::Visit for Line {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0.insert_str(0, &format!("{value:?}"));
+                } else {
+                    self.0.push_str(&format!(" {}={value:?}", field.name()));
+                }
+            }
+        }
+        let mut line = Line(String::new());
+        event.record(&mut line);
+        self.0.lock().unwrap().push(line.0);
+    }
 }
 
 /// A fresh, empty directory for one test's files.
@@ -127,10 +166,12 @@ fn breakable(workers: usize, stop: &Path) -> ProcessPoolBuilder {
         .arg(exe)
 }
 
-/// The replacement of a dead worker cannot start: the pool says so (start_errors),
-/// the next computation fails at once with the start error naming its task, and the
-/// slot recovers by itself once the program starts again.
+/// The replacement of a dead worker cannot start: the pool says so (start_errors,
+/// and a warning in the log), the next computation fails at once with the start
+/// error naming its task, and the slot recovers by itself once the program starts
+/// again.
 fn failed_replacement_is_surfaced(f: &Fns) {
+    let warnings = warnings();
     let rt = runtime();
     let dir = scratch_dir("broken");
     let stop = dir.join("stop");
@@ -148,6 +189,13 @@ fn failed_replacement_is_surfaced(f: &Fns) {
         "{error}"
     );
     assert_eq!(pool.pids(), vec![None]);
+    let logged = warnings.lock().unwrap().clone();
+    assert!(
+        logged.iter().any(|w| w.contains("could not start")
+            && w.contains("exited with status 7")
+            && w.contains("index=0")),
+        "the failed start is logged as a warning: {logged:?}"
+    );
 
     let mut g = Graph::new();
     let x = g.add_remote("needs-a-worker", (), &f.one).unwrap();

@@ -28,6 +28,10 @@ pub(crate) const TESTS: &[crate::Test] = &[
         "panics::drop_of_an_input_in_the_worker",
         drop_of_an_input_in_the_worker,
     ),
+    (
+        "panics::span_close_on_another_subscriber",
+        span_close_on_another_subscriber,
+    ),
 ];
 
 /// Computes `build`'s graph on a one-worker pool and checks the error: about `key`,
@@ -127,4 +131,24 @@ fn drop_of_an_input_in_the_worker(f: &Fns) {
         TaskErrorKind::DropPanicked,
         "one of its inputs panicked when dropped: DropBomb goes off when dropped in a worker",
     );
+}
+
+/// A global subscriber, and a scoped one for the computation (a test, a request
+/// handler with its own): each task span is closed on a worker thread (the pool's
+/// local thread, its supervisor), whose default is the global subscriber, and
+/// tracing-subscriber's `Registry` panics there ("no such span"). That panic, as the
+/// finished job went out of scope, used to leak the completion it had just made:
+/// the computation waited forever.
+fn span_close_on_another_subscriber(f: &Fns) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let _global = crate::deaths::warnings(); // installs the global subscriber
+    let (_pool, s) = pool(1);
+    let scoped =
+        tracing_subscriber::registry().with(tracing_subscriber::filter::LevelFilter::DEBUG);
+    tracing::subscriber::with_default(scoped, || {
+        let mut g = Graph::new();
+        let x = g.add("local", (), || 4_i64).unwrap();
+        let y = g.add_remote("remote", &x, &f.square).unwrap();
+        assert_eq!(s.compute_blocking(&g, &y).unwrap(), 16);
+    });
 }
