@@ -23,6 +23,7 @@ use taskloom_core::{Key, TaskId};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::Worker;
+use super::retry::Attempt;
 use crate::context::{self, Scope};
 use crate::error::{TaskError, TaskErrorKind};
 use crate::graph::{BlockingFn, BlockingFnBox};
@@ -47,6 +48,9 @@ pub struct Job {
     /// A linear chain fused behind this task: run each member with the previous
     /// member's result (see [`Chain`]).
     pub(crate) chain: Option<Box<Chain>>,
+    /// Runs of this job lost with their worker (see [`super::retry`]): empty, and
+    /// unallocated, unless a worker died while running it.
+    pub(super) attempts: Vec<Attempt>,
     /// Whether the job still owes its computation a completion.
     armed: bool,
 }
@@ -86,6 +90,7 @@ impl Job {
             span,
             queued: Instant::now(),
             chain,
+            attempts: Vec::new(),
             armed: true,
         }
     }
@@ -142,7 +147,7 @@ impl Job {
         );
         drop(refs);
         let inputs = std::mem::take(&mut self.inputs);
-        self.complete(
+        self.into_completion(
             inputs,
             ran.result,
             worker,
@@ -162,7 +167,37 @@ impl Job {
         finished: Instant,
     ) -> Completion {
         let inputs = std::mem::take(&mut self.inputs);
-        self.complete(inputs, result, worker, started, finished, 1)
+        self.into_completion(inputs, result, worker, started, finished, 1)
+    }
+
+    /// The job's completion with `error`, at once, as if it ran on `worker` (a job
+    /// that could not be run, or whose worker was lost).
+    pub(crate) fn failed(self, error: TaskError, worker: Worker) -> Completion {
+        let now = Instant::now();
+        self.finish(Err(error), worker, now, now)
+    }
+
+    /// The job's completion; what is left of the job (its span, its chain) is
+    /// dropped here, guarded.
+    ///
+    /// That drop runs code that is not ours: a chain member's closure, a tracing
+    /// subscriber closing the task's span (tracing-subscriber's `Registry` panics when
+    /// a span is closed on a thread whose default subscriber is another one). Were it
+    /// to panic as the job went out of scope, Rust would leak the completion already
+    /// made as the return value (rust-lang/rust#47949) and the computation would wait
+    /// for it forever.
+    fn into_completion(
+        mut self,
+        inputs: Inputs,
+        result: Result<Value, TaskError>,
+        worker: Worker,
+        started: Instant,
+        finished: Instant,
+        members: u32,
+    ) -> Completion {
+        let completion = self.complete(inputs, result, worker, started, finished, members);
+        discard(self);
+        completion
     }
 
     fn complete(
@@ -193,7 +228,7 @@ impl Job {
         let now = Instant::now();
         let inputs = std::mem::take(&mut self.inputs);
         let error = TaskError::new(TaskErrorKind::WorkerLost, message);
-        self.complete(inputs, Err(error), worker, now, now, 1)
+        self.into_completion(inputs, Err(error), worker, now, now, 1)
             .report();
     }
 }

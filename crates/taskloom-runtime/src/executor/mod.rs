@@ -42,11 +42,15 @@
 //!
 //! - `job`: [`Job`], [`Completion`], and `run_task`, the one function that runs a
 //!   blocking task body on every path;
+//! - `retry`: what becomes of the jobs of a worker that died (sent again, retried up
+//!   to a limit, or failed naming every attempt), for every executor whose workers
+//!   can die;
 //! - [`threads`], [`current`], [`process`]: the shipped executors.
 
 pub mod current;
 mod job;
 pub mod process;
+mod retry;
 pub mod threads;
 
 use std::fmt;
@@ -61,6 +65,8 @@ pub(crate) use job::{
 };
 pub use job::{Completion, Job};
 pub use process::ProcessPool;
+pub use retry::DEFAULT_RETRIES;
+pub(crate) use retry::{AfterLoss, Attempt};
 pub use threads::ThreadPool;
 
 /// Runs batches of blocking tasks. Shared by every computation of a

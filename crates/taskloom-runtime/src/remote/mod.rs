@@ -22,6 +22,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -31,6 +32,7 @@ use taskloom_core::{GraphError, Key};
 pub(crate) mod format;
 
 use crate::error::{BoxError, TaskError, TaskErrorKind};
+use crate::executor::discard;
 use crate::graph::{BlockingFn, BlockingFnBox, Graph, Handle, Inputs, Many, TaskBody, TaskFn};
 use crate::value::{Value, value};
 
@@ -46,18 +48,58 @@ pub enum RegisterError {
 /// What an executor needs to run a task in another process: the function's name,
 /// how to encode the task's inputs and how to decode its result. Shared by every
 /// task that calls the same [`Remote`].
+///
+/// Encoding and decoding run the user's `Serialize` and `Deserialize` impls in the
+/// executor's own task (a pool's slot, a connection's driver): [`RemoteCall::encode`]
+/// and [`RemoteCall::decode`] turn a panic there into the task's
+/// [`TaskErrorKind::Serialization`] error, so it can never take the executor down.
 pub(crate) struct RemoteCall {
     pub(crate) name: Arc<str>,
     /// Encodes the input values as the function's argument tuple.
-    pub(crate) encode: fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>,
+    encode: fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>,
     /// Decodes the function's result.
-    pub(crate) decode: fn(&[u8]) -> Result<Value, TaskError>,
+    decode: fn(&[u8]) -> Result<Value, TaskError>,
 }
 
 impl fmt::Debug for RemoteCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RemoteCall({})", self.name)
     }
+}
+
+impl RemoteCall {
+    /// Encodes the task's input values into `out` (cleared first).
+    ///
+    /// # Errors
+    /// [`TaskErrorKind::Serialization`] if a value does not encode or its `Serialize`
+    /// panics; [`TaskErrorKind::TypeMismatch`] if a value is not of its argument's
+    /// type.
+    pub(crate) fn encode(&self, inputs: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError> {
+        out.clear();
+        unpanic("encoding its inputs", || (self.encode)(inputs, out))
+    }
+
+    /// Decodes the function's result.
+    ///
+    /// # Errors
+    /// [`TaskErrorKind::Serialization`] if the bytes do not decode or the result
+    /// type's `Deserialize` panics.
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<Value, TaskError> {
+        unpanic("decoding its result", || (self.decode)(bytes))
+    }
+}
+
+/// Runs user serde code (`what`: "encoding its inputs"...), turning a panic into a
+/// [`TaskErrorKind::Serialization`] error that says where it happened.
+fn unpanic<T>(what: &str, f: impl FnOnce() -> Result<T, TaskError>) -> Result<T, TaskError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let panic = TaskError::panicked(&*payload);
+        discard(payload);
+        Err(serialization(format!(
+            "panicked while {what}: {}",
+            panic.message()
+        )))
+    })
 }
 
 /// The worker side of a registered function: decodes the arguments, calls the
@@ -155,10 +197,7 @@ impl Registry {
         let local_f = Arc::clone(&f);
         let local: BlockingFn = Arc::new(move |values: &[&Value]| local_f.call(values).map(value));
         let serve: ServeFn = Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-            let values = Args::decode(args)?;
-            let refs: Vec<&Value> = values.iter().collect();
-            let result = f.call(&refs)?;
-            encode_result(&result, out)
+            serve_call(args, out, Args::decode, |inputs| f.call(inputs))
         });
         self.insert::<Args, O>(name, local, serve)
     }
@@ -187,12 +226,9 @@ impl Registry {
             Err(e) => Err(TaskError::failed(e)),
         });
         let serve: ServeFn = Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-            let values = Args::decode(args)?;
-            let refs: Vec<&Value> = values.iter().collect();
-            match f.call(&refs)? {
-                Ok(result) => encode_result(&result, out),
-                Err(e) => Err(TaskError::failed(e)),
-            }
+            serve_call(args, out, Args::decode, |inputs| {
+                f.call(inputs)?.map_err(TaskError::failed)
+            })
         });
         self.insert::<Args, O>(name, local, serve)
     }
@@ -242,6 +278,51 @@ impl Registry {
     pub(crate) fn serve_fn(&self, name: &str) -> Option<&ServeFn> {
         self.functions.get(name)
     }
+}
+
+/// A call in a worker: decodes the arguments, calls the function, encodes its result
+/// into `out`, and drops the values — each step's user code guarded, so that the
+/// worker answers with what went wrong and where instead of dying: a panic in
+/// `Deserialize` or `Serialize` is a [`TaskErrorKind::Serialization`] error, in the
+/// function a [`TaskErrorKind::Panicked`] one, in a value's `Drop` a
+/// [`TaskErrorKind::DropPanicked`] one.
+fn serve_call<O: Serialize>(
+    args: &[u8],
+    out: &mut Vec<u8>,
+    decode: fn(&[u8]) -> Result<Vec<Value>, TaskError>,
+    call: impl FnOnce(&[&Value]) -> Result<O, TaskError>,
+) -> Result<(), TaskError> {
+    let inputs = unpanic("decoding its inputs", || decode(args))?;
+    let refs: Vec<&Value> = inputs.iter().collect();
+    let result = catch_unwind(AssertUnwindSafe(|| call(&refs))).unwrap_or_else(|payload| {
+        let error = TaskError::panicked(&*payload);
+        discard(payload);
+        Err(error)
+    });
+    drop(refs);
+    let answer = match &result {
+        Ok(value) => unpanic("encoding its result", || encode_result(value, out)),
+        Err(_) => Ok(()),
+    };
+    // The task's own error comes first; then whatever dropping its values says.
+    let answer = match result {
+        Ok(value) => answer.and(drop_guarded(value, "its result")),
+        Err(error) => Err(error),
+    };
+    answer.and(drop_guarded(inputs, "one of its inputs"))
+}
+
+/// Drops `thing` (`what`: "its result"...), turning a panic in a `Drop` into a
+/// [`TaskErrorKind::DropPanicked`] error.
+fn drop_guarded<T>(thing: T, what: &str) -> Result<(), TaskError> {
+    catch_unwind(AssertUnwindSafe(move || drop(thing))).map_err(|payload| {
+        let panic = TaskError::panicked(&*payload);
+        discard(payload);
+        TaskError::new(
+            TaskErrorKind::DropPanicked,
+            format!("{what} panicked when dropped: {}", panic.message()),
+        )
+    })
 }
 
 fn encode_result<O: Serialize>(result: &O, out: &mut Vec<u8>) -> Result<(), TaskError> {

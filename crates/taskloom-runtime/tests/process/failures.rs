@@ -55,7 +55,7 @@ fn task_error(
 }
 
 /// The pool still computes (after a worker was lost, with a replacement).
-fn still_serves(s: &Scheduler, f: &Fns) {
+pub(crate) fn still_serves(s: &Scheduler, f: &Fns) {
     let rt = runtime();
     for _ in 0..3 {
         let mut g = Graph::new();
@@ -170,7 +170,13 @@ fn start_waiting(
 
 fn sigkill_mid_task(f: &Fns) {
     let rt = runtime();
-    let (pool, s) = pool(2);
+    // No retries: the kill is the task's error (retries have their own tests).
+    let pool = ProcessPool::builder()
+        .workers(2)
+        .retries(0)
+        .build()
+        .unwrap();
+    let s = Scheduler::builder().executor(pool.clone()).build().unwrap();
     let (pid, compute) = start_waiting(&rt, &s, f, "sigkill", ComputeOptions::new());
     assert!(pool.pids().contains(&Some(pid)));
     let status = std::process::Command::new("kill")

@@ -35,6 +35,51 @@ impl<'de> Deserialize<'de> for Unencodable {
     }
 }
 
+/// A value whose `Serialize` panics (in whichever process encodes it).
+#[derive(Debug)]
+pub(crate) struct EncodeBomb;
+
+impl Serialize for EncodeBomb {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("EncodeBomb goes off when encoded")
+    }
+}
+
+impl<'de> Deserialize<'de> for EncodeBomb {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d).map(|()| EncodeBomb)
+    }
+}
+
+/// A value whose `Deserialize` panics (in whichever process decodes it).
+#[derive(Debug)]
+pub(crate) struct DecodeBomb;
+
+impl Serialize for DecodeBomb {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+}
+
+impl<'de> Deserialize<'de> for DecodeBomb {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        panic!("DecodeBomb goes off when decoded")
+    }
+}
+
+/// A value whose `Drop` panics in a worker process (and only there: the tests'
+/// process makes and drops them freely).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct DropBomb(pub(crate) u8);
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        if taskloom_runtime::process::is_worker() && !std::thread::panicking() {
+            panic!("DropBomb goes off when dropped in a worker")
+        }
+    }
+}
+
 /// The inputs and result of `mix`: four arguments of different kinds.
 pub(crate) type MixArgs = (f64, Vec<u8>, Option<String>, bool);
 pub(crate) type MixOut = (f64, usize, String, bool);
@@ -64,6 +109,51 @@ pub(crate) struct Fns {
     pub(crate) nested_pool: Remote<(), String>,
     /// Registered in the tests' process only: the workers do not know it.
     pub(crate) unknown: Remote<(), i64>,
+    /// Kill their worker (abort) the first time they run, given a directory for
+    /// their marker files; afterwards return the pid. Two names, so that two tasks
+    /// with the same input each crash once.
+    pub(crate) crash_once_a: Remote<(PathBuf,), u32>,
+    pub(crate) crash_once_b: Remote<(PathBuf,), u32>,
+    /// Starts `sleep 300`, writes its pid to the file, then waits (a minute) while
+    /// it sleeps.
+    pub(crate) spawns_sleep: Remote<(PathBuf,), u32>,
+    /// Starts `sleep 300` in the background, writes its pid to the file, returns.
+    pub(crate) leaves_sleep: Remote<(PathBuf,), u32>,
+    pub(crate) encode_bomb: Remote<(), EncodeBomb>,
+    pub(crate) decode_bomb: Remote<(), DecodeBomb>,
+    pub(crate) takes_encode_bomb: Remote<(EncodeBomb,), i64>,
+    pub(crate) takes_decode_bomb: Remote<(DecodeBomb,), i64>,
+    pub(crate) drop_bomb: Remote<(), DropBomb>,
+    pub(crate) takes_drop_bomb: Remote<(DropBomb,), i64>,
+}
+
+/// Aborts the worker the first time it runs with `dir` (making `dir/name`), returns
+/// the pid afterwards.
+fn crash_once(dir: &std::path::Path, name: &str) -> u32 {
+    std::fs::create_dir_all(dir).unwrap();
+    let first = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dir.join(name))
+        .is_ok();
+    if first {
+        std::process::abort();
+    }
+    std::process::id()
+}
+
+/// Starts `sleep 300`, writes its pid to `path`, and returns it. Never waited for:
+/// it is meant to outlive the call, and to die with its worker's process group.
+#[allow(clippy::zombie_processes)]
+fn start_sleep(path: &std::path::Path) -> u32 {
+    let child = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, child.id().to_string()).unwrap();
+    std::fs::rename(&tmp, path).unwrap(); // the reader never sees a half-written pid
+    child.id()
 }
 
 pub(crate) fn registry() -> (Registry, Fns) {
@@ -169,6 +259,36 @@ pub(crate) fn registry() -> (Registry, Fns) {
             })
             .unwrap(),
         unknown: Registry::new().register("unknown", || 5_i64).unwrap(),
+        crash_once_a: r
+            .register("crash_once_a", |dir: &PathBuf| crash_once(dir, "a"))
+            .unwrap(),
+        crash_once_b: r
+            .register("crash_once_b", |dir: &PathBuf| crash_once(dir, "b"))
+            .unwrap(),
+        spawns_sleep: r
+            .register("spawns_sleep", |path: &PathBuf| {
+                let sleep = start_sleep(path);
+                for _ in 0..6000 {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                sleep
+            })
+            .unwrap(),
+        leaves_sleep: r
+            .register("leaves_sleep", |path: &PathBuf| start_sleep(path))
+            .unwrap(),
+        encode_bomb: r.register("encode_bomb", || EncodeBomb).unwrap(),
+        decode_bomb: r.register("decode_bomb", || DecodeBomb).unwrap(),
+        takes_encode_bomb: r
+            .register("takes_encode_bomb", |_: &EncodeBomb| 1_i64)
+            .unwrap(),
+        takes_decode_bomb: r
+            .register("takes_decode_bomb", |_: &DecodeBomb| 1_i64)
+            .unwrap(),
+        drop_bomb: r.register("drop_bomb", || DropBomb(1)).unwrap(),
+        takes_drop_bomb: r
+            .register("takes_drop_bomb", |b: &DropBomb| i64::from(b.0))
+            .unwrap(),
     };
     (r, fns)
 }

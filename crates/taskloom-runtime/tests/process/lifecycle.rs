@@ -41,6 +41,10 @@ pub(crate) const TESTS: &[crate::Test] = &[
         lazy_pool_reports_start_failure_per_task,
     ),
     ("lifecycle::zero_workers_refused", zero_workers_refused),
+    (
+        "lifecycle::drop_mid_handshake_is_prompt",
+        drop_mid_handshake_is_prompt,
+    ),
 ];
 
 fn hundred_computes_same_workers(f: &Fns) {
@@ -179,4 +183,48 @@ fn zero_workers_refused(_: &Fns) {
     assert!(matches!(e, ProcessError::Config(_)), "{e}");
     // Eventually-style helper is shared; keep it referenced from this module too.
     eventually("nothing", || true);
+}
+
+/// A worker that never says hello is being waited for (a lazy start, for a
+/// computation) when the pool is dropped: the drop cancels the handshake, kills the
+/// program, and returns long before the handshake timeout.
+fn drop_mid_handshake_is_prompt(f: &Fns) {
+    let rt = runtime();
+    let dir = crate::deaths::scratch_dir("handshake");
+    let pid_file = dir.join("pid");
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .eager(false)
+        .handshake_timeout(Duration::from_secs(120))
+        .program("/bin/sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; exec sleep 300"#)
+        .arg("sh")
+        .arg(&pid_file)
+        .build()
+        .unwrap();
+    let s = Scheduler::builder().executor(pool.clone()).build().unwrap();
+    let mut g = Graph::new();
+    let x = g.add_remote("waits-for-hello", (), &f.one).unwrap();
+    let compute = rt.spawn(s.compute(&g, &x));
+    let mut pid = None;
+    eventually("the worker program to start", || {
+        pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        pid.is_some()
+    });
+    let pid = pid.unwrap();
+    compute.abort();
+    drop(rt);
+    drop(s);
+    let start = std::time::Instant::now();
+    drop(pool);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(20), "drop took {took:?}");
+    assert!(
+        !crate::deaths::running(pid),
+        "the program outlived the pool"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

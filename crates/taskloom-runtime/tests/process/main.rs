@@ -7,10 +7,14 @@
 //! `--exact`, `--list`) and gives each test a time limit.
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
+mod deaths;
 mod failures;
 mod functions;
+mod groups;
 mod harness;
 mod lifecycle;
+mod panics;
+mod retries;
 mod roundtrip;
 mod spans;
 
@@ -26,6 +30,10 @@ fn main() {
     let tests: Vec<Test> = [
         roundtrip::TESTS,
         failures::TESTS,
+        deaths::TESTS,
+        retries::TESTS,
+        groups::TESTS,
+        panics::TESTS,
         lifecycle::TESTS,
         spans::TESTS,
         &harness::tests(),

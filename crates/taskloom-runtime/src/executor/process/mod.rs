@@ -14,11 +14,27 @@
 //!   with serde inputs and results ([`Remote`]); values cross in postcard
 //!   (`format`), in length-delimited frames over the children's pipes (`protocol`).
 //!   Under other executors the same tasks run in-process without serialization.
-//! - **Failures**: a panic is that task's error, and the worker goes on; a worker
-//!   that dies (abort, segfault, `exit`, a signal) fails the task it was running with
-//!   the exit status or signal, and is replaced; a malformed or oversized frame is an
-//!   error, never a panic or an unbounded allocation; cancelling a computation kills
-//!   the workers running its tasks, and they are replaced.
+//! - **Failures**: a panic is that task's error, and the worker goes on; so is a
+//!   panic in a value's `Serialize`, `Deserialize` (a serialization error) or `Drop`,
+//!   in the parent or in the worker. A malformed or oversized frame is an error,
+//!   never a panic or an unbounded allocation.
+//! - **Workers die and are replaced**: each slot watches its worker while it waits
+//!   for work as well as while it runs some, so a worker that dies idle (the OOM
+//!   killer, a stray `kill`) is replaced at once, and no task is blamed for it. A
+//!   worker that dies while running a task (abort, segfault, `exit`, a signal, a
+//!   malformed answer) costs that task an attempt: it runs again on a fresh worker up
+//!   to [`ProcessPoolBuilder::retries`] times (default [`DEFAULT_RETRIES`], 3), then
+//!   fails with an error naming every attempt's worker and exit status or signal.
+//!   Tasks the dead worker had not started are sent again and cost nothing. A
+//!   worker that cannot be started is logged, reported by
+//!   [`ProcessPool::start_errors`], and tried again after a rest; batches go to the
+//!   slots that have workers, and fail with the start error only when none has.
+//! - **Process groups**: each worker leads a process group of its own, and is always
+//!   killed as a group, so the processes a task started die with its worker
+//!   (cancelled, lost, or stopped with the pool). Cancelling a computation kills the
+//!   workers running its tasks, and they are replaced. Dropping the pool kills every
+//!   worker and waits for that, handshakes in progress included: it takes about as
+//!   long as killing processes, never a handshake timeout.
 //! - Tasks that are not remote run in the parent, on a small thread pool of the
 //!   process pool's own.
 //!
@@ -28,8 +44,13 @@
 //!   [`RemoteArgs`] and `Graph::add_remote`, and the serde format;
 //! - `protocol`: the frames and their codec;
 //! - `worker`: [`init`], the worker's serve loop;
-//! - `pool`: the parent side: a supervisor thread with its own Tokio runtime drives
-//!   one task per worker slot (spawn, handshake, batches, failures, replacement).
+//! - `pool`: the parent side's handle, queue and supervisor thread (its own Tokio
+//!   runtime, one task per worker slot);
+//! - `slot`: one slot's life: watch the worker, run batches, settle a lost worker's
+//!   jobs (sent again, retried by [`crate::executor`]'s retry rule, or failed),
+//!   replace it;
+//! - `batch`: one batch on one worker: encode, send, read the answers in order;
+//! - `conn`: one worker process: start in its own group, handshake, watch, kill.
 //!
 //! # Example
 //!
@@ -62,8 +83,11 @@
 //! }
 //! ```
 
+mod batch;
+mod conn;
 mod pool;
 mod protocol;
+mod slot;
 mod worker;
 
 use std::ffi::OsString;
@@ -71,6 +95,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::executor::DEFAULT_RETRIES;
 pub use crate::remote::{RegisterError, Registry, Remote, RemoteArgs};
 pub use worker::{__write_raw_to_pool, WORKER_ENV, init, is_worker};
 
@@ -216,6 +241,15 @@ impl ProcessPool {
     pub fn pids(&self) -> Vec<Option<u32>> {
         self.inner.pids()
     }
+
+    /// Why each worker slot's last attempt to start a worker failed, if it did
+    /// (`None` once a worker started). A slot that cannot start its worker rests and
+    /// tries again (after 1 s, doubling up to 30 s), and leaves batches to the other
+    /// slots; the failure is also logged (`tracing::warn!`). When no slot can start
+    /// a worker, batches fail with the start error, naming their tasks.
+    pub fn start_errors(&self) -> Vec<Option<Arc<StartError>>> {
+        self.inner.start_errors()
+    }
 }
 
 impl Executor for ProcessPool {
@@ -246,6 +280,7 @@ pub struct ProcessPoolBuilder {
     max_frame_length: usize,
     handshake_timeout: Duration,
     local_threads: usize,
+    retries: u32,
 }
 
 impl Default for ProcessPoolBuilder {
@@ -258,6 +293,7 @@ impl Default for ProcessPoolBuilder {
             max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             local_threads: 1,
+            retries: DEFAULT_RETRIES,
         }
     }
 }
@@ -314,6 +350,18 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// How many times a task whose worker died while running it (a crash, a signal,
+    /// the OOM killer, a malformed answer) is run again, each time on a fresh worker,
+    /// before it fails (default [`DEFAULT_RETRIES`], 3). The error then names every
+    /// attempt's worker (slot and pid) and how it ended. `0`: fail at the first loss.
+    ///
+    /// Tasks that the dead worker had not started (queued behind the running one, or
+    /// not yet delivered) are sent again and never count as an attempt.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
     /// Checks the settings and starts the pool (and, when eager, its workers).
     ///
     /// # Errors
@@ -355,6 +403,7 @@ impl ProcessPoolBuilder {
             args: self.args,
             max_frame_length: self.max_frame_length,
             handshake_timeout: self.handshake_timeout,
+            retries: self.retries,
         };
         Ok(ProcessPool {
             inner: Arc::new(pool::Pool::start(config, local)?),

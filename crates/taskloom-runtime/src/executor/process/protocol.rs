@@ -24,8 +24,8 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// Says "I am a taskloom worker" in the first frame.
 pub(crate) const MAGIC: u64 = u64::from_be_bytes(*b"tskloom\x01");
 
-/// Version of this protocol; both sides must agree.
-pub(crate) const VERSION: u32 = 1;
+/// Version of this protocol; both sides must agree (2: [`Outcome::DropPanicked`]).
+pub(crate) const VERSION: u32 = 2;
 
 /// Longest hello frame the pool accepts: a hello is a few bytes; anything longer is
 /// not a worker talking.
@@ -96,6 +96,8 @@ pub(crate) enum Outcome<'a> {
     Serialization(#[serde(borrow)] &'a str),
     /// No function of that name was registered in the worker.
     Unknown(#[serde(borrow)] &'a str),
+    /// A value's `Drop` panicked in the worker (the panic message).
+    DropPanicked(#[serde(borrow)] &'a str),
 }
 
 /// Raw bytes, written as one length-prefixed block (serde's default for `&[u8]` is a

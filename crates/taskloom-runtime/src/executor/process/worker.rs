@@ -226,6 +226,7 @@ fn serve(registry: &Registry, pool: Option<u32>) -> Result<(), ServeError> {
                     match e.kind() {
                         TaskErrorKind::Panicked => Outcome::Panicked(&message),
                         TaskErrorKind::Serialization => Outcome::Serialization(&message),
+                        TaskErrorKind::DropPanicked => Outcome::DropPanicked(&message),
                         _ => Outcome::Failed(&message),
                     }
                 }

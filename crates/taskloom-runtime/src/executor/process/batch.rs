@@ -1,0 +1,380 @@
+//! One batch of remote jobs on one worker: encode the calls, send them in frames,
+//! read one answer per call, and report each completion as it arrives.
+//!
+//! The batch stops early when its computation is cancelled, the pool shuts down, or
+//! the worker is lost; it then hands the jobs it did not finish back to its slot, in
+//! order (see [`Loss`]), and the slot decides their fate: failed, sent again, or
+//! retried ([`crate::executor::retry`]). Nothing here decides a job's fate after a
+//! loss, and nothing here kills a worker.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use super::conn::{Conn, End, shorten};
+use super::protocol::{Blob, Call, Outcome, Reply, Request};
+use crate::context::Scope;
+use crate::error::{TaskError, TaskErrorKind};
+use crate::executor::{Completion, Job, Message, Sink, Worker, record_span};
+use crate::remote::format;
+use crate::value::Value;
+
+/// Bytes of a call besides its inputs, counted generously (frame header, varints).
+const CALL_OVERHEAD: usize = 32;
+
+/// Why a batch stopped before its last answer, and the jobs it did not finish.
+#[derive(Debug)]
+pub(super) struct Loss {
+    pub(super) lost: Lost,
+    /// The jobs without an answer, in the order they were (or would have been)
+    /// sent: the first is the one the worker was running if `running`; the rest never
+    /// started.
+    pub(super) jobs: Vec<Job>,
+    /// Whether the worker had been sent the first of `jobs` and may have started it
+    /// (`false`: the frame could not be written, or the batch stopped between
+    /// frames).
+    pub(super) running: bool,
+}
+
+/// Why a batch stopped before its last answer.
+#[derive(Debug)]
+pub(super) enum Lost {
+    /// The worker ended or broke the protocol.
+    Worker(End),
+    /// The batch's computation was cancelled (the worker must be killed: it may be
+    /// running one of its tasks).
+    Cancelled,
+    /// The pool is shutting down.
+    Shutdown,
+}
+
+/// Sends a batch's completions to its computation.
+pub(super) struct Reporter {
+    sink: Sink,
+}
+
+impl Reporter {
+    pub(super) fn new(scope: &Scope) -> Self {
+        Reporter {
+            sink: scope.sink.clone(),
+        }
+    }
+
+    /// Reports completions in one message (none: nothing sent).
+    pub(super) fn report(&self, completions: Vec<Completion>) {
+        if !completions.is_empty() {
+            self.sink.send(Message::Done(completions));
+        }
+    }
+
+    /// Reports answered calls: their starts (if the loop listens), then their ends,
+    /// in one message.
+    fn answered(&self, done: &mut Vec<Completion>) {
+        if done.is_empty() {
+            return;
+        }
+        for c in done.iter() {
+            self.sink.started(c.task, c.worker, c.started);
+        }
+        self.report(std::mem::take(done));
+    }
+}
+
+/// Runs `jobs` (one computation's) on `conn`, the worker `worker`, reporting every
+/// completion; `max` is the pool's frame limit.
+pub(super) async fn run(
+    conn: &mut Conn,
+    jobs: Vec<Job>,
+    worker: Worker,
+    max: usize,
+    shutdown: &CancellationToken,
+    reporter: &Reporter,
+) -> Result<(), Loss> {
+    let Some(scope) = jobs.first().map(|j| Arc::clone(&j.scope)) else {
+        return Ok(());
+    };
+    let encoded = encode(jobs, worker, max, reporter);
+    let Encoded {
+        args,
+        mut ranges,
+        mut jobs,
+    } = encoded;
+
+    // Send the calls in frames of at most `max` bytes (one frame, unless the inputs
+    // are large), and read the answers of each before sending the next.
+    while !jobs.is_empty() {
+        let mut count = 0;
+        let mut size = CALL_OVERHEAD;
+        let mut calls = Vec::with_capacity(jobs.len());
+        for (job, range) in jobs.iter().zip(&ranges) {
+            let func = job.body.remote.as_ref().map_or("", |s| &*s.name);
+            let call_size = range.len() + func.len() + CALL_OVERHEAD;
+            if count > 0 && size + call_size > max {
+                break;
+            }
+            size += call_size;
+            count += 1;
+            calls.push(Call {
+                func,
+                args: Blob(&args[range.clone()]),
+            });
+        }
+        let mut body = Vec::with_capacity(size);
+        let encoded = format::encode_into(&Request::Run(calls), &mut body);
+        let frame: Vec<Job> = jobs.drain(..count).collect();
+        ranges.drain(..count);
+        if let Err(e) = encoded {
+            // Cannot happen with a `Vec` as output; if it did, these calls never
+            // reached the worker, which is still in step.
+            let message = format!("the frame of its call would not encode ({e})");
+            reporter.report(
+                frame
+                    .into_iter()
+                    .map(|job| {
+                        let error = TaskError::new(TaskErrorKind::Serialization, message.clone());
+                        job.failed(error, worker)
+                    })
+                    .collect(),
+            );
+            continue;
+        }
+        if let Err((lost, unanswered, running)) = exchange(
+            conn,
+            Bytes::from(body),
+            frame,
+            worker,
+            &scope,
+            shutdown,
+            reporter,
+        )
+        .await
+        {
+            return Err(loss(lost, unanswered, jobs, running));
+        }
+    }
+    Ok(())
+}
+
+/// A loss: `unanswered` jobs of the frame in flight, then the `unsent` ones.
+fn loss(lost: Lost, unanswered: Vec<Job>, unsent: VecDeque<Job>, running: bool) -> Loss {
+    let mut jobs = unanswered;
+    jobs.extend(unsent);
+    Loss {
+        lost,
+        jobs,
+        running,
+    }
+}
+
+/// A batch's calls, encoded.
+struct Encoded {
+    /// Every call's inputs, one after the other.
+    args: Vec<u8>,
+    /// Each call's inputs in `args`.
+    ranges: VecDeque<std::ops::Range<usize>>,
+    /// The jobs whose inputs encoded, in order.
+    jobs: VecDeque<Job>,
+}
+
+/// Encodes every job's inputs into one buffer. A job whose inputs do not encode
+/// (an error, a panicking `Serialize`, too large for a frame) fails here, and the
+/// others go.
+fn encode(jobs: Vec<Job>, worker: Worker, max: usize, reporter: &Reporter) -> Encoded {
+    let mut args = Vec::with_capacity(16 * jobs.len());
+    let mut ranges = VecDeque::with_capacity(jobs.len());
+    let mut sent = VecDeque::with_capacity(jobs.len());
+    let mut failed = Vec::new();
+    let mut scratch = Vec::new();
+    for job in jobs {
+        let Some(spec) = job.body.remote.as_ref() else {
+            let error = TaskError::new(TaskErrorKind::TypeMismatch, "not a remote task");
+            failed.push(job.failed(error, worker));
+            continue;
+        };
+        match spec.encode(&job.inputs, &mut scratch) {
+            Ok(()) if scratch.len() + spec.name.len() + CALL_OVERHEAD > max => {
+                let error = TaskError::new(
+                    TaskErrorKind::Serialization,
+                    format!(
+                        "its inputs take {} bytes, more than the pool's max_frame_length \
+                         ({max})",
+                        scratch.len(),
+                    ),
+                );
+                failed.push(job.failed(error, worker));
+            }
+            Ok(()) => {
+                let start = args.len();
+                args.extend_from_slice(&scratch);
+                ranges.push_back(start..args.len());
+                sent.push_back(job);
+            }
+            Err(error) => failed.push(job.failed(error, worker)),
+        }
+    }
+    reporter.report(failed);
+    Encoded {
+        args,
+        ranges,
+        jobs: sent,
+    }
+}
+
+/// Sends one frame of calls and reads one answer per call, reporting completions
+/// as they arrive. On failure: why, the jobs still unanswered, and whether the first
+/// of them may have started.
+async fn exchange(
+    conn: &mut Conn,
+    body: Bytes,
+    jobs: Vec<Job>,
+    worker: Worker,
+    scope: &Scope,
+    shutdown: &CancellationToken,
+    reporter: &Reporter,
+) -> Result<(), (Lost, Vec<Job>, bool)> {
+    let sent = tokio::select! {
+        biased;
+        () = shutdown.cancelled() => return Err((Lost::Shutdown, jobs, false)),
+        () = scope.cancel.token().cancelled() => return Err((Lost::Cancelled, jobs, false)),
+        sent = conn.send(body) => sent,
+    };
+    if let Err(end) = sent {
+        return Err((Lost::Worker(end), jobs, false));
+    }
+    let sent_at = Instant::now();
+    let mut pending: VecDeque<Job> = jobs.into();
+    let mut done = Vec::with_capacity(pending.len());
+    let mut expected: u32 = 0;
+    while !pending.is_empty() {
+        let mut frame = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Err((Lost::Shutdown, pending.into(), true)),
+            () = scope.cancel.token().cancelled() => {
+                return Err((Lost::Cancelled, pending.into(), true));
+            }
+            frame = conn.next_frame() => frame,
+        };
+        // Take every answer already here, then report them in one message.
+        loop {
+            let lost = match frame {
+                Some(Ok(bytes)) => match pending.front() {
+                    Some(job) => match answer(&bytes, expected, job, worker, sent_at) {
+                        Ok(answered) => {
+                            if let Some(job) = pending.pop_front() {
+                                done.push(answered.complete(job));
+                            }
+                            expected += 1;
+                            None
+                        }
+                        Err(reason) => Some(End::Misbehaved(reason)),
+                    },
+                    None => None,
+                },
+                Some(Err(e)) => Some(End::Misbehaved(format!("sent a malformed frame ({e})"))),
+                None => Some(End::Exited),
+            };
+            if let Some(end) = lost {
+                reporter.answered(&mut done);
+                return Err((Lost::Worker(end), pending.into(), true));
+            }
+            if pending.is_empty() {
+                break;
+            }
+            match conn.ready_frame() {
+                Some(next) => frame = next,
+                None => break,
+            }
+        }
+        reporter.answered(&mut done);
+    }
+    Ok(())
+}
+
+/// A worker's answer to one call, placed on the parent's clock.
+struct Answered {
+    result: Result<Value, TaskError>,
+    worker: Worker,
+    started: Instant,
+    finished: Instant,
+}
+
+impl Answered {
+    fn complete(self, job: Job) -> Completion {
+        record_span(
+            &job.span,
+            self.worker,
+            job.queued,
+            self.started,
+            self.finished,
+        );
+        job.finish(self.result, self.worker, self.started, self.finished)
+    }
+}
+
+/// Reads the answer frame for `job`. A frame that is not the expected answer means
+/// the worker cannot be trusted any more: `Err` with the reason, as a verb phrase.
+fn answer(
+    frame: &[u8],
+    expected: u32,
+    job: &Job,
+    worker: Worker,
+    sent_at: Instant,
+) -> Result<Answered, String> {
+    let (index, start_ns, run_ns, outcome) = match format::decode_borrowed::<Reply<'_>>(frame) {
+        Ok(Reply::Done {
+            index,
+            start_ns,
+            run_ns,
+            outcome,
+        }) => (index, start_ns, run_ns, outcome),
+        Ok(Reply::Hello { .. }) => return Err("sent a second hello".into()),
+        Err(e) => return Err(format!("sent a malformed frame ({e}): {}", shorten(frame))),
+    };
+    if index != expected {
+        return Err(format!(
+            "answered call {index} when call {expected} was due"
+        ));
+    }
+    let result = match outcome {
+        Outcome::Value(Blob(bytes)) => match job.body.remote.as_ref() {
+            Some(spec) => spec.decode(bytes),
+            None => Err(TaskError::new(
+                TaskErrorKind::TypeMismatch,
+                "not a remote task",
+            )),
+        },
+        Outcome::Failed(m) => Err(TaskError::new(TaskErrorKind::Failed, m)),
+        Outcome::Panicked(m) => Err(TaskError::new(TaskErrorKind::Panicked, m)),
+        Outcome::Serialization(m) => Err(TaskError::new(TaskErrorKind::Serialization, m)),
+        Outcome::DropPanicked(m) => Err(TaskError::new(TaskErrorKind::DropPanicked, m)),
+        Outcome::Unknown(name) => Err(TaskError::new(
+            TaskErrorKind::Failed,
+            format!(
+                "no remote function `{name}` is registered in worker {worker}: register it in \
+                 the registry given to `process::init`"
+            ),
+        )),
+    };
+    // The worker's clock is not ours: place the call on our clock from the moment the
+    // batch was sent (the pipe's latency is not counted as run time).
+    let now = Instant::now();
+    let started = (sent_at + Duration::from_nanos(start_ns)).min(now);
+    let finished = (started + Duration::from_nanos(run_ns)).min(now);
+    Ok(Answered {
+        result,
+        worker,
+        started,
+        finished,
+    })
+}
+
+/// The error of a job that did not run because its computation was cancelled.
+pub(super) fn cancelled(when: &str) -> TaskError {
+    TaskError::new(
+        TaskErrorKind::Cancelled,
+        format!("the computation was cancelled {when}"),
+    )
+}

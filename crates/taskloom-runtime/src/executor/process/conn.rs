@@ -1,0 +1,393 @@
+//! One worker process and its pipes: started in a process group of its own, greeted,
+//! watched for its end whether idle or busy, and killed together with every process
+//! it started.
+//!
+//! A worker leads its own process group (`process_group(0)`), so what a task starts
+//! (a `sleep`, a compiler, a shell pipeline) is in that group, and every kill is a
+//! `killpg(SIGKILL)`: nothing a task started outlives its worker. The group is killed
+//! before the worker is reaped: until then the worker's pid (a zombie if it already
+//! died) still names the group, so the signal cannot reach a process that was given
+//! a recycled pid.
+//!
+//! A worker's end shows on its stdout pipe first (the kernel closes a process's files
+//! as it exits, and only the worker holds that pipe: the worker keeps it in a
+//! close-on-exec descriptor), and on `wait` when the pipe does not close (a process
+//! the worker forked without exec holds it). Both are watched.
+
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
+
+use super::StartError;
+use super::WORKER_ENV;
+use super::pool::Config;
+use super::protocol::{self, MAGIC, Reply, VERSION};
+use crate::remote::format;
+
+/// How long a worker that closed its stdin has to exit before it is killed, when
+/// the pool stops it.
+const STOP_GRACE: Duration = Duration::from_millis(100);
+
+/// How long the answers a dead worker left in its pipe are read for, when the pipe
+/// is held open by a process the worker forked.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// A running worker process and its pipes.
+pub(super) struct Conn {
+    /// First field: dropped (the group killed) before `child`.
+    group: Group,
+    child: Child,
+    pub(super) pid: u32,
+    reader: FramedRead<ChildStdout, LengthDelimitedCodec>,
+    writer: FramedWrite<ChildStdin, LengthDelimitedCodec>,
+    /// How the child ended, once it was reaped while being watched.
+    status: Option<std::io::Result<ExitStatus>>,
+}
+
+/// Why a worker is lost to its slot.
+#[derive(Debug)]
+pub(super) enum End {
+    /// It exited or closed its pipes: its exit status says how.
+    Exited,
+    /// It broke the protocol (the text says how, as a verb phrase): it is killed.
+    Misbehaved(String),
+}
+
+/// Why no worker was started.
+#[derive(Debug)]
+pub(super) enum StartFailure {
+    /// The program did not become a worker.
+    Error(StartError),
+    /// The pool shut down meanwhile (the child was killed).
+    Shutdown,
+}
+
+impl Conn {
+    /// Starts worker `index` and waits for its hello, or for `shutdown`.
+    pub(super) async fn start(
+        config: &Config,
+        index: usize,
+        shutdown: &CancellationToken,
+    ) -> Result<Conn, StartFailure> {
+        let program = config.program.clone();
+        let mut command = Command::new(&config.program);
+        command
+            .args(&config.args)
+            .env(WORKER_ENV, format!("{}:{index}", std::process::id()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command.spawn().map_err(|error| {
+            StartError::Spawn {
+                program: program.clone(),
+                error,
+            }
+            .into_failure()
+        })?;
+        let (Some(stdin), Some(stdout), Some(pid)) =
+            (child.stdin.take(), child.stdout.take(), child.id())
+        else {
+            let status = describe_wait(child.wait().await);
+            return Err(StartError::Exited { program, status }.into_failure());
+        };
+        // A hello is tiny: a program that is not a worker is caught by its first bytes.
+        let mut conn = Conn {
+            group: Group::new(pid),
+            child,
+            pid,
+            reader: FramedRead::new(stdout, protocol::codec(protocol::MAX_HELLO)),
+            writer: FramedWrite::new(stdin, protocol::codec(config.max_frame_length)),
+            status: None,
+        };
+        let first = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => {
+                conn.kill().await;
+                return Err(StartFailure::Shutdown);
+            }
+            first = tokio::time::timeout(config.handshake_timeout, conn.reader.next()) => first,
+        };
+        let failure = match first {
+            Err(_) => Some(StartError::Timeout {
+                program: program.clone(),
+                timeout: config.handshake_timeout,
+            }),
+            Ok(None) => Some(StartError::Exited {
+                program: program.clone(),
+                status: String::new(), // filled in below, once reaped
+            }),
+            Ok(Some(Err(_))) => Some(StartError::NotAWorker {
+                program: program.clone(),
+                what: shorten(conn.reader.read_buffer()),
+            }),
+            Ok(Some(Ok(frame))) => match format::decode_borrowed::<Reply<'_>>(&frame) {
+                Ok(Reply::Hello {
+                    magic: MAGIC,
+                    version: VERSION,
+                    ..
+                }) => None,
+                _ => Some(StartError::NotAWorker {
+                    program: program.clone(),
+                    what: shorten(&frame),
+                }),
+            },
+        };
+        if let Some(mut error) = failure {
+            let ended = conn.kill().await;
+            if let StartError::Exited { status, .. } = &mut error {
+                *status = ended;
+            }
+            return Err(error.into_failure());
+        }
+        conn.reader
+            .decoder_mut()
+            .set_max_frame_length(config.max_frame_length);
+        tracing::debug!(index, pid, "taskloom worker started");
+        Ok(conn)
+    }
+
+    /// Waits, while the worker is idle, until it is lost: it ended, or wrote
+    /// something nobody asked for. Cancel-safe.
+    pub(super) async fn ended(&mut self) -> End {
+        if self.status.is_some() {
+            return End::Exited;
+        }
+        tokio::select! {
+            biased;
+            frame = self.reader.next() => match frame {
+                None => End::Exited,
+                Some(Ok(frame)) => End::Misbehaved(format!("wrote {} while idle", shorten(&frame))),
+                Some(Err(e)) => End::Misbehaved(format!("sent a malformed frame ({e})")),
+            },
+            status = self.child.wait() => {
+                self.reaped(status);
+                End::Exited
+            }
+        }
+    }
+
+    /// Sends one frame; `Err` if the worker ended before it took it. Cancel-safe in
+    /// the sense that matters: a frame half sent is never resumed (the caller kills
+    /// the worker).
+    pub(super) async fn send(&mut self, frame: Bytes) -> Result<(), End> {
+        if self.status.is_some() {
+            return Err(End::Exited);
+        }
+        tokio::select! {
+            biased;
+            sent = self.writer.send(frame) => sent.map_err(|_| End::Exited),
+            status = self.child.wait() => {
+                self.reaped(status);
+                Err(End::Exited)
+            }
+        }
+    }
+
+    /// The next frame from the worker; `None` once it ended (after the answers it
+    /// wrote before dying). Cancel-safe.
+    pub(super) async fn next_frame(&mut self) -> Option<std::io::Result<BytesMut>> {
+        if self.status.is_none() {
+            tokio::select! {
+                biased;
+                frame = self.reader.next() => return frame,
+                status = self.child.wait() => self.reaped(status),
+            }
+        }
+        // Dead: what it wrote before dying is still in the pipe, then end of file
+        // (unless a process it forked holds the pipe open: given up after a while).
+        tokio::time::timeout(DRAIN, self.reader.next())
+            .await
+            .unwrap_or(None)
+    }
+
+    /// The frame the worker has ready, if any, without waiting.
+    pub(super) fn ready_frame(&mut self) -> Option<Option<std::io::Result<BytesMut>>> {
+        futures::FutureExt::now_or_never(self.reader.next())
+    }
+
+    /// Whether bytes the pool wrote are still in the worker's stdin pipe, unread: then
+    /// the worker never read the whole frame, and none of its calls started.
+    pub(super) fn unread(&self) -> bool {
+        #[cfg(unix)]
+        {
+            rustix::io::ioctl_fionread(self.writer.get_ref()).is_ok_and(|n| n > 0)
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
+    }
+
+    /// Kills the worker and its group, reaps it, and says how it ended ("was killed
+    /// by signal 9 (SIGKILL)", "exited with status 3"). A worker that already ended
+    /// keeps its own status: a signal cannot change how a process that is exiting
+    /// ends.
+    pub(super) async fn kill(mut self) -> String {
+        self.group.kill();
+        let status = match self.status.take() {
+            Some(status) => status,
+            None => {
+                // The worker itself too, should the group be gone already.
+                let _ = self.child.start_kill();
+                self.child.wait().await
+            }
+        };
+        self.group.disarm();
+        describe_wait(status)
+    }
+
+    /// Stops an idle worker: closes its stdin (it exits at end of file), gives it a
+    /// moment to do so, then kills its group and reaps it.
+    pub(super) async fn stop(self) {
+        let Conn {
+            mut group,
+            mut child,
+            mut reader,
+            writer,
+            status,
+            ..
+        } = self;
+        drop(writer);
+        if status.is_none() {
+            let _ =
+                tokio::time::timeout(STOP_GRACE, async { while reader.next().await.is_some() {} })
+                    .await;
+        }
+        group.kill();
+        if status.is_none() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        group.disarm();
+    }
+
+    /// The child was reaped while being watched: kill what is left of its group at
+    /// once (processes it started keep the group's id reserved while they live).
+    fn reaped(&mut self, status: std::io::Result<ExitStatus>) {
+        self.group.kill();
+        self.group.disarm();
+        self.status = Some(status);
+    }
+}
+
+impl StartError {
+    fn into_failure(self) -> StartFailure {
+        StartFailure::Error(self)
+    }
+}
+
+/// A worker's process group, killed when dropped unless disarmed (once its leader
+/// was reaped, the id may be recycled: it is never signalled again).
+struct Group {
+    #[cfg(unix)]
+    pgid: Option<rustix::process::Pid>,
+}
+
+impl Group {
+    fn new(pid: u32) -> Self {
+        #[cfg(not(unix))]
+        let _ = pid;
+        Group {
+            #[cfg(unix)]
+            pgid: i32::try_from(pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw),
+        }
+    }
+
+    /// SIGKILL to every process of the group (the worker itself included).
+    fn kill(&self) {
+        #[cfg(unix)]
+        if let Some(pgid) = self.pgid {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+    }
+
+    fn disarm(&mut self) {
+        #[cfg(unix)]
+        {
+            self.pgid = None;
+        }
+    }
+}
+
+impl Drop for Group {
+    /// A connection dropped without [`Conn::kill`] or [`Conn::stop`] (a panic that
+    /// unwound through its slot) still leaves no process behind; `Child`'s
+    /// `kill_on_drop` and Tokio's orphan queue reap the worker.
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A wait's result, as a verb phrase.
+fn describe_wait(status: std::io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => describe(status),
+        Err(e) => format!("ended (its status is unknown: {e})"),
+    }
+}
+
+/// "exited with status 3", "was killed by signal 9 (SIGKILL)".
+fn describe(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            let core = if status.core_dumped() {
+                ", core dumped"
+            } else {
+                ""
+            };
+            return format!(
+                "was killed by signal {signal} ({}{core})",
+                signal_name(signal)
+            );
+        }
+    }
+    match status.code() {
+        Some(code) => format!("exited with status {code}"),
+        None => format!("ended ({status})"),
+    }
+}
+
+#[cfg(unix)]
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        10 => "SIGUSR1",
+        11 => "SIGSEGV",
+        12 => "SIGUSR2",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => "signal",
+    }
+}
+
+/// The first bytes a worker (or a program that is not one) wrote, for a message.
+pub(super) fn shorten(bytes: &[u8]) -> String {
+    const SHOWN: usize = 40;
+    if bytes.is_empty() {
+        return "an empty frame".into();
+    }
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]);
+    let more = if bytes.len() > SHOWN { "..." } else { "" };
+    format!("{text:?}{more}")
+}

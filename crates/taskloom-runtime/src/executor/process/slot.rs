@@ -1,0 +1,325 @@
+//! One worker slot of the process pool: a task on the supervisor's runtime that owns
+//! one worker process at a time, for the pool's whole life.
+//!
+//! A slot waits for a batch and watches its worker at the same time, so a worker
+//! that dies while idle (the OOM killer, a stray `kill`) is noticed when it happens
+//! and replaced (at once when the pool is eager, on next use otherwise): the next
+//! computation never meets it. While a batch runs ([`super::batch`]) the worker is
+//! watched the same way.
+//!
+//! Every loss ends in [`Slot::lose`]: the worker's group is killed and the worker
+//! reaped; jobs that never started are queued again, at the front; the job the worker
+//! was running is retried up to the pool's `retries`
+//! ([`crate::executor::retry`]), or fails naming every attempt.
+//!
+//! A worker that cannot be started is logged and recorded (the pool's
+//! `start_errors`), and the slot rests, trying again after 1 s, then 2, 4... up to
+//! 30 s. A resting slot leaves batches to the other slots; when every slot rests, the
+//! slots take batches again and try to start a worker for each: the batch fails with
+//! the start error if that fails too. No batch waits for a slot that cannot run it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::StartError;
+use super::batch::{self, Loss, Lost, Reporter};
+use super::conn::{Conn, End, StartFailure};
+use super::pool::Shared;
+use crate::error::{TaskError, TaskErrorKind};
+use crate::executor::{AfterLoss, Attempt, Batch, Job, Worker};
+
+/// The first rest after a failed start.
+const FIRST_REST: Duration = Duration::from_secs(1);
+/// The longest rest after failed starts.
+const MAX_REST: Duration = Duration::from_secs(30);
+
+/// One worker slot: its current worker, if any.
+pub(super) struct Slot {
+    index: usize,
+    shared: Arc<Shared>,
+    conn: Option<Conn>,
+    /// Set after a failed start: the slot rests until then.
+    rest_until: Option<Instant>,
+    /// The next rest's length.
+    rest: Duration,
+}
+
+/// What woke an idle slot.
+enum Wake {
+    /// Its worker ended or misbehaved.
+    Lost(End),
+    /// Its rest is over.
+    Rested,
+    /// A batch to run (`None`: the pool shut down).
+    Batch(Option<Batch>),
+}
+
+/// How an attempt to start a worker went.
+enum Started {
+    Yes,
+    No(Arc<StartError>),
+    Shutdown,
+}
+
+impl Slot {
+    pub(super) fn new(index: usize, shared: Arc<Shared>, conn: Option<Conn>) -> Self {
+        Slot {
+            index,
+            shared,
+            conn,
+            rest_until: None,
+            rest: FIRST_REST,
+        }
+    }
+
+    /// The slot's life: keep a worker (when eager), run batches, replace workers,
+    /// until the pool shuts down; then stop the worker.
+    pub(super) async fn run(mut self) {
+        let shared = Arc::clone(&self.shared);
+        while !shared.shutdown.is_cancelled() {
+            if self.conn.is_none() && shared.config.eager && self.rest_until.is_none() {
+                // Replace the worker now, so the next batch does not wait for it.
+                self.start().await;
+                continue;
+            }
+            // A resting slot leaves batches to the others, unless every slot rests:
+            // then it takes them and tries a start for each, failing the batch if
+            // that fails too. No batch waits for a slot that cannot run it.
+            let takes_batches =
+                self.conn.is_some() || self.rest_until.is_none() || shared.all_resting();
+            let rest_until = self.rest_until;
+            let wake = tokio::select! {
+                biased;
+                () = shared.shutdown.cancelled() => break,
+                end = watch(&mut self.conn) => Wake::Lost(end),
+                () = sleep_until(rest_until) => Wake::Rested,
+                batch = next_batch(&shared, takes_batches) => Wake::Batch(batch),
+            };
+            match wake {
+                Wake::Lost(end) => self.lost_idle(end).await,
+                Wake::Rested => self.set_rest(None),
+                Wake::Batch(Some(batch)) => self.run_batch(batch).await,
+                Wake::Batch(None) => break,
+            }
+        }
+        if let Some(conn) = self.conn.take() {
+            shared.set_pid(self.index, None);
+            conn.stop().await;
+        }
+    }
+
+    fn worker(&self, pid: u32) -> Worker {
+        Worker::Process {
+            index: u32::try_from(self.index).unwrap_or(u32::MAX),
+            pid,
+        }
+    }
+
+    /// Starts a worker. A failure is logged, recorded, and makes the slot rest.
+    async fn start(&mut self) -> Started {
+        let shared = &self.shared;
+        match Conn::start(&shared.config, self.index, &shared.shutdown).await {
+            Ok(conn) => {
+                shared.set_pid(self.index, Some(conn.pid));
+                self.conn = Some(conn);
+                self.rest = FIRST_REST;
+                self.set_rest(None);
+                Started::Yes
+            }
+            Err(StartFailure::Shutdown) => Started::Shutdown,
+            Err(StartFailure::Error(error)) => {
+                let error = Arc::new(error);
+                tracing::warn!(
+                    index = self.index,
+                    error = %error,
+                    retry_in = ?self.rest,
+                    "taskloom worker could not start"
+                );
+                shared.start_failed(self.index, Arc::clone(&error));
+                self.set_rest(Some(Instant::now() + self.rest));
+                self.rest = (self.rest * 2).min(MAX_REST);
+                Started::No(error)
+            }
+        }
+    }
+
+    fn set_rest(&mut self, until: Option<Instant>) {
+        self.rest_until = until;
+        self.shared.set_resting(self.index, until.is_some());
+    }
+
+    /// The idle worker ended or misbehaved: kill and reap it, say so. The loop
+    /// replaces it (at once when eager).
+    async fn lost_idle(&mut self, end: End) {
+        let Some(conn) = self.conn.take() else { return };
+        let pid = conn.pid;
+        self.shared.set_pid(self.index, None);
+        let status = conn.kill().await;
+        let reason = match end {
+            End::Exited => status,
+            End::Misbehaved(reason) => reason,
+        };
+        tracing::warn!(
+            index = self.index,
+            pid,
+            %reason,
+            "taskloom worker lost while idle; it is replaced"
+        );
+    }
+
+    /// Runs one batch of remote jobs (one computation's) on this slot's worker.
+    async fn run_batch(&mut self, batch: Batch) {
+        let jobs = batch.into_jobs();
+        let Some(first) = jobs.first() else { return };
+        let reporter = Reporter::new(&first.scope);
+        if first.is_cancelled() {
+            let error = || batch::cancelled("before it started");
+            reporter.report(
+                jobs.into_iter()
+                    .map(|job| job.failed(error(), Worker::Inline))
+                    .collect(),
+            );
+            return;
+        }
+        if self.conn.is_none() {
+            match self.start().await {
+                Started::Yes => {}
+                Started::Shutdown => return shut_down(jobs, &reporter),
+                Started::No(error) => {
+                    if self.shared.others_can_run(self.index) {
+                        // Another slot has (or can start) a worker: these jobs did
+                        // nothing wrong, they go to it.
+                        self.shared.requeue(jobs);
+                    } else {
+                        let message = format!("worker {} could not start: {error}", self.index);
+                        let error = || TaskError::new(TaskErrorKind::WorkerLost, message.clone());
+                        reporter.report(
+                            jobs.into_iter()
+                                .map(|job| job.failed(error(), Worker::Inline))
+                                .collect(),
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+        let Some(pid) = self.conn.as_ref().map(|c| c.pid) else {
+            return;
+        };
+        let worker = self.worker(pid);
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let max = self.shared.config.max_frame_length;
+        let ran = batch::run(conn, jobs, worker, max, &self.shared.shutdown, &reporter).await;
+        if let Err(loss) = ran {
+            self.lose(loss, worker, &reporter).await;
+        }
+    }
+
+    /// The worker is lost for a batch: kill and reap it, then settle the batch's
+    /// unfinished jobs — failed when cancelled or shut down; otherwise queued again
+    /// (those that never started) or retried up to the limit (the one it was
+    /// running).
+    async fn lose(&mut self, loss: Loss, worker: Worker, reporter: &Reporter) {
+        let Loss {
+            lost,
+            jobs,
+            running,
+        } = loss;
+        let Some(conn) = self.conn.take() else {
+            // Unreachable: a batch runs on a worker. Its jobs report themselves lost.
+            return;
+        };
+        self.shared.set_pid(self.index, None);
+        // A frame the worker never read to its end: none of its calls started.
+        let running = running && !conn.unread();
+        let status = conn.kill().await;
+        match lost {
+            Lost::Cancelled => {
+                tracing::debug!(
+                    index = self.index,
+                    %worker,
+                    "worker killed: its computation was cancelled"
+                );
+                let error = || batch::cancelled("while its worker ran it");
+                reporter.report(
+                    jobs.into_iter()
+                        .map(|job| job.failed(error(), worker))
+                        .collect(),
+                );
+            }
+            Lost::Shutdown => shut_down(jobs, reporter),
+            Lost::Worker(end) => {
+                let ended = match end {
+                    End::Exited => status,
+                    End::Misbehaved(reason) => reason,
+                };
+                let mut jobs = jobs.into_iter();
+                let culprit = if running { jobs.next() } else { None };
+                let mut again: Vec<Job> = Vec::with_capacity(jobs.len() + 1);
+                if let Some(job) = culprit {
+                    tracing::warn!(
+                        index = self.index,
+                        %worker,
+                        reason = %ended,
+                        key = %job.key(),
+                        attempt = job.attempts().len() + 1,
+                        "taskloom worker lost while running a task"
+                    );
+                    let attempt = Attempt { worker, ended };
+                    match job.worker_lost(attempt, self.shared.config.retries) {
+                        AfterLoss::Retry(job) => again.push(job),
+                        AfterLoss::Done(completion) => reporter.report(vec![completion]),
+                    }
+                } else {
+                    tracing::warn!(
+                        index = self.index,
+                        %worker,
+                        reason = %ended,
+                        "taskloom worker lost before it started its batch; the batch is sent again"
+                    );
+                }
+                again.extend(jobs);
+                self.shared.requeue(again);
+            }
+        }
+    }
+}
+
+/// Fails jobs because the pool shut down.
+fn shut_down(jobs: Vec<Job>, reporter: &Reporter) {
+    let error = || TaskError::new(TaskErrorKind::WorkerLost, "the process pool shut down");
+    reporter.report(
+        jobs.into_iter()
+            .map(|job| job.failed(error(), Worker::Inline))
+            .collect(),
+    );
+}
+
+/// Waits until the idle worker is lost (never, without a worker).
+async fn watch(conn: &mut Option<Conn>) -> End {
+    match conn {
+        Some(conn) => conn.ended().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `until` (forever, without one).
+async fn sleep_until(until: Option<Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next batch, if the slot takes batches (waits forever otherwise).
+async fn next_batch(shared: &Shared, takes: bool) -> Option<Batch> {
+    if takes {
+        shared.next_batch().await
+    } else {
+        std::future::pending().await
+    }
+}
