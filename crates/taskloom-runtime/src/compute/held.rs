@@ -36,10 +36,13 @@ impl Held {
     /// Keeps `task`'s result. A value it replaces (none, in a correct run) is
     /// dropped quietly.
     pub(super) fn put(&mut self, task: TaskId, value: Value) {
-        if let Some(slot) = self.values.get_mut(task.index()) {
-            if let Some(old) = slot.replace(value) {
-                discard(old);
+        match self.values.get_mut(task.index()) {
+            Some(slot) => {
+                if let Some(old) = slot.replace(value) {
+                    discard(old);
+                }
             }
+            None => discard(value),
         }
     }
 

@@ -49,7 +49,7 @@ use tracing::Instrument;
 use crate::callbacks::{ComputationId, Outcome, StartInfo, TaskFinish, TaskStart};
 use crate::context::{self, Cancel, CancelLink, Scope};
 use crate::error::{ComputeError, TaskError};
-use crate::executor::{Completion, Executor, Inputs, Message, Sink, drop_value};
+use crate::executor::{Completion, Executor, Inputs, Message, Sink, discard, drop_value};
 use crate::graph::TaskBody;
 use crate::scheduler::{ComputeOptions, Inner};
 
@@ -317,7 +317,7 @@ impl Computation {
                         // computation has failed and nobody waits for them.
                         for mut rest in completions {
                             rest.settle();
-                            crate::executor::discard(rest);
+                            discard(rest);
                         }
                         return Err(e);
                     }
@@ -363,18 +363,25 @@ impl Ledger {
     /// back the emptied buffer. A panicking `Drop` (the last reference of a result
     /// released meanwhile) fails the computation naming that input.
     fn drop_inputs(&self, task: TaskId, mut inputs: Inputs) -> Result<Inputs, ComputeError> {
-        let deps = self.graph.deps(task);
+        let mut failed = None;
         for (i, value) in inputs.drain(..).enumerate() {
-            if let Err(error) = drop_value(value) {
-                let key = deps.get(i).map_or(task, |d| *d);
-                self.scope.cancel.cancel();
-                return Err(ComputeError::Task {
-                    key: self.graph.key(key).clone(),
-                    error,
-                });
+            if failed.is_some() {
+                discard(value); // the computation fails on the first; drop the rest
+            } else if let Err(error) = drop_value(value) {
+                failed = Some((i, error));
             }
         }
-        Ok(inputs)
+        match failed {
+            None => Ok(inputs),
+            Some((i, error)) => {
+                let key = self.graph.deps(task).get(i).map_or(task, |d| *d);
+                self.scope.cancel.cancel();
+                Err(ComputeError::Task {
+                    key: self.graph.key(key).clone(),
+                    error,
+                })
+            }
+        }
     }
 
     /// Feeds the success of `task` to the state and drops the results it releases.
@@ -429,9 +436,10 @@ impl Ledger {
         let mut c = c;
         match std::mem::replace(&mut c.result, Err(TaskError::placeholder())) {
             Ok(value) => {
-                self.finish(task)?;
+                // Held first: if finishing fails (a release whose `Drop` panics), the
+                // value is dropped with the others, safely.
                 self.held.put(task, value);
-                Ok(())
+                self.finish(task)
             }
             Err(error) => {
                 self.state
@@ -465,7 +473,7 @@ impl Drop for Computation {
             if let Message::Done(completions) = message {
                 for mut c in completions {
                     c.settle();
-                    crate::executor::discard(c);
+                    discard(c);
                 }
             }
         }

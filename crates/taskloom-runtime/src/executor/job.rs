@@ -550,8 +550,18 @@ impl Completion {
 impl Drop for Completion {
     /// A completion dropped unreported reports its task as lost (once: the report
     /// itself is settled, so losing it too loses nothing more).
+    ///
+    /// Whatever user values it still holds (its result, its inputs) are dropped
+    /// without letting a panicking `Drop` unwind, on every path: the loop drops the
+    /// completions it has read the same way.
     fn drop(&mut self) {
         let Some(owner) = self.owner.take() else {
+            if self.result.is_ok() {
+                discard(std::mem::replace(&mut self.result, Err(cancelled())));
+            }
+            if !self.inputs.is_empty() {
+                discard(std::mem::take(&mut self.inputs));
+            }
             return;
         };
         let now = Instant::now();

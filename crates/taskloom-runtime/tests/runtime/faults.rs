@@ -80,6 +80,22 @@ async fn a_result_whose_drop_panics_fails_naming_its_key_on_every_path() {
 }
 
 #[tokio::test]
+async fn two_panicking_drops_in_one_step_fail_once_and_unwind_nowhere() {
+    // Finishing `b` releases `a`, whose bomb goes off; `b`'s own result is a bomb
+    // too, and must be dropped as safely as `a`'s, after the failure.
+    let mut g = Graph::new();
+    let a = g.add("a", (), || Bomb(7)).unwrap();
+    let b = g.add("b", &a, |x: &Bomb| Bomb(x.0 + 1)).unwrap();
+    let c = g.add("c", &b, |x: &Bomb| x.0).unwrap();
+    for s in [Scheduler::current_thread(), Scheduler::threads(1).unwrap()] {
+        let options = ComputeOptions::new().fuse(false);
+        let err = within(s.compute_with(&g, &c, options)).await.unwrap_err();
+        assert_drop_panicked(&err, "a", "release while finishing");
+        still_works(&s).await;
+    }
+}
+
+#[tokio::test]
 async fn dropping_a_computation_that_holds_a_panicking_result_does_not_panic() {
     let s = Scheduler::threads(2).unwrap();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
