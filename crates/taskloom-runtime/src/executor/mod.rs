@@ -45,10 +45,13 @@
 //! - `retry`: what becomes of the jobs of a worker that died (sent again, retried up
 //!   to a limit, or failed naming every attempt), for every executor whose workers
 //!   can die;
+//! - `link`: the conversation with a worker process (frames, a batch's exchange, a
+//!   lost worker's jobs, the serve loop), over pipes or TCP;
 //! - [`threads`], [`current`], [`process`]: the shipped executors.
 
 pub mod current;
 mod job;
+pub(crate) mod link;
 pub mod process;
 mod retry;
 pub mod threads;

@@ -26,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 use super::StartError;
 use super::WORKER_ENV;
 use super::pool::Config;
-use super::protocol::{self, MAGIC, Reply, VERSION};
+use crate::executor::link::protocol::{self, MAGIC, Reply, VERSION, shorten};
+use crate::executor::link::{End, Transport};
 use crate::remote::format;
 
 /// How long a worker that closed its stdin has to exit before it is killed, when
@@ -47,15 +48,6 @@ pub(super) struct Conn {
     writer: FramedWrite<ChildStdin, LengthDelimitedCodec>,
     /// How the child ended, once it was reaped while being watched.
     status: Option<std::io::Result<ExitStatus>>,
-}
-
-/// Why a worker is lost to its slot.
-#[derive(Debug)]
-pub(super) enum End {
-    /// It exited or closed its pipes: its exit status says how.
-    Exited,
-    /// It broke the protocol (the text says how, as a verb phrase): it is killed.
-    Misbehaved(String),
 }
 
 /// Why no worker was started.
@@ -158,71 +150,19 @@ impl Conn {
     /// something nobody asked for. Cancel-safe.
     pub(super) async fn ended(&mut self) -> End {
         if self.status.is_some() {
-            return End::Exited;
+            return End::Closed;
         }
         tokio::select! {
             biased;
             frame = self.reader.next() => match frame {
-                None => End::Exited,
+                None => End::Closed,
                 Some(Ok(frame)) => End::Misbehaved(format!("wrote {} while idle", shorten(&frame))),
-                Some(Err(e)) => End::Misbehaved(format!("sent a malformed frame ({e})")),
+                Some(Err(e)) => End::malformed(&e),
             },
             status = self.child.wait() => {
                 self.reaped(status);
-                End::Exited
+                End::Closed
             }
-        }
-    }
-
-    /// Sends one frame; `Err` if the worker ended before it took it. Cancel-safe in
-    /// the sense that matters: a frame half sent is never resumed (the caller kills
-    /// the worker).
-    pub(super) async fn send(&mut self, frame: Bytes) -> Result<(), End> {
-        if self.status.is_some() {
-            return Err(End::Exited);
-        }
-        tokio::select! {
-            biased;
-            sent = self.writer.send(frame) => sent.map_err(|_| End::Exited),
-            status = self.child.wait() => {
-                self.reaped(status);
-                Err(End::Exited)
-            }
-        }
-    }
-
-    /// The next frame from the worker; `None` once it ended (after the answers it
-    /// wrote before dying). Cancel-safe.
-    pub(super) async fn next_frame(&mut self) -> Option<std::io::Result<BytesMut>> {
-        if self.status.is_none() {
-            tokio::select! {
-                biased;
-                frame = self.reader.next() => return frame,
-                status = self.child.wait() => self.reaped(status),
-            }
-        }
-        // Dead: what it wrote before dying is still in the pipe, then end of file
-        // (unless a process it forked holds the pipe open: given up after a while).
-        tokio::time::timeout(DRAIN, self.reader.next())
-            .await
-            .unwrap_or(None)
-    }
-
-    /// The frame the worker has ready, if any, without waiting.
-    pub(super) fn ready_frame(&mut self) -> Option<Option<std::io::Result<BytesMut>>> {
-        futures::FutureExt::now_or_never(self.reader.next())
-    }
-
-    /// Whether bytes the pool wrote are still in the worker's stdin pipe, unread: then
-    /// the worker never read the whole frame, and none of its calls started.
-    pub(super) fn unread(&self) -> bool {
-        #[cfg(unix)]
-        {
-            rustix::io::ioctl_fionread(self.writer.get_ref()).is_ok_and(|n| n > 0)
-        }
-        #[cfg(not(unix))]
-        {
-            false
         }
     }
 
@@ -275,6 +215,71 @@ impl Conn {
         self.group.kill();
         self.group.disarm();
         self.status = Some(status);
+    }
+}
+
+impl Transport for Conn {
+    /// Cancel-safe in the sense that matters: a frame half sent is never resumed (the
+    /// slot kills the worker).
+    async fn send(&mut self, frame: Bytes) -> Result<(), End> {
+        if self.status.is_some() {
+            return Err(End::Closed);
+        }
+        tokio::select! {
+            biased;
+            sent = self.writer.send(frame) => sent.map_err(|_| End::Closed),
+            status = self.child.wait() => {
+                self.reaped(status);
+                Err(End::Closed)
+            }
+        }
+    }
+
+    /// After the worker ended, the answers it wrote before dying are still read.
+    async fn next_frame(&mut self) -> Result<BytesMut, End> {
+        let frame = if self.status.is_none() {
+            tokio::select! {
+                biased;
+                frame = self.reader.next() => frame,
+                status = self.child.wait() => {
+                    self.reaped(status);
+                    // Dead: what it wrote before dying is still in the pipe, then end
+                    // of file (unless a process it forked holds the pipe open: given
+                    // up after a while).
+                    tokio::time::timeout(DRAIN, self.reader.next()).await.unwrap_or(None)
+                }
+            }
+        } else {
+            tokio::time::timeout(DRAIN, self.reader.next())
+                .await
+                .unwrap_or(None)
+        };
+        match frame {
+            Some(Ok(frame)) => Ok(frame),
+            Some(Err(e)) => Err(End::malformed(&e)),
+            None => Err(End::Closed),
+        }
+    }
+
+    fn ready_frame(&mut self) -> Option<Result<BytesMut, End>> {
+        futures::FutureExt::now_or_never(self.reader.next()).map(|frame| match frame {
+            Some(Ok(frame)) => Ok(frame),
+            Some(Err(e)) => Err(End::malformed(&e)),
+            None => Err(End::Closed),
+        })
+    }
+
+    /// Bytes the pool wrote still in the worker's stdin pipe, unread: the worker never
+    /// read the whole frame, and none of its calls started.
+    fn unread(&self) -> bool {
+        #[cfg(unix)]
+        {
+            rustix::io::ioctl_fionread(self.writer.get_ref()).is_ok_and(|n| n > 0)
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
     }
 }
 
@@ -379,15 +384,4 @@ fn signal_name(signal: i32) -> &'static str {
         15 => "SIGTERM",
         _ => "signal",
     }
-}
-
-/// The first bytes a worker (or a program that is not one) wrote, for a message.
-pub(super) fn shorten(bytes: &[u8]) -> String {
-    const SHOWN: usize = 40;
-    if bytes.is_empty() {
-        return "an empty frame".into();
-    }
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]);
-    let more = if bytes.len() > SHOWN { "..." } else { "" };
-    format!("{text:?}{more}")
 }

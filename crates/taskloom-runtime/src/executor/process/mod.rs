@@ -42,15 +42,17 @@
 //!
 //! - [`crate::remote`] (shared with other executors): [`Registry`], [`Remote`],
 //!   [`RemoteArgs`] and `Graph::add_remote`, and the serde format;
-//! - `protocol`: the frames and their codec;
-//! - `worker`: [`init`], the worker's serve loop;
+//! - `crate::executor::link` (shared with every executor whose workers are processes): the frames,
+//!   one batch's exchange over a `Transport`, the settlement of a lost worker's jobs,
+//!   and the worker's serve loop;
+//! - `worker`: [`init`], which makes a process a worker (of a pool, or of a cluster);
 //! - `pool`: the parent side's handle, queue and supervisor thread (its own Tokio
 //!   runtime, one task per worker slot);
 //! - `slot`: one slot's life: watch the worker, run batches, settle a lost worker's
 //!   jobs (sent again, retried by [`crate::executor`]'s retry rule, or failed),
 //!   replace it;
-//! - `batch`: one batch on one worker: encode, send, read the answers in order;
-//! - `conn`: one worker process: start in its own group, handshake, watch, kill.
+//! - `conn`: one worker process: start in its own group, handshake, watch, kill; the
+//!   `Transport` over its pipes.
 //!
 //! # Example
 //!
@@ -83,10 +85,8 @@
 //! }
 //! ```
 
-mod batch;
 mod conn;
 mod pool;
-mod protocol;
 mod slot;
 mod worker;
 
@@ -97,6 +97,7 @@ use std::time::Duration;
 
 pub use crate::executor::DEFAULT_RETRIES;
 pub use crate::remote::{RegisterError, Registry, Remote, RemoteArgs};
+pub(crate) use worker::initialized;
 pub use worker::{__write_raw_to_pool, WORKER_ENV, init, is_worker};
 
 use super::{Batch, Executor, ThreadPool};
@@ -383,13 +384,13 @@ impl ProcessPoolBuilder {
         if self.local_threads == 0 {
             return Err(ProcessError::LocalThreads(0));
         }
-        if self.max_frame_length < protocol::MAX_HELLO {
+        if self.max_frame_length < crate::executor::link::protocol::MAX_HELLO {
             return Err(ProcessError::MaxFrameLength(self.max_frame_length));
         }
         let program = match self.program {
             Some(p) => p,
             None => {
-                if !worker::initialized() {
+                if !initialized() {
                     return Err(ProcessError::NotInitialized);
                 }
                 std::env::current_exe().map_err(ProcessError::Supervisor)?

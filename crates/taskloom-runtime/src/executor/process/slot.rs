@@ -8,9 +8,11 @@
 //! watched the same way.
 //!
 //! Every loss ends in [`Slot::lose`]: the worker's group is killed and the worker
-//! reaped; jobs that never started are queued again, at the front; the job the worker
-//! was running is retried up to the pool's `retries`
-//! ([`crate::executor::retry`]), or fails naming every attempt.
+//! reaped; then the batch's unfinished jobs are settled as every executor with
+//! process workers settles them ([`crate::executor::link::loss`]): jobs that never
+//! started are queued again, at the front; the job the worker was running is retried
+//! up to the pool's `retries` ([`crate::executor::retry`]), or fails naming every
+//! attempt.
 //!
 //! A worker that cannot be started is logged and recorded (the pool's
 //! `start_errors`), and the slot rests, trying again after 1 s, then 2, 4... up to
@@ -24,11 +26,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::StartError;
-use super::batch::{self, Loss, Lost, Reporter};
-use super::conn::{Conn, End, StartFailure};
+use super::conn::{Conn, StartFailure};
 use super::pool::Shared;
 use crate::error::{TaskError, TaskErrorKind};
-use crate::executor::{AfterLoss, Attempt, Batch, Job, Worker};
+use crate::executor::link::batch::{self, Loss, Reporter};
+use crate::executor::link::loss::Settle;
+use crate::executor::link::{End, Transport};
+use crate::executor::{Batch, Worker};
 
 /// The first rest after a failed start.
 const FIRST_REST: Duration = Duration::from_secs(1);
@@ -158,8 +162,8 @@ impl Slot {
         self.shared.set_pid(self.index, None);
         let status = conn.kill().await;
         let reason = match end {
-            End::Exited => status,
             End::Misbehaved(reason) => reason,
+            End::Closed | End::Silent(_) | End::Retired => status,
         };
         tracing::warn!(
             index = self.index,
@@ -186,7 +190,9 @@ impl Slot {
         if self.conn.is_none() {
             match self.start().await {
                 Started::Yes => {}
-                Started::Shutdown => return shut_down(jobs, &reporter),
+                Started::Shutdown => {
+                    return self.settle(Worker::Inline, "", &reporter).shut_down(jobs);
+                }
                 Started::No(error) => {
                     if self.shared.others_can_run(self.index) {
                         // Another slot has (or can start) a worker: these jobs did
@@ -220,83 +226,36 @@ impl Slot {
     }
 
     /// The worker is lost for a batch: kill and reap it, then settle the batch's
-    /// unfinished jobs — failed when cancelled or shut down; otherwise queued again
-    /// (those that never started) or retried up to the limit (the one it was
-    /// running).
+    /// unfinished jobs ([`Settle::loss`]) and queue again those that go on.
     async fn lose(&mut self, loss: Loss, worker: Worker, reporter: &Reporter) {
-        let Loss {
-            lost,
-            jobs,
-            running,
-        } = loss;
         let Some(conn) = self.conn.take() else {
             // Unreachable: a batch runs on a worker. Its jobs report themselves lost.
             return;
         };
         self.shared.set_pid(self.index, None);
         // A frame the worker never read to its end: none of its calls started.
-        let running = running && !conn.unread();
+        let loss = Loss {
+            running: loss.running && !conn.unread(),
+            ..loss
+        };
         let status = conn.kill().await;
-        match lost {
-            Lost::Cancelled => {
-                tracing::debug!(
-                    index = self.index,
-                    %worker,
-                    "worker killed: its computation was cancelled"
-                );
-                let error = || batch::cancelled("while its worker ran it");
-                reporter.report(
-                    jobs.into_iter()
-                        .map(|job| job.failed(error(), worker))
-                        .collect(),
-                );
-            }
-            Lost::Shutdown => shut_down(jobs, reporter),
-            Lost::Worker(end) => {
-                let ended = match end {
-                    End::Exited => status,
-                    End::Misbehaved(reason) => reason,
-                };
-                let mut jobs = jobs.into_iter();
-                let culprit = if running { jobs.next() } else { None };
-                let mut again: Vec<Job> = Vec::with_capacity(jobs.len() + 1);
-                if let Some(job) = culprit {
-                    tracing::warn!(
-                        index = self.index,
-                        %worker,
-                        reason = %ended,
-                        key = %job.key(),
-                        attempt = job.attempts().len() + 1,
-                        "taskloom worker lost while running a task"
-                    );
-                    let attempt = Attempt { worker, ended };
-                    match job.worker_lost(attempt, self.shared.config.retries) {
-                        AfterLoss::Retry(job) => again.push(job),
-                        AfterLoss::Done(completion) => reporter.report(vec![completion]),
-                    }
-                } else {
-                    tracing::warn!(
-                        index = self.index,
-                        %worker,
-                        reason = %ended,
-                        "taskloom worker lost before it started its batch; the batch is sent again"
-                    );
-                }
-                again.extend(jobs);
-                self.shared.requeue(again);
-            }
+        let ended = match &loss.lost {
+            batch::Lost::Worker(End::Misbehaved(reason)) => reason.clone(),
+            _ => status,
+        };
+        let again = self.settle(worker, &ended, reporter).loss(loss);
+        self.shared.requeue(again);
+    }
+
+    fn settle<'a>(&self, worker: Worker, ended: &'a str, reporter: &'a Reporter) -> Settle<'a> {
+        Settle {
+            worker,
+            ended,
+            retries: self.shared.config.retries,
+            reporter,
+            shut_down: "the process pool shut down",
         }
     }
-}
-
-/// Fails jobs because the pool shut down.
-fn shut_down(jobs: Vec<Job>, reporter: &Reporter) {
-    let error = || TaskError::new(TaskErrorKind::WorkerLost, "the process pool shut down");
-    reporter.report(
-        jobs.into_iter()
-            .map(|job| job.failed(error(), Worker::Inline))
-            .collect(),
-    );
 }
 
 /// Waits until the idle worker is lost (never, without a worker).

@@ -16,31 +16,22 @@
 //! worker behind.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
-use bytes::BytesMut;
-
-use super::protocol::{self, Blob, Call, MAGIC, Outcome, Reply, Request, VERSION};
-use crate::error::{TaskError, TaskErrorKind};
+use crate::executor::link::protocol::{MAGIC, Reply, VERSION};
+use crate::executor::link::serve::{self, Output, ServeError};
 use crate::remote::Registry;
 
 /// The environment variable that marks a process as a worker. Its value is
 /// `<parent pid>:<worker index>`.
 pub const WORKER_ENV: &str = "TASKLOOM_PROCESS_WORKER";
 
-/// Frames a worker accepts from its pool: the pool is trusted, the limit only stops a
-/// confused parent from making the worker allocate without bound.
-const WORKER_MAX_FRAME: usize = 1 << 30;
-
 /// Whether [`init`] ran in this process.
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
 /// The worker's frame output (its original stdout), once it serves.
-static PROTOCOL_OUT: OnceLock<File> = OnceLock::new();
+static PROTOCOL_OUT: OnceLock<Box<dyn Output>> = OnceLock::new();
 
 /// Makes this process a worker if a process pool started it; otherwise returns at
 /// once. Call it first thing in `main`, with the registry of every remote function
@@ -148,120 +139,37 @@ pub(crate) fn initialized() -> bool {
     INITIALIZED.load(Ordering::Acquire)
 }
 
+/// Records where a serving worker's frames go (once per process), for
+/// [`__write_raw_to_pool`] too.
+fn protocol_out(output: Box<dyn Output>) -> &'static dyn Output {
+    &**PROTOCOL_OUT.get_or_init(|| output)
+}
+
 /// Writes `bytes` to the pool as they are, bypassing the framing: for tests of the
 /// pool's handling of a misbehaving worker. Fails outside a serving worker.
 #[doc(hidden)]
 pub fn __write_raw_to_pool(bytes: &[u8]) -> std::io::Result<()> {
-    let Some(mut out) = PROTOCOL_OUT.get() else {
+    let Some(out) = PROTOCOL_OUT.get() else {
         return Err(std::io::Error::other("not a serving taskloom worker"));
     };
-    out.write_all(bytes)?;
-    out.flush()
-}
-
-/// Why a worker stopped serving.
-#[derive(Debug, thiserror::Error)]
-enum ServeError {
-    #[error("cannot set up the worker's pipes: {0}")]
-    Setup(std::io::Error),
-    #[error("the pool's pipe failed: {0}")]
-    Pipe(std::io::Error),
-    #[error("the pool sent a bad frame: {0}")]
-    Frame(String),
+    out.write_frames(bytes)
 }
 
 /// The worker's life: set up the pipes, say hello, answer batches until EOF.
 fn serve(registry: &Registry, pool: Option<u32>) -> Result<(), ServeError> {
     die_with_parent(pool);
     let (mut input, output) = protocol_pipes()?;
-    let output = PROTOCOL_OUT.get_or_init(|| output);
-    let mut codec = protocol::codec(WORKER_MAX_FRAME);
-    let mut frame_scratch = Vec::with_capacity(256);
-    let mut value_scratch = Vec::with_capacity(256);
-    let mut out = BytesMut::with_capacity(4096);
-    let send = |out: &mut BytesMut| -> Result<(), ServeError> {
-        let mut w = output;
-        w.write_all(out).map_err(ServeError::Pipe)?;
-        out.clear();
-        Ok(())
-    };
+    let output = protocol_out(Box::new(output));
     let hello = Reply::Hello {
         magic: MAGIC,
         version: VERSION,
         pid: std::process::id(),
     };
-    protocol::write_frame(&mut codec, &hello, &mut frame_scratch, &mut out)
-        .map_err(|e| ServeError::Frame(e.to_string()))?;
-    send(&mut out)?;
-
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut chunk = vec![0_u8; 64 * 1024];
-    loop {
-        let frame = match protocol::next_frame(&mut codec, &mut buf)
-            .map_err(|e| ServeError::Frame(e.to_string()))?
-        {
-            Some(frame) => frame,
-            None => {
-                let n = input.read(&mut chunk).map_err(ServeError::Pipe)?;
-                if n == 0 {
-                    return Ok(()); // the pool closed our stdin: done
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                continue;
-            }
-        };
-        let arrived = Instant::now();
-        let Request::Run(calls) = crate::remote::format::decode_borrowed::<Request<'_>>(&frame)
-            .map_err(|e| ServeError::Frame(e.to_string()))?;
-        for (index, call) in calls.iter().enumerate() {
-            let started = Instant::now();
-            let result = run_call(registry, call, &mut value_scratch);
-            let finished = Instant::now();
-            let message;
-            let outcome = match &result {
-                Ok(()) => Outcome::Value(Blob(&value_scratch)),
-                Err(CallError::Unknown) => Outcome::Unknown(call.func),
-                Err(CallError::Task(e)) => {
-                    message = e.message().to_owned();
-                    match e.kind() {
-                        TaskErrorKind::Panicked => Outcome::Panicked(&message),
-                        TaskErrorKind::Serialization => Outcome::Serialization(&message),
-                        TaskErrorKind::DropPanicked => Outcome::DropPanicked(&message),
-                        _ => Outcome::Failed(&message),
-                    }
-                }
-            };
-            let reply = Reply::Done {
-                index: u32::try_from(index).unwrap_or(u32::MAX),
-                start_ns: nanos(started.duration_since(arrived)),
-                run_ns: nanos(finished.duration_since(started)),
-                outcome,
-            };
-            protocol::write_frame(&mut codec, &reply, &mut frame_scratch, &mut out)
-                .map_err(|e| ServeError::Frame(e.to_string()))?;
-            // One write per call, before the next starts: if the next call kills the
-            // process, the pool knows which one it was.
-            send(&mut out)?;
-        }
-    }
-}
-
-fn nanos(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-enum CallError {
-    Unknown,
-    Task(TaskError),
-}
-
-/// Runs one call, its result encoded into `out`; a panic becomes an error.
-fn run_call(registry: &Registry, call: &Call<'_>, out: &mut Vec<u8>) -> Result<(), CallError> {
-    let func = registry.serve_fn(call.func).ok_or(CallError::Unknown)?;
-    out.clear();
-    catch_unwind(AssertUnwindSafe(|| func(call.args.0, out)))
-        .unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)))
-        .map_err(CallError::Task)
+    output
+        .write_frames(&serve::encode(&hello)?)
+        .map_err(ServeError::Io)?;
+    serve::serve(registry, &mut input, output, &serve::Always)?;
+    Ok(())
 }
 
 /// Takes stdin and stdout for frames, and gives the program `/dev/null` and stderr in

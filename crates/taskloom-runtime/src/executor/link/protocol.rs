@@ -1,21 +1,26 @@
-//! The frames between the pool and a worker, and their codec.
+//! The frames between an executor and a worker process, and their codec: the same
+//! over a child's pipes (process pool) and over a TCP connection (cluster).
 //!
 //! Every frame is a length-delimited block (tokio-util's [`LengthDelimitedCodec`]:
 //! a 4-byte big-endian length, then the body) whose body is one postcard-encoded
-//! message. The codec refuses a length above the pool's `max_frame_length` before
-//! reserving anything, so a child that writes garbage or a huge length costs the
+//! message. The codec refuses a length above the executor's `max_frame_length` before
+//! reserving anything, so a worker that writes garbage or a huge length costs the
 //! parent an error, never an unbounded allocation.
 //!
-//! The conversation:
+//! The conversation, once the worker is known (the pool reads a [`Reply::Hello`]; the
+//! cluster runs its own authenticated handshake first, `cluster::handshake`):
 //!
-//! 1. the worker starts and sends [`Reply::Hello`] with [`MAGIC`] and
-//!    [`VERSION`]: proof that it is a taskloom worker of a compatible build (a program
-//!    that forgot `init()` prints something else, or nothing);
-//! 2. the pool sends a [`Request::Run`] with a batch of calls;
-//! 3. the worker answers each call with one [`Reply::Done`] frame, written as soon as
+//! 1. the executor sends a [`Request::Run`] with a batch of calls;
+//! 2. the worker answers each call with one [`Reply::Done`] frame, written as soon as
 //!    the call ends, in order: when a worker dies, the first call without an answer
 //!    is the one that killed it;
-//! 4. repeat from 2; the worker exits when its stdin closes.
+//! 3. repeat from 1; the worker exits when its input ends.
+//!
+//! Two frames exist for workers that the executor cannot watch as a child process
+//! (cluster workers): an empty frame is a heartbeat ([`HEARTBEAT`], written by a
+//! thread of the worker's own every interval, also while a call runs: a silent worker
+//! is a lost one), and [`Reply::Retiring`] says the worker stops taking calls (its
+//! allocation's end is near): the calls after its last answer never started.
 
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -24,10 +29,15 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// Says "I am a taskloom worker" in the first frame.
 pub(crate) const MAGIC: u64 = u64::from_be_bytes(*b"tskloom\x01");
 
-/// Version of this protocol; both sides must agree (2: [`Outcome::DropPanicked`]).
-pub(crate) const VERSION: u32 = 2;
+/// Version of this protocol; both sides must agree (2: [`Outcome::DropPanicked`];
+/// 3: [`Reply::Retiring`] and heartbeats).
+pub(crate) const VERSION: u32 = 3;
 
-/// Longest hello frame the pool accepts: a hello is a few bytes; anything longer is
+/// A heartbeat: an empty frame (a frame's length prefix of zero). No message encodes
+/// to zero bytes, so it is told apart without decoding.
+pub(crate) const HEARTBEAT: [u8; 4] = [0; 4];
+
+/// Longest hello frame the process pool accepts: a hello is a few bytes; anything longer is
 /// not a worker talking.
 pub(crate) const MAX_HELLO: usize = 256;
 
@@ -39,7 +49,7 @@ pub(crate) fn codec(max_frame_length: usize) -> LengthDelimitedCodec {
         .new_codec()
 }
 
-/// A message from the pool to a worker.
+/// A message from the executor to a worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Request<'a> {
     /// Run these calls in order; answer each with a [`Reply::Done`].
@@ -57,7 +67,7 @@ pub(crate) struct Call<'a> {
     pub(crate) args: Blob<'a>,
 }
 
-/// A message from a worker to the pool.
+/// A message from a worker to the executor.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Reply<'a> {
     /// First frame of every worker.
@@ -81,6 +91,9 @@ pub(crate) enum Reply<'a> {
         #[serde(borrow)]
         outcome: Outcome<'a>,
     },
+    /// The worker takes no more calls and is leaving (its walltime is near): the
+    /// calls of the current batch after the last one answered never started.
+    Retiring,
 }
 
 /// How one call ended in the worker.
@@ -168,4 +181,15 @@ pub(crate) enum FrameError {
     /// pipe failed.
     #[error("{0}")]
     Io(std::io::Error),
+}
+
+/// The first bytes a worker (or a program that is not one) wrote, for a message.
+pub(crate) fn shorten(bytes: &[u8]) -> String {
+    const SHOWN: usize = 40;
+    if bytes.is_empty() {
+        return "an empty frame".into();
+    }
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]);
+    let more = if bytes.len() > SHOWN { "..." } else { "" };
+    format!("{text:?}{more}")
 }

@@ -1,11 +1,12 @@
 //! One batch of remote jobs on one worker: encode the calls, send them in frames,
 //! read one answer per call, and report each completion as it arrives.
 //!
-//! The batch stops early when its computation is cancelled, the pool shuts down, or
-//! the worker is lost; it then hands the jobs it did not finish back to its slot, in
-//! order (see [`Loss`]), and the slot decides their fate: failed, sent again, or
-//! retried ([`crate::executor::retry`]). Nothing here decides a job's fate after a
-//! loss, and nothing here kills a worker.
+//! The batch stops early when its computation is cancelled, the executor shuts down,
+//! or the worker is lost; it then hands the jobs it did not finish back to its
+//! caller, in order (see [`Loss`]), and [`super::loss`] decides their fate: failed,
+//! sent again, or retried ([`crate::executor::retry`]). Nothing here decides a job's
+//! fate after a loss, and nothing here kills a worker. The worker is reached through
+//! a [`Transport`]: pipes or a socket, this code does not know which.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{Conn, End, shorten};
-use super::protocol::{Blob, Call, Outcome, Reply, Request};
+use super::protocol::{Blob, Call, Outcome, Reply, Request, shorten};
+use super::{End, Transport};
 use crate::context::Scope;
 use crate::error::{TaskError, TaskErrorKind};
 use crate::executor::{Completion, Job, Message, Sink, Worker, record_span};
@@ -27,44 +28,44 @@ const CALL_OVERHEAD: usize = 32;
 
 /// Why a batch stopped before its last answer, and the jobs it did not finish.
 #[derive(Debug)]
-pub(super) struct Loss {
-    pub(super) lost: Lost,
+pub(crate) struct Loss {
+    pub(crate) lost: Lost,
     /// The jobs without an answer, in the order they were (or would have been)
     /// sent: the first is the one the worker was running if `running`; the rest never
     /// started.
-    pub(super) jobs: Vec<Job>,
+    pub(crate) jobs: Vec<Job>,
     /// Whether the worker had been sent the first of `jobs` and may have started it
     /// (`false`: the frame could not be written, or the batch stopped between
     /// frames).
-    pub(super) running: bool,
+    pub(crate) running: bool,
 }
 
 /// Why a batch stopped before its last answer.
 #[derive(Debug)]
-pub(super) enum Lost {
-    /// The worker ended or broke the protocol.
+pub(crate) enum Lost {
+    /// The worker ended, broke the protocol, went silent or retired.
     Worker(End),
     /// The batch's computation was cancelled (the worker must be killed: it may be
     /// running one of its tasks).
     Cancelled,
-    /// The pool is shutting down.
+    /// The executor is shutting down.
     Shutdown,
 }
 
 /// Sends a batch's completions to its computation.
-pub(super) struct Reporter {
+pub(crate) struct Reporter {
     sink: Sink,
 }
 
 impl Reporter {
-    pub(super) fn new(scope: &Scope) -> Self {
+    pub(crate) fn new(scope: &Scope) -> Self {
         Reporter {
             sink: scope.sink.clone(),
         }
     }
 
     /// Reports completions in one message (none: nothing sent).
-    pub(super) fn report(&self, completions: Vec<Completion>) {
+    pub(crate) fn report(&self, completions: Vec<Completion>) {
         if !completions.is_empty() {
             self.sink.send(Message::Done(completions));
         }
@@ -84,9 +85,9 @@ impl Reporter {
 }
 
 /// Runs `jobs` (one computation's) on `conn`, the worker `worker`, reporting every
-/// completion; `max` is the pool's frame limit.
-pub(super) async fn run(
-    conn: &mut Conn,
+/// completion; `max` is the executor's frame limit.
+pub(crate) async fn run<T: Transport>(
+    conn: &mut T,
     jobs: Vec<Job>,
     worker: Worker,
     max: usize,
@@ -226,8 +227,8 @@ fn encode(jobs: Vec<Job>, worker: Worker, max: usize, reporter: &Reporter) -> En
 /// Sends one frame of calls and reads one answer per call, reporting completions
 /// as they arrive. On failure: why, the jobs still unanswered, and whether the first
 /// of them may have started.
-async fn exchange(
-    conn: &mut Conn,
+async fn exchange<T: Transport>(
+    conn: &mut T,
     body: Bytes,
     jobs: Vec<Job>,
     worker: Worker,
@@ -260,21 +261,25 @@ async fn exchange(
         // Take every answer already here, then report them in one message.
         loop {
             let lost = match frame {
-                Some(Ok(bytes)) => match pending.front() {
+                Ok(bytes) => match pending.front() {
                     Some(job) => match answer(&bytes, expected, job, worker, sent_at) {
-                        Ok(answered) => {
+                        Ok(Answer::Done(answered)) => {
                             if let Some(job) = pending.pop_front() {
                                 done.push(answered.complete(job));
                             }
                             expected += 1;
                             None
                         }
+                        Ok(Answer::Retiring) => {
+                            // Nothing after the last answer started: all sent again.
+                            reporter.answered(&mut done);
+                            return Err((Lost::Worker(End::Retired), pending.into(), false));
+                        }
                         Err(reason) => Some(End::Misbehaved(reason)),
                     },
                     None => None,
                 },
-                Some(Err(e)) => Some(End::Misbehaved(format!("sent a malformed frame ({e})"))),
-                None => Some(End::Exited),
+                Err(end) => Some(end),
             };
             if let Some(end) = lost {
                 reporter.answered(&mut done);
@@ -314,6 +319,14 @@ impl Answered {
     }
 }
 
+/// What a worker's frame says about the call due.
+enum Answer {
+    /// Its answer.
+    Done(Answered),
+    /// The worker is leaving and did not start it.
+    Retiring,
+}
+
 /// Reads the answer frame for `job`. A frame that is not the expected answer means
 /// the worker cannot be trusted any more: `Err` with the reason, as a verb phrase.
 fn answer(
@@ -322,7 +335,7 @@ fn answer(
     job: &Job,
     worker: Worker,
     sent_at: Instant,
-) -> Result<Answered, String> {
+) -> Result<Answer, String> {
     let (index, start_ns, run_ns, outcome) = match format::decode_borrowed::<Reply<'_>>(frame) {
         Ok(Reply::Done {
             index,
@@ -330,6 +343,7 @@ fn answer(
             run_ns,
             outcome,
         }) => (index, start_ns, run_ns, outcome),
+        Ok(Reply::Retiring) => return Ok(Answer::Retiring),
         Ok(Reply::Hello { .. }) => return Err("sent a second hello".into()),
         Err(e) => return Err(format!("sent a malformed frame ({e}): {}", shorten(frame))),
     };
@@ -359,20 +373,20 @@ fn answer(
         )),
     };
     // The worker's clock is not ours: place the call on our clock from the moment the
-    // batch was sent (the pipe's latency is not counted as run time).
+    // batch was sent (the pipe's or the network's latency is not counted as run time).
     let now = Instant::now();
     let started = (sent_at + Duration::from_nanos(start_ns)).min(now);
     let finished = (started + Duration::from_nanos(run_ns)).min(now);
-    Ok(Answered {
+    Ok(Answer::Done(Answered {
         result,
         worker,
         started,
         finished,
-    })
+    }))
 }
 
 /// The error of a job that did not run because its computation was cancelled.
-pub(super) fn cancelled(when: &str) -> TaskError {
+pub(crate) fn cancelled(when: &str) -> TaskError {
     TaskError::new(
         TaskErrorKind::Cancelled,
         format!("the computation was cancelled {when}"),

@@ -1,0 +1,111 @@
+//! What becomes of the jobs of a batch whose worker was lost: one rule for the process
+//! pool and the cluster.
+//!
+//! [`super::batch::run`] hands back the jobs it did not finish, in order, and says
+//! whether the worker may have started the first of them. Then:
+//!
+//! - the batch's computation was cancelled: every job fails as cancelled;
+//! - the executor shut down: every job fails as lost;
+//! - the worker retired: none of them started, all are sent again;
+//! - the worker died, broke the protocol or went silent: the job it was running is
+//!   handed to [`Job::worker_lost`] (retried up to the executor's limit, or failed
+//!   naming every attempt); the others never started and are sent again, at no cost.
+
+use super::End;
+use super::batch::{Loss, Lost, Reporter, cancelled};
+use crate::error::{TaskError, TaskErrorKind};
+use crate::executor::{AfterLoss, Attempt, Job, Worker};
+
+/// How a lost batch is settled: where it ran and what the executor allows.
+pub(crate) struct Settle<'a> {
+    /// The worker that was lost.
+    pub(crate) worker: Worker,
+    /// How it ended, as a verb phrase for messages ("was killed by signal 9 (SIGKILL)",
+    /// "closed its connection; Slurm says CANCELLED"), for [`Lost::Worker`].
+    pub(crate) ended: &'a str,
+    /// The executor's retry limit.
+    pub(crate) retries: u32,
+    /// Where completions go.
+    pub(crate) reporter: &'a Reporter,
+    /// The message of jobs failed because the executor shut down ("the process pool
+    /// shut down").
+    pub(crate) shut_down: &'a str,
+}
+
+impl Settle<'_> {
+    /// Settles `loss`: reports the jobs that end here, and returns those to send
+    /// again (to another worker, or this one's replacement), in order.
+    pub(crate) fn loss(&self, loss: Loss) -> Vec<Job> {
+        let Loss {
+            lost,
+            jobs,
+            running,
+        } = loss;
+        let worker = self.worker;
+        match lost {
+            Lost::Cancelled => {
+                tracing::debug!(%worker, "worker dropped: its computation was cancelled");
+                let error = || cancelled("while its worker ran it");
+                self.reporter.report(
+                    jobs.into_iter()
+                        .map(|job| job.failed(error(), worker))
+                        .collect(),
+                );
+                Vec::new()
+            }
+            Lost::Shutdown => {
+                self.shut_down(jobs);
+                Vec::new()
+            }
+            Lost::Worker(End::Retired) => {
+                tracing::info!(
+                    %worker,
+                    unstarted = jobs.len(),
+                    "taskloom worker retired; the calls it did not start are sent again"
+                );
+                jobs
+            }
+            Lost::Worker(_) => {
+                let ended = self.ended;
+                let mut jobs = jobs.into_iter();
+                let culprit = if running { jobs.next() } else { None };
+                let mut again: Vec<Job> = Vec::with_capacity(jobs.len() + 1);
+                if let Some(job) = culprit {
+                    tracing::warn!(
+                        %worker,
+                        reason = %ended,
+                        key = %job.key(),
+                        attempt = job.attempts().len() + 1,
+                        "taskloom worker lost while running a task"
+                    );
+                    let attempt = Attempt {
+                        worker,
+                        ended: ended.to_owned(),
+                    };
+                    match job.worker_lost(attempt, self.retries) {
+                        AfterLoss::Retry(job) => again.push(job),
+                        AfterLoss::Done(completion) => self.reporter.report(vec![completion]),
+                    }
+                } else {
+                    tracing::warn!(
+                        %worker,
+                        reason = %ended,
+                        "taskloom worker lost before it started its batch; the batch is sent again"
+                    );
+                }
+                again.extend(jobs);
+                again
+            }
+        }
+    }
+
+    /// Fails `jobs` because the executor shut down.
+    pub(crate) fn shut_down(&self, jobs: Vec<Job>) {
+        let error = || TaskError::new(TaskErrorKind::WorkerLost, self.shut_down);
+        self.reporter.report(
+            jobs.into_iter()
+                .map(|job| job.failed(error(), Worker::Inline))
+                .collect(),
+        );
+    }
+}

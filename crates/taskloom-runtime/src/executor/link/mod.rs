@@ -1,0 +1,78 @@
+//! One conversation with a worker process, whatever carries it: the frames, one
+//! batch's exchange, what becomes of a lost worker's jobs, and the worker's serve
+//! loop.
+//!
+//! Two executors have workers that are processes: the process pool (child processes,
+//! over their pipes) and the cluster (processes anywhere, over TCP). They differ in
+//! how a worker is started, reached and watched, and in nothing else: the same frames
+//! cross either way, a batch is sent and answered the same way, and a worker lost in
+//! the middle of a batch costs its jobs the same thing. So the conversation lives here
+//! once, over a [`Transport`]: the four things a batch and a loss need from the pipe
+//! or the socket underneath.
+//!
+//! # Layout
+//!
+//! - `protocol`: the frames and their codec;
+//! - `batch`: one batch on one worker: encode, send, read the answers in order, and
+//!   on a loss hand back the jobs not answered, saying whether the first one started;
+//! - `loss`: the fate of those jobs (sent again for free, retried by
+//!   [`crate::executor::retry`]'s rule, or failed);
+//! - `serve`: the worker's side: read batches, run each call, answer it, and stop
+//!   taking calls when asked to retire.
+
+pub(crate) mod batch;
+pub(crate) mod loss;
+pub(crate) mod protocol;
+pub(crate) mod serve;
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+/// The byte stream to one worker, as a batch's exchange and a loss's settlement see
+/// it: frames out, frames in, and whether the worker read what was sent.
+///
+/// Implemented by the process pool's pipes and by the cluster's TCP connections;
+/// every method must be cancel-safe (a batch stops waiting when its computation is
+/// cancelled), and a frame half sent is never resumed: the caller drops the worker.
+pub(crate) trait Transport {
+    /// Sends one frame; `Err` if the worker ended before it took it.
+    async fn send(&mut self, frame: Bytes) -> Result<(), End>;
+
+    /// The next frame from the worker, or why there will be none. A transport that
+    /// carries heartbeats consumes them here: only protocol frames come out.
+    async fn next_frame(&mut self) -> Result<BytesMut, End>;
+
+    /// The frame the worker has ready, if any, without waiting.
+    fn ready_frame(&mut self) -> Option<Result<BytesMut, End>>;
+
+    /// Whether bytes sent to the worker are provably still unread by it: then none of
+    /// the calls of the frame in flight started, and the first of them costs no
+    /// attempt. `false` when the transport cannot tell (a socket: the peer's buffer
+    /// is out of sight), which errs on the side of counting an attempt.
+    fn unread(&self) -> bool;
+}
+
+/// Why a worker is lost to its executor.
+#[derive(Debug)]
+pub(crate) enum End {
+    /// Its end closed: the process exited, or its connection closed. The executor
+    /// says how (an exit status, the engine's word on the job).
+    Closed,
+    /// It broke the protocol (the text says how, as a verb phrase): it is dropped.
+    Misbehaved(String),
+    /// It sent nothing, not even a heartbeat, for this long: its process is stuck
+    /// or its node is gone.
+    Silent(Duration),
+    /// It said it is leaving (its allocation's end is near) after its last answer:
+    /// the calls it did not answer never started.
+    Retired,
+}
+
+impl End {
+    /// The frame error of a worker whose frame would not decode or was too long, as
+    /// an [`End::Misbehaved`].
+    pub(crate) fn malformed(error: &std::io::Error) -> End {
+        End::Misbehaved(format!("sent a malformed frame ({error})"))
+    }
+}
