@@ -21,7 +21,9 @@
 //!   [`Batch`](executor::Batch), [`Completion`](executor::Completion); the shipped
 //!   [`ThreadPool`](executor::ThreadPool) and [`CurrentThread`](executor::CurrentThread);
 //!   [`process`]: the [`ProcessPool`](executor::ProcessPool) (remote tasks in child
-//!   processes) and `init` for its workers.
+//!   processes) and `init` for its workers; [`cluster`]: the
+//!   [`Cluster`](executor::Cluster) (remote tasks on workers anywhere, over TCP,
+//!   started by Slurm or any engine).
 //! - [`remote`]: functions registered by name ([`remote::Registry`]) that tasks call
 //!   in other processes, and the neutral descriptor of such a call that executors
 //!   interpret.
@@ -74,7 +76,7 @@ pub mod value;
 
 pub use callbacks::{Callback, ComputationId, Outcome};
 pub use error::{BoxError, ComputeError, ConfigError, TaskError, TaskErrorKind};
-pub use executor::process;
+pub use executor::{cluster, process};
 pub use graph::{AnyHandle, Graph, Handle, TaskBody};
 pub use scheduler::{Compute, ComputeOptions, Scheduler, SchedulerBuilder};
 pub use targets::{Output, Request, Targets};

@@ -47,11 +47,14 @@
 //!   can die;
 //! - `link`: the conversation with a worker process (frames, a batch's exchange, a
 //!   lost worker's jobs, the serve loop), over pipes or TCP;
-//! - [`threads`], [`current`], [`process`]: the shipped executors.
+//! - [`Name`]: interned node and job names, so [`Worker`] stays `Copy`;
+//! - [`threads`], [`current`], [`process`], [`cluster`]: the shipped executors.
 
+pub mod cluster;
 pub mod current;
 mod job;
 pub(crate) mod link;
+mod name;
 pub mod process;
 mod retry;
 pub mod threads;
@@ -61,12 +64,14 @@ use std::time::Instant;
 
 use crate::context;
 
+pub use cluster::Cluster;
 pub use current::CurrentThread;
 pub(crate) use job::{
     Chain, Clock, Inputs, Message, Outbox, Sink, discard, drop_value, record_span, run_task,
     task_span,
 };
 pub use job::{Completion, Job};
+pub use name::Name;
 pub use process::ProcessPool;
 pub use retry::DEFAULT_RETRIES;
 pub(crate) use retry::{AfterLoss, Attempt};
@@ -121,6 +126,20 @@ pub enum Worker {
         /// OS process id of the child.
         pid: u32,
     },
+    /// Worker `index` of a [`Cluster`] (numbered as workers connect), on `node`, in
+    /// the engine's job `job` ([`Name::EMPTY`] when no launcher of the cluster started
+    /// it), process `pid` on that node.
+    Remote {
+        /// The worker's number in its cluster.
+        index: u32,
+        /// The node it runs on (Slurm's node name, or the host name).
+        node: Name,
+        /// The job that runs it, as the launcher says it ("slurm job 42",
+        /// "local-0"), or empty.
+        job: Name,
+        /// Its process id on `node`.
+        pid: u32,
+    },
 }
 
 impl fmt::Display for Worker {
@@ -130,6 +149,18 @@ impl fmt::Display for Worker {
             Worker::Thread(n) => write!(f, "thread-{n}"),
             Worker::Async => f.write_str("tokio"),
             Worker::Process { index, pid } => write!(f, "process-{index} (pid {pid})"),
+            Worker::Remote {
+                index,
+                node,
+                job,
+                pid,
+            } => {
+                if job.is_empty() {
+                    write!(f, "cluster-{index} on {node} (pid {pid})")
+                } else {
+                    write!(f, "cluster-{index} on {node} ({job}, pid {pid})")
+                }
+            }
         }
     }
 }

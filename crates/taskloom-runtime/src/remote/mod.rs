@@ -158,7 +158,15 @@ impl<Args, O> Remote<Args, O> {
 /// ```
 #[derive(Default, Clone)]
 pub struct Registry {
-    functions: HashMap<Arc<str>, ServeFn>,
+    functions: HashMap<Arc<str>, Served>,
+}
+
+/// A registered function, as a worker serves it.
+#[derive(Clone)]
+struct Served {
+    serve: ServeFn,
+    /// Its argument and result types (`fn((i64,)) -> i64`), for the fingerprint.
+    signature: &'static str,
 }
 
 impl fmt::Debug for Registry {
@@ -199,7 +207,7 @@ impl Registry {
         let serve: ServeFn = Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
             serve_call(args, out, Args::decode, |inputs| f.call(inputs))
         });
-        self.insert::<Args, O>(name, local, serve)
+        self.insert::<Args, O>(name, local, serve, std::any::type_name::<fn(Args) -> O>())
     }
 
     /// Registers a fallible `f`: it returns `Result<O, E>`, and an `Err` ends the
@@ -230,7 +238,8 @@ impl Registry {
                 f.call(inputs)?.map_err(TaskError::failed)
             })
         });
-        self.insert::<Args, O>(name, local, serve)
+        let signature = std::any::type_name::<fn(Args) -> Result<O, E>>();
+        self.insert::<Args, O>(name, local, serve, signature)
     }
 
     fn insert<Args, O>(
@@ -238,6 +247,7 @@ impl Registry {
         name: &str,
         local: BlockingFn,
         serve: ServeFn,
+        signature: &'static str,
     ) -> Result<Remote<Args, O>, RegisterError>
     where
         Args: RemoteArgs,
@@ -247,7 +257,8 @@ impl Registry {
         if self.functions.contains_key(&name) {
             return Err(RegisterError::DuplicateFunction(name.to_string()));
         }
-        self.functions.insert(Arc::clone(&name), serve);
+        self.functions
+            .insert(Arc::clone(&name), Served { serve, signature });
         Ok(Remote {
             spec: Arc::new(RemoteCall {
                 name,
@@ -276,7 +287,44 @@ impl Registry {
 
     /// The worker side of `name`.
     pub(crate) fn serve_fn(&self, name: &str) -> Option<&ServeFn> {
-        self.functions.get(name)
+        self.functions.get(name).map(|f| &f.serve)
+    }
+
+    /// A short hex digest of every function's name, argument and result types: two
+    /// processes whose registries have the same fingerprint agree on what each name
+    /// means and how its values are encoded. A cluster refuses a worker whose build
+    /// (of which this is part) differs from the scheduler's.
+    ///
+    /// ```
+    /// use taskloom_runtime::process::Registry;
+    ///
+    /// let mut a = Registry::new();
+    /// a.register("square", |x: &i64| x * x)?;
+    /// let mut b = Registry::new();
+    /// b.register("square", |x: &i32| x * x)?;
+    /// assert_ne!(a.fingerprint(), b.fingerprint()); // same name, other types
+    /// assert_eq!(a.fingerprint(), a.clone().fingerprint());
+    /// # Ok::<(), taskloom_runtime::remote::RegisterError>(())
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut lines: Vec<(&str, &str)> = self
+            .functions
+            .iter()
+            .map(|(name, f)| (&**name, f.signature))
+            .collect();
+        lines.sort_unstable();
+        let mut hash = sha2::Sha256::new();
+        for (name, signature) in lines {
+            hash.update(name.as_bytes());
+            hash.update(b"\0");
+            hash.update(signature.as_bytes());
+            hash.update(b"\n");
+        }
+        hash.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 

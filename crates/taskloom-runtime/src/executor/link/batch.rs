@@ -85,7 +85,10 @@ impl Reporter {
 }
 
 /// Runs `jobs` (one computation's) on `conn`, the worker `worker`, reporting every
-/// completion; `max` is the executor's frame limit.
+/// completion; `max` is the executor's frame limit. A worker that says it retires
+/// has the jobs it will not start handed back at once (`handback`: to the queue, for
+/// other workers), and its running one answered; then the batch ends with
+/// [`End::Retired`].
 pub(crate) async fn run<T: Transport>(
     conn: &mut T,
     jobs: Vec<Job>,
@@ -93,6 +96,7 @@ pub(crate) async fn run<T: Transport>(
     max: usize,
     shutdown: &CancellationToken,
     reporter: &Reporter,
+    handback: &(dyn Fn(Vec<Job>) + Sync),
 ) -> Result<(), Loss> {
     let Some(scope) = jobs.first().map(|j| Arc::clone(&j.scope)) else {
         return Ok(());
@@ -142,21 +146,46 @@ pub(crate) async fn run<T: Transport>(
             );
             continue;
         }
-        if let Err((lost, unanswered, running)) = exchange(
+        let exchanged = exchange(
             conn,
             Bytes::from(body),
             frame,
-            worker,
-            &scope,
-            shutdown,
-            reporter,
+            &mut jobs,
+            Ends {
+                worker,
+                scope: &scope,
+                shutdown,
+                reporter,
+                handback,
+            },
         )
-        .await
-        {
-            return Err(loss(lost, unanswered, jobs, running));
+        .await;
+        match exchanged {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Retiring) => {
+                return Err(loss(Lost::Worker(End::Retired), Vec::new(), jobs, false));
+            }
+            Err((lost, unanswered, running)) => return Err(loss(lost, unanswered, jobs, running)),
         }
     }
     Ok(())
+}
+
+/// Where an exchange's results and early returns go.
+struct Ends<'a> {
+    worker: Worker,
+    scope: &'a Scope,
+    shutdown: &'a CancellationToken,
+    reporter: &'a Reporter,
+    handback: &'a (dyn Fn(Vec<Job>) + Sync),
+}
+
+/// How an exchange ended, when every call it sent was answered or handed back.
+enum Flow {
+    /// The worker goes on.
+    Continue,
+    /// The worker retires: it closes its connection next.
+    Retiring,
 }
 
 /// A loss: `unanswered` jobs of the frame in flight, then the `unsent` ones.
@@ -226,16 +255,22 @@ fn encode(jobs: Vec<Job>, worker: Worker, max: usize, reporter: &Reporter) -> En
 
 /// Sends one frame of calls and reads one answer per call, reporting completions
 /// as they arrive. On failure: why, the jobs still unanswered, and whether the first
-/// of them may have started.
+/// of them may have started. A retirement notice hands back at once the calls the
+/// worker will not start, this frame's and the `unsent` ones.
 async fn exchange<T: Transport>(
     conn: &mut T,
     body: Bytes,
     jobs: Vec<Job>,
-    worker: Worker,
-    scope: &Scope,
-    shutdown: &CancellationToken,
-    reporter: &Reporter,
-) -> Result<(), (Lost, Vec<Job>, bool)> {
+    unsent: &mut VecDeque<Job>,
+    ends: Ends<'_>,
+) -> Result<Flow, (Lost, Vec<Job>, bool)> {
+    let Ends {
+        worker,
+        scope,
+        shutdown,
+        reporter,
+        handback,
+    } = ends;
     let sent = tokio::select! {
         biased;
         () = shutdown.cancelled() => return Err((Lost::Shutdown, jobs, false)),
@@ -249,6 +284,7 @@ async fn exchange<T: Transport>(
     let mut pending: VecDeque<Job> = jobs.into();
     let mut done = Vec::with_capacity(pending.len());
     let mut expected: u32 = 0;
+    let mut flow = Flow::Continue;
     while !pending.is_empty() {
         let mut frame = tokio::select! {
             biased;
@@ -270,10 +306,17 @@ async fn exchange<T: Transport>(
                             expected += 1;
                             None
                         }
-                        Ok(Answer::Retiring) => {
-                            // Nothing after the last answer started: all sent again.
-                            reporter.answered(&mut done);
-                            return Err((Lost::Worker(End::Retired), pending.into(), false));
+                        Ok(Answer::Retiring { runs_due }) => {
+                            // The calls it will not start go to other workers now;
+                            // the one it runs is still answered here.
+                            flow = Flow::Retiring;
+                            let keep = usize::from(runs_due).min(pending.len());
+                            let rest: Vec<Job> =
+                                pending.drain(keep..).chain(unsent.drain(..)).collect();
+                            if !rest.is_empty() {
+                                handback(rest);
+                            }
+                            None
                         }
                         Err(reason) => Some(End::Misbehaved(reason)),
                     },
@@ -295,7 +338,7 @@ async fn exchange<T: Transport>(
         }
         reporter.answered(&mut done);
     }
-    Ok(())
+    Ok(flow)
 }
 
 /// A worker's answer to one call, placed on the parent's clock.
@@ -323,8 +366,8 @@ impl Answered {
 enum Answer {
     /// Its answer.
     Done(Answered),
-    /// The worker is leaving and did not start it.
-    Retiring,
+    /// The worker is leaving; whether it runs the call due (and will answer it).
+    Retiring { runs_due: bool },
 }
 
 /// Reads the answer frame for `job`. A frame that is not the expected answer means
@@ -343,7 +386,16 @@ fn answer(
             run_ns,
             outcome,
         }) => (index, start_ns, run_ns, outcome),
-        Ok(Reply::Retiring) => return Ok(Answer::Retiring),
+        Ok(Reply::Retiring { running }) => {
+            return match running {
+                Some(i) if i > expected => Err(format!(
+                    "said it runs call {i} when call {expected} was due"
+                )),
+                running => Ok(Answer::Retiring {
+                    runs_due: running == Some(expected),
+                }),
+            };
+        }
         Ok(Reply::Hello { .. }) => return Err("sent a second hello".into()),
         Err(e) => return Err(format!("sent a malformed frame ({e}): {}", shorten(frame))),
     };

@@ -19,8 +19,10 @@
 //! Two frames exist for workers that the executor cannot watch as a child process
 //! (cluster workers): an empty frame is a heartbeat ([`HEARTBEAT`], written by a
 //! thread of the worker's own every interval, also while a call runs: a silent worker
-//! is a lost one), and [`Reply::Retiring`] says the worker stops taking calls (its
-//! allocation's end is near): the calls after its last answer never started.
+//! is a lost one), and [`Reply::Retiring`] says, as soon as the worker is told its
+//! allocation ends soon, that it takes no call after the one it runs: the executor
+//! gives the others to other workers at once, reads the running call's answer, and
+//! then sees the connection close.
 
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -91,9 +93,14 @@ pub(crate) enum Reply<'a> {
         #[serde(borrow)]
         outcome: Outcome<'a>,
     },
-    /// The worker takes no more calls and is leaving (its walltime is near): the
-    /// calls of the current batch after the last one answered never started.
-    Retiring,
+    /// The worker takes no more calls and is leaving (its walltime is near). It
+    /// still answers call `running` of the current batch, if it runs one (a call
+    /// already answered means none), and starts none after it; then it closes the
+    /// connection.
+    Retiring {
+        /// The call it is running and will answer.
+        running: Option<u32>,
+    },
 }
 
 /// How one call ended in the worker.

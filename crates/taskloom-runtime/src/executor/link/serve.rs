@@ -41,11 +41,11 @@ impl Output for std::fs::File {
 }
 
 /// When a worker takes calls: a cluster worker whose allocation ends soon stops
-/// between two calls (and says so); others always go on.
+/// between two calls; others always go on. The gate tells the executor itself
+/// ([`Reply::Retiring`], written when the worker is told to retire, with the call it
+/// was running then), so the serve loop only stops.
 pub(crate) trait Gate {
-    /// A batch arrived and is about to start (`false`: retire instead).
-    fn begin_batch(&self) -> bool;
-    /// Call `index` (> 0) of the batch is about to start (`false`: retire instead).
+    /// Call `index` of the batch is about to start (`false`: retire instead).
     fn next_call(&self, index: usize) -> bool;
     /// Every call of the batch is answered (`false`: retire now).
     fn end_batch(&self) -> bool;
@@ -55,9 +55,6 @@ pub(crate) trait Gate {
 pub(crate) struct Always;
 
 impl Gate for Always {
-    fn begin_batch(&self) -> bool {
-        true
-    }
     fn next_call(&self, _: usize) -> bool {
         true
     }
@@ -71,7 +68,7 @@ impl Gate for Always {
 pub(crate) enum Stopped {
     /// Its input ended: the executor is done with it.
     InputClosed,
-    /// It retired (and said so with [`Reply::Retiring`]).
+    /// It retired (its gate told the executor).
     Retired,
 }
 
@@ -89,10 +86,10 @@ pub(crate) enum ServeError {
     Frame(String),
 }
 
-/// The encoded [`Reply::Retiring`] frame (written by whoever decides to retire: the
-/// serve loop between calls, or a cluster worker's signal thread while idle).
-pub(crate) fn retiring_frame() -> Vec<u8> {
-    encode(&Reply::Retiring).unwrap_or_default()
+/// The encoded [`Reply::Retiring`] frame: the worker runs call `running` of its
+/// batch (if any) and none after it.
+pub(crate) fn retiring_frame(running: Option<u32>) -> Vec<u8> {
+    encode(&Reply::Retiring { running }).unwrap_or_default()
 }
 
 /// Encodes one reply as a whole frame.
@@ -121,13 +118,6 @@ pub(crate) fn serve(
         out.clear();
         Ok(())
     };
-    let retire = |out: &mut BytesMut| -> Result<Stopped, ServeError> {
-        out.clear();
-        out.extend_from_slice(&retiring_frame());
-        send(out)?;
-        Ok(Stopped::Retired)
-    };
-
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0_u8; 64 * 1024];
     loop {
@@ -147,12 +137,9 @@ pub(crate) fn serve(
         let arrived = Instant::now();
         let Request::Run(calls) = crate::remote::format::decode_borrowed::<Request<'_>>(&frame)
             .map_err(|e| ServeError::Frame(e.to_string()))?;
-        if !gate.begin_batch() {
-            return retire(&mut out);
-        }
         for (index, call) in calls.iter().enumerate() {
-            if index > 0 && !gate.next_call(index) {
-                return retire(&mut out);
+            if !gate.next_call(index) {
+                return Ok(Stopped::Retired);
             }
             let started = Instant::now();
             let result = run_call(registry, call, &mut value_scratch);
@@ -184,7 +171,7 @@ pub(crate) fn serve(
             send(&mut out)?;
         }
         if !gate.end_batch() {
-            return retire(&mut out);
+            return Ok(Stopped::Retired);
         }
     }
 }

@@ -342,7 +342,7 @@ fn describe_wait(status: std::io::Result<ExitStatus>) -> String {
 }
 
 /// "exited with status 3", "was killed by signal 9 (SIGKILL)".
-fn describe(status: ExitStatus) -> String {
+pub(crate) fn describe(status: ExitStatus) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;

@@ -42,7 +42,7 @@
 //!
 //! - [`crate::remote`] (shared with other executors): [`Registry`], [`Remote`],
 //!   [`RemoteArgs`] and `Graph::add_remote`, and the serde format;
-//! - `crate::executor::link` (shared with every executor whose workers are processes): the frames,
+//! - `crate::executor::link` (shared with the [cluster](crate::cluster)): the frames,
 //!   one batch's exchange over a `Transport`, the settlement of a lost worker's jobs,
 //!   and the worker's serve loop;
 //! - `worker`: [`init`], which makes a process a worker (of a pool, or of a cluster);
@@ -97,8 +97,9 @@ use std::time::Duration;
 
 pub use crate::executor::DEFAULT_RETRIES;
 pub use crate::remote::{RegisterError, Registry, Remote, RemoteArgs};
-pub(crate) use worker::initialized;
-pub use worker::{__write_raw_to_pool, WORKER_ENV, init, is_worker};
+pub(crate) use conn::describe;
+pub use worker::{__write_raw_to_pool, CLUSTER_ADDR_ENV, WORKER_ENV, init, is_worker};
+pub(crate) use worker::{fingerprint, initialized, protocol_out};
 
 use super::{Batch, Executor, ThreadPool};
 use crate::error::ConfigError;

@@ -219,7 +219,18 @@ impl Slot {
             return;
         };
         let max = self.shared.config.max_frame_length;
-        let ran = batch::run(conn, jobs, worker, max, &self.shared.shutdown, &reporter).await;
+        let shared = &self.shared;
+        let requeue = |jobs| shared.requeue(jobs);
+        let ran = batch::run(
+            conn,
+            jobs,
+            worker,
+            max,
+            &shared.shutdown,
+            &reporter,
+            &requeue,
+        )
+        .await;
         if let Err(loss) = ran {
             self.lose(loss, worker, &reporter).await;
         }

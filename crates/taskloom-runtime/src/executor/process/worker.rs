@@ -1,5 +1,6 @@
-//! The worker side: [`init`], which turns a re-executed copy of the program into a
-//! worker that serves calls over its stdin and stdout and never returns.
+//! The worker side: [`init`], which turns a copy of the program into a worker that
+//! serves calls and never returns: over its stdin and stdout when a process pool
+//! started it, over a TCP connection to its scheduler when it is a cluster worker.
 //!
 //! A pool starts each worker as the program itself (like Python's `spawn` start
 //! method) with [`WORKER_ENV`] set. `init`, called at the top of `main`, sees the
@@ -8,6 +9,10 @@
 //! instead of starting workers of its own: no chain of processes. The variable names
 //! the pool's process id, so a program that a task starts (and that inherits the
 //! variable) is told apart from a worker: its parent is not the pool.
+//!
+//! A cluster's workers are started by whoever the user chose (Slurm, Kubernetes, a
+//! shell): they are told apart by [`CLUSTER_ADDR_ENV`] and served by
+//! [`crate::executor::cluster`]'s worker side (connect, authenticate, heartbeats).
 //!
 //! The worker keeps its stdin and stdout for frames and points file descriptors 0
 //! and 1 at `/dev/null` and stderr, so a task that reads stdin or prints with
@@ -19,9 +24,12 @@ use std::fs::File;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::executor::cluster;
 use crate::executor::link::protocol::{MAGIC, Reply, VERSION};
 use crate::executor::link::serve::{self, Output, ServeError};
 use crate::remote::Registry;
+
+pub use crate::executor::cluster::CLUSTER_ADDR_ENV;
 
 /// The environment variable that marks a process as a worker. Its value is
 /// `<parent pid>:<worker index>`.
@@ -30,17 +38,23 @@ pub const WORKER_ENV: &str = "TASKLOOM_PROCESS_WORKER";
 /// Whether [`init`] ran in this process.
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
-/// The worker's frame output (its original stdout), once it serves.
+/// The registry's fingerprint, recorded by [`init`]: part of the build id a cluster's
+/// scheduler and workers compare.
+static FINGERPRINT: OnceLock<String> = OnceLock::new();
+
+/// The worker's frame output (its original stdout, or its connection), once it
+/// serves.
 static PROTOCOL_OUT: OnceLock<Box<dyn Output>> = OnceLock::new();
 
-/// Makes this process a worker if a process pool started it; otherwise returns at
-/// once. Call it first thing in `main`, with the registry of every remote function
-/// the program's graphs use.
+/// Makes this process a worker if a process pool started it, or if it was started
+/// as a cluster worker ([`CLUSTER_ADDR_ENV`] is set); otherwise returns at once. Call
+/// it first thing in `main`, with the registry of every remote function the
+/// program's graphs use.
 ///
-/// In a worker it serves calls until the pool closes its stdin, then exits the
-/// process: it never returns. A program that builds a
-/// [`ProcessPool`](super::ProcessPool) without calling it gets
-/// [`ProcessError::NotInitialized`](super::ProcessError::NotInitialized).
+/// In a worker it serves calls until the pool closes its stdin (or the scheduler its
+/// connection), then exits the process: it never returns. A program that builds a
+/// [`ProcessPool`](super::ProcessPool) or a [`Cluster`](crate::cluster::Cluster)
+/// without calling it gets an error saying so.
 ///
 /// Call it before starting a Tokio runtime if you can (a worker needs none; with
 /// `#[tokio::main]` every worker starts the runtime's threads for nothing).
@@ -65,6 +79,7 @@ static PROTOCOL_OUT: OnceLock<Box<dyn Output>> = OnceLock::new();
 /// ```
 pub fn init(registry: &Registry) {
     INITIALIZED.store(true, Ordering::Release);
+    let _ = FINGERPRINT.set(registry.fingerprint());
     let code = match role() {
         Role::Program => return,
         Role::Orphan => 70,
@@ -75,17 +90,18 @@ pub fn init(registry: &Registry) {
                 70 // EX_SOFTWARE
             }
         },
+        Role::ClusterWorker => cluster::worker::run(registry),
     };
     std::process::exit(code);
 }
 
-/// Whether this process is a worker started by a process pool (then it must not
-/// start a pool of its own).
+/// Whether this process is a worker, of a process pool or of a cluster (then it must
+/// not start a pool or a cluster of its own).
 pub fn is_worker() -> bool {
     !matches!(role(), Role::Program)
 }
 
-/// What [`WORKER_ENV`] makes of this process.
+/// What [`WORKER_ENV`] and [`CLUSTER_ADDR_ENV`] make of this process.
 enum Role {
     /// Not a worker: no marker, or one inherited by a program that a worker's task
     /// started (the pool it names is alive, but is not our parent).
@@ -94,11 +110,16 @@ enum Role {
     Worker(Option<u32>),
     /// A worker whose pool is gone: it must exit, not run `main`.
     Orphan,
+    /// A cluster's worker: it connects to the scheduler at [`CLUSTER_ADDR_ENV`].
+    ClusterWorker,
 }
 
 fn role() -> Role {
     let Some(marker) = std::env::var_os(WORKER_ENV) else {
-        return Role::Program;
+        return match std::env::var_os(CLUSTER_ADDR_ENV) {
+            Some(addr) if !addr.is_empty() => Role::ClusterWorker,
+            _ => Role::Program,
+        };
     };
     let pool = marker_pool(&marker.to_string_lossy());
     #[cfg(unix)]
@@ -139,14 +160,20 @@ pub(crate) fn initialized() -> bool {
     INITIALIZED.load(Ordering::Acquire)
 }
 
+/// The fingerprint of the registry given to [`init`], if it was called.
+pub(crate) fn fingerprint() -> Option<&'static str> {
+    FINGERPRINT.get().map(String::as_str)
+}
+
 /// Records where a serving worker's frames go (once per process), for
 /// [`__write_raw_to_pool`] too.
-fn protocol_out(output: Box<dyn Output>) -> &'static dyn Output {
+pub(crate) fn protocol_out(output: Box<dyn Output>) -> &'static dyn Output {
     &**PROTOCOL_OUT.get_or_init(|| output)
 }
 
-/// Writes `bytes` to the pool as they are, bypassing the framing: for tests of the
-/// pool's handling of a misbehaving worker. Fails outside a serving worker.
+/// Writes `bytes` to the pool (or the cluster's scheduler) as they are, bypassing the
+/// framing: for tests of the executors' handling of a misbehaving worker. Fails
+/// outside a serving worker.
 #[doc(hidden)]
 pub fn __write_raw_to_pool(bytes: &[u8]) -> std::io::Result<()> {
     let Some(out) = PROTOCOL_OUT.get() else {

@@ -1,0 +1,99 @@
+//! One authenticated worker connection, as the scheduler sees it: the
+//! [`Transport`] a batch runs over, and the watch on an idle worker.
+//!
+//! A worker on another machine cannot be watched as a child process: no pipe closes
+//! when its node loses power, no `wait` returns. What shows is silence. The worker
+//! writes a heartbeat (an empty frame) every interval from a thread of its own, so
+//! also while a long call runs; every read here waits at most the cluster's
+//! heartbeat timeout, and a worker silent that long is lost ([`End::Silent`]). A
+//! closed connection ([`End::Closed`]) is the other sign; the engine's own word on
+//! the job (Slurm's `NODE_FAIL`) is the third, and comes from the supervisor.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+
+use crate::executor::link::protocol::{self, Reply, shorten};
+use crate::executor::link::{End, Transport};
+use crate::remote::format;
+
+/// A welcomed worker's connection.
+pub(super) struct TcpConn {
+    reader: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
+    writer: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    /// How long the worker may stay silent.
+    silence: Duration,
+}
+
+impl TcpConn {
+    /// Wraps a connection that passed the handshake; frames up to `max` bytes.
+    pub(super) fn new(stream: TcpStream, max: usize, silence: Duration) -> Self {
+        let (read, write) = stream.into_split();
+        TcpConn {
+            reader: FramedRead::new(read, protocol::codec(max)),
+            writer: FramedWrite::new(write, protocol::codec(max)),
+            silence,
+        }
+    }
+
+    /// The next frame that is not a heartbeat, waiting at most the heartbeat timeout
+    /// between frames. Cancel-safe.
+    async fn next(&mut self) -> Result<BytesMut, End> {
+        loop {
+            match tokio::time::timeout(self.silence, self.reader.next()).await {
+                Err(_) => return Err(End::Silent(self.silence)),
+                Ok(None) => return Err(End::Closed),
+                Ok(Some(Err(e))) => return Err(End::malformed(&e)),
+                Ok(Some(Ok(frame))) if frame.is_empty() => {} // a heartbeat
+                Ok(Some(Ok(frame))) => return Ok(frame),
+            }
+        }
+    }
+
+    /// Waits, while the worker is idle, until it is lost: closed, silent, retiring,
+    /// or writing what nobody asked for. Cancel-safe.
+    pub(super) async fn ended(&mut self) -> End {
+        match self.next().await {
+            Err(end) => end,
+            Ok(frame) => match format::decode_borrowed::<Reply<'_>>(&frame) {
+                Ok(Reply::Retiring { .. }) => End::Retired,
+                _ => End::Misbehaved(format!("wrote {} while idle", shorten(&frame))),
+            },
+        }
+    }
+
+    /// Closes the connection: the worker reads the end of its input and exits.
+    pub(super) async fn close(mut self) {
+        let _ = SinkExt::<Bytes>::close(&mut self.writer).await;
+    }
+}
+
+impl Transport for TcpConn {
+    async fn send(&mut self, frame: Bytes) -> Result<(), End> {
+        self.writer.send(frame).await.map_err(|_| End::Closed)
+    }
+
+    async fn next_frame(&mut self) -> Result<BytesMut, End> {
+        self.next().await
+    }
+
+    fn ready_frame(&mut self) -> Option<Result<BytesMut, End>> {
+        loop {
+            match futures::FutureExt::now_or_never(self.reader.next())? {
+                None => return Some(Err(End::Closed)),
+                Some(Err(e)) => return Some(Err(End::malformed(&e))),
+                Some(Ok(frame)) if frame.is_empty() => {}
+                Some(Ok(frame)) => return Some(Ok(frame)),
+            }
+        }
+    }
+
+    /// A socket cannot tell: what the worker's kernel holds unread is out of sight.
+    fn unread(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,228 @@
+//! One connected worker's life on the scheduler's side: a task on the cluster's
+//! runtime that takes batches for it and watches it, from its welcome to its end.
+//!
+//! Like a process pool's slot, a member waits for a batch and watches its idle
+//! worker at the same time, so a worker that closes, goes silent (missed
+//! heartbeats), retires or is ended by its engine is noticed when it happens, and no
+//! task is blamed for an idle loss. A batch runs over the connection through the
+//! shared exchange ([`crate::executor::link::batch`]), and a loss in the middle of
+//! one is settled by the shared rule ([`crate::executor::link::loss`]): calls that
+//! never started go back to the queue for free, the running one is retried on
+//! another worker up to the cluster's limit, then fails naming the key, the worker
+//! (node, job, pid) and how it ended, with the engine's word on the job ("slurm job
+//! 42: NODE_FAIL (NodeDown)").
+//!
+//! Unlike a slot, a member does not replace its worker: it leaves, and the
+//! supervisor asks the launcher for another, within the cluster's budget.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::conn::TcpConn;
+use super::shared::{Admitted, Event, Left, Shared};
+use crate::executor::link::End;
+use crate::executor::link::batch::{self, Loss, Lost, Reporter};
+use crate::executor::link::loss::Settle;
+use crate::executor::{Batch, Worker};
+
+/// How long a loss waits for the engine's answer about the lost worker's job.
+const ASK_ENGINE: Duration = Duration::from_secs(5);
+
+/// How long a closed connection's job may still look alive to its engine before
+/// that is taken as the engine's word.
+const ENGINE_LAG: Duration = Duration::from_secs(2);
+
+/// What woke an idle member.
+enum Wake {
+    Evicted,
+    Lost(End),
+    Batch(Option<Batch>),
+}
+
+/// Serves worker `admitted` over `conn` until it leaves or the cluster shuts down.
+pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpConn) {
+    let Admitted {
+        index,
+        worker,
+        evict,
+        launch,
+    } = admitted;
+    tracing::info!(%worker, "taskloom cluster worker joined");
+    let left = loop {
+        let wake = tokio::select! {
+            biased;
+            () = shared.shutdown.cancelled() => break Left::Stopped,
+            () = evict.cancelled() => Wake::Evicted,
+            end = conn.ended() => Wake::Lost(end),
+            batch = shared.next_batch() => Wake::Batch(batch),
+        };
+        match wake {
+            Wake::Batch(None) => break Left::Stopped,
+            Wake::Batch(Some(batch)) => {
+                if let Some(left) = run_batch(
+                    &shared,
+                    &mut conn,
+                    batch,
+                    worker,
+                    index,
+                    &evict,
+                    launch.as_deref(),
+                )
+                .await
+                {
+                    break left;
+                }
+            }
+            Wake::Lost(End::Retired) => break Left::Retired,
+            Wake::Evicted => {
+                let reason = shared
+                    .evicted(index)
+                    .unwrap_or_else(|| "was evicted".into());
+                tracing::warn!(%worker, %reason, "taskloom cluster worker lost while idle");
+                break Left::Lost {
+                    reason,
+                    busy: false,
+                };
+            }
+            Wake::Lost(end) => {
+                let reason = how(&shared, &end, launch.as_deref()).await;
+                tracing::warn!(%worker, %reason, "taskloom cluster worker lost while idle");
+                break Left::Lost {
+                    reason,
+                    busy: false,
+                };
+            }
+        }
+    };
+    conn.close().await;
+    let gone = match &left {
+        Left::Stopped => None,
+        Left::Retired => {
+            tracing::info!(%worker, "taskloom cluster worker retired");
+            Some(false)
+        }
+        Left::Cancelled => {
+            tracing::debug!(%worker, "taskloom cluster worker dropped: its computation was cancelled");
+            Some(false)
+        }
+        Left::Lost { .. } => Some(true),
+    };
+    shared.left(index, left);
+    if let (Some(lost), Some(launch)) = (gone, launch) {
+        shared.tell(Event::Gone { launch, lost });
+    }
+}
+
+/// Runs one batch on the worker; `Some` if the worker was lost meanwhile.
+async fn run_batch(
+    shared: &Shared,
+    conn: &mut TcpConn,
+    batch: Batch,
+    worker: Worker,
+    index: u32,
+    evict: &CancellationToken,
+    launch: Option<&str>,
+) -> Option<Left> {
+    let jobs = batch.into_jobs();
+    let first = jobs.first()?;
+    let reporter = Reporter::new(&first.scope);
+    if first.is_cancelled() {
+        let error = || batch::cancelled("before it started");
+        reporter.report(
+            jobs.into_iter()
+                .map(|job| job.failed(error(), Worker::Inline))
+                .collect(),
+        );
+        return None;
+    }
+    let max = shared.config.max_frame_length;
+    // `evict` is a child of the cluster's shutdown: the batch stops for either.
+    let requeue = |jobs| shared.requeue(jobs);
+    let loss = batch::run(conn, jobs, worker, max, evict, &reporter, &requeue)
+        .await
+        .err()?;
+    let loss = if matches!(loss.lost, Lost::Shutdown) && !shared.shutdown.is_cancelled() {
+        // Evicted, not shut down: a lost worker like any other.
+        Loss {
+            lost: Lost::Worker(End::Closed),
+            ..loss
+        }
+    } else {
+        loss
+    };
+    let (reason, left) = match &loss.lost {
+        Lost::Worker(End::Retired) => (String::new(), Left::Retired),
+        Lost::Worker(end) => {
+            let reason = match shared.evicted(index) {
+                Some(reason) => reason,
+                None => how(shared, end, launch).await,
+            };
+            let busy = loss.running;
+            (reason.clone(), Left::Lost { reason, busy })
+        }
+        // The computation was cancelled: the worker may be running one of its calls,
+        // and a connection cannot be interrupted mid-call; dropping it is the kill.
+        Lost::Cancelled => (String::new(), Left::Cancelled),
+        Lost::Shutdown => (String::new(), Left::Stopped),
+    };
+    let settle = Settle {
+        worker,
+        ended: &reason,
+        retries: shared.config.retries,
+        reporter: &reporter,
+        shut_down: "the cluster shut down",
+    };
+    shared.requeue(settle.loss(loss));
+    Some(left)
+}
+
+/// How a worker ended, as a verb phrase, with its engine's word on its job when the
+/// launcher started it: "closed its connection; slurm job 42: CANCELLED".
+async fn how(shared: &Shared, end: &End, launch: Option<&str>) -> String {
+    let how = match end {
+        End::Closed => "closed its connection".to_owned(),
+        End::Silent(after) => format!("sent no heartbeat for {:.1} s", after.as_secs_f64()),
+        End::Misbehaved(reason) => reason.clone(),
+        End::Retired => "retired".to_owned(),
+    };
+    let (Some(launcher), Some(id)) = (shared.launcher.clone(), launch) else {
+        return how;
+    };
+    let label = shared.label_of(id).unwrap_or_else(|| id.to_owned());
+    // The engine's word may lag the connection by a moment (a process that closed
+    // its socket is not reaped yet; Slurm marks a job whose process ended a little
+    // later): for a closed connection, ask again while the job still looks alive.
+    let patience = if matches!(end, End::Closed) {
+        ENGINE_LAG
+    } else {
+        Duration::ZERO
+    };
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let ids = vec![id.to_owned()];
+        let asker = Arc::clone(&launcher);
+        let asked = tokio::time::timeout(
+            ASK_ENGINE,
+            tokio::task::spawn_blocking(move || asker.status(&ids)),
+        )
+        .await;
+        let state = match asked {
+            Ok(Ok(Ok(states))) => match states.into_iter().next() {
+                Some(state) => state,
+                None => return how,
+            },
+            Ok(Ok(Err(error))) => return format!("{how}; {label}: its state is unknown ({error})"),
+            _ => {
+                return format!("{how}; {label}: its state is unknown (the engine did not answer)");
+            }
+        };
+        if state.is_over() || tokio::time::Instant::now() + pause > deadline {
+            return format!("{how}; {label}: {state}");
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,745 @@
+//! `Cluster`: remote tasks on workers anywhere, over TCP, started by the engine the
+//! user already runs (Slurm, Kubernetes, a shell) — past one machine.
+//!
+//! The engine starts workers; taskloom schedules. As in dask-jobqueue, a
+//! [`Launcher`] asks the engine for copies of this program with two variables set
+//! (the scheduler's address, [`CLUSTER_ADDR_ENV`], and the secret's file,
+//! [`SECRET_FILE_ENV`]); [`process::init`] at the top of `main`
+//! turns each copy into a worker that connects back. Any process that connects and
+//! passes the handshake is a worker, whoever started it: a Kubernetes Deployment
+//! needs no launcher (`docs/cluster.md`).
+//!
+//! - **Same worker, other wire**: registered functions, postcard values, the frames,
+//!   a batch's exchange and the rules for lost workers are the process pool's
+//!   (`crate::executor::link`), over a socket instead of pipes.
+//! - **Security before any task data flows**: a per-cluster [`Secret`] (32 random
+//!   bytes from the OS, in a 0600 file or an environment variable); a mutual
+//!   HMAC-SHA256 challenge–response, checked in constant time; the build (taskloom's
+//!   version, the protocol's, the registry's fingerprint) compared, and a worker of
+//!   another build refused with a clear message on both sides; frame limits (1 KiB
+//!   during the handshake, [`ClusterBuilder::max_frame_length`] after); a handshake
+//!   timeout; at most 64 handshakes at once. Nothing a peer sends before its welcome
+//!   reaches the scheduling loop or delays another worker; refused peers are listed
+//!   in [`ClusterStatus::refusals`]. The listener binds 127.0.0.1 unless told
+//!   otherwise ([`ClusterBuilder::listen`]); workers on other nodes are told the
+//!   [advertised](ClusterBuilder::advertise) address. No TLS: the content of frames
+//!   is readable on the network (`docs/cluster.md` says when that matters).
+//! - **Loss**: a closed connection, missed heartbeats (workers write one every
+//!   interval from a thread of their own, also during long calls), or the engine
+//!   ending the job (`NODE_FAIL`) loses the worker. Calls it had not started go to
+//!   other workers for free; the one it ran is retried on another worker up to
+//!   [`ClusterBuilder::retries`], then fails naming the key, the node, the job and
+//!   how it ended ("closed its connection; slurm job 42: CANCELLED"). The launcher
+//!   submits a replacement, within [`ClusterBuilder::replacements`]. With no worker
+//!   connected, queued tasks fail after [`ClusterBuilder::no_worker_timeout`] (at
+//!   once when no worker can come any more) with every job's state: never a hang.
+//! - **Walltime**: on `SIGUSR1` (Slurm's `--signal=B:USR1@60`) a worker retires: it
+//!   finishes its running call, the others go elsewhere, and a replacement is
+//!   submitted.
+//! - **Names**: completions, spans and callbacks name [`Worker::Remote`](crate::executor::Worker::Remote) (node, job,
+//!   pid).
+//!
+//! # Layout
+//!
+//! - [`secret`](Secret): the secret, its file and its variables;
+//! - `handshake`: both sides of the mutual authentication and build check;
+//! - `listener`: accept, handshake under a time limit, admit;
+//! - `conn`: a worker's connection, as the `Transport` batches run over, with the
+//!   heartbeat watch;
+//! - `member`: one connected worker's life: batches, idle watch, losses;
+//! - `supervisor`: the cluster's thread: launches, polls, replacements, the
+//!   no-worker watchdog, and the stop;
+//! - `shared`: the queue and the table behind [`ClusterStatus`];
+//! - [`launcher`](Launcher): [`Launcher`], [`Local`], [`Slurm`];
+//! - `worker`: the worker's side (connect, handshake, heartbeats, retirement).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use taskloom_runtime::cluster::{Cluster, Local};
+//! use taskloom_runtime::process::{self, Registry};
+//! use taskloom_runtime::{Graph, Scheduler};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut registry = Registry::new();
+//!     let square = registry.register("square", |x: &i64| x * x)?;
+//!     process::init(&registry); // a worker serves here and never returns
+//!
+//!     // Two workers on this machine; `Slurm::new().partition("ci")` for a cluster.
+//!     let cluster = Cluster::builder().launcher(Local::new()).workers(2).build()?;
+//!     let runtime = tokio::runtime::Runtime::new()?;
+//!     runtime.block_on(cluster.wait_for_workers(2, Duration::from_secs(60)))?;
+//!     let scheduler = Scheduler::builder().executor(cluster).build()?;
+//!     let mut g = Graph::new();
+//!     let x = g.add("x", (), || 12_i64)?;
+//!     let y = g.add_remote("y", &x, &square)?;
+//!     assert_eq!(runtime.block_on(scheduler.compute(&g, &y))?, 144);
+//!     Ok(())
+//! }
+//! ```
+
+mod conn;
+mod handshake;
+mod launcher;
+mod listener;
+mod member;
+mod secret;
+mod shared;
+mod status;
+mod supervisor;
+pub(crate) mod worker;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+pub use launcher::{JobState, LaunchError, Launcher, Local, Slurm, WorkerSpec};
+pub use secret::{SECRET_ENV, SECRET_FILE_ENV, SECRET_LEN, Secret, SecretError};
+pub use status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
+
+use crate::error::ConfigError;
+pub use crate::executor::DEFAULT_RETRIES;
+use crate::executor::{Batch, Executor, Job, ThreadPool, process};
+use shared::{Config, Shared};
+
+/// The environment variable that makes a program calling
+/// [`process::init`] a cluster worker: the scheduler's address,
+/// `host:port`.
+pub const CLUSTER_ADDR_ENV: &str = "TASKLOOM_CLUSTER_ADDR";
+
+/// The environment variable naming a worker's job (set by [`Local`]; a Kubernetes
+/// manifest can set it to the pod's name). Slurm's `SLURM_JOB_ID` is read when it
+/// is not set.
+pub const JOB_ENV: &str = "TASKLOOM_CLUSTER_JOB";
+
+/// The environment variable naming a worker's node. Slurm's `SLURMD_NODENAME`, then
+/// the host name, are used when it is not set.
+pub const NODE_ENV: &str = "TASKLOOM_CLUSTER_NODE";
+
+/// Default largest frame, in bytes, as the process pool's.
+pub const DEFAULT_MAX_FRAME_LENGTH: usize = process::DEFAULT_MAX_FRAME_LENGTH;
+
+/// Default time a connection has to complete the handshake.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default interval of workers' heartbeats.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Default silence after which a worker is lost.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Default time queued tasks wait with no worker connected before they fail.
+pub const DEFAULT_NO_WORKER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Default interval between two polls of the launcher (`squeue`).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Why a cluster could not be set up or waited for.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// An impossible setting.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A setting of the cluster's own that cannot work (the text says which).
+    #[error("{0}")]
+    Setting(String),
+    /// This process is itself a worker: it must not start a cluster.
+    #[error(
+        "this process is a taskloom worker and cannot start a cluster: call \
+         `taskloom_runtime::process::init(&registry)` first thing in `main`"
+    )]
+    InsideWorker,
+    /// The program never called [`process::init`]: its
+    /// workers would not serve, and its build (the registry's fingerprint) is unknown.
+    #[error(
+        "`taskloom_runtime::process::init(&registry)` was not called in this program: call it \
+         first thing in `main`, so that the copies a cluster starts become workers"
+    )]
+    NotInitialized,
+    /// The listener could not bind.
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The cluster's directory could not be made.
+    #[error("cannot make the cluster's directory {}: {error}", path.display())]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The secret could not be made, read or written.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The launcher could not start the workers.
+    #[error("the {launcher} launcher could not start a worker: {error}")]
+    Launch {
+        /// The launcher's name.
+        launcher: String,
+        /// What went wrong.
+        #[source]
+        error: LaunchError,
+    },
+    /// The supervisor thread or its runtime could not start.
+    #[error("could not start the cluster's supervisor: {0}")]
+    Supervisor(std::io::Error),
+    /// A wait ended without what it waited for.
+    #[error("{what} within {:.1} s: {connected} worker(s) connected (workers: {launches})", waited.as_secs_f64())]
+    Timeout {
+        /// What did not happen ("2 workers did not connect").
+        what: String,
+        /// How long it waited.
+        waited: Duration,
+        /// Workers connected at the end.
+        connected: usize,
+        /// Every launched job and its state.
+        launches: String,
+    },
+}
+
+/// Remote tasks on workers that connect over TCP. Cheap to clone: clones share the
+/// workers; when the last is dropped, connections close, every job the launcher
+/// started is stopped, and the cluster's directory is removed.
+///
+/// See the [module](self) for what it does, and [`ClusterBuilder`] for the settings.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    local: ThreadPool,
+    supervisor: Mutex<Option<std::thread::JoinHandle<()>>>,
+    secret_file: PathBuf,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.inner.shared;
+        f.debug_struct("Cluster")
+            .field("addr", &shared.addr)
+            .field("advertised", &shared.config.advertised)
+            .field("launcher", &shared.launcher)
+            .field("connected", &shared.connected())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Configures a cluster.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// `n` workers on this machine ([`Local`]), over loopback.
+    ///
+    /// # Errors
+    /// See [`ClusterBuilder::build`].
+    pub fn local(n: usize) -> Result<Cluster, ClusterError> {
+        Self::builder().launcher(Local::new()).workers(n).build()
+    }
+
+    /// The address the scheduler listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.shared.addr
+    }
+
+    /// The address workers are told to connect to.
+    pub fn advertised(&self) -> &str {
+        &self.inner.shared.config.advertised
+    }
+
+    /// The file holding the secret (what workers started by others, Kubernetes say,
+    /// must be given, as [`SECRET_FILE_ENV`] or its content as [`SECRET_ENV`]).
+    pub fn secret_file(&self) -> &Path {
+        &self.inner.secret_file
+    }
+
+    /// The build workers must run: taskloom's version, the protocol's, and the
+    /// registry's fingerprint.
+    pub fn build_id(&self) -> &str {
+        &self.inner.shared.config.build
+    }
+
+    /// A snapshot of the workers, launches, refusals and losses.
+    pub fn status(&self) -> ClusterStatus {
+        self.inner.shared.status()
+    }
+
+    /// Waits until `done` holds for the cluster's status, looking again at every
+    /// change (a worker joins or leaves, a job's state changes, a connection is
+    /// refused): no polling, no sleeping. Needs a Tokio runtime with time enabled.
+    ///
+    /// # Errors
+    /// [`ClusterError::Timeout`] after `timeout`, describing `what` was awaited.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&ClusterStatus) -> bool,
+    ) -> Result<ClusterStatus, ClusterError> {
+        let shared = &self.inner.shared;
+        let mut changes = shared.subscribe();
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                changes.borrow_and_update();
+                let status = shared.status();
+                if done(&status) {
+                    return status;
+                }
+                if changes.changed().await.is_err() {
+                    // Unreachable while `self` holds the sender; wait for the timeout.
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await;
+        waited.map_err(|_| ClusterError::Timeout {
+            what: what.to_owned(),
+            waited: timeout,
+            connected: shared.connected(),
+            launches: shared.launch_summary(),
+        })
+    }
+
+    /// Waits until at least `n` workers are connected.
+    ///
+    /// # Errors
+    /// [`ClusterError::Timeout`] after `timeout`, with every launched job's state
+    /// (`slurm job 42: PENDING (Resources)`).
+    pub async fn wait_for_workers(&self, n: usize, timeout: Duration) -> Result<(), ClusterError> {
+        let what = format!("{n} worker(s) did not connect");
+        self.wait_for(&what, timeout, |s| s.workers.len() >= n)
+            .await
+            .map(drop)
+    }
+}
+
+impl Executor for Cluster {
+    fn name(&self) -> &str {
+        "cluster"
+    }
+
+    /// The workers the cluster was built for (its launcher starts that many), or
+    /// more when more are connected.
+    fn num_workers(&self) -> usize {
+        let shared = &self.inner.shared;
+        shared.config.workers.max(shared.connected()).max(1)
+    }
+
+    /// Remote jobs go to the workers, the others to the cluster's local threads.
+    fn submit(&self, mut batch: Batch) {
+        let jobs = batch.jobs_mut();
+        if !jobs.iter().all(|j| j.body.remote.is_some()) {
+            let (remote, local): (Vec<Job>, Vec<Job>) = std::mem::take(jobs)
+                .into_iter()
+                .partition(|j| j.body.remote.is_some());
+            if !local.is_empty() {
+                self.inner.local.submit(Batch::new(local));
+            }
+            *jobs = remote;
+            if jobs.is_empty() {
+                return;
+            }
+        }
+        self.inner.shared.push(batch);
+    }
+
+    fn is_worker_thread(&self) -> bool {
+        self.inner.local.is_worker_thread()
+    }
+}
+
+impl Drop for Inner {
+    /// Stops the supervisor: members close their connections, the launcher's jobs
+    /// are stopped, the directory is removed; waits for that. Batches still queued
+    /// report their jobs as lost.
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+        drop(self.shared.drain_queue());
+        let supervisor = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = supervisor {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Builds a [`Cluster`].
+#[derive(Debug, Clone)]
+pub struct ClusterBuilder {
+    launcher: Option<Arc<dyn Launcher>>,
+    workers: Option<usize>,
+    listen: SocketAddr,
+    advertise: Option<String>,
+    secret: Option<Secret>,
+    secret_file: Option<PathBuf>,
+    dir: Option<PathBuf>,
+    program: Option<PathBuf>,
+    args: Vec<OsString>,
+    max_frame_length: usize,
+    handshake_timeout: Duration,
+    heartbeat_interval: Duration,
+    heartbeat_timeout: Duration,
+    retries: u32,
+    replacements: Option<u32>,
+    no_worker_timeout: Duration,
+    poll_interval: Duration,
+    local_threads: usize,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        ClusterBuilder {
+            launcher: None,
+            workers: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: None,
+            secret: None,
+            secret_file: None,
+            dir: None,
+            program: None,
+            args: Vec::new(),
+            max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
+            retries: DEFAULT_RETRIES,
+            replacements: None,
+            no_worker_timeout: DEFAULT_NO_WORKER_TIMEOUT,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            local_threads: 1,
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// The launcher that starts the workers (default: none; workers started by
+    /// others connect, as in a Kubernetes Deployment).
+    pub fn launcher(mut self, launcher: impl Launcher) -> Self {
+        self.launcher = Some(Arc::new(launcher));
+        self
+    }
+
+    /// Workers the launcher starts (default 1), or, without a launcher, how many are
+    /// expected (for the scheduling loop's back-pressure; any number may connect).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1:0`: this machine only, any free
+    /// port). Workers on other nodes need an address they can reach, such as
+    /// `0.0.0.0:7070` with [`ClusterBuilder::advertise`].
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The address workers are told to connect to, `host:port` (default: the
+    /// listening address, or the host name with its port when listening on all
+    /// interfaces). For a node whose name resolves to the wrong interface, or a
+    /// Kubernetes Service.
+    pub fn advertise(mut self, addr: impl Into<String>) -> Self {
+        self.advertise = Some(addr.into());
+        self
+    }
+
+    /// Use this secret (default: 32 fresh random bytes). It is written to a 0600 file
+    /// in the cluster's directory for the launcher's workers.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Use the secret in this file (mode 0600), and give its path to the launcher's
+    /// workers as it is (for a file the workers' nodes already see, or a Kubernetes
+    /// Secret). The cluster never removes it.
+    pub fn secret_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.secret_file = Some(path.into());
+        self
+    }
+
+    /// Where the cluster's directory is made (default `~/.taskloom`, else the
+    /// temporary directory): it holds the secret file and the workers' logs, and is
+    /// removed with the cluster. Workers on other nodes read the secret there, so
+    /// it must be on a file system they see (a home directory usually is).
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The worker program the launcher starts (default: this program). It must call
+    /// [`process::init`] first thing in `main` with the same
+    /// registry.
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self
+    }
+
+    /// Adds a command-line argument for the worker program.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// The largest frame accepted from or sent to a worker once it is in, in bytes
+    /// (default [`DEFAULT_MAX_FRAME_LENGTH`]). Handshake frames are at most 1 KiB.
+    pub fn max_frame_length(mut self, bytes: usize) -> Self {
+        self.max_frame_length = bytes;
+        self
+    }
+
+    /// How long a connection has to complete the handshake (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How often workers send a heartbeat, and how long a silent worker is waited for
+    /// before it is lost (default [`DEFAULT_HEARTBEAT_INTERVAL`],
+    /// [`DEFAULT_HEARTBEAT_TIMEOUT`]). The timeout must exceed the interval.
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// How many times a task whose worker was lost while running it runs again, on
+    /// another worker, before it fails (default [`DEFAULT_RETRIES`]).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// How many lost workers the launcher replaces, in all (default: as many as
+    /// [`workers`](ClusterBuilder::workers)). A worker that retired (walltime) or was
+    /// dropped for a cancelled computation is replaced without counting.
+    pub fn replacements(mut self, budget: u32) -> Self {
+        self.replacements = Some(budget);
+        self
+    }
+
+    /// How long queued tasks wait with no worker connected before they fail (default
+    /// [`DEFAULT_NO_WORKER_TIMEOUT`]); they fail at once when no worker can come.
+    pub fn no_worker_timeout(mut self, timeout: Duration) -> Self {
+        self.no_worker_timeout = timeout;
+        self
+    }
+
+    /// How often the launcher is asked for its jobs' states (default
+    /// [`DEFAULT_POLL_INTERVAL`]).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Threads in this process for the graph's tasks that are not remote (default
+    /// 1).
+    pub fn local_threads(mut self, n: usize) -> Self {
+        self.local_threads = n;
+        self
+    }
+
+    /// Checks the settings, listens, writes the secret, asks the launcher for the
+    /// workers (without waiting for them: see [`Cluster::wait_for_workers`]) and
+    /// starts the supervisor.
+    ///
+    /// # Errors
+    /// [`ClusterError::InsideWorker`] in a worker; [`ClusterError::NotInitialized`]
+    /// if the program never called [`process::init`];
+    /// [`ClusterError::Config`] and [`ClusterError::Setting`] for impossible
+    /// settings; [`ClusterError::Bind`], [`ClusterError::Dir`],
+    /// [`ClusterError::Secret`]; [`ClusterError::Launch`] if the launcher could not
+    /// start a worker (those it started are stopped).
+    pub fn build(self) -> Result<Cluster, ClusterError> {
+        if process::is_worker() {
+            return Err(ClusterError::InsideWorker);
+        }
+        let Some(fingerprint) = process::fingerprint() else {
+            return Err(ClusterError::NotInitialized);
+        };
+        let workers = self.workers.unwrap_or(1);
+        if workers == 0 {
+            return Err(ConfigError::NumWorkers(0).into());
+        }
+        if self.local_threads == 0 {
+            return Err(ClusterError::Setting(
+                "local_threads must be at least 1".into(),
+            ));
+        }
+        if self.max_frame_length < crate::executor::link::protocol::MAX_HELLO {
+            return Err(ClusterError::Setting(format!(
+                "max_frame_length must be at least 256 bytes, got {}",
+                self.max_frame_length
+            )));
+        }
+        if self.heartbeat_timeout <= self.heartbeat_interval || self.heartbeat_interval.is_zero() {
+            return Err(ClusterError::Setting(format!(
+                "the heartbeat timeout ({:?}) must exceed its interval ({:?}), which must not be \
+                 zero",
+                self.heartbeat_timeout, self.heartbeat_interval
+            )));
+        }
+        let program = match self.program {
+            Some(program) => program,
+            None => std::env::current_exe().map_err(ClusterError::Supervisor)?,
+        };
+        let listener =
+            std::net::TcpListener::bind(self.listen).map_err(|error| ClusterError::Bind {
+                addr: self.listen,
+                error,
+            })?;
+        let addr = listener.local_addr().map_err(|error| ClusterError::Bind {
+            addr: self.listen,
+            error,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|error| ClusterError::Bind { addr, error })?;
+        let advertised = self.advertise.unwrap_or_else(|| {
+            if addr.ip().is_unspecified() {
+                format!("{}:{}", worker::host_name(), addr.port())
+            } else {
+                addr.to_string()
+            }
+        });
+        let dir = make_dir(self.dir)?;
+        let (secret, secret_file) = match (self.secret_file, self.secret) {
+            (Some(path), _) => (Secret::from_file(&path)?, path),
+            (None, secret) => {
+                let secret = match secret {
+                    Some(secret) => secret,
+                    None => Secret::generate()?,
+                };
+                let path = dir.join("secret");
+                if let Err(e) = secret.write_new(&path) {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(e.into());
+                }
+                (secret, path)
+            }
+        };
+        let spec = WorkerSpec {
+            program,
+            args: self.args,
+            env: vec![
+                (CLUSTER_ADDR_ENV.into(), advertised.clone().into()),
+                (SECRET_FILE_ENV.into(), secret_file.clone().into()),
+            ],
+            dir: dir.clone(),
+        };
+        let config = Config {
+            workers,
+            max_frame_length: self.max_frame_length,
+            handshake_timeout: self.handshake_timeout,
+            heartbeat_interval: self.heartbeat_interval,
+            heartbeat_timeout: self.heartbeat_timeout,
+            retries: self.retries,
+            replacements: self
+                .replacements
+                .unwrap_or(u32::try_from(workers).unwrap_or(u32::MAX)),
+            no_worker_timeout: self.no_worker_timeout,
+            poll_interval: self.poll_interval,
+            build: handshake::build_id(fingerprint),
+            secret,
+            spec,
+            advertised,
+        };
+        let local = ThreadPool::new(self.local_threads)?;
+        let (shared, news) = Shared::new(config, self.launcher, addr);
+        let shared = Arc::new(shared);
+        if let Err(error) = launch_all(&shared, workers) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(error);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ClusterError::Supervisor)?;
+        let thread_shared = Arc::clone(&shared);
+        let supervisor = std::thread::Builder::new()
+            .name("taskloom-cluster".into())
+            .spawn(move || {
+                runtime.block_on(supervisor::supervise(
+                    thread_shared,
+                    listener,
+                    news,
+                    Some(dir),
+                ));
+            })
+            .map_err(ClusterError::Supervisor)?;
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                shared,
+                local,
+                supervisor: Mutex::new(Some(supervisor)),
+                secret_file,
+            }),
+        })
+    }
+}
+
+/// Asks the launcher for `n` workers; on a failure, stops those it started.
+fn launch_all(shared: &Shared, n: usize) -> Result<(), ClusterError> {
+    let Some(launcher) = shared.launcher.as_deref() else {
+        return Ok(());
+    };
+    let mut started = Vec::with_capacity(n);
+    for _ in 0..n {
+        match launcher.launch(&shared.config.spec) {
+            Ok(id) => {
+                shared.launched(id.clone(), launcher.describe(&id), false);
+                started.push(id);
+            }
+            Err(error) => {
+                let _ = launcher.stop(&started);
+                return Err(ClusterError::Launch {
+                    launcher: launcher.name().to_owned(),
+                    error,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes the cluster's own directory (mode 0700) under `base`.
+fn make_dir(base: Option<PathBuf>) -> Result<PathBuf, ClusterError> {
+    let base = base.unwrap_or_else(|| match std::env::var_os("HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home).join(".taskloom"),
+        _ => std::env::temp_dir().join("taskloom"),
+    });
+    let error = |path: &Path| {
+        let path = path.to_owned();
+        move |error| ClusterError::Dir { path, error }
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&base).map_err(error(&base))?;
+    let mut tag = [0_u8; 4];
+    getrandom::fill(&mut tag).map_err(|e| SecretError::Random(e.to_string()))?;
+    let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = base.join(format!("cluster-{}-{tag}", std::process::id()));
+    builder.recursive(false);
+    builder.create(&dir).map_err(error(&dir))?;
+    Ok(dir)
+}

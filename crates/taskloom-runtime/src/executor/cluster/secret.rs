@@ -1,0 +1,235 @@
+//! The per-cluster secret: 32 random bytes from the operating system, known to the
+//! scheduler and to its workers and to nobody else, and the key of the HMAC both
+//! sides prove themselves with (`handshake`).
+//!
+//! It travels as 64 hexadecimal digits: in a file of mode 0600 (what a launcher
+//! passes, by path, in [`SECRET_FILE_ENV`]: the path on a command line or in a job's
+//! environment reveals nothing) or in [`SECRET_ENV`] (a Kubernetes Secret mapped to
+//! an environment variable). The bytes never appear in a message, a log line or a
+//! `Debug` output.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The environment variable holding the path of a file with the cluster's secret.
+pub const SECRET_FILE_ENV: &str = "TASKLOOM_CLUSTER_SECRET_FILE";
+
+/// The environment variable holding the cluster's secret itself (64 hex digits).
+pub const SECRET_ENV: &str = "TASKLOOM_CLUSTER_SECRET";
+
+/// Bytes of a secret.
+pub const SECRET_LEN: usize = 32;
+
+/// A cluster's secret.
+///
+/// ```
+/// use taskloom_runtime::cluster::Secret;
+///
+/// let secret = Secret::generate()?;
+/// let again = Secret::from_hex(&secret.to_hex())?;
+/// assert_eq!(secret, again);
+/// assert_eq!(format!("{secret:?}"), "Secret(..)"); // never shown
+/// # Ok::<(), taskloom_runtime::cluster::SecretError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret([u8; SECRET_LEN]);
+
+/// Why a secret could not be made, read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The operating system gave no randomness.
+    #[error("cannot get random bytes from the operating system: {0}")]
+    Random(String),
+    /// The text is not 64 hexadecimal digits.
+    #[error("a cluster secret is {digits} hexadecimal digits; {0}", digits = SECRET_LEN * 2)]
+    Malformed(String),
+    /// The file could not be read or written.
+    #[error("cannot {action} the cluster secret file {}: {error}", path.display())]
+    File {
+        /// "read", "write".
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The file can be read by others than its owner: refused, as ssh refuses such
+    /// keys.
+    #[error(
+        "the cluster secret file {} has mode {mode:o}: others than its owner can read it \
+         (`chmod 600` it)",
+        path.display()
+    )]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Neither [`SECRET_FILE_ENV`] nor [`SECRET_ENV`] is set.
+    #[error("no cluster secret: set {SECRET_FILE_ENV} (a file of mode 0600) or {SECRET_ENV}")]
+    Missing,
+}
+
+impl Secret {
+    /// 32 fresh random bytes from the operating system.
+    ///
+    /// # Errors
+    /// [`SecretError::Random`] if the OS has no randomness to give.
+    pub fn generate() -> Result<Secret, SecretError> {
+        let mut bytes = [0_u8; SECRET_LEN];
+        getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
+        Ok(Secret(bytes))
+    }
+
+    /// The secret written as 64 hexadecimal digits (surrounding whitespace allowed).
+    ///
+    /// # Errors
+    /// [`SecretError::Malformed`] for anything else (the message does not repeat it).
+    pub fn from_hex(text: &str) -> Result<Secret, SecretError> {
+        let text = text.trim();
+        if text.len() != SECRET_LEN * 2 {
+            return Err(SecretError::Malformed(format!(
+                "got {} characters",
+                text.chars().count()
+            )));
+        }
+        let mut bytes = [0_u8; SECRET_LEN];
+        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+            let digits = std::str::from_utf8(pair).ok();
+            *byte = digits
+                .and_then(|d| u8::from_str_radix(d, 16).ok())
+                .ok_or_else(|| {
+                    SecretError::Malformed("found a character that is not one".into())
+                })?;
+        }
+        Ok(Secret(bytes))
+    }
+
+    /// The secret as 64 lowercase hexadecimal digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads the secret from `path`, which only its owner may read (mode 0600 or
+    /// stricter, on Unix).
+    ///
+    /// # Errors
+    /// [`SecretError::File`], [`SecretError::Exposed`], [`SecretError::Malformed`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Secret, SecretError> {
+        let path = path.as_ref();
+        let error = |error| SecretError::File {
+            action: "read",
+            path: path.to_owned(),
+            error,
+        };
+        let text = std::fs::read_to_string(path).map_err(error)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).map_err(error)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(SecretError::Exposed {
+                    path: path.to_owned(),
+                    mode,
+                });
+            }
+        }
+        Secret::from_hex(&text)
+    }
+
+    /// The secret a worker was given: the file named by [`SECRET_FILE_ENV`], or else
+    /// [`SECRET_ENV`].
+    ///
+    /// # Errors
+    /// [`SecretError::Missing`] if neither is set; as [`Secret::from_file`] and
+    /// [`Secret::from_hex`] otherwise.
+    pub fn from_env() -> Result<Secret, SecretError> {
+        if let Some(path) = std::env::var_os(SECRET_FILE_ENV).filter(|p| !p.is_empty()) {
+            return Secret::from_file(PathBuf::from(path));
+        }
+        match std::env::var(SECRET_ENV) {
+            Ok(text) if !text.is_empty() => Secret::from_hex(&text),
+            _ => Err(SecretError::Missing),
+        }
+    }
+
+    /// Writes the secret to a new file at `path`, readable by its owner only (the
+    /// file is created with mode 0600; an existing file is an error, never
+    /// overwritten).
+    ///
+    /// # Errors
+    /// [`SecretError::File`].
+    pub fn write_new(&self, path: impl AsRef<Path>) -> Result<(), SecretError> {
+        let path = path.as_ref();
+        let error = |error| SecretError::File {
+            action: "write",
+            path: path.to_owned(),
+            error,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(error)?;
+        writeln!(file, "{}", self.to_hex()).map_err(error)?;
+        file.sync_all().map_err(error)
+    }
+
+    /// The key bytes, for the handshake's HMAC.
+    pub(super) fn key(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{Secret, SecretError};
+
+    #[test]
+    fn two_secrets_differ() {
+        assert_ne!(Secret::generate().unwrap(), Secret::generate().unwrap());
+    }
+
+    #[test]
+    fn malformed_text_is_refused_without_echo() {
+        let err = Secret::from_hex("not hex").unwrap_err();
+        assert!(matches!(err, SecretError::Malformed(_)));
+        assert!(!err.to_string().contains("not hex"), "{err}");
+        let almost = "g".repeat(64);
+        assert!(Secret::from_hex(&almost).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_private_and_never_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("taskloom-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        let _ = std::fs::remove_file(&path);
+        let secret = Secret::generate().unwrap();
+        secret.write_new(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(Secret::from_file(&path).unwrap(), secret);
+        assert!(secret.write_new(&path).is_err(), "never overwrites");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            Secret::from_file(&path),
+            Err(SecretError::Exposed { mode: 0o644, .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
