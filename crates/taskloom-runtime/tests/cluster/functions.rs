@@ -1,0 +1,77 @@
+//! The remote functions of the cluster tests, registered the same way in the test
+//! process and in its workers (local processes, or Slurm jobs).
+
+use std::io::{BufRead, BufReader, Write};
+use std::time::Duration;
+
+use taskloom_runtime::graph::Many;
+use taskloom_runtime::process::{Registry, Remote};
+
+/// Set in a worker's environment to give it another registry, hence another build.
+pub(crate) const OTHER_BUILD_VAR: &str = "TASKLOOM_TEST_OTHER_BUILD";
+
+/// The registered functions, typed.
+pub(crate) struct Fns {
+    pub(crate) square: Remote<(i64,), i64>,
+    pub(crate) sum: Remote<Many<i64>, i64>,
+    /// Where a call ran: `(node, pid)`, the node as the worker reports it (Slurm's
+    /// node name, else the host name), after sleeping the given milliseconds (so
+    /// that a graph of them spreads over every worker).
+    pub(crate) whereami: Remote<(u64,), (String, u32)>,
+    /// Tells the test at the given address that it started (writes its pid: the
+    /// test learns of the start as an event, not by a clock), then waits for the
+    /// test's answer, a number, and returns it. A test that never answers holds the
+    /// call running until it drops the connection (then the call returns -1).
+    pub(crate) started: Remote<(String,), i64>,
+}
+
+/// The registry, as every process of the tests builds it.
+pub(crate) fn registry() -> (Registry, Fns) {
+    let mut registry = Registry::new();
+    let fns = Fns {
+        square: registry.register("square", |x: &i64| x * x).unwrap(),
+        sum: registry
+            .register("sum", |xs: &[&i64]| xs.iter().copied().sum::<i64>())
+            .unwrap(),
+        whereami: registry
+            .register("whereami", |ms: &u64| {
+                std::thread::sleep(Duration::from_millis(*ms));
+                (node(), std::process::id())
+            })
+            .unwrap(),
+        started: registry
+            .register("started", |addr: &String| started(addr))
+            .unwrap(),
+    };
+    if std::env::var_os(OTHER_BUILD_VAR).is_some() {
+        registry.register("only_in_another_build", || 0_u8).unwrap();
+    }
+    (registry, fns)
+}
+
+/// The node this process runs on, as a cluster worker reports it.
+fn node() -> String {
+    for var in ["TASKLOOM_CLUSTER_NODE", "SLURMD_NODENAME"] {
+        if let Ok(name) = std::env::var(var) {
+            return name;
+        }
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The body of `started`.
+fn started(addr: &str) -> i64 {
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return -1;
+    };
+    if writeln!(stream, "{}", std::process::id()).is_err() {
+        return -1;
+    }
+    let mut answer = String::new();
+    match BufReader::new(stream).read_line(&mut answer) {
+        Ok(n) if n > 0 => answer.trim().parse().unwrap_or(-1),
+        _ => -1,
+    }
+}

@@ -1,0 +1,34 @@
+//! The cluster's tests: remote workers over TCP, started locally, by hand (as
+//! Kubernetes would) and by Slurm.
+//!
+//! A `harness = false` test binary, like the process pool's: its `main` calls
+//! `process::init` first, so this very binary is the workers' program — a local
+//! worker, a worker started by hand, or a Slurm job running it — then runs the tests
+//! one after the other with the process tests' runner (`../process/harness.rs`),
+//! which gives each a time limit.
+//!
+//! Network traffic stays on loopback (127.0.0.1), and every wait is bounded.
+#![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
+
+mod faults;
+mod functions;
+#[path = "../process/harness.rs"]
+#[allow(dead_code)] // the runner's own tests are the process binary's
+mod harness;
+mod local;
+mod security;
+mod slurm;
+mod support;
+
+use functions::Fns;
+use taskloom_runtime::process;
+
+type Test = harness::Test<Fns>;
+
+fn main() {
+    let (registry, fns) = functions::registry();
+    process::init(&registry); // in a worker, serves and never returns
+
+    let tests: Vec<Test> = [local::TESTS, security::TESTS, faults::TESTS, slurm::TESTS].concat();
+    harness::main(&tests, &fns);
+}
