@@ -33,6 +33,10 @@ pub(crate) const TESTS: &[crate::Test] = &[
         "faults::no_worker_is_a_clear_error_not_a_hang",
         no_worker_is_a_clear_error_not_a_hang,
     ),
+    (
+        "faults::calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer",
+        calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer,
+    ),
 ];
 
 /// `n` calls of `started` reporting to `starts`, all ready at once.
@@ -254,4 +258,65 @@ fn no_worker_is_a_clear_error_not_a_hang(f: &Fns) {
             .contains("1 worker(s) did not connect")
     );
     let _ = WAIT;
+}
+
+fn calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer(f: &Fns) {
+    let rt = support::runtime();
+    let (cluster, _) = support::local(&rt, 2, support::builder().retries(1));
+    let scheduler = Scheduler::builder()
+        .executor(cluster.clone())
+        .chunksize(4)
+        .build()
+        .unwrap();
+    let starts = Starts::new();
+    let mut g = Graph::new();
+    let addr = starts.addr();
+    let addr = g.add("addr", (), move || addr.clone()).unwrap();
+    let handles: Vec<Handle<i64>> = f
+        .tagged
+        .iter()
+        .enumerate()
+        .map(|(i, remote)| g.add_remote(("call", i as i64), &addr, remote).unwrap())
+        .collect();
+    let computing = rt.spawn(scheduler.compute(&g, &handles[..]));
+    // One batch of four on one worker: the first call to start answers, the second
+    // crashes the worker. The two others may have run too (a socket worker holds
+    // short answers back), so nobody is blamed yet: the three run again, each alone.
+    let first = starts.next();
+    let victim = first.pid;
+    let value = 10 + i64::from(first.tag);
+    first.answer(value);
+    let second = starts.next();
+    assert_eq!(second.pid, victim, "one batch, one worker");
+    let killer = second.tag;
+    second.answer(-1);
+    // Alone, the killer crashes two more workers (retries: 1) and fails, named; the
+    // others return.
+    let mut crashes = 0;
+    let mut seen = Vec::new();
+    while crashes < 2 {
+        let next = starts.next();
+        assert_ne!(next.pid, victim);
+        seen.push(next.tag);
+        if next.tag == killer {
+            crashes += 1;
+            next.answer(-1);
+        } else {
+            let value = 10 + i64::from(next.tag);
+            next.answer(value);
+        }
+    }
+    let error = rt.block_on(computing).unwrap().unwrap_err();
+    let message = error.to_string();
+    assert_eq!(
+        error.key().unwrap().to_string(),
+        format!("('call', {killer})"),
+        "{message}"
+    );
+    assert!(
+        message.contains("on each of 2 attempts (retries: 1)"),
+        "{message}"
+    );
+    assert!(message.contains("SIGABRT"), "{message}");
+    assert_eq!(seen.iter().filter(|t| **t == killer).count(), 2, "{seen:?}");
 }

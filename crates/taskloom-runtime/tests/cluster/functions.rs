@@ -23,6 +23,9 @@ pub(crate) struct Fns {
     /// test's answer, a number, and returns it. A test that never answers holds the
     /// call running until it drops the connection (then the call returns -1).
     pub(crate) started: Remote<(String,), i64>,
+    /// `started` under four more names, which tell the test which one started
+    /// (`started-0`...): a negative answer makes the call abort its worker.
+    pub(crate) tagged: Vec<Remote<(String,), i64>>,
 }
 
 /// The registry, as every process of the tests builds it.
@@ -40,8 +43,16 @@ pub(crate) fn registry() -> (Registry, Fns) {
             })
             .unwrap(),
         started: registry
-            .register("started", |addr: &String| started(addr))
+            .register("started", |addr: &String| started(addr, 0))
             .unwrap(),
+        tagged: (0..4_u32)
+            .map(|tag| {
+                let name = format!("started-{tag}");
+                registry
+                    .register(&name, move |addr: &String| started(addr, tag))
+                    .unwrap()
+            })
+            .collect(),
     };
     if std::env::var_os(OTHER_BUILD_VAR).is_some() {
         registry.register("only_in_another_build", || 0_u8).unwrap();
@@ -61,17 +72,22 @@ fn node() -> String {
         .unwrap_or_default()
 }
 
-/// The body of `started`.
-fn started(addr: &str) -> i64 {
+/// The body of `started` and its tagged copies: says "pid tag", returns the
+/// answer; a negative answer aborts the process (a crash that the call causes).
+fn started(addr: &str, tag: u32) -> i64 {
     let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
         return -1;
     };
-    if writeln!(stream, "{}", std::process::id()).is_err() {
+    if writeln!(stream, "{} {tag}", std::process::id()).is_err() {
         return -1;
     }
     let mut answer = String::new();
-    match BufReader::new(stream).read_line(&mut answer) {
+    let answer = match BufReader::new(stream).read_line(&mut answer) {
         Ok(n) if n > 0 => answer.trim().parse().unwrap_or(-1),
-        _ => -1,
+        _ => return -1,
+    };
+    if answer < 0 {
+        std::process::abort();
     }
+    answer
 }

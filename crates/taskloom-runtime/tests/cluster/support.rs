@@ -59,44 +59,62 @@ pub(crate) fn wait_for(
 
 /// Where the `started` function reports: each call that starts connects here.
 pub(crate) struct Starts {
-    listener: TcpListener,
+    addr: String,
+    /// Connections, accepted by a thread of their own (so waits are bounded).
+    accepted: std::sync::mpsc::Receiver<TcpStream>,
 }
 
-/// A call that started: its worker's pid, and the connection to answer it on.
+/// A call that started: its worker's pid, its tag (`started-N`; 0 for `started`),
+/// and the connection to answer it on.
 pub(crate) struct Started {
     pub(crate) pid: u32,
+    pub(crate) tag: u32,
     stream: TcpStream,
 }
 
 impl Starts {
     pub(crate) fn new() -> Self {
-        Starts {
-            listener: TcpListener::bind("127.0.0.1:0").unwrap(),
-        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (tx, accepted) = std::sync::mpsc::channel();
+        // Ends when the test drops `Starts` (the next send fails) or the process does.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if tx.send(stream).is_err() {
+                    break;
+                }
+            }
+        });
+        Starts { addr, accepted }
     }
 
     /// The address to give the calls.
     pub(crate) fn addr(&self) -> String {
-        self.listener.local_addr().unwrap().to_string()
+        self.addr.clone()
     }
 
-    /// Waits for the next call to start.
+    /// Waits for the next call to start (at most [`WAIT`]).
     pub(crate) fn next(&self) -> Started {
-        let (stream, _) = self.listener.accept().unwrap();
+        let stream = self
+            .accepted
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("no call started within {WAIT:?}"));
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let mut line = String::new();
         BufReader::new(stream.try_clone().unwrap())
             .read_line(&mut line)
             .unwrap();
+        let (pid, tag) = line.trim().split_once(' ').unwrap();
         Started {
-            pid: line.trim().parse().unwrap(),
+            pid: pid.parse().unwrap(),
+            tag: tag.parse().unwrap(),
             stream,
         }
     }
 }
 
 impl Started {
-    /// Lets the call return `value`.
+    /// Lets the call return `value` (a negative value makes it abort its worker).
     pub(crate) fn answer(mut self, value: i64) {
         writeln!(self.stream, "{value}").unwrap();
     }

@@ -9,12 +9,14 @@
 //! closed connection ([`End::Closed`]) is the other sign; the engine's own word on
 //! the job (Slurm's `NODE_FAIL`) is the third, and comes from the supervisor.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::{Instant, Sleep};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use crate::executor::link::protocol::{self, Reply, shorten};
@@ -27,16 +29,25 @@ pub(super) struct TcpConn {
     writer: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
     /// How long the worker may stay silent.
     silence: Duration,
+    /// When the worker was last heard from.
+    heard: Instant,
+    /// Fires no earlier than `heard + silence`. Armed lazily: a frame only moves
+    /// `heard`, and the timer is set again when it fires early, so a busy
+    /// connection costs one clock read per frame and no timer operation.
+    deadline: Pin<Box<Sleep>>,
 }
 
 impl TcpConn {
     /// Wraps a connection that passed the handshake; frames up to `max` bytes.
     pub(super) fn new(stream: TcpStream, max: usize, silence: Duration) -> Self {
         let (read, write) = stream.into_split();
+        let heard = Instant::now();
         TcpConn {
             reader: FramedRead::new(read, protocol::codec(max)),
             writer: FramedWrite::new(write, protocol::codec(max)),
             silence,
+            heard,
+            deadline: Box::pin(tokio::time::sleep_until(heard + silence)),
         }
     }
 
@@ -44,12 +55,25 @@ impl TcpConn {
     /// between frames. Cancel-safe.
     async fn next(&mut self) -> Result<BytesMut, End> {
         loop {
-            match tokio::time::timeout(self.silence, self.reader.next()).await {
-                Err(_) => return Err(End::Silent(self.silence)),
-                Ok(None) => return Err(End::Closed),
-                Ok(Some(Err(e))) => return Err(End::malformed(&e)),
-                Ok(Some(Ok(frame))) if frame.is_empty() => {} // a heartbeat
-                Ok(Some(Ok(frame))) => return Ok(frame),
+            tokio::select! {
+                biased;
+                frame = self.reader.next() => match frame {
+                    None => return Err(End::Closed),
+                    Some(Err(e)) => return Err(End::malformed(&e)),
+                    Some(Ok(frame)) => {
+                        self.heard = Instant::now();
+                        if !frame.is_empty() {
+                            return Ok(frame);
+                        } // else a heartbeat
+                    }
+                },
+                () = &mut self.deadline => {
+                    let due = self.heard + self.silence;
+                    if Instant::now() >= due {
+                        return Err(End::Silent(self.silence));
+                    }
+                    self.deadline.as_mut().reset(due);
+                }
             }
         }
     }
@@ -86,8 +110,12 @@ impl Transport for TcpConn {
             match futures::FutureExt::now_or_never(self.reader.next())? {
                 None => return Some(Err(End::Closed)),
                 Some(Err(e)) => return Some(Err(End::malformed(&e))),
-                Some(Ok(frame)) if frame.is_empty() => {}
-                Some(Ok(frame)) => return Some(Ok(frame)),
+                Some(Ok(frame)) => {
+                    self.heard = Instant::now();
+                    if !frame.is_empty() {
+                        return Some(Ok(frame));
+                    }
+                }
             }
         }
     }

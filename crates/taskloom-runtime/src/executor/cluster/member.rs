@@ -173,8 +173,17 @@ async fn run_batch(
         retries: shared.config.retries,
         reporter: &reporter,
         shut_down: "the cluster shut down",
+        exact: false,
     };
-    shared.requeue(settle.loss(loss));
+    let again = settle.loss(loss);
+    if again.alone {
+        // Last first: each goes to the front of the queue, so they keep their order.
+        for job in again.jobs.into_iter().rev() {
+            shared.requeue(vec![job]);
+        }
+    } else {
+        shared.requeue(again.jobs);
+    }
     Some(left)
 }
 

@@ -133,21 +133,45 @@ fn serve(registry: &Registry) -> Result<Stopped, WorkerError> {
         .and_then(|()| stream.set_write_timeout(None))
         .map_err(ServeError::Setup)?;
     let writer = stream.try_clone().map_err(ServeError::Setup)?;
-    let output = crate::executor::process::protocol_out(Box::new(Socket(Mutex::new(writer))));
+    let output = crate::executor::process::protocol_out(Box::new(Socket(Mutex::new(Held {
+        stream: writer,
+        frames: Vec::with_capacity(4096),
+    }))));
     life.joined(output);
     beat(output, welcomed.heartbeat)?;
     Ok(serve::serve(registry, &mut stream, output, &*life)?)
 }
 
-/// The connection's writing end: frames from the serve loop and from the heartbeat
-/// thread, one whole write at a time.
-struct Socket(Mutex<TcpStream>);
+/// The connection's writing end: frames from the serve loop, the heartbeat thread
+/// and the walltime thread, one whole write at a time, with the answers the serve
+/// loop holds back (see [`serve`]'s module) going out first.
+struct Socket(Mutex<Held>);
+
+struct Held {
+    stream: TcpStream,
+    /// Answers held back, whole frames.
+    frames: Vec<u8>,
+}
 
 impl Output for Socket {
     fn write_frames(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut stream = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        stream.write_all(bytes)?;
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let Held { stream, frames } = &mut *held;
+        if frames.is_empty() {
+            stream.write_all(bytes)?;
+        } else {
+            frames.extend_from_slice(bytes);
+            let written = stream.write_all(frames);
+            frames.clear();
+            written?;
+        }
         stream.flush()
+    }
+
+    fn hold(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        held.frames.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
@@ -180,8 +204,9 @@ fn connect(addr: &str) -> Result<TcpStream, WorkerError> {
 }
 
 /// Writes a heartbeat every `interval` from a thread of its own, for the life of the
-/// process; exits the process when the connection is gone (the scheduler closed it
-/// or died: nobody waits for the call that runs).
+/// process (with any answers held back, so none waits longer than that); exits the
+/// process when the connection is gone (the scheduler closed it or died: nobody
+/// waits for the call that runs).
 fn beat(output: &'static dyn Output, interval: Duration) -> Result<(), ServeError> {
     std::thread::Builder::new()
         .name("taskloom-heartbeat".into())

@@ -10,6 +10,14 @@
 //! - the worker died, broke the protocol or went silent: the job it was running is
 //!   handed to [`Job::worker_lost`] (retried up to the executor's limit, or failed
 //!   naming every attempt); the others never started and are sent again, at no cost.
+//!
+//! "The job it was running" is the first unanswered one when answers are written as
+//! calls end (pipes). A worker that may hold answers back (a socket: `serve`'s
+//! module says why) may have finished several of its unanswered calls, so none of
+//! them is blamed: each is sent again *alone*, in a batch of its own, where a call
+//! that kills its worker again is known for certain and charged. A call that kills
+//! every worker thus still fails after the retry limit, one loss later than over
+//! pipes.
 
 use super::End;
 use super::batch::{Loss, Lost, Reporter, cancelled};
@@ -30,12 +38,25 @@ pub(crate) struct Settle<'a> {
     /// The message of jobs failed because the executor shut down ("the process pool
     /// shut down").
     pub(crate) shut_down: &'a str,
+    /// Whether the worker wrote every answer before starting its next call (pipes),
+    /// so that the first unanswered call is the one it ran when it died.
+    pub(crate) exact: bool,
+}
+
+/// The jobs a loss sends again.
+#[derive(Debug, Default)]
+pub(crate) struct Again {
+    /// In order.
+    pub(crate) jobs: Vec<Job>,
+    /// Whether each must run alone, in a batch of its own (the worker that lost them
+    /// may have finished any of them: running them alone tells which kills workers).
+    pub(crate) alone: bool,
 }
 
 impl Settle<'_> {
     /// Settles `loss`: reports the jobs that end here, and returns those to send
-    /// again (to another worker, or this one's replacement), in order.
-    pub(crate) fn loss(&self, loss: Loss) -> Vec<Job> {
+    /// again (to another worker, or this one's replacement).
+    pub(crate) fn loss(&self, loss: Loss) -> Again {
         let Loss {
             lost,
             jobs,
@@ -51,11 +72,11 @@ impl Settle<'_> {
                         .map(|job| job.failed(error(), worker))
                         .collect(),
                 );
-                Vec::new()
+                Again::default()
             }
             Lost::Shutdown => {
                 self.shut_down(jobs);
-                Vec::new()
+                Again::default()
             }
             Lost::Worker(End::Retired) => {
                 tracing::info!(
@@ -63,7 +84,16 @@ impl Settle<'_> {
                     unstarted = jobs.len(),
                     "taskloom worker retired; the calls it did not start are sent again"
                 );
-                jobs
+                Again { jobs, alone: false }
+            }
+            Lost::Worker(_) if running && !self.exact && jobs.len() > 1 => {
+                tracing::warn!(
+                    %worker,
+                    reason = %self.ended,
+                    unanswered = jobs.len(),
+                    "taskloom worker lost with several calls unanswered; each runs alone next"
+                );
+                Again { jobs, alone: true }
             }
             Lost::Worker(_) => {
                 let ended = self.ended;
@@ -94,7 +124,10 @@ impl Settle<'_> {
                     );
                 }
                 again.extend(jobs);
-                again
+                Again {
+                    jobs: again,
+                    alone: false,
+                }
             }
         }
     }

@@ -3,15 +3,25 @@
 //!
 //! Shared by process-pool workers (frames over stdin and stdout) and cluster workers
 //! (frames over a TCP connection, after the handshake). The loop is blocking and
-//! single-threaded: a call runs on the thread that read it, so a call that kills the
-//! process leaves every earlier answer already written, and the executor knows which
-//! call it was. A cluster worker also writes heartbeats from a thread of its own,
-//! which is why every write goes through an [`Output`] that writes one whole frame at
-//! a time.
+//! single-threaded: a call runs on the thread that read it. A cluster worker also
+//! writes heartbeats from a thread of its own, which is why every write goes through
+//! an [`Output`] that writes whole frames, one writer at a time.
+//!
+//! **When answers go out.** Over a pipe, every answer is written before the next
+//! call starts: a call that kills the process leaves every earlier answer written,
+//! and the executor knows which call it was. Over TCP one write per answer costs a
+//! system call and a segment through the network stack on both sides, several times
+//! a pipe's, so a socket [`Output`] may *hold* the answers of short calls (under
+//! [`HOLD_CALLS_UNDER`]) for at most [`HOLD_AT_MOST`], writing them together with the
+//! next write; the last answer of a batch, the answer of a long call, a heartbeat or a
+//! retirement notice write everything held. The price: a worker that dies may take
+//! answers of finished calls with it, so the executor cannot tell which unanswered
+//! call killed it; it then runs each of them alone (`loss`), where the one that
+//! kills a worker again is known.
 
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
@@ -24,11 +34,24 @@ use crate::remote::Registry;
 /// stops a confused one from making the worker allocate without bound.
 pub(crate) const WORKER_MAX_FRAME: usize = 1 << 30;
 
+/// Answers of calls that ran less than this may be held back (by an [`Output`] that
+/// holds).
+pub(crate) const HOLD_CALLS_UNDER: Duration = Duration::from_micros(50);
+
+/// The oldest held answer waits at most about this long (plus one short call).
+pub(crate) const HOLD_AT_MOST: Duration = Duration::from_micros(200);
+
 /// Where a worker's frames go. Each call writes one or more whole frames, never
 /// interleaved with another caller's.
 pub(crate) trait Output: Send + Sync {
-    /// Writes `bytes` (whole frames) and pushes them out.
+    /// Writes whatever is held, then `bytes` (whole frames), and pushes them out.
     fn write_frames(&self, bytes: &[u8]) -> std::io::Result<()>;
+
+    /// Keeps `bytes` (whole frames) to go out with the next write, if this output
+    /// holds answers back; writes them now if it does not (the default: pipes).
+    fn hold(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_frames(bytes)
+    }
 }
 
 impl Output for std::fs::File {
@@ -113,11 +136,8 @@ pub(crate) fn serve(
     let mut frame_scratch = Vec::with_capacity(256);
     let mut value_scratch = Vec::with_capacity(256);
     let mut out = BytesMut::with_capacity(4096);
-    let send = |out: &mut BytesMut| -> Result<(), ServeError> {
-        output.write_frames(out).map_err(ServeError::Io)?;
-        out.clear();
-        Ok(())
-    };
+    // Since when answers are held back, if they are.
+    let mut held_since: Option<Instant> = None;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0_u8; 64 * 1024];
     loop {
@@ -139,6 +159,8 @@ pub(crate) fn serve(
             .map_err(|e| ServeError::Frame(e.to_string()))?;
         for (index, call) in calls.iter().enumerate() {
             if !gate.next_call(index) {
+                // Retiring: what is held must reach the executor before the exit.
+                output.write_frames(&[]).map_err(ServeError::Io)?;
                 return Ok(Stopped::Retired);
             }
             let started = Instant::now();
@@ -166,9 +188,19 @@ pub(crate) fn serve(
             };
             protocol::write_frame(&mut codec, &reply, &mut frame_scratch, &mut out)
                 .map_err(|e| ServeError::Frame(e.to_string()))?;
-            // One write per call, before the next starts: if the next call kills the
-            // process, the executor knows which one it was.
-            send(&mut out)?;
+            // Written before the next call starts (see the module), unless the call
+            // was short, more calls follow, and the answers held are young.
+            let more = index + 1 < calls.len();
+            let short = finished.duration_since(started) < HOLD_CALLS_UNDER;
+            let young = held_since.is_none_or(|t| finished.duration_since(t) < HOLD_AT_MOST);
+            if more && short && young {
+                output.hold(&out).map_err(ServeError::Io)?;
+                held_since.get_or_insert(finished);
+            } else {
+                output.write_frames(&out).map_err(ServeError::Io)?;
+                held_since = None;
+            }
+            out.clear();
         }
         if !gate.end_batch() {
             return Ok(Stopped::Retired);

@@ -255,7 +255,7 @@ impl Slot {
             _ => status,
         };
         let again = self.settle(worker, &ended, reporter).loss(loss);
-        self.shared.requeue(again);
+        self.shared.requeue(again.jobs);
     }
 
     fn settle<'a>(&self, worker: Worker, ended: &'a str, reporter: &'a Reporter) -> Settle<'a> {
@@ -265,6 +265,7 @@ impl Slot {
             retries: self.shared.config.retries,
             reporter,
             shut_down: "the process pool shut down",
+            exact: true,
         }
     }
 }
