@@ -3,9 +3,13 @@
 //! by side.
 //!
 //! ```sh
-//! cargo run --release --example overhead -- --executor current-thread|threads|processes \
+//! cargo run --release --example overhead -- --executor current-thread|threads|processes|cluster \
 //!     [--workers N] [--budget-s S] GRAPH.json...
 //! ```
+//!
+//! `cluster` runs the remote no-ops on N local cluster workers over TCP on loopback
+//! (the analogue of dask.distributed's `LocalCluster`, which `compare.py` runs
+//! beside it).
 //!
 //! Every task is a no-op that takes its dependencies' values. Timed together, as
 //! Dask's `get` does its own conversion and ordering: building the typed graph from
@@ -15,12 +19,13 @@
 use std::time::Instant;
 
 use taskloom::taskloom_core::file::{LoadedGraph, load_json};
+use taskloom::taskloom_runtime::cluster::Cluster;
 use taskloom::taskloom_runtime::graph::Many;
 use taskloom::taskloom_runtime::process::{self, ProcessPool, Registry, Remote};
 use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
 
-/// The no-op as a remote function, for `--executor processes` (a closure cannot cross
-/// into a worker process; a registered name can).
+/// The no-op as a remote function, for `--executor processes` and `cluster` (a
+/// closure cannot cross into a worker process; a registered name can).
 type Noop = Remote<Many<()>, ()>;
 
 struct Args {
@@ -57,7 +62,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if args.graphs.is_empty() {
-        return Err("usage: overhead --executor current-thread|threads|processes [--workers N] [--budget-s S] GRAPH.json...".into());
+        return Err("usage: overhead --executor current-thread|threads|processes|cluster [--workers N] [--budget-s S] GRAPH.json...".into());
     }
     Ok(args)
 }
@@ -98,7 +103,8 @@ async fn run_once(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxError> {
-    // `--executor processes` re-executes this program as its workers: they serve here.
+    // `--executor processes` and `cluster` run this program as their workers: they
+    // serve here.
     let mut registry = Registry::new();
     let noop: Noop = registry.register("noop", |_: &[&()]| ())?;
     process::init(&registry);
@@ -112,15 +118,26 @@ async fn main() -> Result<(), BoxError> {
                 .build()?,
             args.workers,
         ),
+        "cluster" => {
+            let cluster = Cluster::local(args.workers)?;
+            cluster
+                .wait_for_workers(args.workers, std::time::Duration::from_secs(60))
+                .await?;
+            (
+                Scheduler::builder().executor(cluster).build()?,
+                args.workers,
+            )
+        }
         other => {
-            return Err(
-                format!("unknown executor {other} (current-thread, threads, processes)").into(),
-            );
+            return Err(format!(
+                "unknown executor {other} (current-thread, threads, processes, cluster)"
+            )
+            .into());
         }
     };
     for path in &args.graphs {
         let file = load_json(&std::fs::read_to_string(path)?)?;
-        let remote = (args.executor == "processes").then_some(&noop);
+        let remote = matches!(args.executor.as_str(), "processes" | "cluster").then_some(&noop);
         run_once(&scheduler, &file, remote).await?; // warm-up
         let deadline = Instant::now() + std::time::Duration::from_secs_f64(args.budget_s);
         let mut times = Vec::new();
