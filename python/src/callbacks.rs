@@ -13,8 +13,10 @@
 //! keys and times, not values, so a task leaves its value there and the finish event
 //! takes it.
 //!
-//! A callback that raises stops the computation: the exception is kept, the
-//! computation is cancelled, and `get` raises it.
+//! A callback that raises stops the computation at once: the exception is kept, and
+//! the forwarding callback unwinds (taskloom's documented way for a callback to stop
+//! its computation: the loop catches it, starts nothing more and returns
+//! `CallbackPanicked`), then `get` raises the kept exception.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,8 +24,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use taskloom_runtime::callbacks::{TaskFinish, TaskStart};
 use taskloom_runtime::executor::Worker;
-use taskloom_runtime::{Callback, CancellationToken, Graph, Key, Value};
+use taskloom_runtime::{Callback, Graph, Key, Value};
 
+use crate::gil;
 use crate::task::unwrap;
 
 /// Results waiting for their `posttask` call, by task id.
@@ -67,8 +70,6 @@ pub(crate) struct DaskCallbacks {
     stash: Arc<Stash>,
     /// The first exception a callback raised.
     error: Arc<Mutex<Option<PyErr>>>,
-    /// Cancels the computation when a callback raises.
-    cancel: CancellationToken,
 }
 
 /// What `get` keeps to learn whether a callback stopped the computation.
@@ -95,7 +96,6 @@ impl DaskCallbacks {
         keys: Arc<[Py<PyAny>]>,
         data: Arc<[bool]>,
         stash: Arc<Stash>,
-        cancel: CancellationToken,
     ) -> (Self, CallbackError) {
         let error = Arc::new(Mutex::new(None));
         let callbacks = DaskCallbacks {
@@ -105,27 +105,26 @@ impl DaskCallbacks {
             data,
             stash,
             error: Arc::clone(&error),
-            cancel,
         };
         (callbacks, CallbackError { error })
     }
 
-    /// The task id of `key` if callbacks are told about it (not data, nothing failed
-    /// yet).
+    /// The task id of `key` if callbacks are told about it (it is not data).
     fn reported(&self, key: &Key) -> Option<usize> {
-        if self.cancel.is_cancelled() {
-            return None;
-        }
         let index = self.graph.handle(key)?.id().index();
         (!self.data.get(index).copied().unwrap_or(true)).then_some(index)
     }
 
     /// Calls `f` with the GIL; an exception is kept and stops the computation.
     fn call(&self, f: impl for<'py> FnOnce(Python<'py>) -> PyResult<()>) {
-        if let Err(e) = Python::attach(f) {
-            let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
-            error.get_or_insert(e);
-            self.cancel.cancel();
+        if let Err(e) = gil::attach(f) {
+            self.error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(e);
+            // Unwinds to the scheduling loop, which stops the computation; unlike
+            // `panic!`, without running the panic hook (nothing is printed).
+            std::panic::resume_unwind(Box::new("a Dask callback raised"));
         }
     }
 }

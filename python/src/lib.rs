@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use taskloom_runtime::{CancellationToken, ComputeOptions, Output};
+use taskloom_runtime::{ComputeOptions, Output};
 
 use crate::callbacks::{CallbackError, DaskCallbacks};
 use crate::error::{GetError, SchedulerError};
@@ -99,16 +99,9 @@ fn run(
     let mut options = ComputeOptions::new();
     let mut callback_error: Option<CallbackError> = None;
     if let (Some(run), Some(stash)) = (callbacks, stash) {
-        let cancel = CancellationToken::new();
-        let (forward, error) = DaskCallbacks::new(
-            run,
-            Arc::clone(&graph),
-            keys.into(),
-            data.into(),
-            stash,
-            cancel.clone(),
-        );
-        options = options.cancel_on(cancel).callback(forward);
+        let (forward, error) =
+            DaskCallbacks::new(run, Arc::clone(&graph), keys.into(), data.into(), stash);
+        options = options.callback(forward);
         callback_error = Some(error);
     }
     let outcome = wait::drive(py, scheduler.get_with(&graph, request, options))?;
