@@ -16,7 +16,9 @@ and times ``get(dsk, keys)`` for each scheduler on that same dict:
   bare                a Python loop calling every node in a precomputed topological
                       order with a dict of results: the work itself, no scheduler
 
-µs/task is the median time over ``--runs`` runs divided by the number of tasks;
+Runs are interleaved (one run of each scheduler in turn, ``--runs`` rounds), so a
+change in the machine's load touches every column alike. µs/task is the median time
+divided by the number of tasks;
 overhead/task is the same minus bare's: what a scheduler adds to the tasks' own work,
 Python call costs (GIL, building each task's ``values`` dict, calling it) included.
 A last table times the seed's example end to end, ``x.compute(scheduler=...)``, graph
@@ -49,7 +51,7 @@ import taskloom
 
 
 def workloads():
-    """(name, collection): the seed's example and real collections."""
+    """(name, collection, compute options): the seed's example and real collections."""
     rng = da.random.default_rng(0)
     a = rng.random((2_000, 2_000), chunks=(100, 100))
     pdf = pd.DataFrame(
@@ -58,22 +60,26 @@ def workloads():
             "x": np.random.default_rng(1).random(1_000_000),
         }
     )
+    seed = da.ones(1000, chunks=2).sum()
     return [
-        ("seed: da.ones(1000, chunks=2).sum()", da.ones(1000, chunks=2).sum()),
-        ("array: mean(axis=0), 2000² in 100² chunks", a.mean(axis=0)),
-        ("array: std(), 2000² in 100² chunks", a.std()),
-        ("array: (x + x.T).sum(), 50² chunks", (a.rechunk(50) + a.rechunk(50).T).sum()),
+        ("seed: da.ones(1000, chunks=2).sum()", seed, {}),
+        ("seed, optimize_graph=False", seed, {"optimize_graph": False}),
+        ("array: mean(axis=0), 2000² in 100² chunks", a.mean(axis=0), {}),
+        ("array: std(), 2000² in 100² chunks", a.std(), {}),
+        ("array: (x + x.T).sum(), 50² chunks", (a.rechunk(50) + a.rechunk(50).T).sum(), {}),
         (
             "bag: foldby, 100k items, 100 partitions",
             db.from_sequence(range(100_000), npartitions=100).foldby(
                 lambda x: x % 10, add, 0, add, 0
             ),
+            {},
         ),
         (
             "dataframe: groupby mean, 1M rows, 100 partitions",
             dd.from_pandas(pdf, npartitions=100).groupby("key").x.mean(),
+            {},
         ),
-        ("no-op: 100 chains of 100 inc", None),
+        ("no-op: 100 chains of 100 inc", None, {}),
     ]
 
 
@@ -88,7 +94,7 @@ def noop_graph():
     return convert_legacy_graph(dsk), [("c", c, 99) for c in range(100)]
 
 
-def captured(collection):
+def captured(collection, options):
     """The graph and keys ``compute`` hands a scheduler, as a converted dict."""
     seen = {}
 
@@ -96,7 +102,7 @@ def captured(collection):
         seen["dsk"], seen["keys"] = dsk, keys
         return dask_sync(dsk, keys, **kwargs)
 
-    dask.compute(collection, scheduler=capture)
+    dask.compute(collection, scheduler=capture, **options)
     dsk = seen["dsk"]
     if not isinstance(dsk, dict):
         dsk = dsk.__dask_graph__()
@@ -117,14 +123,17 @@ def bare(dsk):
     return run
 
 
-def median_time(f, runs):
-    f()  # warm up: pools started, caches filled
-    times = []
+def median_times(functions, runs):
+    """Median seconds of each function, over ``runs`` interleaved rounds."""
+    for f in functions.values():
+        f()  # warm up: pools started, caches filled
+    times = {name: [] for name in functions}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, f in functions.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def schedulers(workers):
@@ -144,13 +153,14 @@ def main():
     args = ap.parse_args()
 
     rows = []
-    for name, collection in workloads():
-        dsk, keys = noop_graph() if collection is None else captured(collection)
+    for name, collection, options in workloads():
+        dsk, keys = noop_graph() if collection is None else captured(collection, options)
         n = len(dsk)
-        times = {"bare": median_time(lambda: bare(dsk)(dsk, keys), args.runs)}
+        run_bare = bare(dsk)
+        functions = {"bare": lambda: run_bare(dsk, keys)}
         for sched, get in schedulers(args.workers).items():
-            times[sched] = median_time(lambda: get(dsk, keys), args.runs)
-        rows.append((name, n, times))
+            functions[sched] = lambda get=get: get(dsk, keys)
+        rows.append((name, n, median_times(functions, args.runs)))
         print(f"# {name}: {n} tasks done", file=sys.stderr)
 
     print(f"\nµs per task (median of {args.runs} runs; {args.workers} workers for the pools)\n")
@@ -175,15 +185,19 @@ def main():
     print(f"\nThe seed's example end to end: x.compute(scheduler=...), {n} tasks before optimization\n")
     print("| scheduler | chunks=2 ms | chunks=1000 ms | (difference) / tasks, µs |")
     print("|---|---:|---:|---:|")
-    end_to_end = {}
+    functions = {}
     for sched, get in [
         ("taskloom.get", lambda d, k, **kw: taskloom.get(d, k, num_workers=args.workers)),
         ("taskloom.get_sync", taskloom.get_sync),
         ("dask threads", lambda d, k, **kw: dask_threads(d, k, num_workers=args.workers)),
         ("dask sync", dask_sync),
     ]:
-        tb = median_time(lambda: big.compute(scheduler=get), args.runs)
-        ts = median_time(lambda: small.compute(scheduler=get), args.runs)
+        functions[(sched, "big")] = lambda get=get: big.compute(scheduler=get)
+        functions[(sched, "small")] = lambda get=get: small.compute(scheduler=get)
+    medians = median_times(functions, args.runs)
+    end_to_end = {}
+    for sched in dict.fromkeys(s for s, _ in functions):
+        tb, ts = medians[(sched, "big")], medians[(sched, "small")]
         end_to_end[sched] = (tb, ts)
         print(f"| {sched} | {tb * 1e3:.1f} | {ts * 1e3:.2f} | {(tb - ts) / n * 1e6:.1f} |")
 
