@@ -26,8 +26,7 @@ use taskloom_runtime::callbacks::{TaskFinish, TaskStart};
 use taskloom_runtime::executor::Worker;
 use taskloom_runtime::{Callback, Graph, Key, Value};
 
-use crate::gil;
-use crate::task::unwrap;
+use crate::task::python_object;
 
 /// Results waiting for their `posttask` call, by task id.
 pub(crate) struct Stash {
@@ -116,8 +115,11 @@ impl DaskCallbacks {
     }
 
     /// Calls `f` with the GIL; an exception is kept and stops the computation.
+    ///
+    /// Callbacks run on the thread that drives the computation, inside the stretch
+    /// `wait::drive` entered for the interpreter's exit.
     fn call(&self, f: impl for<'py> FnOnce(Python<'py>) -> PyResult<()>) {
-        if let Err(e) = gil::attach(f) {
+        if let Err(e) = Python::attach(f) {
             self.error
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -156,7 +158,10 @@ impl Callback for DaskCallbacks {
         let value = self.stash.take(index);
         self.call(|py| {
             let key = self.keys[index].bind(py);
-            let value = value.as_ref().and_then(unwrap).map(|v| v.bind(py).clone());
+            let value = value
+                .as_ref()
+                .and_then(python_object)
+                .map(|v| v.bind(py).clone());
             let worker = match event.worker {
                 Worker::Thread(n) => Some(n),
                 _ => None,

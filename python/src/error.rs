@@ -12,6 +12,9 @@ use pyo3::prelude::*;
 use taskloom_runtime::taskloom_core::GraphError;
 use taskloom_runtime::{ComputeError, ConfigError};
 
+use crate::exit::Exiting;
+use crate::wait::Stopped;
+
 create_exception!(
     taskloom,
     SchedulerError,
@@ -57,23 +60,36 @@ pub(crate) enum GetError {
     /// The thread pool could not be made.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The interpreter is exiting: taskloom runs no more Python.
+    #[error(transparent)]
+    Exiting(#[from] Exiting),
     /// A broken promise inside this module (a bug).
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-impl From<ComputeError> for GetError {
-    /// A task's Python exception comes out as itself; anything else as `Compute`.
-    fn from(error: ComputeError) -> Self {
+impl GetError {
+    /// A failed computation: a task's Python exception comes out as itself, anything
+    /// else as [`GetError::Compute`].
+    pub(crate) fn computation(py: Python<'_>, error: ComputeError) -> Self {
         let python = match &error {
             ComputeError::Task { error: task, .. } => std::error::Error::source(task)
                 .and_then(|e| e.downcast_ref::<PyErr>())
-                .map(|e| Python::attach(|py| e.clone_ref(py))),
+                .map(|e| e.clone_ref(py)),
             _ => None,
         };
         match python {
             Some(e) => GetError::Python(e),
             None => GetError::Compute(error),
+        }
+    }
+}
+
+impl From<Stopped> for GetError {
+    fn from(stopped: Stopped) -> Self {
+        match stopped {
+            Stopped::Signal(e) => GetError::Python(e),
+            Stopped::Exiting(e) => GetError::Exiting(e),
         }
     }
 }

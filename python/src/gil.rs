@@ -7,11 +7,16 @@
 //! `PyGILState_Ensure` and gives back only the GIL (`PyEval_SaveThread`), never that
 //! count; from then on `Python::attach` finds the thread state and only takes the GIL,
 //! which is what Python's own threads do.
+//!
+//! Each attach is a stretch of [`exit`](crate::exit): refused once the interpreter is
+//! exiting, waited for by its exit.
 
 use std::cell::Cell;
 
 use pyo3::Python;
 use pyo3::ffi;
+
+use crate::exit::{self, Exiting};
 
 thread_local! {
     /// Whether this thread was looked at already (and given a thread state if it had
@@ -20,12 +25,16 @@ thread_local! {
 }
 
 /// `Python::attach`, keeping this thread's Python thread state between calls.
-pub(crate) fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
+///
+/// # Errors
+/// [`Exiting`] once the interpreter is exiting (`f` is not called).
+pub(crate) fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<R, Exiting> {
+    let _entered = exit::enter()?;
     if !KEPT.get() {
         KEPT.set(true);
         keep_thread_state();
     }
-    Python::attach(f)
+    Ok(Python::attach(f))
 }
 
 /// Gives this thread a Python thread state for good, if it has none.

@@ -22,7 +22,7 @@ use taskloom_runtime::{AnyHandle, Graph, Request};
 use crate::callbacks::Stash;
 use crate::error::GetError;
 use crate::keys::KeyCoder;
-use crate::task::{Body, Call, Task, wrap};
+use crate::task::{Body, Call, Task, python_value};
 
 /// A Dask graph made ready for taskloom.
 pub(crate) struct Built {
@@ -314,10 +314,14 @@ fn assemble(
     for &at in order {
         let node = &nodes[at];
         inputs.clear();
-        inputs.extend(node.deps.iter().filter_map(|&d| handles[d]));
+        for &dep in &node.deps {
+            inputs.push(handles[dep].ok_or_else(|| {
+                GetError::Internal(format!("a dependency of {} was not added first", node.key))
+            })?);
+        }
         let index = graph.len();
         let body = match &node.kind {
-            Kind::Data(value) => Body::Constant(wrap(value.clone().unbind())),
+            Kind::Data(value) => Body::Constant(python_value(value.clone().unbind())),
             Kind::Alias => Body::Alias,
             Kind::Call(callable) => Body::Call(Call::new(
                 callable.clone().unbind(),

@@ -22,11 +22,13 @@
 //! - [`pool`]: the schedulers shared by all calls (one thread pool per worker count).
 //! - [`wait`]: drive the computation with the GIL released; Ctrl-C cancels it.
 //! - [`callbacks`]: Dask's `pretask` / `posttask`, from taskloom's callbacks.
+//! - [`exit`]: the interpreter's exit waits for pool threads that are calling Python.
 //! - [`error`]: why `get` failed, as the Python exception Dask would raise.
 
 mod callbacks;
 mod context;
 mod error;
+mod exit;
 mod gil;
 mod graph;
 mod keys;
@@ -108,13 +110,14 @@ fn run(
     if let Some(e) = callback_error.as_ref().and_then(CallbackError::take) {
         return Err(GetError::Python(e));
     }
-    to_python(py, &outcome?)
+    let output = outcome.map_err(|e| GetError::computation(py, e))?;
+    to_python(py, &output)
 }
 
 /// The results in the shape Dask returns them: a value, or tuples for lists.
 fn to_python(py: Python<'_>, output: &Output) -> Result<Py<PyAny>, GetError> {
     match output {
-        Output::Value(value) => task::unwrap(value)
+        Output::Value(value) => task::python_object(value)
             .map(|object| object.clone_ref(py))
             .ok_or_else(|| GetError::Internal("a result is not a Python object".into())),
         Output::List(items) => {
@@ -131,7 +134,7 @@ fn to_python(py: Python<'_>, output: &Output) -> Result<Py<PyAny>, GetError> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compute, m)?)?;
+    m.add_function(wrap_pyfunction!(exit::at_exit, m)?)?;
     m.add("SchedulerError", m.py().get_type::<SchedulerError>())?;
-    m.add("SIGNAL_CHECK_SECONDS", wait::SIGNAL_CHECK.as_secs_f64())?;
     Ok(())
 }

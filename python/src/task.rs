@@ -21,12 +21,12 @@ use crate::callbacks::Stash;
 use crate::{context, gil};
 
 /// Wraps a Python object as a task result.
-pub(crate) fn wrap(object: Py<PyAny>) -> Value {
+pub(crate) fn python_value(object: Py<PyAny>) -> Value {
     Arc::new(object)
 }
 
 /// The Python object in a task result (every value of these graphs is one).
-pub(crate) fn unwrap(value: &Value) -> Option<&Py<PyAny>> {
+pub(crate) fn python_object(value: &Value) -> Option<&Py<PyAny>> {
     value.downcast_ref::<Py<PyAny>>()
 }
 
@@ -99,14 +99,16 @@ impl Call {
     fn run(&self, inputs: &[&Value]) -> Result<Value, TaskError> {
         let mut objects = Vec::with_capacity(inputs.len());
         for input in inputs {
-            objects.push(unwrap(input).ok_or_else(|| {
+            objects.push(python_object(input).ok_or_else(|| {
                 TaskError::new(
                     TaskErrorKind::TypeMismatch,
                     "an input is not a Python object",
                 )
             })?);
         }
-        gil::attach(|py| self.call(py, &objects)).map_err(TaskError::failed)
+        gil::attach(|py| self.call(py, &objects))
+            .map_err(|exiting| TaskError::new(TaskErrorKind::Cancelled, exiting.to_string()))?
+            .map_err(TaskError::failed)
     }
 
     fn call(&self, py: Python<'_>, inputs: &[&Py<PyAny>]) -> PyResult<Value> {
@@ -119,6 +121,6 @@ impl Call {
             Some(context) => context::run_in_copy(context.bind(py), || node.call1((values,)))?,
             None => node.call1((values,))?,
         };
-        Ok(wrap(result.unbind()))
+        Ok(python_value(result.unbind()))
     }
 }

@@ -8,6 +8,9 @@
 //! handler raises) then drops the future, which cancels the computation: nothing new
 //! starts, held results are dropped, and the pool's threads finish what they are
 //! running and go back to waiting for work. No Tokio runtime is needed for this.
+//!
+//! The whole wait is a stretch of [`exit`](crate::exit): when the interpreter starts
+//! exiting, the computation is cancelled and `get` raises, before Python finalizes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,6 +20,8 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
+
+use crate::exit::{self, Exiting};
 
 /// How long the thread waits, GIL released, between two looks at Python's signals.
 pub(crate) const SIGNAL_CHECK: Duration = Duration::from_millis(20);
@@ -34,16 +39,26 @@ impl Wake for Unpark {
     }
 }
 
+/// Why a computation was stopped before its end.
+#[derive(Debug)]
+pub(crate) enum Stopped {
+    /// A signal handler raised (`KeyboardInterrupt` for Ctrl-C).
+    Signal(PyErr),
+    /// The interpreter is exiting.
+    Exiting(Exiting),
+}
+
 /// Runs `future` to its end on this thread with the GIL released.
 ///
 /// # Errors
-/// The exception a signal handler raised (`KeyboardInterrupt` for Ctrl-C); the
-/// computation is then cancelled.
-pub(crate) fn drive<F>(py: Python<'_>, future: F) -> PyResult<F::Output>
+/// [`Stopped`] when a signal handler raised or the interpreter is exiting; the
+/// computation is then cancelled (the future dropped).
+pub(crate) fn drive<F>(py: Python<'_>, future: F) -> Result<F::Output, Stopped>
 where
     F: Future + Send + Unpin,
     F::Output: Send,
 {
+    let _entered = exit::enter().map_err(Stopped::Exiting)?;
     let mut future = future;
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     loop {
@@ -51,16 +66,20 @@ where
         if let Some(output) = polled {
             return Ok(output);
         }
-        if let Err(interrupt) = py.check_signals() {
-            // Dropping the future cancels the computation. Outside the GIL: it drops
-            // Python values, which PyO3 then releases at the next attach.
-            py.detach(move || drop(future));
-            return Err(interrupt);
-        }
+        let stop = match py.check_signals() {
+            Err(interrupt) => Stopped::Signal(interrupt),
+            Ok(()) if exit::closing() => Stopped::Exiting(Exiting),
+            Ok(()) => continue,
+        };
+        // Dropping the future cancels the computation. Outside the GIL: it drops
+        // Python values, which PyO3 then releases at the next attach.
+        py.detach(move || drop(future));
+        return Err(stop);
     }
 }
 
-/// Polls `future` until it is ready or `period` has passed.
+/// Polls `future` until it is ready or `period` has passed (sooner if the interpreter
+/// starts exiting).
 fn poll_for<F: Future + Unpin>(
     future: &mut F,
     waker: &Waker,
@@ -73,7 +92,7 @@ fn poll_for<F: Future + Unpin>(
             return Some(output);
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || exit::closing() {
             return None;
         }
         // Returns early when the waker unparks the thread (or spuriously): then poll.

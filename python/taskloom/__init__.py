@@ -18,7 +18,14 @@ callbacks (``ProgressBar``, ``Profiler``, ``ResourceProfiler``...) work, Ctrl-C 
 a computation, and any number of threads may compute at once.
 """
 
+import atexit
+
+from taskloom import _native
 from taskloom._native import SchedulerError
 from taskloom._scheduler import get, get_sync
 
 __all__ = ["SchedulerError", "get", "get_sync"]
+
+# Pool threads are not Python threads: at exit, wait for the tasks they are running
+# (as Python waits for the threads of Dask's pools) before the interpreter finalizes.
+atexit.register(_native.at_exit)
