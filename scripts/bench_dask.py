@@ -3,7 +3,8 @@
 
 Run in the test virtualenv (scripts/test.sh makes it and installs the package):
 
-    target/py-venv/bin/python scripts/bench_dask.py [--runs 7] [--workers 2]
+    target/py-venv/bin/python scripts/bench_dask.py [--runs 7] [--workers 2] [--json F]
+    target/py-venv/bin/python scripts/bench_dask.py --tables F   # medians of the runs in F
 
 For each workload it captures the graph that ``compute`` hands a scheduler (optimized,
 as ``compute`` optimizes it), converts it once with Dask's ``convert_legacy_graph``,
@@ -145,72 +146,114 @@ def schedulers(workers):
     }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=7, help="timed runs per cell (median)")
-    ap.add_argument("--workers", type=int, default=2, help="threads of both pools")
-    ap.add_argument("--json", help="also write one JSON line per cell to this file")
-    args = ap.parse_args()
+SCHEDULERS = ["taskloom.get", "taskloom.get_sync", "dask threads", "dask sync"]
 
-    rows = []
+
+def measure(runs, workers):
+    """One run of every cell: a record per workload, plus one for the seed's example
+    end to end (seconds are medians over ``runs`` interleaved rounds)."""
+    records = []
     for name, collection, options in workloads():
         dsk, keys = noop_graph() if collection is None else captured(collection, options)
-        n = len(dsk)
         run_bare = bare(dsk)
         functions = {"bare": lambda: run_bare(dsk, keys)}
-        for sched, get in schedulers(args.workers).items():
+        for sched, get in schedulers(workers).items():
             functions[sched] = lambda get=get: get(dsk, keys)
-        rows.append((name, n, median_times(functions, args.runs)))
-        print(f"# {name}: {n} tasks done", file=sys.stderr)
-
-    print(f"\nµs per task (median of {args.runs} runs; {args.workers} workers for the pools)\n")
-    cols = ["taskloom.get", "taskloom.get_sync", "dask threads", "dask sync", "bare"]
-    print("| workload | tasks | " + " | ".join(cols) + " |")
-    print("|---|---:|" + "---:|" * len(cols))
-    for name, n, t in rows:
-        print(f"| {name} | {n} | " + " | ".join(f"{t[c] / n * 1e6:.1f}" for c in cols) + " |")
-
-    print("\noverhead µs per task (minus bare), and Dask threads' overhead / taskloom.get's\n")
-    cols = ["taskloom.get", "taskloom.get_sync", "dask threads", "dask sync"]
-    print("| workload | " + " | ".join(cols) + " | threads ratio |")
-    print("|---|" + "---:|" * (len(cols) + 1))
-    for name, n, t in rows:
-        over = {c: (t[c] - t["bare"]) / n * 1e6 for c in cols}
-        ratio = over["dask threads"] / over["taskloom.get"] if over["taskloom.get"] > 0 else float("inf")
-        print(f"| {name} | " + " | ".join(f"{over[c]:.1f}" for c in cols) + f" | {ratio:.0f}× |")
+        records.append({"workload": name, "tasks": len(dsk), "seconds": median_times(functions, runs)})
+        print(f"# {name}: {len(dsk)} tasks done", file=sys.stderr)
 
     # The seed's own method: compute() end to end, many chunks against one chunk.
     big, small = da.ones(1000, chunks=2).sum(), da.ones(1000, chunks=1000).sum()
-    n = len(big.__dask_graph__())
-    print(f"\nThe seed's example end to end: x.compute(scheduler=...), {n} tasks before optimization\n")
-    print("| scheduler | chunks=2 ms | chunks=1000 ms | (difference) / tasks, µs |")
-    print("|---|---:|---:|---:|")
     functions = {}
     for sched, get in [
-        ("taskloom.get", lambda d, k, **kw: taskloom.get(d, k, num_workers=args.workers)),
+        ("taskloom.get", lambda d, k, **kw: taskloom.get(d, k, num_workers=workers)),
         ("taskloom.get_sync", taskloom.get_sync),
-        ("dask threads", lambda d, k, **kw: dask_threads(d, k, num_workers=args.workers)),
+        ("dask threads", lambda d, k, **kw: dask_threads(d, k, num_workers=workers)),
         ("dask sync", dask_sync),
     ]:
-        functions[(sched, "big")] = lambda get=get: big.compute(scheduler=get)
-        functions[(sched, "small")] = lambda get=get: small.compute(scheduler=get)
-    medians = median_times(functions, args.runs)
-    end_to_end = {}
-    for sched in dict.fromkeys(s for s, _ in functions):
-        tb, ts = medians[(sched, "big")], medians[(sched, "small")]
-        end_to_end[sched] = (tb, ts)
-        print(f"| {sched} | {tb * 1e3:.1f} | {ts * 1e3:.2f} | {(tb - ts) / n * 1e6:.1f} |")
-
+        functions[f"{sched} chunks=2"] = lambda get=get: big.compute(scheduler=get)
+        functions[f"{sched} chunks=1000"] = lambda get=get: small.compute(scheduler=get)
+    records.append({"workload": END_TO_END, "tasks": len(big.__dask_graph__()),
+                    "seconds": median_times(functions, runs)})
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    print(f"\nload average at the end: {load}; dask {dask.__version__}, numpy {np.__version__}, "
-          f"pandas {pd.__version__}, Python {sys.version.split()[0]}")
+    versions = {"dask": dask.__version__, "numpy": np.__version__, "pandas": pd.__version__,
+                "python": sys.version.split()[0]}
+    for r in records:
+        r.update(runs=runs, workers=workers, load=load, versions=versions)
+    return records
+
+
+END_TO_END = "seed end to end"
+
+
+def tables(records):
+    """Markdown tables of the medians, across records of the same cell, of their
+    seconds (one record per cell and run of this script)."""
+    cells = {}
+    for r in records:
+        cells.setdefault(r["workload"], []).append(r)
+
+    def med(rs, col):
+        return statistics.median(r["seconds"][col] for r in rs)
+
+    n_runs = max(len(rs) for rs in cells.values())
+    rounds = sorted({r["runs"] for r in records})
+    loads = [r["load"][0] for r in records if r.get("load")]
+    out = [f"µs per task: medians of {n_runs} run(s) of this script, each the median of "
+           f"{'/'.join(map(str, rounds))} interleaved rounds; {records[0]['workers']} workers "
+           f"for the pools; load average {min(loads):.1f}–{max(loads):.1f}" if loads else "", ""]
+    cols = SCHEDULERS + ["bare"]
+    out.append("| workload | tasks | " + " | ".join(cols) + " |")
+    out.append("|---|---:|" + "---:|" * len(cols))
+    work = {k: v for k, v in cells.items() if k != END_TO_END}
+    for name, rs in work.items():
+        n = rs[0]["tasks"]
+        out.append(f"| {name} | {n} | " + " | ".join(f"{med(rs, c) / n * 1e6:.1f}" for c in cols) + " |")
+
+    out += ["", "Overhead µs per task (the scheduler's time minus bare's), and Dask threads' "
+            "overhead over taskloom.get's:", ""]
+    out.append("| workload | " + " | ".join(SCHEDULERS) + " | dask threads / taskloom.get |")
+    out.append("|---|" + "---:|" * (len(SCHEDULERS) + 1))
+    for name, rs in work.items():
+        n = rs[0]["tasks"]
+        over = {c: (med(rs, c) - med(rs, "bare")) / n * 1e6 for c in SCHEDULERS}
+        ratio = (f"{over['dask threads'] / over['taskloom.get']:.0f}×"
+                 if over["taskloom.get"] > 0 else "(taskloom.get ≤ bare)")
+        out.append(f"| {name} | " + " | ".join(f"{over[c]:.1f}" for c in SCHEDULERS) + f" | {ratio} |")
+
+    if END_TO_END in cells:
+        rs = cells[END_TO_END]
+        n = rs[0]["tasks"]
+        out += ["", f"The seed's example end to end, x.compute(scheduler=...) ({n} tasks before "
+                "Dask optimizes the graph), the seed's method:", ""]
+        out.append("| scheduler | chunks=2 ms | chunks=1000 ms | difference / tasks, µs |")
+        out.append("|---|---:|---:|---:|")
+        for sched in SCHEDULERS:
+            big, small = med(rs, f"{sched} chunks=2"), med(rs, f"{sched} chunks=1000")
+            out.append(f"| {sched} | {big * 1e3:.1f} | {small * 1e3:.2f} | {(big - small) / n * 1e6:.1f} |")
+    v = records[0]["versions"]
+    out += ["", f"dask {v['dask']}, numpy {v['numpy']}, pandas {v['pandas']}, Python {v['python']}"]
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=7, help="interleaved rounds per cell (median)")
+    ap.add_argument("--workers", type=int, default=2, help="threads of both pools")
+    ap.add_argument("--json", help="append the records (one JSON line per cell) to this file")
+    ap.add_argument("--tables", metavar="FILE",
+                    help="measure nothing: print the tables of the records in FILE "
+                         "(medians across the runs recorded there)")
+    args = ap.parse_args()
+    if args.tables:
+        with open(args.tables) as f:
+            print(tables([json.loads(line) for line in f if line.strip()]))
+        return
+    records = measure(args.runs, args.workers)
     if args.json:
         with open(args.json, "a") as f:
-            for name, n, t in rows:
-                f.write(json.dumps({"workload": name, "tasks": n, "seconds": t, "runs": args.runs,
-                                    "workers": args.workers, "load": load}) + "\n")
-            f.write(json.dumps({"workload": "seed end to end", "tasks": n, "seconds": end_to_end,
-                                "runs": args.runs, "workers": args.workers, "load": load}) + "\n")
+            f.writelines(json.dumps(r) + "\n" for r in records)
+    print(tables(records))
 
 
 if __name__ == "__main__":
