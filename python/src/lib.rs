@@ -131,7 +131,13 @@ fn to_python(py: Python<'_>, output: &Output) -> Result<Py<PyAny>, GetError> {
 }
 
 /// The native module of the `taskloom` package.
-#[pymodule]
+///
+/// `gil_used = false` (PyO3's default, written out): on a free-threaded Python the
+/// module does not turn the GIL back on. Nothing here relies on the GIL for its own
+/// consistency: shared state is behind Rust locks or atomics, and Dask's callback
+/// `state` is only touched from the thread that called `get`. Not yet tested on a
+/// free-threaded build.
+#[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compute, m)?)?;
     m.add_function(wrap_pyfunction!(exit::at_exit, m)?)?;

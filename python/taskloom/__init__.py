@@ -19,12 +19,14 @@ a computation, and any number of threads may compute at once.
 """
 
 import atexit
+from importlib.metadata import version
 
 from taskloom import _native
 from taskloom._native import SchedulerError
 from taskloom._scheduler import get, get_sync
 
 __all__ = ["SchedulerError", "get", "get_sync"]
+__version__ = version("taskloom")
 
 # Pool threads are not Python threads: at exit, wait for the tasks they are running
 # (as Python waits for the threads of Dask's pools) before the interpreter finalizes.
