@@ -90,8 +90,6 @@ struct Node<'py> {
     kind: Kind<'py>,
     /// Positions in `Walk::nodes` of the dependencies, in the node's own order.
     deps: Vec<usize>,
-    /// Whether the caller asked for this key.
-    requested: bool,
 }
 
 /// The requested keys with their positions in `Walk::nodes`.
@@ -153,9 +151,7 @@ impl<'a, 'py> Walk<'a, 'py> {
             let items = list.iter().map(|k| self.shape(&k));
             return Ok(Shape::List(items.collect::<PyResult<_>>()?));
         }
-        let at = self.intern(keys)?;
-        self.nodes[at].requested = true;
-        Ok(Shape::Key(at))
+        Ok(Shape::Key(self.intern(keys)?))
     }
 
     /// The position of `key`, adding it to the walk the first time.
@@ -169,7 +165,6 @@ impl<'a, 'py> Walk<'a, 'py> {
             key: key.clone(),
             kind: Kind::Unread,
             deps: Vec::new(),
-            requested: false,
         });
         self.todo.push(at);
         Ok(at)
