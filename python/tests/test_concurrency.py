@@ -67,7 +67,8 @@ def test_get_releases_the_gil_while_waiting():
     t.start()
     try:
         start = time.perf_counter()
-        taskloom.get({("s", i): (time.sleep, 0.05) for i in range(4)}, [("s", i) for i in range(4)], num_workers=2)
+        sleeps = {("s", i): (time.sleep, 0.1) for i in range(4)}
+        taskloom.get(sleeps, list(sleeps), num_workers=2)
         end = time.perf_counter()
     finally:
         stop.set()
