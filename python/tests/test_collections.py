@@ -108,3 +108,19 @@ def test_persist(get):
     x = da.arange(1_000, chunks=100) + 1
     (y,) = dask.persist(x, scheduler=get)
     assert (y.sum().compute(scheduler=get)) == sum(range(1, 1_001))
+
+
+def test_delayed(get):
+    from dask import delayed
+
+    @delayed
+    def inc(x):
+        return x + 1
+
+    @delayed
+    def total(xs):
+        return sum(xs)
+
+    parts = [inc(i) for i in range(20)]
+    assert total(parts).compute(scheduler=get) == sum(range(1, 21))
+    assert dask.compute(*parts[:3], scheduler=get) == (1, 2, 3)
