@@ -199,9 +199,11 @@ def tables(records):
     n_runs = max(len(rs) for rs in cells.values())
     rounds = sorted({r["runs"] for r in records})
     loads = [r["load"][0] for r in records if r.get("load")]
-    out = [f"µs per task: medians of {n_runs} run(s) of this script, each the median of "
+    runs_text = f"{n_runs} run{'s' if n_runs > 1 else ''}"
+    load_text = f"; load average {min(loads):.1f}–{max(loads):.1f}" if loads else ""
+    out = [f"µs per task: medians of {runs_text} of this script, each the median of "
            f"{'/'.join(map(str, rounds))} interleaved rounds; {records[0]['workers']} workers "
-           f"for the pools; load average {min(loads):.1f}–{max(loads):.1f}" if loads else "", ""]
+           f"for the pools{load_text}.", ""]
     cols = SCHEDULERS + ["bare"]
     out.append("| workload | tasks | " + " | ".join(cols) + " |")
     out.append("|---|---:|" + "---:|" * len(cols))
