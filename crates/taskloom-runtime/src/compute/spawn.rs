@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::Ledger;
 use crate::context;
-use crate::error::{ComputeError, TaskError, TaskErrorKind};
+use crate::error::{ComputeError, TaskError};
 use crate::executor::{Completion, Worker, record_span, task_span};
 use crate::graph::TaskBody;
 
@@ -96,17 +96,7 @@ impl Spawner {
         let span = task_span(Some(&ledger.span), &ledger.scope, task);
         let recorded = span.clone();
         // Owed from now on: whatever happens to the Tokio task, the loop hears of it.
-        let mut owed = Completion::of_async(
-            &scope,
-            task,
-            Err(TaskError::new(
-                TaskErrorKind::WorkerLost,
-                "its Tokio task ended without finishing it",
-            )),
-            queued,
-            queued,
-            queued,
-        );
+        let mut owed = Completion::owed_by_async(&scope, task, queued);
         runtime.spawn(
             async move {
                 let started = Instant::now();

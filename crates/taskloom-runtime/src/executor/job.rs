@@ -524,26 +524,16 @@ impl Completion {
         }
     }
 
-    /// The completion of an async task, owed to `scope` like a job's.
-    pub(crate) fn of_async(
-        scope: &Arc<Scope>,
-        task: TaskId,
-        result: Result<Value, TaskError>,
-        queued: Instant,
-        started: Instant,
-        finished: Instant,
-    ) -> Self {
-        Completion {
-            task,
-            members: 1,
-            inputs: Inputs::new(),
-            result,
-            worker: Worker::Async,
-            queued,
-            started,
-            finished,
-            owner: Some(Arc::clone(scope)),
-        }
+    /// The completion an async task owes `scope` from the moment it is spawned,
+    /// like a job's: a loss until the task fills in its result and reports it.
+    pub(crate) fn owed_by_async(scope: &Arc<Scope>, task: TaskId, queued: Instant) -> Self {
+        let lost = TaskError::new(
+            TaskErrorKind::WorkerLost,
+            "its Tokio task ended without finishing it",
+        );
+        let mut owed = Completion::settled(task, Err(lost), Worker::Async, queued, queued);
+        owed.owner = Some(Arc::clone(scope));
+        owed
     }
 }
 

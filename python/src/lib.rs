@@ -1,0 +1,146 @@
+//! `taskloom._native`: taskloom's scheduler behind Dask's `get`.
+//!
+//! The Python package (`python/taskloom`) does what must stay Dask's: it turns what
+//! `compute` hands a scheduler into a dict of task-spec nodes with Dask's own
+//! `convert_legacy_graph`, and calls the `start`, `start_state` and `finish` callbacks
+//! around the computation. It then calls [`compute`], which does the rest in Rust:
+//! builds a taskloom graph of the nodes the requested keys need, and runs it on a
+//! shared taskloom scheduler, with the GIL released while it waits. taskloom-core
+//! orders the tasks and keeps the LIFO ready stack; a worker takes the GIL only to call
+//! a node.
+//!
+//! # Layout
+//!
+//! The path of a `get` call:
+//!
+//! - [`graph`]: Dask's dict → taskloom `Graph` (walk from the keys, cull, order
+//!   dependencies first, one `add_dyn` task per key); [`keys`]: Dask keys as taskloom
+//!   keys.
+//! - [`task`]: what a task does: a constant, an alias, or a call of a node, with the GIL.
+//!   [`gil`]: pool threads keep their Python thread state; [`context`]: tasks see the
+//!   caller's `contextvars`.
+//! - [`pool`]: the schedulers shared by all calls (one thread pool per worker count).
+//! - [`wait`]: drive the computation with the GIL released; Ctrl-C cancels it.
+//! - [`callbacks`]: Dask's `pretask` / `posttask`, from taskloom's callbacks.
+//! - [`exit`]: the interpreter's exit waits for pool threads that are calling Python.
+//! - [`error`]: why `get` failed, as the Python exception Dask would raise.
+
+mod callbacks;
+mod context;
+mod error;
+mod exit;
+mod gil;
+mod graph;
+mod keys;
+mod pool;
+mod task;
+mod wait;
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use taskloom_runtime::{ComputeOptions, Output};
+
+use crate::callbacks::{CallbackError, DaskCallbacks};
+use crate::error::{GetError, SchedulerError};
+use crate::graph::{Built, Settings};
+
+/// Computes `keys` of `dsk`, a dict of Dask task-spec nodes (`GraphNode`s).
+///
+/// `keys` is a key or a (nested) list of keys; lists come back as tuples, as Dask's
+/// `get` returns them. `threads` is the number of worker threads, or `None` to run
+/// every task inline on the calling thread (`get_sync`). Keys missing from `dsk` are
+/// read from `cache` (a mapping). `callbacks` is a `taskloom._callbacks.Run`, told of
+/// each task before it runs (`pretask(key)`) and after (`posttask(key, value,
+/// worker_id)`).
+///
+/// A task's exception is raised as it was raised; so is an exception of a callback or
+/// of a signal handler (Ctrl-C: `KeyboardInterrupt`), which also cancels the
+/// computation.
+#[pyfunction]
+#[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None))]
+fn compute(
+    py: Python<'_>,
+    dsk: &Bound<'_, PyDict>,
+    keys: &Bound<'_, PyAny>,
+    threads: Option<usize>,
+    cache: Option<&Bound<'_, PyAny>>,
+    callbacks: Option<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    Ok(run(py, dsk, keys, threads, cache, callbacks)?)
+}
+
+fn run(
+    py: Python<'_>,
+    dsk: &Bound<'_, PyDict>,
+    keys: &Bound<'_, PyAny>,
+    threads: Option<usize>,
+    cache: Option<&Bound<'_, PyAny>>,
+    callbacks: Option<Py<PyAny>>,
+) -> Result<Py<PyAny>, GetError> {
+    let scheduler = match threads {
+        Some(n) => pool::threads(n)?,
+        None => pool::inline(),
+    };
+    let settings = Settings {
+        context: match threads {
+            Some(_) => Some(Arc::new(context::copy_current(py)?)),
+            None => None,
+        },
+        callbacks: callbacks.is_some(),
+    };
+    let Built {
+        graph,
+        request,
+        keys,
+        data,
+        stash,
+    } = graph::build(dsk, keys, cache, &settings)?;
+    let graph = Arc::new(graph);
+    let mut options = ComputeOptions::new();
+    let mut callback_error: Option<CallbackError> = None;
+    if let (Some(run), Some(stash)) = (callbacks, stash) {
+        let (forward, error) =
+            DaskCallbacks::new(run, Arc::clone(&graph), keys.into(), data.into(), stash);
+        options = options.callback(forward);
+        callback_error = Some(error);
+    }
+    let outcome = wait::drive(py, scheduler.get_with(&graph, request, options))?;
+    if let Some(e) = callback_error.as_ref().and_then(CallbackError::take) {
+        return Err(GetError::Python(e));
+    }
+    let output = outcome.map_err(|e| GetError::computation(py, e))?;
+    to_python(py, &output)
+}
+
+/// The results in the shape Dask returns them: a value, or tuples for lists.
+fn to_python(py: Python<'_>, output: &Output) -> Result<Py<PyAny>, GetError> {
+    match output {
+        Output::Value(value) => task::python_object(value)
+            .map(|object| object.clone_ref(py))
+            .ok_or_else(|| GetError::Internal("a result is not a Python object".into())),
+        Output::List(items) => {
+            let items = items
+                .iter()
+                .map(|item| to_python(py, item))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(PyTuple::new(py, items)?.into_any().unbind())
+        }
+    }
+}
+
+/// The native module of the `taskloom` package.
+///
+/// `gil_used = false` (PyO3's default, written out): on a free-threaded Python the
+/// module does not turn the GIL back on. Nothing here relies on the GIL for its own
+/// consistency: shared state is behind Rust locks or atomics, and Dask's callback
+/// `state` is only touched from the thread that called `get`. Not yet tested on a
+/// free-threaded build.
+#[pymodule(gil_used = false)]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(compute, m)?)?;
+    m.add_function(wrap_pyfunction!(exit::at_exit, m)?)?;
+    m.add("SchedulerError", m.py().get_type::<SchedulerError>())?;
+    Ok(())
+}
