@@ -52,20 +52,29 @@ const REQUIRE: &str = "TASKLOOM_REQUIRE_SLURM";
 const PARTITION: &str = "ci";
 
 /// Whether the dev cluster is up; if not, panics when Slurm is required, and
-/// otherwise says why the test is skipped.
+/// otherwise says why the test is skipped. Asked once per run (`sinfo` takes
+/// seconds to give up on a controller that is not there).
 fn slurm_is_up(test: &str) -> bool {
-    let answer = Command::new("sinfo")
-        .args(["-h", "-p", PARTITION, "-o", "%a"])
-        .output();
-    let why = match answer {
-        Ok(out) if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "up" => {
-            return true;
+    static DOWN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let down = DOWN.get_or_init(|| {
+        let answer = Command::new("sinfo")
+            .args(["-h", "-p", PARTITION, "-o", "%a"])
+            .output();
+        match answer {
+            Ok(out)
+                if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "up" =>
+            {
+                None
+            }
+            Ok(out) => Some(format!(
+                "partition `{PARTITION}` is not up (sinfo: {})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => Some(format!("sinfo cannot run ({e})")),
         }
-        Ok(out) => format!(
-            "partition `{PARTITION}` is not up (sinfo: {})",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => format!("sinfo cannot run ({e})"),
+    });
+    let Some(why) = down else {
+        return true;
     };
     let required = std::env::var(REQUIRE).is_ok_and(|v| v == "1");
     assert!(
