@@ -37,6 +37,10 @@ pub(crate) const TESTS: &[crate::Test] = &[
         "faults::calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer",
         calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer,
     ),
+    (
+        "faults::an_oversized_frame_loses_the_worker_not_the_scheduler",
+        an_oversized_frame_loses_the_worker_not_the_scheduler,
+    ),
 ];
 
 /// `n` calls of `started` reporting to `starts`, all ready at once.
@@ -130,7 +134,7 @@ fn a_silent_worker_is_lost_and_its_task_retried(f: &Fns) {
     let second = starts.next();
     second.answer(7);
     assert_eq!(rt.block_on(computing).unwrap().unwrap(), 7);
-    let status = cluster.status();
+    let status = support::wait_for(&rt, &cluster, "the loss", |s| !s.losses.is_empty());
     let loss = status.losses.iter().find(|l| l.worker == victim).unwrap();
     assert!(
         loss.reason
@@ -319,4 +323,28 @@ fn calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer(f: &Fns) {
     );
     assert!(message.contains("SIGABRT"), "{message}");
     assert_eq!(seen.iter().filter(|t| **t == killer).count(), 2, "{seen:?}");
+}
+
+fn an_oversized_frame_loses_the_worker_not_the_scheduler(f: &Fns) {
+    let rt = support::runtime();
+    // After the handshake the process pool's frame limit holds: a worker that
+    // announces a frame over it is dropped before anything is allocated.
+    let builder = support::builder().retries(0).max_frame_length(1 << 20);
+    let (cluster, scheduler) = support::local(&rt, 1, builder);
+    let mut g = Graph::new();
+    let x = g.add("x", (), || 7_i64).unwrap();
+    let y = g.add_remote("y", &x, &f.oversized).unwrap();
+    let error = rt.block_on(scheduler.compute(&g, &y)).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("sent a malformed frame") && message.contains("no retries allowed"),
+        "{message}"
+    );
+    let status = support::wait_for(&rt, &cluster, "the loss and a replacement", |s| {
+        s.losses.len() == 1 && s.replacements == 1 && s.workers.len() == 1
+    });
+    assert!(status.losses[0].busy, "{status:?}");
+    // The scheduler goes on with the replacement.
+    let z = g.add_remote("z", &x, &f.square).unwrap();
+    assert_eq!(rt.block_on(scheduler.compute(&g, &z)).unwrap(), 49);
 }

@@ -26,6 +26,9 @@ pub(crate) struct Fns {
     /// `started` under four more names, which tell the test which one started
     /// (`started-0`...): a negative answer makes the call abort its worker.
     pub(crate) tagged: Vec<Remote<(String,), i64>>,
+    /// Writes a frame header announcing almost 4 GiB to the scheduler, bypassing the
+    /// framing, then returns: a worker breaking the frame limit.
+    pub(crate) oversized: Remote<(i64,), i64>,
 }
 
 /// The registry, as every process of the tests builds it.
@@ -53,6 +56,12 @@ pub(crate) fn registry() -> (Registry, Fns) {
                     .unwrap()
             })
             .collect(),
+        oversized: registry
+            .register("oversized", |x: &i64| {
+                taskloom_runtime::process::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
+                *x
+            })
+            .unwrap(),
     };
     if std::env::var_os(OTHER_BUILD_VAR).is_some() {
         registry.register("only_in_another_build", || 0_u8).unwrap();

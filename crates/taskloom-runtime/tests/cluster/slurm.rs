@@ -178,7 +178,7 @@ fn scancel_mid_task_is_survived_and_reported(f: &Fns) {
     assert_ne!(second.pid, first.pid);
     second.answer(5);
     assert_eq!(rt.block_on(computing).unwrap().unwrap(), 5);
-    let status = cluster.status();
+    let status = support::wait_for(&rt, &cluster, "the loss", |s| !s.losses.is_empty());
     let loss = status
         .losses
         .iter()
@@ -231,7 +231,7 @@ fn a_node_down_is_node_fail(f: &Fns) {
     let second = starts.next();
     second.answer(9);
     assert_eq!(rt.block_on(computing).unwrap().unwrap(), 9);
-    let status = cluster.status();
+    let status = support::wait_for(&rt, &cluster, "the loss", |s| !s.losses.is_empty());
     let loss = status.losses.iter().find(|l| l.worker == victim).unwrap();
     assert!(loss.reason.contains(": NODE_FAIL"), "{}", loss.reason);
     drop(first);

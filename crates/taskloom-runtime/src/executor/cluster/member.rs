@@ -96,7 +96,6 @@ pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpCo
             }
         }
     };
-    conn.close().await;
     let gone = match &left {
         Left::Stopped => None,
         Left::Retired => {
@@ -110,6 +109,7 @@ pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpCo
         Left::Lost { .. } => Some(true),
     };
     shared.left(index, left);
+    conn.close().await;
     if let (Some(lost), Some(launch)) = (gone, launch) {
         shared.tell(Event::Gone { launch, lost });
     }
