@@ -80,9 +80,10 @@ fn a_killed_worker_costs_its_task_a_retry_and_is_replaced(f: &Fns) {
     };
     assert_eq!(loss.worker, victim);
     assert!(loss.busy);
+    // Noticed by the connection (or, rarely, by the launcher's poll first), with
+    // the launcher's word on the process.
     assert!(
-        loss.reason.starts_with("closed its connection; local-")
-            && loss.reason.ends_with("was killed by signal 9 (SIGKILL)"),
+        loss.reason.contains("local-") && loss.reason.ends_with("was killed by signal 9 (SIGKILL)"),
         "{}",
         loss.reason
     );

@@ -234,7 +234,13 @@ impl Shared {
                 let info = &launch.info;
                 if info.state.is_over() && !was_over {
                     match info.worker {
-                        Some(worker) => polled.evict.push((worker, info.summary())),
+                        // Its worker is connected still: the engine's word ends it.
+                        Some(worker @ Worker::Remote { index, .. })
+                            if t.members.contains_key(&index) =>
+                        {
+                            polled.evict.push((worker, info.summary()));
+                        }
+                        Some(_) => {} // its worker left already
                         None => polled.ended_unconnected.push(info.summary()),
                     }
                 } else if !info.state.is_over()
