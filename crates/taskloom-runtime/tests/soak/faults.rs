@@ -3,8 +3,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use taskloom_runtime::process::ProcessPool;
-
 use crate::graph::Rng;
 
 /// A fault injected at one task (carried to the task in its spec value).
@@ -65,7 +63,8 @@ impl Plan {
     }
 
     pub(crate) fn random(rng: &mut Rng, executor: &str) -> Plan {
-        let processes = executor == "processes";
+        // Workers in other processes: crashes, serde panics and kills apply.
+        let processes = matches!(executor, "processes" | "cluster");
         let mut kinds = vec![Fault::Err, Fault::Panic, Fault::DropPanic, Fault::Slow];
         if processes {
             kinds.extend([Fault::SerializePanic, Fault::Crash]);
@@ -127,9 +126,8 @@ pub(crate) async fn settle() {
     }
 }
 
-/// Sends SIGKILL to one live worker of the pool (as the OOM killer would).
-pub(crate) fn kill_a_worker(pool: &ProcessPool) {
-    let pids: Vec<u32> = pool.pids().into_iter().flatten().collect();
+/// Sends SIGKILL to one live worker process (as the OOM killer would).
+pub(crate) fn kill_a_worker(pids: &[u32]) {
     if let Some(pid) = pids.first() {
         let _ = std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])

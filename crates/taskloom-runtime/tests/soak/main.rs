@@ -1,4 +1,5 @@
-//! The chaos soak: random graphs × random faults on every executor.
+//! The chaos soak: random graphs × random faults on every executor (the cluster's
+//! too, on two local workers over TCP).
 //!
 //! Each computation is a random DAG whose tasks compute `id + sum(inputs)`, with
 //! faults injected at random tasks: an `Err`, a panic in the body, a panic in the
@@ -23,6 +24,8 @@ mod leaks;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use taskloom_runtime::cluster::{Cluster, Local};
+use taskloom_runtime::executor::Worker;
 use taskloom_runtime::process::{self, ProcessPool};
 use taskloom_runtime::{CancellationToken, ComputeError, ComputeOptions, Scheduler};
 
@@ -119,14 +122,33 @@ fn soak() {
         .build()
         .unwrap();
     let pool = ProcessPool::builder().workers(2).build().unwrap();
-    let schedulers: [(&'static str, Scheduler); 3] = [
+    // Every lost worker is replaced: the soak kills hundreds.
+    let cluster = Cluster::builder()
+        .launcher(Local::new())
+        .workers(2)
+        .replacements(u32::MAX)
+        .poll_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    runtime
+        .block_on(cluster.wait_for_workers(2, DEADLINE))
+        .unwrap();
+    let schedulers: [(&'static str, Scheduler); 4] = [
         ("current-thread", Scheduler::current_thread()),
         ("threads", Scheduler::threads(2).unwrap()),
         (
             "processes",
             Scheduler::builder().executor(pool.clone()).build().unwrap(),
         ),
+        (
+            "cluster",
+            Scheduler::builder()
+                .executor(cluster.clone())
+                .build()
+                .unwrap(),
+        ),
     ];
+    let victims = Victims { pool, cluster };
     // Warm up every executor once, then take the baseline of what the process holds.
     let mut rng = Rng::new(seed);
     for (name, s) in &schedulers {
@@ -147,7 +169,7 @@ fn soak() {
         let case = Case::random(&mut rng, name, plan);
         *tally.by_executor.entry(name).or_default() += 1;
         tally.computations += 1;
-        let verdict = runtime.block_on(run_case(scheduler, &pool, &case));
+        let verdict = runtime.block_on(run_case(scheduler, victims.of(name), &case));
         match verdict {
             Verdict::Hung => {
                 tally.hangs += 1;
@@ -178,7 +200,7 @@ fn soak() {
         println!("  wrong: {w}");
     }
     drop(schedulers);
-    drop(pool);
+    drop(victims);
     assert_eq!(tally.hangs, 0, "computations hung");
     assert!(
         tally.wrong.is_empty(),
@@ -194,17 +216,58 @@ enum Verdict {
     Outcome(&'static str, Result<(), String>),
 }
 
+/// The executors whose workers the soak kills from outside.
+struct Victims {
+    pool: ProcessPool,
+    cluster: Cluster,
+}
+
+impl Victims {
+    /// Where to find a worker process of executor `name`, if it has any.
+    fn of(&self, name: &str) -> Pids {
+        match name {
+            "processes" => Pids::Pool(self.pool.clone()),
+            "cluster" => Pids::Cluster(self.cluster.clone()),
+            _ => Pids::None,
+        }
+    }
+}
+
+/// The live worker processes of one executor, asked when a kill is due.
+enum Pids {
+    None,
+    Pool(ProcessPool),
+    Cluster(Cluster),
+}
+
+impl Pids {
+    fn now(&self) -> Vec<u32> {
+        match self {
+            Pids::None => Vec::new(),
+            Pids::Pool(pool) => pool.pids().into_iter().flatten().collect(),
+            Pids::Cluster(cluster) => cluster
+                .status()
+                .workers
+                .iter()
+                .filter_map(|w| match w.worker {
+                    Worker::Remote { pid, .. } => Some(pid),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Runs one case with its cancel plan and external kills, and judges the outcome.
-async fn run_case(scheduler: &Scheduler, pool: &ProcessPool, case: &Case) -> Verdict {
+async fn run_case(scheduler: &Scheduler, victims: Pids, case: &Case) -> Verdict {
     let token = CancellationToken::new();
     let options = ComputeOptions::new().cancel_on(token.clone());
     let compute = scheduler.compute_with(&case.graph, &case.target, options);
     let plan = &case.plan;
     let killer = plan.kill_after.map(|after| {
-        let pool = pool.clone();
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            faults::kill_a_worker(&pool);
+            faults::kill_a_worker(&victims.now());
         })
     });
     if let Some(after) = plan.token_after {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::engine::Engine;
 use super::shared::{Config, Shared};
 use super::{
     CLUSTER_ADDR_ENV, Cluster, ClusterError, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL,
@@ -300,7 +301,11 @@ impl ClusterBuilder {
             advertised,
         };
         let local = ThreadPool::new(self.local_threads)?;
-        let (shared, news) = Shared::new(config, self.launcher, addr);
+        let engine = match self.launcher {
+            Some(launcher) => Some(Engine::start(launcher).map_err(ClusterError::Supervisor)?),
+            None => None,
+        };
+        let (shared, news) = Shared::new(config, engine, addr);
         let shared = Arc::new(shared);
         if let Err(error) = launch_all(&shared, workers) {
             let _ = std::fs::remove_dir_all(&dir);
@@ -335,7 +340,7 @@ impl ClusterBuilder {
 
 /// Asks the launcher for `n` workers; on a failure, stops those it started.
 fn launch_all(shared: &Shared, n: usize) -> Result<(), ClusterError> {
-    let Some(launcher) = shared.launcher.as_deref() else {
+    let Some(launcher) = shared.engine.as_ref().map(|e| e.launcher()) else {
         return Ok(());
     };
     let mut started = Vec::with_capacity(n);

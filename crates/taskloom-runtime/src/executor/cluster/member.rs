@@ -196,7 +196,7 @@ async fn how(shared: &Shared, end: &End, launch: Option<&str>) -> String {
         End::Misbehaved(reason) => reason.clone(),
         End::Retired => "retired".to_owned(),
     };
-    let (Some(launcher), Some(id)) = (shared.launcher.clone(), launch) else {
+    let (Some(engine), Some(id)) = (shared.engine.as_ref(), launch) else {
         return how;
     };
     let label = shared.label_of(id).unwrap_or_else(|| id.to_owned());
@@ -212,18 +212,19 @@ async fn how(shared: &Shared, end: &End, launch: Option<&str>) -> String {
     let mut pause = Duration::from_millis(20);
     loop {
         let ids = vec![id.to_owned()];
-        let asker = Arc::clone(&launcher);
         let asked = tokio::time::timeout(
             ASK_ENGINE,
-            tokio::task::spawn_blocking(move || asker.status(&ids)),
+            engine.call(move |launcher| launcher.status(&ids)),
         )
         .await;
         let state = match asked {
-            Ok(Ok(Ok(states))) => match states.into_iter().next() {
+            Ok(Some(Ok(states))) => match states.into_iter().next() {
                 Some(state) => state,
                 None => return how,
             },
-            Ok(Ok(Err(error))) => return format!("{how}; {label}: its state is unknown ({error})"),
+            Ok(Some(Err(error))) => {
+                return format!("{how}; {label}: its state is unknown ({error})");
+            }
             _ => {
                 return format!("{how}; {label}: its state is unknown (the engine did not answer)");
             }

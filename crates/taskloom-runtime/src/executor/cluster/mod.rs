@@ -50,6 +50,7 @@
 //! - `member`: one connected worker's life: batches, idle watch, losses;
 //! - `supervisor`: the cluster's thread: launches, polls, replacements, the
 //!   no-worker watchdog, and the stop;
+//! - `engine`: the launcher's own thread, where its (blocking) calls run in order;
 //! - `shared`: the queue and the table behind [`ClusterStatus`];
 //! - [`launcher`](Launcher): [`Launcher`], [`Local`], [`Slurm`];
 //! - `worker`: the worker's side (connect, handshake, heartbeats, retirement).
@@ -82,6 +83,7 @@
 
 mod builder;
 mod conn;
+mod engine;
 mod handshake;
 mod launcher;
 mod listener;
@@ -233,7 +235,7 @@ impl fmt::Debug for Cluster {
         f.debug_struct("Cluster")
             .field("addr", &shared.addr)
             .field("advertised", &shared.config.advertised)
-            .field("launcher", &shared.launcher)
+            .field("launcher", &shared.engine)
             .field("connected", &shared.connected())
             .finish_non_exhaustive()
     }

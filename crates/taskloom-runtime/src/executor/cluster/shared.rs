@@ -7,14 +7,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::engine::Engine;
 use super::handshake::Identity;
-use super::launcher::{JobState, Launcher, WorkerSpec};
+use super::launcher::{JobState, WorkerSpec};
 use super::secret::Secret;
 use super::status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
 use crate::executor::{Batch, Job, Name, Worker};
@@ -92,7 +93,8 @@ fn keep<T>(list: &mut Vec<T>) {
 /// What the handle, the supervisor, the listener and the members share.
 pub(super) struct Shared {
     pub(super) config: Config,
-    pub(super) launcher: Option<Arc<dyn Launcher>>,
+    /// The launcher and its thread, if the cluster has one.
+    pub(super) engine: Option<Engine>,
     /// The address the listener is bound to.
     pub(super) addr: SocketAddr,
     /// Batches of remote jobs waiting for a worker. A `std` mutex: held only to push
@@ -113,13 +115,13 @@ pub(super) struct Shared {
 impl Shared {
     pub(super) fn new(
         config: Config,
-        launcher: Option<Arc<dyn Launcher>>,
+        engine: Option<Engine>,
         addr: SocketAddr,
     ) -> (Self, mpsc::UnboundedReceiver<Event>) {
         let (events, news) = mpsc::unbounded_channel();
         let shared = Shared {
             config,
-            launcher,
+            engine,
             addr,
             queue: Mutex::new(VecDeque::new()),
             available: Notify::new(),
@@ -280,7 +282,7 @@ impl Shared {
     /// Whether a worker may still come: a launch not over, or a replacement left
     /// (always, without a launcher: anyone may start one).
     pub(super) fn worker_may_come(&self) -> bool {
-        if self.launcher.is_none() {
+        if self.engine.is_none() {
             return true;
         }
         self.read_table(|t| {
@@ -303,7 +305,7 @@ impl Shared {
     /// Lets a greeted worker in: its number, its [`Worker`], its eviction token, and
     /// its launch id if the launcher started it.
     pub(super) fn admit(&self, identity: &Identity, peer: SocketAddr) -> Admitted {
-        let launcher = self.launcher.as_deref();
+        let launcher = self.engine.as_ref().map(Engine::launcher);
         self.with_table(|t| {
             let index = t.next_index;
             t.next_index += 1;

@@ -71,7 +71,7 @@ async fn watch(shared: &Arc<Shared>, mut news: mpsc::UnboundedReceiver<Event>) {
             biased;
             () = shared.shutdown.cancelled() => return,
             Some(event) = news.recv() => gone(shared, event).await,
-            _ = poll.tick(), if shared.launcher.is_some() => poll_launches(shared).await,
+            _ = poll.tick(), if shared.engine.is_some() => poll_launches(shared).await,
             _ = watchdog.tick() => idle_since = check_idle(shared, idle_since),
         }
     }
@@ -80,10 +80,9 @@ async fn watch(shared: &Arc<Shared>, mut news: mpsc::UnboundedReceiver<Event>) {
 /// A launched worker left: stop its job, and replace it.
 async fn gone(shared: &Arc<Shared>, event: Event) {
     let Event::Gone { launch, lost } = event;
-    if let Some(launcher) = shared.launcher.clone() {
+    if let Some(engine) = &shared.engine {
         let ids = vec![launch.clone()];
-        let stopped = tokio::task::spawn_blocking(move || launcher.stop(&ids)).await;
-        if let Ok(Err(error)) = stopped {
+        if let Some(Err(error)) = engine.call(move |launcher| launcher.stop(&ids)).await {
             tracing::warn!(%error, job = %launch, "taskloom cluster could not stop a lost worker's job");
         }
     }
@@ -95,7 +94,7 @@ async fn replace(shared: &Arc<Shared>, counted: bool) {
     if shared.shutdown.is_cancelled() {
         return;
     }
-    let Some(launcher) = shared.launcher.clone() else {
+    let Some(engine) = &shared.engine else {
         return;
     };
     if counted && !shared.may_replace() {
@@ -106,27 +105,25 @@ async fn replace(shared: &Arc<Shared>, counted: bool) {
         return;
     }
     let spec = shared.config.spec.clone();
-    let asked = Arc::clone(&launcher);
-    let launched = tokio::task::spawn_blocking(move || asked.launch(&spec)).await;
-    match launched {
-        Ok(Ok(id)) => {
-            let label = launcher.describe(&id);
+    match engine.call(move |launcher| launcher.launch(&spec)).await {
+        Some(Ok(id)) => {
+            let label = engine.launcher().describe(&id);
             tracing::info!(job = %label, "taskloom cluster submitted a replacement worker");
             shared.launched(id, label, counted);
         }
-        Ok(Err(error)) => {
+        Some(Err(error)) => {
             tracing::warn!(%error, "taskloom cluster could not submit a replacement worker");
             if counted {
                 shared.replacement_failed();
             }
         }
-        Err(_) => {}
+        None => {}
     }
 }
 
 /// Asks the launcher for the state of every job not known to be over.
 async fn poll_launches(shared: &Arc<Shared>) {
-    let Some(launcher) = shared.launcher.clone() else {
+    let Some(engine) = &shared.engine else {
         return;
     };
     let ids = shared.live_launches();
@@ -134,13 +131,13 @@ async fn poll_launches(shared: &Arc<Shared>) {
         return;
     }
     let asked = ids.clone();
-    let states = match tokio::task::spawn_blocking(move || launcher.status(&asked)).await {
-        Ok(Ok(states)) => states,
-        Ok(Err(error)) => {
+    let states = match engine.call(move |launcher| launcher.status(&asked)).await {
+        Some(Ok(states)) => states,
+        Some(Err(error)) => {
             tracing::warn!(%error, "taskloom cluster could not poll its launcher");
             return;
         }
-        Err(_) => return,
+        None => return,
     };
     let polled = shared.polled(&ids, states);
     for (worker, job) in &polled.evict {
@@ -193,15 +190,14 @@ fn check_idle(shared: &Shared, idle_since: Option<Instant>) -> Option<Instant> {
 
 /// Stops every launched job not known to be over.
 async fn stop_launches(shared: &Arc<Shared>) {
-    let Some(launcher) = shared.launcher.clone() else {
+    let Some(engine) = &shared.engine else {
         return;
     };
     let ids = shared.live_launches();
     if ids.is_empty() {
         return;
     }
-    let stopped = tokio::task::spawn_blocking(move || launcher.stop(&ids)).await;
-    if let Ok(Err(error)) = stopped {
+    if let Some(Err(error)) = engine.call(move |launcher| launcher.stop(&ids)).await {
         tracing::warn!(%error, "taskloom cluster could not stop its workers' jobs");
     }
 }
