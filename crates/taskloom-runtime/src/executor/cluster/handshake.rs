@@ -451,7 +451,7 @@ mod tests {
         }
     }
 
-    /// Runs the worker side on a blocking thread over a duplex stream.
+    /// Runs the worker side on a blocking thread over a loopback connection.
     async fn both(
         scheduler_secret: Secret,
         worker_secret: Secret,

@@ -13,8 +13,8 @@
 //! - [`Slurm`]: one `sbatch` job per worker, watched with `squeue`, ended with
 //!   `scancel`.
 //!
-//! The methods block (they run commands); the cluster calls them from a blocking
-//! thread, never from its event loop.
+//! The methods block (they run commands); the cluster calls them one at a time on a
+//! thread of their own, never from its event loop.
 
 mod local;
 mod slurm;
