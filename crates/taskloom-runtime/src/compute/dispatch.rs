@@ -9,14 +9,14 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use taskloom_core::TaskId;
 
 use super::spawn::Spawner;
 use super::{Ledger, Step};
 use crate::error::{ComputeError, TaskError};
-use crate::executor::{Batch, Chain, Completion, Executor, Inputs, Job, task_span};
+use crate::executor::{Batch, Chain, Completion, Executor, Inputs, Packed, PackedJob, task_span};
 use crate::graph::{BlockingFnBox, TaskBody};
 
 /// Input buffers kept for reuse, at most.
@@ -79,12 +79,16 @@ impl Dispatcher {
                     TaskBody::Async(_) => spawner.enqueue(ledger, task)?,
                 }
             }
-            let Some(first) = jobs.first().map(Job::task) else {
+            let Some(first) = jobs.first().map(|j| j.task) else {
                 break;
             };
             self.in_flight += jobs.len();
             ledger.worked += jobs.len();
-            let batch = Batch::new(jobs);
+            let batch = Batch::packed(Packed::new(
+                Arc::clone(&ledger.scope),
+                Instant::now(),
+                jobs,
+            ));
             // A panicking custom executor: its batch's jobs report themselves lost as
             // they unwind, and the computation stops with the panic named.
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| executor.submit(batch))) {
@@ -100,13 +104,14 @@ impl Dispatcher {
         Ok(Step::Wait)
     }
 
-    /// The job of a ready blocking task: its body and its inputs' values.
+    /// The job of a ready blocking task: its inputs' values (its body is read from
+    /// the graph where it runs).
     fn job(
         &mut self,
         ledger: &Ledger,
         task: TaskId,
         body: &BlockingFnBox,
-    ) -> Result<Job, ComputeError> {
+    ) -> Result<PackedJob, ComputeError> {
         let chain = if self.fuse && body.remote.is_none() {
             chain_after(ledger, task)
         } else {
@@ -119,14 +124,12 @@ impl Dispatcher {
             .held
             .clone_inputs(&ledger.graph, task, &mut inputs)
             .map_err(|m| ledger.missing(m))?;
-        Ok(Job::new(
+        Ok(PackedJob {
             task,
-            body.clone(),
             inputs,
-            Arc::clone(&ledger.scope),
-            task_span(Some(&ledger.span), &ledger.scope, task),
+            span: task_span(Some(&ledger.span), &ledger.scope, task),
             chain,
-        ))
+        })
     }
 
     /// A completion of a job this strategy handed out: one fewer in flight, and its
@@ -154,11 +157,9 @@ fn chain_after(ledger: &Ledger, task: TaskId) -> Option<Box<Chain>> {
     let mut last = task;
     while let Some(next) = ledger.state.linear_successor(last) {
         match ledger.graph.payload(next) {
-            TaskBody::Blocking(b) if b.remote.is_none() => members.push((
-                next,
-                Arc::clone(&b.func),
-                task_span(Some(&ledger.span), &ledger.scope, next),
-            )),
+            TaskBody::Blocking(b) if b.remote.is_none() => {
+                members.push((next, task_span(Some(&ledger.span), &ledger.scope, next)));
+            }
             _ => break,
         }
         last = next;

@@ -26,7 +26,7 @@ use super::Worker;
 use super::retry::Attempt;
 use crate::context::{self, Scope};
 use crate::error::{TaskError, TaskErrorKind};
-use crate::graph::{BlockingFn, BlockingFnBox};
+use crate::graph::{BlockingFn, BlockingFnBox, TaskBody};
 use crate::value::Value;
 
 /// Inputs of a job: most tasks have few, so they live inline.
@@ -60,9 +60,9 @@ pub struct Job {
 /// one worker, saving a round trip per link, and the intermediate results never
 /// leave the worker.
 pub(crate) struct Chain {
-    /// Each member with its body and its task span (made where the computation's
-    /// subscriber is current, not on the worker).
-    pub(crate) members: Vec<(TaskId, BlockingFn, tracing::Span)>,
+    /// Each member with its task span (made where the computation's subscriber is
+    /// current, not on the worker). Its body is read from the graph where it runs.
+    pub(crate) members: Vec<(TaskId, tracing::Span)>,
 }
 
 impl fmt::Debug for Job {
@@ -318,7 +318,7 @@ pub(crate) fn run_task(
         Clock::Maybe { read: false } => started,
     };
     let mut members = 1;
-    for (member, func, span) in chain.iter().flat_map(|c| c.members.iter()) {
+    for (member, span) in chain.iter().flat_map(|c| c.members.iter()) {
         let Ok(value) = result else { break };
         members += 1;
         if scope.cancel.is_cancelled() {
@@ -327,7 +327,10 @@ pub(crate) fn run_task(
             break;
         }
         let begun = finished;
-        result = call(func, *member, &[&value], span);
+        result = match blocking_body(scope, *member) {
+            Ok(body) => call(&body.func, *member, &[&value], span),
+            Err(error) => Err(error),
+        };
         if let Err(error) = drop_value(value) {
             // The member before this one is to blame: report the chain as ending
             // there, with this member's result thrown away.
@@ -387,6 +390,20 @@ fn cancelled() -> TaskError {
         TaskErrorKind::Cancelled,
         "the computation stopped before it started",
     )
+}
+
+/// The body of blocking task `task`, read from its computation's graph where it runs
+/// (a packed job or a chain member carries no reference count on it). Only blocking
+/// tasks are handed to executors: an async one here is the loop's bug, reported as
+/// that task's error.
+fn blocking_body(scope: &Scope, task: TaskId) -> Result<&BlockingFnBox, TaskError> {
+    match scope.graph.payload(task) {
+        TaskBody::Blocking(body) => Ok(body),
+        TaskBody::Async(_) => Err(TaskError::new(
+            TaskErrorKind::WorkerLost,
+            "an async task was handed to an executor",
+        )),
+    }
 }
 
 /// The span of one task: `task`, child of the computation's span, with its key.
@@ -630,13 +647,13 @@ impl Sink {
 /// Completions gathered by a worker and sent in one message; whatever it holds when
 /// dropped is sent then, so a panic that unwinds through a worker loses no
 /// completion it had already made.
-pub(crate) struct Outbox {
-    sink: Sink,
+pub(crate) struct Outbox<'a> {
+    sink: &'a Sink,
     done: Vec<Completion>,
 }
 
-impl Outbox {
-    pub(crate) fn new(sink: Sink, capacity: usize) -> Self {
+impl<'a> Outbox<'a> {
+    pub(crate) fn new(sink: &'a Sink, capacity: usize) -> Self {
         Outbox {
             sink,
             done: Vec::with_capacity(capacity),
@@ -644,7 +661,7 @@ impl Outbox {
     }
 
     pub(crate) fn sink(&self) -> &Sink {
-        &self.sink
+        self.sink
     }
 
     pub(crate) fn push(&mut self, completion: Completion) {
@@ -660,8 +677,182 @@ impl Outbox {
     }
 }
 
-impl Drop for Outbox {
+impl Drop for Outbox<'_> {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+/// One job of a [`Packed`] batch: what differs from job to job.
+pub(crate) struct PackedJob {
+    pub(crate) task: TaskId,
+    pub(crate) inputs: Inputs,
+    pub(crate) span: tracing::Span,
+    pub(crate) chain: Option<Box<Chain>>,
+}
+
+/// A batch as the scheduling loop packs it: jobs of one computation that share its
+/// scope and the instant they were handed out (see [`Batch`](super::Batch)).
+///
+/// Each job is owed a completion as a [`Job`] is: the jobs not yet run when it is
+/// dropped (a queue dropped at shutdown, a panic that unwinds through a worker)
+/// report themselves lost, in one message.
+pub(crate) struct Packed {
+    scope: Arc<Scope>,
+    queued: Instant,
+    jobs: Vec<PackedJob>,
+    /// The jobs before this index have completed (or were unpacked): the rest are
+    /// owed.
+    next: usize,
+}
+
+impl Packed {
+    pub(crate) fn new(scope: Arc<Scope>, queued: Instant, jobs: Vec<PackedJob>) -> Self {
+        Packed {
+            scope,
+            queued,
+            jobs,
+            next: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.jobs.len() - self.next
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.scope.cancel.is_cancelled()
+    }
+
+    /// Runs the jobs on the calling thread as `worker`, in order, and reports their
+    /// completions in one message. Their completions carry no reference count on the
+    /// computation either: they never leave the outbox, which delivers them whatever
+    /// happens.
+    pub(crate) fn run(mut self, worker: Worker) {
+        let Packed {
+            scope,
+            queued,
+            jobs,
+            next,
+        } = &mut self;
+        let queued = *queued;
+        let _scope = context::enter_scope(scope);
+        // Whatever happens below, the completions made so far are sent (the outbox's
+        // drop) and the jobs not yet completed are reported lost (the batch's drop).
+        let mut outbox = Outbox::new(&scope.sink, jobs.len() - *next);
+        let mut now = Instant::now();
+        while let Some(job) = jobs.get_mut(*next) {
+            outbox.sink().started(job.task, worker, now);
+            let ran = match blocking_body(scope, job.task) {
+                Ok(body) => {
+                    let refs: SmallVec<[&Value; 8]> = job.inputs.iter().collect();
+                    run_task(
+                        scope,
+                        job.task,
+                        &body.func,
+                        &refs,
+                        &job.span,
+                        job.chain.as_deref(),
+                        Clock::Read { queued },
+                        worker,
+                        now,
+                    )
+                }
+                Err(error) => Ran {
+                    result: Err(error),
+                    members: 1,
+                    finished: now,
+                },
+            };
+            let completion = Completion {
+                task: job.task,
+                members: ran.members,
+                inputs: std::mem::take(&mut job.inputs),
+                result: ran.result,
+                worker,
+                queued,
+                started: now,
+                finished: ran.finished,
+                owner: None,
+            };
+            *next += 1;
+            now = ran.finished;
+            outbox.push(completion);
+        }
+        outbox.flush();
+    }
+
+    /// The jobs not yet run, each standing alone (for executors that take them out of
+    /// their batch); nothing is owed by the batch afterwards.
+    pub(crate) fn unpack(&mut self) -> Vec<Job> {
+        let mut lost = Vec::new();
+        let mut out = Vec::with_capacity(self.len());
+        for job in self.jobs.drain(self.next..) {
+            match blocking_body(&self.scope, job.task) {
+                Ok(body) => {
+                    let mut unpacked = Job::new(
+                        job.task,
+                        body.clone(),
+                        job.inputs,
+                        Arc::clone(&self.scope),
+                        job.span,
+                        job.chain,
+                    );
+                    unpacked.queued = self.queued;
+                    out.push(unpacked);
+                }
+                Err(error) => lost.push(unowed(job.task, job.inputs, error, self.queued)),
+            }
+        }
+        self.next = self.jobs.len();
+        if !lost.is_empty() {
+            self.scope.sink.send(Message::Done(lost));
+        }
+        out
+    }
+}
+
+impl Drop for Packed {
+    /// The jobs not yet completed report themselves lost, with their inputs, so
+    /// nothing waits for them. What is left of every job (its span, its chain) is
+    /// dropped after that report and guarded: closing a span runs a subscriber's code,
+    /// which may panic (see `Job::into_completion`).
+    fn drop(&mut self) {
+        if self.next < self.jobs.len() {
+            let queued = self.queued;
+            let mut rest = Vec::with_capacity(self.jobs.len() - self.next);
+            let lost: Vec<Completion> = self
+                .jobs
+                .drain(self.next..)
+                .map(|job| {
+                    let error = TaskError::new(
+                        TaskErrorKind::WorkerLost,
+                        "the executor dropped the task without running it",
+                    );
+                    rest.push((job.span, job.chain));
+                    unowed(job.task, job.inputs, error, queued)
+                })
+                .collect();
+            self.scope.sink.send(Message::Done(lost));
+            discard(rest);
+        }
+        discard(std::mem::take(&mut self.jobs));
+    }
+}
+
+/// The completion of a job that did not run, sent by whoever holds it at once (it
+/// owes nothing further).
+fn unowed(task: TaskId, inputs: Inputs, error: TaskError, queued: Instant) -> Completion {
+    let now = Instant::now();
+    Completion {
+        task,
+        members: 1,
+        inputs,
+        result: Err(error),
+        worker: Worker::Inline,
+        queued,
+        started: now,
+        finished: now,
+        owner: None,
     }
 }
