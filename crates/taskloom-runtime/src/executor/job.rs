@@ -32,6 +32,11 @@ use crate::value::Value;
 /// Inputs of a job: most tasks have few, so they live inline.
 pub(crate) type Inputs = SmallVec<[Value; 4]>;
 
+/// References to a running task's inputs, on the stack up to 16 (the most that
+/// typed `&[&A]` inputs gather on the stack too): a task with more inputs than that
+/// pays an allocation on its worker for them.
+pub(crate) type InputRefs<'a> = SmallVec<[&'a Value; 16]>;
+
 /// One blocking task, ready to run: its body and its inputs' values.
 ///
 /// Run it with [`Job::run`] (or a whole [`Batch`](super::Batch) with
@@ -131,7 +136,7 @@ impl Job {
     /// read (a batch reuses the end of one job as the start of the next: one clock
     /// read per task).
     pub(crate) fn run_from(mut self, worker: Worker, started: Instant) -> Completion {
-        let refs: SmallVec<[&Value; 8]> = self.inputs.iter().collect();
+        let refs: InputRefs<'_> = self.inputs.iter().collect();
         let ran = run_task(
             &self.scope,
             self.task,
@@ -745,7 +750,7 @@ impl Packed {
             outbox.sink().started(job.task, worker, now);
             let ran = match blocking_body(scope, job.task) {
                 Ok(body) => {
-                    let refs: SmallVec<[&Value; 8]> = job.inputs.iter().collect();
+                    let refs: InputRefs<'_> = job.inputs.iter().collect();
                     run_task(
                         scope,
                         job.task,

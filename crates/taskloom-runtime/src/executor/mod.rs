@@ -60,7 +60,7 @@ use crate::context;
 
 pub use current::CurrentThread;
 pub(crate) use job::{
-    Chain, Clock, Inputs, Message, Outbox, Packed, PackedJob, Sink, discard, drop_value,
+    Chain, Clock, InputRefs, Inputs, Message, Outbox, Packed, PackedJob, Sink, discard, drop_value,
     record_span, run_task, task_span,
 };
 pub use job::{Completion, Job};
