@@ -91,12 +91,17 @@ impl Dispatcher {
             }
             .min(limit - self.in_flight);
             let mut jobs = Vec::with_capacity(size.min(counts.ready));
+            let mut timed = ledger.hooks.listening();
             while jobs.len() < size {
                 let Some(task) = ledger.state.pop_ready() else {
                     break;
                 };
                 match graph.payload(task) {
-                    TaskBody::Blocking(body) => jobs.push(self.job(ledger, task, body)?),
+                    TaskBody::Blocking(body) => {
+                        let job = self.job(ledger, task, body)?;
+                        timed |= !job.span.is_disabled();
+                        jobs.push(job);
+                    }
                     TaskBody::Async(_) => spawner.enqueue(ledger, task)?,
                 }
             }
@@ -108,6 +113,7 @@ impl Dispatcher {
             let batch = Batch::packed(Packed::new(
                 Arc::clone(&ledger.scope),
                 Instant::now(),
+                timed,
                 jobs,
             ));
             // A panicking custom executor: its batch's jobs report themselves lost as
