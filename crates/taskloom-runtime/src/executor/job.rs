@@ -37,6 +37,16 @@ pub(crate) type Inputs = SmallVec<[Value; 4]>;
 /// pays an allocation on its worker for them.
 pub(crate) type InputRefs<'a> = SmallVec<[&'a Value; 16]>;
 
+/// References to `inputs`; nothing to gather for a task without inputs (the leaves
+/// of most graphs), which is worth its branch.
+fn input_refs(inputs: &Inputs) -> InputRefs<'_> {
+    if inputs.is_empty() {
+        InputRefs::new()
+    } else {
+        inputs.iter().collect()
+    }
+}
+
 /// One blocking task, ready to run: its body and its inputs' values.
 ///
 /// Run it with [`Job::run`] (or a whole [`Batch`](super::Batch) with
@@ -136,7 +146,7 @@ impl Job {
     /// read (a batch reuses the end of one job as the start of the next: one clock
     /// read per task).
     pub(crate) fn run_from(mut self, worker: Worker, started: Instant) -> Completion {
-        let refs: InputRefs<'_> = self.inputs.iter().collect();
+        let refs = input_refs(&self.inputs);
         let ran = run_task(
             &self.scope,
             self.task,
@@ -769,7 +779,7 @@ impl Packed {
             outbox.sink().started(job.task, worker, now);
             let ran = match blocking_body(scope, job.task) {
                 Ok(body) => {
-                    let refs: InputRefs<'_> = job.inputs.iter().collect();
+                    let refs = input_refs(&job.inputs);
                     run_task(
                         scope,
                         job.task,
