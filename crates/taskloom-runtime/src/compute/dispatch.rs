@@ -47,6 +47,11 @@ pub(super) struct Dispatcher {
     fuse: bool,
     /// Input buffers handed back by completions, for the next jobs.
     spare_inputs: Vec<Inputs>,
+    /// The first start, last end and number of the jobs read from the current
+    /// message, for [`Dispatcher::learn`].
+    run: Option<Instant>,
+    run_end: Instant,
+    run_jobs: u32,
 }
 
 impl Dispatcher {
@@ -58,6 +63,9 @@ impl Dispatcher {
             in_flight: 0,
             fuse,
             spare_inputs: Vec::new(),
+            run: None,
+            run_end: Instant::now(),
+            run_jobs: 0,
         }
     }
 
@@ -160,11 +168,23 @@ impl Dispatcher {
     }
 
     /// A completion of a job this strategy handed out: one fewer in flight, and its
-    /// duration learnt.
+    /// times noted for [`Dispatcher::learn`].
     pub(super) fn finished(&mut self, c: &Completion) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.chunk
-            .observe(c.finished.saturating_duration_since(c.started));
+        self.run.get_or_insert(c.started);
+        self.run_end = c.finished;
+        self.run_jobs += 1;
+    }
+
+    /// Learns the mean duration of the jobs of the message just read. A message holds
+    /// one batch, run back to back: one mean per batch costs one duration instead of
+    /// one per task, and feeds the same average.
+    pub(super) fn learn(&mut self) {
+        if let Some(start) = self.run.take() {
+            let jobs = std::mem::take(&mut self.run_jobs).max(1);
+            self.chunk
+                .observe(self.run_end.saturating_duration_since(start) / jobs, jobs);
+        }
     }
 
     /// Keeps a job's emptied input buffer for the next job, if it grew past its
@@ -209,10 +229,13 @@ impl Chunk {
         }
     }
 
-    fn observe(&mut self, d: Duration) {
+    /// Feeds `jobs` durations whose mean is `d`: the moving average moves as far as
+    /// `jobs` samples of `d` one by one would move it.
+    fn observe(&mut self, d: Duration, jobs: u32) {
         let ns = d.as_secs_f64() * 1e9;
         if self.seen {
-            self.mean_ns += (ns - self.mean_ns) / 8.0;
+            let keep = (7.0_f64 / 8.0).powi(jobs.min(64) as i32);
+            self.mean_ns = ns + (self.mean_ns - ns) * keep;
         } else {
             self.mean_ns = ns;
             self.seen = true;

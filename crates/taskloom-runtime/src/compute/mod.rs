@@ -325,6 +325,9 @@ impl Computation {
                 // What is left of them holds no user value: inputs and results were
                 // taken out.
                 drop(completions);
+                if let Strategy::Dispatch(d) = &mut self.strategy {
+                    d.learn();
+                }
                 Ok(())
             }
         }
