@@ -10,11 +10,10 @@
 //! Batch length is the price of a round trip: each batch that completes wakes the
 //! loop, and on a machine whose cores all run workers that wake-up takes a core from
 //! a worker (about 5–10 µs each on the 2-core development machine, context switches
-//! included). Batches of about 2 ms keep that under 1 % of the work. Long batches
-//! must not leave a worker idle, so an adaptive batch never takes more than a
-//! `1 / workers` share of the tasks ready when the loop hands them out (a graph that
-//! becomes ready layer by layer), nor, near the end of a computation, more than a
-//! `1 / (2 × workers)` share of the tasks left (guided self-scheduling).
+//! included). Batches of about 2 ms keep that under 1 % of the work. Near the end of
+//! a computation long batches would leave one worker finishing alone, so an adaptive
+//! batch never takes more than a `1 / (2 × workers)` share of the tasks left
+//! (guided self-scheduling).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -87,9 +86,6 @@ impl Dispatcher {
         let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
         let limit = 2 * self.workers * chunk;
         let graph = Arc::clone(&ledger.graph);
-        // What is ready now is shared among the workers: one batch taking all of it
-        // would leave the others idle (a graph that becomes ready layer by layer).
-        let share = ledger.state.counts().ready.div_ceil(self.workers);
         while self.in_flight < limit {
             let counts = ledger.state.counts();
             let size = match self.chunksize {
@@ -98,7 +94,7 @@ impl Dispatcher {
                     let left = counts
                         .total
                         .saturating_sub(counts.finished + counts.running);
-                    chunk.min(left.div_ceil(2 * self.workers)).min(share).max(1)
+                    chunk.min(left.div_ceil(2 * self.workers)).max(1)
                 }
             }
             .min(limit - self.in_flight);
