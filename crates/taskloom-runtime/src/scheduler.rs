@@ -261,7 +261,8 @@ impl SchedulerBuilder {
 
     /// Tasks per handoff to the executor; at most about `2 × num_workers ×
     /// chunksize` tasks of one computation are handed out at once. Default: adaptive,
-    /// from 1 for long tasks up to 64 for tasks of a few microseconds.
+    /// batches of about 2 ms of work, from 1 task for long tasks up to 512 for tasks
+    /// of a microsecond, smaller near the end of a computation.
     pub fn chunksize(mut self, chunksize: usize) -> Self {
         self.chunksize = Some(chunksize);
         self

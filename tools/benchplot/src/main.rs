@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! taskloom-benchplot plot docs/bench          # docs/bench/*.jsonl -> docs/bench/*.svg
+//! taskloom-benchplot grain docs/bench/grain   # grain.jsonl -> grain.svg (efficiency)
 //! taskloom-benchplot gen-chains 10000 100     # chains graph (shared JSON format) on stdout
 //! ```
 //!
@@ -12,6 +13,13 @@
 //! dependencies per task (the `crosstalk_*_k*` graphs), one series per system and
 //! executor, log scales, as SVG; and prints the same numbers as Markdown tables.
 //! `tools/benchplot/measure.sh` runs the measurements and then this.
+//!
+//! `grain` reads `grain.jsonl` of a folder: the granularity benchmark's JSON lines
+//! (taskloom's `grain` example, `scripts/dask_grain.py`, and Taskflow's
+//! `grain.cpp` turned into the same schema by `tools/benchplot/grain.sh`), and draws
+//! the efficiency (ideal time ÷ measured) against the task length, one series per
+//! system and number of workers, with the targets of issue 14; it prints the same
+//! numbers as a Markdown table.
 //!
 //! `gen-chains WIDTH HEIGHT` writes Dask's `graphs.chains(width, height)` (the shape
 //! of the shared `chains_*` files: `WIDTH` independent chains of `HEIGHT` tasks, keys
@@ -26,11 +34,13 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use serde::Deserialize;
 
+mod grain;
+
 /// Why the figures could not be made.
 #[derive(Debug, thiserror::Error)]
-enum Error {
+pub(crate) enum Error {
     /// Bad command line.
-    #[error("{0}\nusage: taskloom-benchplot plot DIR | gen-chains WIDTH HEIGHT")]
+    #[error("{0}\nusage: taskloom-benchplot plot DIR | grain DIR | gen-chains WIDTH HEIGHT")]
     Usage(String),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -114,6 +124,7 @@ fn run() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["plot", dir] => plot(Path::new(dir)),
+        ["grain", dir] => grain::plot(Path::new(dir)),
         ["gen-chains", width, height] => {
             let number = |s: &str| {
                 s.parse::<usize>()
@@ -197,7 +208,7 @@ fn load(dir: &Path) -> Result<Vec<Measurement>, Error> {
     Ok(latest.into_values().collect())
 }
 
-fn io_error(path: &Path, source: io::Error) -> Error {
+pub(crate) fn io_error(path: &Path, source: io::Error) -> Error {
     Error::Io {
         path: path.to_owned(),
         source,

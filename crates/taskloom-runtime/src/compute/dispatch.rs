@@ -6,25 +6,35 @@
 //! (batches of about [`TARGET_BATCH`] of work), unless the scheduler fixes it. A
 //! linear chain is handed to one worker whole (core's fusion rule), so its links cost
 //! no round trip each.
+//!
+//! Batch length is the price of a round trip: each batch that completes wakes the
+//! loop, and on a machine whose cores all run workers that wake-up takes a core from
+//! a worker (about 5–10 µs each on the 2-core development machine, context switches
+//! included). Batches of about 2 ms keep that under 1 % of the work. Near the end of
+//! a computation long batches would leave one worker finishing alone, so an adaptive
+//! batch never takes more than a `1 / (2 × workers)` share of the tasks left
+//! (guided self-scheduling).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use taskloom_core::TaskId;
 
 use super::spawn::Spawner;
 use super::{Ledger, Step};
 use crate::error::{ComputeError, TaskError};
-use crate::executor::{Batch, Chain, Completion, Executor, Inputs, Job, task_span};
+use crate::executor::{Batch, Chain, Completion, Executor, Inputs, Packed, PackedJob, task_span};
 use crate::graph::{BlockingFnBox, TaskBody};
 
 /// Input buffers kept for reuse, at most.
 const MAX_SPARE_INPUTS: usize = 1024;
-/// Largest adaptive chunk.
-const MAX_CHUNK: usize = 64;
+/// Largest adaptive chunk: a batch of tasks of a microsecond or less is about
+/// 0.5 ms of work, and its buffers (about 60 and 110 kB) stay below glibc's
+/// threshold for mapping allocations of their own.
+const MAX_CHUNK: usize = 512;
 /// The adaptive chunk aims at batches of about this much work.
-const TARGET_BATCH: Duration = Duration::from_micros(200);
+const TARGET_BATCH: Duration = Duration::from_millis(2);
 
 pub(super) struct Dispatcher {
     workers: usize,
@@ -37,6 +47,11 @@ pub(super) struct Dispatcher {
     fuse: bool,
     /// Input buffers handed back by completions, for the next jobs.
     spare_inputs: Vec<Inputs>,
+    /// The first start, last end and number of the jobs read from the current
+    /// message, for [`Dispatcher::learn`].
+    run: Option<Instant>,
+    run_end: Instant,
+    run_jobs: u32,
 }
 
 impl Dispatcher {
@@ -48,6 +63,9 @@ impl Dispatcher {
             in_flight: 0,
             fuse,
             spare_inputs: Vec::new(),
+            run: None,
+            run_end: Instant::now(),
+            run_jobs: 0,
         }
     }
 
@@ -69,22 +87,43 @@ impl Dispatcher {
         let limit = 2 * self.workers * chunk;
         let graph = Arc::clone(&ledger.graph);
         while self.in_flight < limit {
-            let mut jobs = Vec::with_capacity(chunk.min(limit - self.in_flight));
-            while jobs.len() < chunk && self.in_flight + jobs.len() < limit {
+            let counts = ledger.state.counts();
+            let size = match self.chunksize {
+                Some(fixed) => fixed,
+                None => {
+                    let left = counts
+                        .total
+                        .saturating_sub(counts.finished + counts.running);
+                    chunk.min(left.div_ceil(2 * self.workers)).max(1)
+                }
+            }
+            .min(limit - self.in_flight);
+            let mut jobs = Vec::with_capacity(size.min(counts.ready));
+            let mut timed = ledger.hooks.listening();
+            while jobs.len() < size {
                 let Some(task) = ledger.state.pop_ready() else {
                     break;
                 };
                 match graph.payload(task) {
-                    TaskBody::Blocking(body) => jobs.push(self.job(ledger, task, body)?),
+                    TaskBody::Blocking(body) => {
+                        let job = self.job(ledger, task, body)?;
+                        timed |= !job.span.is_disabled();
+                        jobs.push(job);
+                    }
                     TaskBody::Async(_) => spawner.enqueue(ledger, task)?,
                 }
             }
-            let Some(first) = jobs.first().map(Job::task) else {
+            let Some(first) = jobs.first().map(|j| j.task) else {
                 break;
             };
             self.in_flight += jobs.len();
             ledger.worked += jobs.len();
-            let batch = Batch::new(jobs);
+            let batch = Batch::packed(Packed::new(
+                Arc::clone(&ledger.scope),
+                Instant::now(),
+                timed,
+                jobs,
+            ));
             // A panicking custom executor: its batch's jobs report themselves lost as
             // they unwind, and the computation stops with the panic named.
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| executor.submit(batch))) {
@@ -100,13 +139,14 @@ impl Dispatcher {
         Ok(Step::Wait)
     }
 
-    /// The job of a ready blocking task: its body and its inputs' values.
+    /// The job of a ready blocking task: its inputs' values (its body is read from
+    /// the graph where it runs).
     fn job(
         &mut self,
         ledger: &Ledger,
         task: TaskId,
         body: &BlockingFnBox,
-    ) -> Result<Job, ComputeError> {
+    ) -> Result<PackedJob, ComputeError> {
         let chain = if self.fuse && body.remote.is_none() {
             chain_after(ledger, task)
         } else {
@@ -119,22 +159,32 @@ impl Dispatcher {
             .held
             .clone_inputs(&ledger.graph, task, &mut inputs)
             .map_err(|m| ledger.missing(m))?;
-        Ok(Job::new(
+        Ok(PackedJob {
             task,
-            body.clone(),
             inputs,
-            Arc::clone(&ledger.scope),
-            task_span(Some(&ledger.span), &ledger.scope, task),
+            span: task_span(Some(&ledger.span), &ledger.scope, task),
             chain,
-        ))
+        })
     }
 
     /// A completion of a job this strategy handed out: one fewer in flight, and its
-    /// duration learnt.
+    /// times noted for [`Dispatcher::learn`].
     pub(super) fn finished(&mut self, c: &Completion) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.chunk
-            .observe(c.finished.saturating_duration_since(c.started));
+        self.run.get_or_insert(c.started);
+        self.run_end = c.finished;
+        self.run_jobs += 1;
+    }
+
+    /// Learns the mean duration of the jobs of the message just read. A message holds
+    /// one batch, run back to back: one mean per batch costs one duration instead of
+    /// one per task, and feeds the same average.
+    pub(super) fn learn(&mut self) {
+        if let Some(start) = self.run.take() {
+            let jobs = std::mem::take(&mut self.run_jobs).max(1);
+            self.chunk
+                .observe(self.run_end.saturating_duration_since(start) / jobs, jobs);
+        }
     }
 
     /// Keeps a job's emptied input buffer for the next job, if it grew past its
@@ -154,11 +204,9 @@ fn chain_after(ledger: &Ledger, task: TaskId) -> Option<Box<Chain>> {
     let mut last = task;
     while let Some(next) = ledger.state.linear_successor(last) {
         match ledger.graph.payload(next) {
-            TaskBody::Blocking(b) if b.remote.is_none() => members.push((
-                next,
-                Arc::clone(&b.func),
-                task_span(Some(&ledger.span), &ledger.scope, next),
-            )),
+            TaskBody::Blocking(b) if b.remote.is_none() => {
+                members.push((next, task_span(Some(&ledger.span), &ledger.scope, next)));
+            }
             _ => break,
         }
         last = next;
@@ -181,10 +229,13 @@ impl Chunk {
         }
     }
 
-    fn observe(&mut self, d: Duration) {
+    /// Feeds `jobs` durations whose mean is `d`: the moving average moves as far as
+    /// `jobs` samples of `d` one by one would move it.
+    fn observe(&mut self, d: Duration, jobs: u32) {
         let ns = d.as_secs_f64() * 1e9;
         if self.seen {
-            self.mean_ns += (ns - self.mean_ns) / 8.0;
+            let keep = (7.0_f64 / 8.0).powi(jobs.min(64) as i32);
+            self.mean_ns = ns + (self.mean_ns - ns) * keep;
         } else {
             self.mean_ns = ns;
             self.seen = true;

@@ -6,11 +6,10 @@
 //! task, and whatever is still held when the computation ends (failed, cancelled or
 //! dropped) is dropped without letting a panic unwind into the caller.
 
-use smallvec::SmallVec;
 use taskloom_core::{Graph as CoreGraph, TaskId};
 
 use crate::error::TaskError;
-use crate::executor::{discard, drop_value};
+use crate::executor::{InputRefs, discard, drop_value};
 use crate::graph::TaskBody;
 use crate::value::Value;
 
@@ -59,7 +58,7 @@ impl Held {
         &'a self,
         graph: &CoreGraph<TaskBody>,
         task: TaskId,
-    ) -> Result<SmallVec<[&'a Value; 8]>, Missing> {
+    ) -> Result<InputRefs<'a>, Missing> {
         graph
             .deps(task)
             .iter()

@@ -161,7 +161,7 @@ impl InlineRunner {
         drop(inputs);
         self.clock = ran.finished;
         self.clock_fresh = timed;
-        ledger.complete(Completion::settled(
+        ledger.complete(&mut Completion::settled(
             task,
             ran.result,
             Worker::Inline,

@@ -308,19 +308,25 @@ impl Computation {
                 worker,
                 at,
             }),
-            Message::Done(completions) => {
-                let mut completions = completions.into_iter();
-                while let Some(mut completion) = completions.next() {
+            Message::Done(mut completions) => {
+                // Each completion is read in place (they are large: moving each out
+                // of the vector, then into each call, costs more than reading it).
+                let mut read = completions.iter_mut();
+                for completion in read.by_ref() {
                     completion.settle();
                     if let Err(e) = self.take_in(completion) {
-                        // The rest are settled by dropping them quietly: the
-                        // computation has failed and nobody waits for them.
-                        for mut rest in completions {
-                            rest.settle();
-                            discard(rest);
-                        }
+                        // The rest are settled and dropped quietly: the computation
+                        // has failed and nobody waits for them.
+                        read.for_each(Completion::settle);
+                        discard(completions);
                         return Err(e);
                     }
+                }
+                // What is left of them holds no user value: inputs and results were
+                // taken out.
+                drop(completions);
+                if let Strategy::Dispatch(d) = &mut self.strategy {
+                    d.learn();
                 }
                 Ok(())
             }
@@ -329,7 +335,7 @@ impl Computation {
 
     /// One completion from an executor or an async task: counted by whoever started
     /// it, then fed to the ledger.
-    fn take_in(&mut self, mut c: Completion) -> Result<(), ComputeError> {
+    fn take_in(&mut self, c: &mut Completion) -> Result<(), ComputeError> {
         if c.task.index() >= self.ledger.graph.len() {
             return Err(ComputeError::Protocol(format!(
                 "completion for unknown task {}",
@@ -340,7 +346,7 @@ impl Computation {
         let dropped = self.ledger.drop_inputs(c.task, inputs);
         match (self.ledger.graph.payload(c.task), &mut self.strategy) {
             (TaskBody::Async(_), _) => self.spawner.finished(),
-            (TaskBody::Blocking(_), Strategy::Dispatch(d)) => d.finished(&c),
+            (TaskBody::Blocking(_), Strategy::Dispatch(d)) => d.finished(c),
             (TaskBody::Blocking(_), Strategy::Inline(_)) => {}
         }
         let spare = dropped?;
@@ -404,7 +410,7 @@ impl Ledger {
 
     /// Feeds one completion to the state, keeps its result, drops what it releases.
     /// The one path every finished task takes, whatever ran it.
-    fn complete(&mut self, c: Completion) -> Result<(), ComputeError> {
+    fn complete(&mut self, c: &mut Completion) -> Result<(), ComputeError> {
         self.worked += c.members as usize;
         // The members of a fused chain before the last all succeeded: feed them in
         // order. Each next member became ready when the one before finished, so it is
@@ -433,7 +439,6 @@ impl Ledger {
                 error: c.result.as_ref().err().map(TaskError::message),
             })?;
         }
-        let mut c = c;
         match std::mem::replace(&mut c.result, Err(TaskError::placeholder())) {
             Ok(value) => {
                 // Held first: if finishing fails (a release whose `Drop` panics), the

@@ -67,8 +67,8 @@ use crate::context;
 pub use cluster::Cluster;
 pub use current::CurrentThread;
 pub(crate) use job::{
-    Chain, Clock, Inputs, Message, Outbox, Sink, discard, drop_value, record_span, run_task,
-    task_span,
+    Chain, Clock, InputRefs, Inputs, Message, Outbox, Packed, PackedJob, Sink, discard, drop_value,
+    record_span, run_task, task_span,
 };
 pub use job::{Completion, Job};
 pub use name::Name;
@@ -168,42 +168,65 @@ impl fmt::Display for Worker {
 /// A batch of jobs of one computation, handed to an executor as one unit of work.
 ///
 /// Dropping it unrun reports each of its jobs as lost.
+///
+/// The scheduling loop packs a batch as [`Packed`]: its jobs share the batch's
+/// handle on their computation and the instant it was handed out, and read their
+/// bodies from the graph where they run, so a job costs no reference count of its
+/// own — the computation's is shared by every job and worker, and each count taken
+/// and dropped on another core moves its cache line. [`Batch::run`] runs them so.
+/// An executor that takes the jobs out ([`Batch::into_jobs`]) gets [`Job`]s that
+/// stand alone.
 pub struct Batch {
+    /// The jobs as the loop packed them, not taken out.
+    packed: Option<Packed>,
+    /// Jobs of their own: taken out of `packed` by an executor, or made as such.
     jobs: Vec<Job>,
 }
 
 impl fmt::Debug for Batch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Batch")
-            .field("jobs", &self.jobs.len())
-            .finish()
+        f.debug_struct("Batch").field("jobs", &self.len()).finish()
     }
 }
 
 impl Batch {
     /// A batch of jobs of one computation (not empty).
     pub(crate) fn new(jobs: Vec<Job>) -> Self {
-        Batch { jobs }
+        Batch { packed: None, jobs }
+    }
+
+    /// A batch of jobs packed by the scheduling loop.
+    pub(crate) fn packed(packed: Packed) -> Self {
+        Batch {
+            packed: Some(packed),
+            jobs: Vec::new(),
+        }
     }
 
     /// Number of jobs.
     pub fn len(&self) -> usize {
-        self.jobs.len()
+        self.packed.as_ref().map_or(0, Packed::len) + self.jobs.len()
     }
 
     /// Whether the batch has no jobs.
     pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
+        self.len() == 0
     }
 
     /// Whether the computation it belongs to was cancelled or failed.
     pub fn is_cancelled(&self) -> bool {
-        self.jobs.first().is_some_and(Job::is_cancelled)
+        match &self.packed {
+            Some(packed) => packed.is_cancelled(),
+            None => self.jobs.first().is_some_and(Job::is_cancelled),
+        }
     }
 
     /// Runs every job on the calling thread as `worker`, in order, and reports the
     /// completions to the computation in one message.
     pub fn run(self, worker: Worker) {
+        if let Some(packed) = self.packed {
+            packed.run(worker);
+        }
         let Some(first) = self.jobs.first() else {
             return;
         };
@@ -211,9 +234,9 @@ impl Batch {
         let _scope = context::enter_scope(&scope);
         // Whatever happens below, the completions made so far are sent (the outbox's
         // drop) and the jobs not yet run report themselves lost (each job's drop).
-        let mut outbox = Outbox::new(scope.sink.clone(), self.jobs.len());
+        let mut outbox = Outbox::new(&scope.sink, self.jobs.len());
         let mut now = Instant::now();
-        for job in self.into_jobs() {
+        for job in self.jobs {
             outbox.sink().started(job.task, worker, now);
             let completion = job.run_from(worker, now);
             now = completion.finished;
@@ -225,11 +248,15 @@ impl Batch {
     /// Takes the jobs out, to run them one by one (for executors that run jobs their
     /// own way): run each with [`Job::run`] and [report](Completion::report) it.
     pub fn into_jobs(mut self) -> Vec<Job> {
-        std::mem::take(&mut self.jobs)
+        std::mem::take(self.jobs_mut())
     }
 
     /// The jobs, for the crate's executors that look at them before running.
     pub(crate) fn jobs_mut(&mut self) -> &mut Vec<Job> {
+        if let Some(mut packed) = self.packed.take() {
+            let jobs = packed.unpack();
+            self.jobs.extend(jobs);
+        }
         &mut self.jobs
     }
 }

@@ -5,6 +5,15 @@
 //! Tasks run truly in parallel: no GIL, so pure computation scales with the cores
 //! (the limitation 2 of Dask's threaded scheduler).
 //!
+//! Signalling a condvar is a system call whether or not anyone waits on it (`cargo
+//! bench -p taskloom-benches --bench wakeup` gives the costs of waking a thread on
+//! this machine), and the scheduling loop submits a batch for every batch that
+//! completes, mostly while every worker is busy. So `submit` signals the condvar only
+//! when a worker sleeps on it. Workers do not spin before they sleep (as Taskflow's
+//! do): with as many workers as cores, a spinning worker holds the core that the
+//! scheduling loop needs to submit the next batch, and measured so it lost more than
+//! it won (see issue 14).
+//!
 //! Dropping the pool (the last `Scheduler` clone that holds it) stops the workers
 //! after the batch each is running; batches still queued are dropped, which reports
 //! their jobs as lost to any computation still listening.
@@ -16,7 +25,7 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::{Batch, Executor, Worker};
 use crate::error::ConfigError;
@@ -39,9 +48,41 @@ pub struct ThreadPool {
 #[derive(Debug)]
 struct Shared {
     id: u64,
-    queue: Mutex<VecDeque<Batch>>,
+    queue: Mutex<Queue>,
     available: Condvar,
     stopping: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    batches: VecDeque<Batch>,
+    /// Workers waiting on the condvar: `submit` signals it only if one does.
+    sleepers: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next batch, waiting on the condvar for one; `None` once the pool stops.
+    fn next(&self) -> Option<Batch> {
+        let mut queue = self.lock();
+        loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(batch) = queue.batches.pop_front() {
+                return Some(batch);
+            }
+            queue.sleepers += 1;
+            queue = self
+                .available
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+            queue.sleepers -= 1;
+        }
+    }
 }
 
 thread_local! {
@@ -62,7 +103,7 @@ impl ThreadPool {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             available: Condvar::new(),
             stopping: AtomicBool::new(false),
         });
@@ -88,25 +129,10 @@ impl ThreadPool {
     }
 }
 
-/// A worker's life: pop a batch, run it, repeat until the pool stops.
+/// A worker's life: take a batch, run it, repeat until the pool stops.
 fn work(shared: &Shared, index: u32) {
     POOL.with(|p| p.set(shared.id));
-    loop {
-        let batch = {
-            let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            loop {
-                if shared.stopping.load(Ordering::Acquire) {
-                    return;
-                }
-                if let Some(batch) = queue.pop_front() {
-                    break batch;
-                }
-                queue = shared
-                    .available
-                    .wait(queue)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        };
+    while let Some(batch) = shared.next() {
         let run = std::panic::AssertUnwindSafe(|| batch.run(Worker::Thread(index)));
         if std::panic::catch_unwind(run).is_err() {
             tracing::error!(
@@ -127,12 +153,15 @@ impl Executor for ThreadPool {
     }
 
     fn submit(&self, batch: Batch) {
-        self.shared
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(batch);
-        self.shared.available.notify_one();
+        let mut queue = self.shared.lock();
+        queue.batches.push_back(batch);
+        // Read under the lock: a worker counts itself a sleeper under it before it
+        // waits, so no worker can fall asleep unsignalled with this batch queued.
+        let sleeping = queue.sleepers > 0;
+        drop(queue);
+        if sleeping {
+            self.shared.available.notify_one();
+        }
     }
 
     fn is_worker_thread(&self) -> bool {
@@ -143,13 +172,7 @@ impl Executor for ThreadPool {
 impl Drop for ThreadPool {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Release);
-        let queued: Vec<Batch> = self
-            .shared
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-            .collect();
+        let queued: Vec<Batch> = self.shared.lock().batches.drain(..).collect();
         self.shared.available.notify_all();
         drop(queued); // reports their jobs as lost
     }
