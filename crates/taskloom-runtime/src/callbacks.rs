@@ -118,6 +118,9 @@ pub struct FinishInfo {
     pub outcome: Outcome,
     /// When.
     pub at: Instant,
+    /// Bytes its remote tasks produced, kept in workers and moved through the parent
+    /// (zeros for executors without worker processes).
+    pub traffic: crate::traffic::Traffic,
 }
 
 /// How a computation ended.

@@ -26,7 +26,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll};
 
 use futures::task::ArcWake;
@@ -36,6 +36,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::callbacks::ComputationId;
 use crate::executor::Sink;
 use crate::graph::TaskBody;
+use crate::traffic::Counters;
 
 /// What every task of one computation shares: the graph (for keys), the
 /// computation's cancellation state, and the channel back to its scheduling loop.
@@ -45,6 +46,59 @@ pub(crate) struct Scope {
     pub(crate) cancel: Cancel,
     pub(crate) sink: Sink,
     pub(crate) id: ComputationId,
+    /// The computation's targets (their results come back to the caller).
+    pub(crate) targets: Arc<[TaskId]>,
+    /// Which results may stay in the worker that made them, worked out on first use
+    /// (only executors that keep results ask).
+    stays: OnceLock<Box<[bool]>>,
+    /// Bytes its remote tasks produced and moved.
+    pub(crate) traffic: Counters,
+}
+
+impl Scope {
+    pub(crate) fn new(
+        graph: Arc<CoreGraph<TaskBody>>,
+        sink: Sink,
+        id: ComputationId,
+        targets: Arc<[TaskId]>,
+    ) -> Self {
+        Scope {
+            graph,
+            cancel: Cancel::default(),
+            sink,
+            id,
+            targets,
+            stays: OnceLock::new(),
+            traffic: Counters::default(),
+        }
+    }
+
+    /// Whether `task`'s result may stay in the worker that made it: it is a remote
+    /// task, not a target, and every task that takes it is a remote task too (a
+    /// local or async one needs the value in the parent). O(tasks + edges) on the
+    /// first call, O(1) after.
+    pub(crate) fn stays(&self, task: TaskId) -> bool {
+        let stays = self.stays.get_or_init(|| {
+            let remote = |t: TaskId| {
+                matches!(self.graph.payload(t), TaskBody::Blocking(b) if b.remote.is_some())
+            };
+            let mut stays: Vec<bool> = self.graph.ids().map(remote).collect();
+            for t in self.graph.ids() {
+                if !remote(t) {
+                    for d in self.graph.deps(t) {
+                        stays[d.index()] = false;
+                    }
+                }
+            }
+            for t in self.targets.iter() {
+                if let Some(s) = stays.get_mut(t.index()) {
+                    *s = false;
+                }
+            }
+            stays.into_boxed_slice()
+        });
+        stays.get(task.index()).copied().unwrap_or(false)
+    }
 }
 
 /// The cancellation state of one computation, shared with its jobs.

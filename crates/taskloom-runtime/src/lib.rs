@@ -72,6 +72,7 @@ pub mod graph;
 pub mod remote;
 pub mod scheduler;
 pub mod targets;
+pub mod traffic;
 pub mod value;
 
 pub use callbacks::{Callback, ComputationId, Outcome};

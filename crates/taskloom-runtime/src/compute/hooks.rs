@@ -66,6 +66,7 @@ impl Hooks {
                 computation: self.scope.id,
                 outcome,
                 at: Instant::now(),
+                traffic: self.scope.traffic.snapshot(),
             };
             // The computation is over either way; a panic here has nothing left to stop.
             let _ = self.each(|c| c.on_finish(&info));

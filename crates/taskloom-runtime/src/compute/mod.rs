@@ -47,11 +47,12 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::callbacks::{ComputationId, Outcome, StartInfo, TaskFinish, TaskStart};
-use crate::context::{self, Cancel, CancelLink, Scope};
+use crate::context::{self, CancelLink, Scope};
 use crate::error::{ComputeError, TaskError};
 use crate::executor::{Completion, Executor, Inputs, Message, Sink, discard, drop_value};
 use crate::graph::TaskBody;
 use crate::scheduler::{ComputeOptions, Inner};
+use crate::traffic::Traffic;
 
 use dispatch::Dispatcher;
 pub(crate) use held::Held;
@@ -75,12 +76,12 @@ pub(crate) async fn run(
     let executor = Arc::clone(&inner.executor);
     let about = About::ask(&*executor)?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let scope = Arc::new(Scope {
-        graph: Arc::clone(&graph),
-        cancel: Cancel::default(),
-        sink: Sink::new(tx, !options.callbacks.is_empty()),
-        id: ComputationId::next(),
-    });
+    let scope = Arc::new(Scope::new(
+        Arc::clone(&graph),
+        Sink::new(tx, !options.callbacks.is_empty()),
+        ComputationId::next(),
+        Arc::from(targets.as_slice()),
+    ));
     // Cancelled with the user's token, and with the computation this one was started
     // from (a sub-graph computed inside a task).
     let links: Vec<CancelLink> = options
@@ -96,6 +97,11 @@ pub(crate) async fn run(
         executor = %about.name,
         workers,
         inline = about.inline,
+        bytes_produced = tracing::field::Empty,
+        bytes_kept = tracing::field::Empty,
+        bytes_to_parent = tracing::field::Empty,
+        bytes_from_parent = tracing::field::Empty,
+        bytes_moved = tracing::field::Empty,
     );
     let strategy = if about.inline {
         Strategy::Inline(InlineRunner::new())
@@ -132,6 +138,15 @@ pub(crate) async fn run(
             Ok(()) => computation.drive(&*executor, &about.name).await,
             Err(e) => Err(e),
         };
+        let traffic = computation.ledger.scope.traffic.snapshot();
+        if traffic != Traffic::default() {
+            let span = &computation.ledger.span;
+            span.record("bytes_produced", traffic.produced);
+            span.record("bytes_kept", traffic.kept);
+            span.record("bytes_to_parent", traffic.to_parent);
+            span.record("bytes_from_parent", traffic.from_parent);
+            span.record("bytes_moved", traffic.moved);
+        }
         computation.ledger.hooks.finish(match &result {
             Ok(()) => Outcome::Done,
             Err(ComputeError::Cancelled) => Outcome::Cancelled,

@@ -24,6 +24,11 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     Ok(())
 }
 
+/// The number of bytes `value` encodes to, counted without writing them.
+pub(crate) fn size_of<T: Serialize + ?Sized>(value: &T) -> Result<usize, postcard::Error> {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+}
+
 /// Decodes a `T` that must fill `bytes` exactly (trailing bytes mean the two sides
 /// disagree on the type).
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {

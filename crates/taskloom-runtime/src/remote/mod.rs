@@ -55,8 +55,8 @@ pub enum RegisterError {
 /// [`TaskErrorKind::Serialization`] error, so it can never take the executor down.
 pub(crate) struct RemoteCall {
     pub(crate) name: Arc<str>,
-    /// Encodes the input values as the function's argument tuple.
-    encode: fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>,
+    /// Encodes input `i`'s value as the function's argument `i`.
+    encode_arg: fn(usize, &Value, &mut Vec<u8>) -> Result<(), TaskError>,
     /// Decodes the function's result.
     decode: fn(&[u8]) -> Result<Value, TaskError>,
 }
@@ -68,15 +68,24 @@ impl fmt::Debug for RemoteCall {
 }
 
 impl RemoteCall {
-    /// Encodes the task's input values into `out` (cleared first).
+    /// Encodes input `index`'s value into `out` (cleared first). Each input crosses
+    /// on its own, so that a worker can take some inputs from the values it holds and
+    /// the others from the frame.
     ///
     /// # Errors
-    /// [`TaskErrorKind::Serialization`] if a value does not encode or its `Serialize`
-    /// panics; [`TaskErrorKind::TypeMismatch`] if a value is not of its argument's
-    /// type.
-    pub(crate) fn encode(&self, inputs: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError> {
+    /// [`TaskErrorKind::Serialization`] if the value does not encode or its
+    /// `Serialize` panics; [`TaskErrorKind::TypeMismatch`] if it is not of its
+    /// argument's type.
+    pub(crate) fn encode_arg(
+        &self,
+        index: usize,
+        input: &Value,
+        out: &mut Vec<u8>,
+    ) -> Result<(), TaskError> {
         out.clear();
-        unpanic("encoding its inputs", || (self.encode)(inputs, out))
+        unpanic("encoding its inputs", || {
+            (self.encode_arg)(index, input, out)
+        })
     }
 
     /// Decodes the function's result.
@@ -101,10 +110,6 @@ fn unpanic<T>(what: &str, f: impl FnOnce() -> Result<T, TaskError>) -> Result<T,
         )))
     })
 }
-
-/// The worker side of a registered function: decodes the arguments, calls the
-/// function, encodes its result into the buffer.
-type ServeFn = Arc<dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), TaskError> + Send + Sync>;
 
 /// A registered function that tasks can call in a worker process.
 ///
@@ -161,12 +166,57 @@ pub struct Registry {
     functions: HashMap<Arc<str>, Served>,
 }
 
-/// A registered function, as a worker serves it.
+/// A registered function, as a worker serves it: how to decode each argument, the
+/// function on values, and how to encode or measure its result.
 #[derive(Clone)]
-struct Served {
-    serve: ServeFn,
+pub(crate) struct Served {
+    call: BlockingFn,
+    decode_arg: fn(usize, &[u8]) -> Result<Value, TaskError>,
+    encode_result: fn(&Value, &mut Vec<u8>) -> Result<(), TaskError>,
+    size_of: fn(&Value) -> Result<u64, TaskError>,
     /// Its argument and result types (`fn((i64,)) -> i64`), for the fingerprint.
     signature: &'static str,
+}
+
+impl Served {
+    /// Decodes argument `index` from `bytes`, a panic in `Deserialize` included.
+    pub(crate) fn decode_arg(&self, index: usize, bytes: &[u8]) -> Result<Value, TaskError> {
+        unpanic("decoding its inputs", || (self.decode_arg)(index, bytes))
+    }
+
+    /// Calls the function on its inputs; a panic is the task's
+    /// [`TaskErrorKind::Panicked`] error.
+    pub(crate) fn call(&self, inputs: &[&Value]) -> Result<Value, TaskError> {
+        catch_unwind(AssertUnwindSafe(|| (self.call)(inputs))).unwrap_or_else(|payload| {
+            let error = TaskError::panicked(&*payload);
+            discard(payload);
+            Err(error)
+        })
+    }
+
+    /// Encodes a result of this function into `out` (cleared first).
+    pub(crate) fn encode_result(&self, result: &Value, out: &mut Vec<u8>) -> Result<(), TaskError> {
+        out.clear();
+        unpanic("encoding its result", || (self.encode_result)(result, out))
+    }
+
+    /// How many bytes a result of this function encodes to, without encoding it.
+    pub(crate) fn size_of(&self, result: &Value) -> Result<u64, TaskError> {
+        unpanic("measuring its result", || (self.size_of)(result))
+    }
+}
+
+/// Drops `thing` (`what`: "its result"...), turning a panic in a `Drop` into a
+/// [`TaskErrorKind::DropPanicked`] error.
+pub(crate) fn drop_guarded<T>(thing: T, what: &str) -> Result<(), TaskError> {
+    catch_unwind(AssertUnwindSafe(move || drop(thing))).map_err(|payload| {
+        let panic = TaskError::panicked(&*payload);
+        discard(payload);
+        TaskError::new(
+            TaskErrorKind::DropPanicked,
+            format!("{what} panicked when dropped: {}", panic.message()),
+        )
+    })
 }
 
 impl fmt::Debug for Registry {
@@ -201,13 +251,8 @@ impl Registry {
         F: TaskFn<Args, O>,
         O: Serialize + DeserializeOwned + Any + Send + Sync,
     {
-        let f = Arc::new(f);
-        let local_f = Arc::clone(&f);
-        let local: BlockingFn = Arc::new(move |values: &[&Value]| local_f.call(values).map(value));
-        let serve: ServeFn = Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-            serve_call(args, out, Args::decode, |inputs| f.call(inputs))
-        });
-        self.insert::<Args, O>(name, local, serve, std::any::type_name::<fn(Args) -> O>())
+        let local: BlockingFn = Arc::new(move |values: &[&Value]| f.call(values).map(value));
+        self.insert::<Args, O>(name, local, std::any::type_name::<fn(Args) -> O>())
     }
 
     /// Registers a fallible `f`: it returns `Result<O, E>`, and an `Err` ends the
@@ -227,42 +272,40 @@ impl Registry {
         O: Serialize + DeserializeOwned + Any + Send + Sync,
         E: Into<BoxError>,
     {
-        let f = Arc::new(f);
-        let local_f = Arc::clone(&f);
-        let local: BlockingFn = Arc::new(move |values: &[&Value]| match local_f.call(values)? {
+        let local: BlockingFn = Arc::new(move |values: &[&Value]| match f.call(values)? {
             Ok(v) => Ok(value(v)),
             Err(e) => Err(TaskError::failed(e)),
         });
-        let serve: ServeFn = Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-            serve_call(args, out, Args::decode, |inputs| {
-                f.call(inputs)?.map_err(TaskError::failed)
-            })
-        });
         let signature = std::any::type_name::<fn(Args) -> Result<O, E>>();
-        self.insert::<Args, O>(name, local, serve, signature)
+        self.insert::<Args, O>(name, local, signature)
     }
 
     fn insert<Args, O>(
         &mut self,
         name: &str,
         local: BlockingFn,
-        serve: ServeFn,
         signature: &'static str,
     ) -> Result<Remote<Args, O>, RegisterError>
     where
         Args: RemoteArgs,
-        O: DeserializeOwned + Any + Send + Sync,
+        O: Serialize + DeserializeOwned + Any + Send + Sync,
     {
         let name: Arc<str> = Arc::from(name);
         if self.functions.contains_key(&name) {
             return Err(RegisterError::DuplicateFunction(name.to_string()));
         }
-        self.functions
-            .insert(Arc::clone(&name), Served { serve, signature });
+        let served = Served {
+            call: Arc::clone(&local),
+            decode_arg: Args::decode_arg,
+            encode_result: encode_value::<O>,
+            size_of: size_of_value::<O>,
+            signature,
+        };
+        self.functions.insert(Arc::clone(&name), served);
         Ok(Remote {
             spec: Arc::new(RemoteCall {
                 name,
-                encode: Args::encode,
+                encode_arg: Args::encode_arg,
                 decode: decode_result::<O>,
             }),
             local,
@@ -286,8 +329,8 @@ impl Registry {
     }
 
     /// The worker side of `name`.
-    pub(crate) fn serve_fn(&self, name: &str) -> Option<&ServeFn> {
-        self.functions.get(name).map(|f| &f.serve)
+    pub(crate) fn served(&self, name: &str) -> Option<&Served> {
+        self.functions.get(name)
     }
 
     /// A short hex digest of every function's name, argument and result types: two
@@ -328,58 +371,33 @@ impl Registry {
     }
 }
 
-/// A call in a worker: decodes the arguments, calls the function, encodes its result
-/// into `out`, and drops the values — each step's user code guarded, so that the
-/// worker answers with what went wrong and where instead of dying: a panic in
-/// `Deserialize` or `Serialize` is a [`TaskErrorKind::Serialization`] error, in the
-/// function a [`TaskErrorKind::Panicked`] one, in a value's `Drop` a
-/// [`TaskErrorKind::DropPanicked`] one.
-fn serve_call<O: Serialize>(
-    args: &[u8],
-    out: &mut Vec<u8>,
-    decode: fn(&[u8]) -> Result<Vec<Value>, TaskError>,
-    call: impl FnOnce(&[&Value]) -> Result<O, TaskError>,
-) -> Result<(), TaskError> {
-    let inputs = unpanic("decoding its inputs", || decode(args))?;
-    let refs: Vec<&Value> = inputs.iter().collect();
-    let result = catch_unwind(AssertUnwindSafe(|| call(&refs))).unwrap_or_else(|payload| {
-        let error = TaskError::panicked(&*payload);
-        discard(payload);
-        Err(error)
-    });
-    drop(refs);
-    let answer = match &result {
-        Ok(value) => unpanic("encoding its result", || encode_result(value, out)),
-        Err(_) => Ok(()),
-    };
-    // The task's own error comes first; then whatever dropping its values says.
-    let answer = match result {
-        Ok(value) => answer.and(drop_guarded(value, "its result")),
-        Err(error) => Err(error),
-    };
-    answer.and(drop_guarded(inputs, "one of its inputs"))
-}
-
-/// Drops `thing` (`what`: "its result"...), turning a panic in a `Drop` into a
-/// [`TaskErrorKind::DropPanicked`] error.
-fn drop_guarded<T>(thing: T, what: &str) -> Result<(), TaskError> {
-    catch_unwind(AssertUnwindSafe(move || drop(thing))).map_err(|payload| {
-        let panic = TaskError::panicked(&*payload);
-        discard(payload);
+/// Encodes a result value of type `O` (a worker's held value, for a fetch).
+fn encode_value<O: Serialize + Any>(result: &Value, out: &mut Vec<u8>) -> Result<(), TaskError> {
+    let result = result.downcast_ref::<O>().ok_or_else(|| {
         TaskError::new(
-            TaskErrorKind::DropPanicked,
-            format!("{what} panicked when dropped: {}", panic.message()),
+            TaskErrorKind::TypeMismatch,
+            format!("the result is not a {}", std::any::type_name::<O>()),
         )
-    })
-}
-
-fn encode_result<O: Serialize>(result: &O, out: &mut Vec<u8>) -> Result<(), TaskError> {
+    })?;
     format::encode_into(result, out).map_err(|e| {
         serialization(format!(
             "cannot encode the result ({}): {e}",
             std::any::type_name::<O>()
         ))
     })
+}
+
+/// The encoded size of a result value of type `O`, counted without writing it.
+fn size_of_value<O: Serialize + Any>(result: &Value) -> Result<u64, TaskError> {
+    let result = result.downcast_ref::<O>().ok_or_else(|| {
+        TaskError::new(
+            TaskErrorKind::TypeMismatch,
+            format!("the result is not a {}", std::any::type_name::<O>()),
+        )
+    })?;
+    format::size_of(result)
+        .map(|n| n as u64)
+        .map_err(|e| serialization(format!("cannot measure the result: {e}")))
 }
 
 fn decode_result<O: DeserializeOwned + Any + Send + Sync>(
@@ -417,6 +435,52 @@ pub trait RemoteArgs: Sized + 'static {
     /// # Errors
     /// [`TaskErrorKind::Serialization`] if the bytes do not decode.
     fn decode(bytes: &[u8]) -> Result<Vec<Value>, TaskError>;
+
+    /// Encodes argument `index` alone (the unit of a call's inputs on the wire: some
+    /// may come from the values a worker holds, the others from the frame).
+    ///
+    /// # Errors
+    /// As [`RemoteArgs::encode`]; an index past the last argument is a
+    /// [`TaskErrorKind::TypeMismatch`].
+    fn encode_arg(index: usize, value: &Value, out: &mut Vec<u8>) -> Result<(), TaskError>;
+
+    /// Decodes argument `index` alone.
+    ///
+    /// # Errors
+    /// As [`RemoteArgs::decode`]; an index past the last argument is a
+    /// [`TaskErrorKind::TypeMismatch`].
+    fn decode_arg(index: usize, bytes: &[u8]) -> Result<Value, TaskError>;
+}
+
+/// Encodes `value` as an `A`.
+fn encode_one<A: Serialize + Any>(
+    index: usize,
+    value: &Value,
+    out: &mut Vec<u8>,
+) -> Result<(), TaskError> {
+    encode_args(
+        arg::<A>(std::slice::from_ref(value), 0).map_err(|_| no_arg::<A>(index))?,
+        out,
+    )
+}
+
+/// Decodes an `A`.
+fn decode_one<A: DeserializeOwned + Any + Send + Sync>(bytes: &[u8]) -> Result<Value, TaskError> {
+    decode_args::<A>(bytes).map(value)
+}
+
+fn no_arg<A>(index: usize) -> TaskError {
+    TaskError::new(
+        TaskErrorKind::TypeMismatch,
+        format!("input {index} is not a {}", std::any::type_name::<A>()),
+    )
+}
+
+fn past_last(index: usize) -> TaskError {
+    TaskError::new(
+        TaskErrorKind::TypeMismatch,
+        format!("the function has no input {index}"),
+    )
 }
 
 fn arg<A: Any>(values: &[Value], i: usize) -> Result<&A, TaskError> {
@@ -457,6 +521,12 @@ impl RemoteArgs for () {
         decode_args::<()>(bytes)?;
         Ok(Vec::new())
     }
+    fn encode_arg(index: usize, _: &Value, _: &mut Vec<u8>) -> Result<(), TaskError> {
+        Err(past_last(index))
+    }
+    fn decode_arg(index: usize, _: &[u8]) -> Result<Value, TaskError> {
+        Err(past_last(index))
+    }
 }
 
 impl<A: Serialize + DeserializeOwned + Any + Send + Sync> RemoteArgs for Many<A> {
@@ -472,6 +542,12 @@ impl<A: Serialize + DeserializeOwned + Any + Send + Sync> RemoteArgs for Many<A>
             .map(value)
             .collect())
     }
+    fn encode_arg(index: usize, value: &Value, out: &mut Vec<u8>) -> Result<(), TaskError> {
+        encode_one::<A>(index, value, out)
+    }
+    fn decode_arg(_: usize, bytes: &[u8]) -> Result<Value, TaskError> {
+        decode_one::<A>(bytes)
+    }
 }
 
 impl<A: Serialize + DeserializeOwned + Any + Send + Sync> RemoteArgs for (A,) {
@@ -480,6 +556,18 @@ impl<A: Serialize + DeserializeOwned + Any + Send + Sync> RemoteArgs for (A,) {
     }
     fn decode(bytes: &[u8]) -> Result<Vec<Value>, TaskError> {
         Ok(vec![value(decode_args::<A>(bytes)?)])
+    }
+    fn encode_arg(index: usize, value: &Value, out: &mut Vec<u8>) -> Result<(), TaskError> {
+        match index {
+            0 => encode_one::<A>(index, value, out),
+            _ => Err(past_last(index)),
+        }
+    }
+    fn decode_arg(index: usize, bytes: &[u8]) -> Result<Value, TaskError> {
+        match index {
+            0 => decode_one::<A>(bytes),
+            _ => Err(past_last(index)),
+        }
     }
 }
 
@@ -493,6 +581,18 @@ macro_rules! tuple_args {
             fn decode(bytes: &[u8]) -> Result<Vec<Value>, TaskError> {
                 let ($($name,)+) = decode_args::<($($name,)+)>(bytes)?;
                 Ok(vec![$(value($name)),+])
+            }
+            fn encode_arg(index: usize, value: &Value, out: &mut Vec<u8>) -> Result<(), TaskError> {
+                match index {
+                    $($idx => encode_one::<$name>(index, value, out),)+
+                    _ => Err(past_last(index)),
+                }
+            }
+            fn decode_arg(index: usize, bytes: &[u8]) -> Result<Value, TaskError> {
+                match index {
+                    $($idx => decode_one::<$name>(bytes),)+
+                    _ => Err(past_last(index)),
+                }
             }
         }
     };

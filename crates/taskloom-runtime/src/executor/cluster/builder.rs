@@ -39,6 +39,7 @@ pub struct ClusterBuilder {
     no_worker_timeout: Duration,
     poll_interval: Duration,
     local_threads: usize,
+    resident: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -62,6 +63,7 @@ impl Default for ClusterBuilder {
             no_worker_timeout: DEFAULT_NO_WORKER_TIMEOUT,
             poll_interval: DEFAULT_POLL_INTERVAL,
             local_threads: 1,
+            resident: true,
         }
     }
 }
@@ -163,6 +165,22 @@ impl ClusterBuilder {
     /// another worker, before it fails (default [`DEFAULT_RETRIES`]).
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
+        self
+    }
+
+    /// Whether results stay in the workers that made them (default `true`), as for
+    /// the process pool ([`ProcessPoolBuilder::resident`](crate::process::ProcessPoolBuilder::resident)):
+    /// over a network this is what keeps a cluster from sending every intermediate
+    /// result to the scheduler and back. `false`: every result crosses the scheduler.
+    ///
+    /// ```
+    /// use taskloom_runtime::cluster::Cluster;
+    ///
+    /// let builder = Cluster::builder().resident(false);
+    /// # drop(builder);
+    /// ```
+    pub fn resident(mut self, resident: bool) -> Self {
+        self.resident = resident;
         self
     }
 
@@ -299,6 +317,7 @@ impl ClusterBuilder {
             secret,
             spec,
             advertised,
+            resident: self.resident,
         };
         let local = ThreadPool::new(self.local_threads)?;
         let engine = match self.launcher {

@@ -23,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 use super::conn::TcpConn;
 use super::shared::{Admitted, Event, Left, Shared};
 use crate::executor::link::End;
-use crate::executor::link::batch::{self, Loss, Lost, Reporter};
+use crate::executor::link::batch::{self, Here, Loss, Lost, Reporter};
 use crate::executor::link::loss::Settle;
+use crate::executor::link::place::Work;
+use crate::executor::link::resident;
 use crate::executor::{Batch, Worker};
 
 /// How long a loss waits for the engine's answer about the lost worker's job.
@@ -38,7 +40,7 @@ const ENGINE_LAG: Duration = Duration::from_secs(2);
 enum Wake {
     Evicted,
     Lost(End),
-    Batch(Option<Batch>),
+    Work(Option<Work>),
 }
 
 /// Serves worker `admitted` over `conn` until it leaves or the cluster shuts down.
@@ -50,22 +52,28 @@ pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpCo
         launch,
     } = admitted;
     tracing::info!(%worker, "taskloom cluster worker joined");
+    let home = shared.places.arrive(index, worker);
     let left = loop {
         let wake = tokio::select! {
             biased;
             () = shared.shutdown.cancelled() => break Left::Stopped,
             () = evict.cancelled() => Wake::Evicted,
             end = conn.ended() => Wake::Lost(end),
-            batch = shared.next_batch() => Wake::Batch(batch),
+            work = shared.next_work(home) => Wake::Work(work),
         };
         match wake {
-            Wake::Batch(None) => break Left::Stopped,
-            Wake::Batch(Some(batch)) => {
+            Wake::Work(None) => break Left::Stopped,
+            Wake::Work(Some(Work::Batch(batch))) => {
+                let here = Here {
+                    worker,
+                    home,
+                    places: &shared.places,
+                };
                 if let Some(left) = run_batch(
                     &shared,
                     &mut conn,
                     batch,
-                    worker,
+                    &here,
                     index,
                     &evict,
                     launch.as_deref(),
@@ -73,6 +81,26 @@ pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpCo
                 .await
                 {
                     break left;
+                }
+            }
+            Wake::Work(Some(Work::Fetch(fetch))) => {
+                let fetched = tokio::select! {
+                    biased;
+                    () = evict.cancelled() => Err(End::Closed),
+                    fetched = resident::fetch(&mut conn, fetch.id) => fetched,
+                };
+                match fetched {
+                    Ok(answer) => {
+                        let _ = fetch.reply.send(answer);
+                    }
+                    Err(end) => {
+                        break lost_idle(&shared, &end, index, worker, launch.as_deref()).await;
+                    }
+                }
+            }
+            Wake::Work(Some(Work::Release(ids))) => {
+                if let Err(end) = resident::release(&mut conn, ids).await {
+                    break lost_idle(&shared, &end, index, worker, launch.as_deref()).await;
                 }
             }
             Wake::Lost(End::Retired) => break Left::Retired,
@@ -96,6 +124,8 @@ pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpCo
             }
         }
     };
+    // What it held is gone with it; its queued batches go to the others.
+    shared.places.leave(home);
     let gone = match &left {
         Left::Stopped => None,
         Left::Retired => {
@@ -120,7 +150,7 @@ async fn run_batch(
     shared: &Shared,
     conn: &mut TcpConn,
     batch: Batch,
-    worker: Worker,
+    here: &Here<'_>,
     index: u32,
     evict: &CancellationToken,
     launch: Option<&str>,
@@ -137,10 +167,17 @@ async fn run_batch(
         );
         return None;
     }
+    let worker = here.worker;
+    // Jobs with inputs held by other workers wait for them elsewhere, and come back
+    // to this worker's queue.
+    let jobs = resident::gather(here.places, here.home, worker, jobs);
+    if jobs.is_empty() {
+        return None;
+    }
     let max = shared.config.max_frame_length;
     // `evict` is a child of the cluster's shutdown: the batch stops for either.
     let requeue = |jobs| shared.requeue(jobs);
-    let loss = batch::run(conn, jobs, worker, max, evict, &reporter, &requeue)
+    let loss = batch::run(conn, jobs, here, max, evict, &reporter, &requeue)
         .await
         .err()?;
     let loss = if matches!(loss.lost, Lost::Shutdown) && !shared.shutdown.is_cancelled() {
@@ -185,6 +222,28 @@ async fn run_batch(
         shared.requeue(again.jobs);
     }
     Some(left)
+}
+
+/// The worker was lost while idle (or answering a fetch or a release).
+async fn lost_idle(
+    shared: &Shared,
+    end: &End,
+    index: u32,
+    worker: Worker,
+    launch: Option<&str>,
+) -> Left {
+    if matches!(end, End::Retired) {
+        return Left::Retired;
+    }
+    let reason = match shared.evicted(index) {
+        Some(reason) => reason,
+        None => how(shared, end, launch).await,
+    };
+    tracing::warn!(%worker, %reason, "taskloom cluster worker lost while idle");
+    Left::Lost {
+        reason,
+        busy: false,
+    }
 }
 
 /// How a worker ended, as a verb phrase, with its engine's word on its job when the

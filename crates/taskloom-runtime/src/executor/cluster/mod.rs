@@ -277,6 +277,13 @@ impl Cluster {
         &self.inner.shared.config.build
     }
 
+    /// Bytes of results each connected worker holds for computations (encoded
+    /// sizes), by worker number: what residency keeps off the network. All zeros once
+    /// every computation ended.
+    pub fn held_bytes(&self) -> Vec<(crate::executor::Worker, u64)> {
+        self.inner.shared.places.held()
+    }
+
     /// A snapshot of the workers, launches, refusals and losses.
     pub fn status(&self) -> ClusterStatus {
         self.inner.shared.status()

@@ -5,12 +5,12 @@
 //! Every change of the table bumps a `watch` channel, so a caller waits for workers
 //! (or a test for a refusal) on the event itself, never on a clock.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::engine::Engine;
@@ -18,6 +18,8 @@ use super::handshake::Identity;
 use super::launcher::{JobState, WorkerSpec};
 use super::secret::Secret;
 use super::status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
+use crate::executor::link::place::{Places, Work};
+use crate::executor::link::resident::Home;
 use crate::executor::{Batch, Job, Name, Worker};
 
 /// The cluster's settings, checked by the builder.
@@ -40,6 +42,8 @@ pub(super) struct Config {
     pub(super) spec: WorkerSpec,
     /// The address workers are told to connect to.
     pub(super) advertised: String,
+    /// Whether results stay in the workers that made them.
+    pub(super) resident: bool,
 }
 
 /// Something a member tells the supervisor.
@@ -97,11 +101,9 @@ pub(super) struct Shared {
     pub(super) engine: Option<Engine>,
     /// The address the listener is bound to.
     pub(super) addr: SocketAddr,
-    /// Batches of remote jobs waiting for a worker. A `std` mutex: held only to push
-    /// or pop, never across an `.await`.
-    queue: Mutex<VecDeque<Batch>>,
-    /// Wakes a member waiting for a batch.
-    available: Notify,
+    /// Remote work waiting for a worker (shared, and each worker's own), and what
+    /// each worker holds.
+    pub(super) places: Arc<Places>,
     /// Cancelled when the cluster is dropped.
     pub(super) shutdown: CancellationToken,
     /// A `std` mutex: never held across an `.await`.
@@ -119,12 +121,12 @@ impl Shared {
         addr: SocketAddr,
     ) -> (Self, mpsc::UnboundedReceiver<Event>) {
         let (events, news) = mpsc::unbounded_channel();
+        let places = Places::new(config.resident);
         let shared = Shared {
             config,
             engine,
             addr,
-            queue: Mutex::new(VecDeque::new()),
-            available: Notify::new(),
+            places,
             shutdown: CancellationToken::new(),
             table: Mutex::new(Table::default()),
             changed: watch::channel(0).0,
@@ -386,29 +388,16 @@ impl Shared {
 
     // --- the queue ---------------------------------------------------------------
 
-    /// Queues a batch for the next free worker.
+    /// Hands out a batch: each job to the worker holding most of its input bytes,
+    /// or to the next free worker.
     pub(super) fn push(&self, batch: Batch) {
-        self.lock_queue().push_back(batch);
-        self.available.notify_one();
+        self.places.push(batch);
     }
 
-    /// The next batch, or `None` once the cluster shuts down. Cancel-safe: a batch
-    /// is taken only when this returns it.
-    pub(super) async fn next_batch(&self) -> Option<Batch> {
-        loop {
-            if self.shutdown.is_cancelled() {
-                return None;
-            }
-            if let Some(batch) = self.lock_queue().pop_front() {
-                return Some(batch);
-            }
-            // `notify_one` stores a permit when no member waits, so a batch pushed
-            // between the check above and this wait is not missed.
-            tokio::select! {
-                () = self.available.notified() => {}
-                () = self.shutdown.cancelled() => return None,
-            }
-        }
+    /// The next work for the worker at `home`, or `None` once the cluster shuts
+    /// down. Cancel-safe: work is taken only when this returns it.
+    pub(super) async fn next_work(&self, home: Home) -> Option<Work> {
+        self.places.next(Some(home), &self.shutdown).await
     }
 
     /// Queues jobs (one computation's) again, ahead of every batch: they lost their
@@ -417,30 +406,25 @@ impl Shared {
         if jobs.is_empty() {
             return;
         }
-        let mut queue = self.lock_queue();
-        // Checked under the queue's lock: `Cluster`'s drop cancels, then drains the
-        // queue under it, so nothing pushed here is left behind.
         if self.shutdown.is_cancelled() {
-            drop(queue);
             for job in jobs {
                 job.lost(Worker::Inline, "the cluster shut down");
             }
             return;
         }
-        queue.push_front(Batch::new(jobs));
-        drop(queue);
-        self.available.notify_one();
+        // Pushed after the cluster's drop drained the queues, they are dropped with
+        // the queues when the last member lets go of them, and report themselves lost.
+        self.places.requeue(jobs);
     }
 
     /// Whether batches wait for a worker.
     pub(super) fn has_queued(&self) -> bool {
-        !self.lock_queue().is_empty()
+        self.places.has_queued()
     }
 
     /// Fails every queued job with `message` (no worker can run them).
     pub(super) fn fail_queued(&self, message: &str) {
-        let queued: Vec<Batch> = self.lock_queue().drain(..).collect();
-        for batch in queued {
+        for batch in self.places.drain() {
             for job in batch.into_jobs() {
                 job.lost(Worker::Inline, message);
             }
@@ -448,11 +432,7 @@ impl Shared {
     }
 
     pub(super) fn drain_queue(&self) -> Vec<Batch> {
-        self.lock_queue().drain(..).collect()
-    }
-
-    fn lock_queue(&self) -> MutexGuard<'_, VecDeque<Batch>> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+        self.places.drain()
     }
 }
 

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{Blob, Call, Outcome, Reply, Request, shorten};
+use super::place::Places;
+use super::protocol::{Arg, Blob, Call, Outcome, Reply, Request, shorten};
+use super::resident::{Home, Moved, RemoteRef};
 use super::{End, Transport};
 use crate::context::Scope;
 use crate::error::{TaskError, TaskErrorKind};
@@ -84,15 +86,24 @@ impl Reporter {
     }
 }
 
-/// Runs `jobs` (one computation's) on `conn`, the worker `worker`, reporting every
-/// completion; `max` is the executor's frame limit. A worker that says it retires
+/// The worker a batch runs on, as the executor's table of held values knows it.
+pub(crate) struct Here<'a> {
+    pub(crate) worker: Worker,
+    pub(crate) home: Home,
+    pub(crate) places: &'a Arc<Places>,
+}
+
+/// Runs `jobs` (one computation's) on `conn`, the worker `here`, reporting every
+/// completion; `max` is the executor's frame limit. Inputs the worker holds are named
+/// by id; results only other remote tasks need stay in the worker when the executor
+/// keeps results (see [`super::resident`]). A worker that says it retires
 /// has the jobs it will not start handed back at once (`handback`: to the queue, for
 /// other workers), and its running one answered; then the batch ends with
 /// [`End::Retired`].
 pub(crate) async fn run<T: Transport>(
     conn: &mut T,
     jobs: Vec<Job>,
-    worker: Worker,
+    here: &Here<'_>,
     max: usize,
     shutdown: &CancellationToken,
     reporter: &Reporter,
@@ -101,7 +112,8 @@ pub(crate) async fn run<T: Transport>(
     let Some(scope) = jobs.first().map(|j| Arc::clone(&j.scope)) else {
         return Ok(());
     };
-    let encoded = encode(jobs, worker, max, reporter);
+    let worker = here.worker;
+    let encoded = encode(jobs, here, max, reporter);
     let Encoded {
         args,
         mut ranges,
@@ -114,9 +126,9 @@ pub(crate) async fn run<T: Transport>(
         let mut count = 0;
         let mut size = CALL_OVERHEAD;
         let mut calls = Vec::with_capacity(jobs.len());
-        for (job, range) in jobs.iter().zip(&ranges) {
+        for (job, call) in jobs.iter().zip(&ranges) {
             let func = job.body.remote.as_ref().map_or("", |s| &*s.name);
-            let call_size = range.len() + func.len() + CALL_OVERHEAD;
+            let call_size = call.size + func.len() + CALL_OVERHEAD;
             if count > 0 && size + call_size > max {
                 break;
             }
@@ -124,7 +136,15 @@ pub(crate) async fn run<T: Transport>(
             count += 1;
             calls.push(Call {
                 func,
-                args: Blob(&args[range.clone()]),
+                args: call
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        ArgAt::Bytes(range) => Arg::Value(Blob(&args[range.clone()])),
+                        ArgAt::Held(id) => Arg::Held(*id),
+                    })
+                    .collect(),
+                keep: call.keep,
             });
         }
         let mut body = Vec::with_capacity(size);
@@ -152,7 +172,7 @@ pub(crate) async fn run<T: Transport>(
             frame,
             &mut jobs,
             Ends {
-                worker,
+                here,
                 scope: &scope,
                 shutdown,
                 reporter,
@@ -173,7 +193,7 @@ pub(crate) async fn run<T: Transport>(
 
 /// Where an exchange's results and early returns go.
 struct Ends<'a> {
-    worker: Worker,
+    here: &'a Here<'a>,
     scope: &'a Scope,
     shutdown: &'a CancellationToken,
     reporter: &'a Reporter,
@@ -201,18 +221,36 @@ fn loss(lost: Lost, unanswered: Vec<Job>, unsent: VecDeque<Job>, running: bool) 
 
 /// A batch's calls, encoded.
 struct Encoded {
-    /// Every call's inputs, one after the other.
+    /// Every call's encoded inputs, one after the other.
     args: Vec<u8>,
-    /// Each call's inputs in `args`.
-    ranges: VecDeque<std::ops::Range<usize>>,
+    /// Each call's inputs and whether its result stays in the worker.
+    ranges: VecDeque<CallAt>,
     /// The jobs whose inputs encoded, in order.
     jobs: VecDeque<Job>,
 }
 
-/// Encodes every job's inputs into one buffer. A job whose inputs do not encode
-/// (an error, a panicking `Serialize`, too large for a frame) fails here, and the
-/// others go.
-fn encode(jobs: Vec<Job>, worker: Worker, max: usize, reporter: &Reporter) -> Encoded {
+/// One call of a batch: where its inputs are, and whether its result stays.
+struct CallAt {
+    args: Vec<ArgAt>,
+    /// Bytes of its encoded inputs.
+    size: usize,
+    keep: bool,
+}
+
+/// Where one input of a call is.
+enum ArgAt {
+    /// Encoded, in the batch's buffer.
+    Bytes(std::ops::Range<usize>),
+    /// Held by the worker, under this id.
+    Held(u64),
+}
+
+/// Encodes every job's inputs into one buffer: values the worker holds by id, the
+/// others encoded (or, moved from another worker, as their bytes). A job whose
+/// inputs do not encode (an error, a panicking `Serialize`, too large for a frame)
+/// fails here, and the others go.
+fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> Encoded {
+    let worker = here.worker;
     let mut args = Vec::with_capacity(16 * jobs.len());
     let mut ranges = VecDeque::with_capacity(jobs.len());
     let mut sent = VecDeque::with_capacity(jobs.len());
@@ -224,26 +262,68 @@ fn encode(jobs: Vec<Job>, worker: Worker, max: usize, reporter: &Reporter) -> En
             failed.push(job.failed(error, worker));
             continue;
         };
-        match spec.encode(&job.inputs, &mut scratch) {
-            Ok(()) if scratch.len() + spec.name.len() + CALL_OVERHEAD > max => {
-                let error = TaskError::new(
+        let start = args.len();
+        let mut at = Vec::with_capacity(job.inputs.len());
+        let mut error = None;
+        for (i, input) in job.inputs.iter().enumerate() {
+            if let Some(r) = input.downcast_ref::<RemoteRef>() {
+                if r.home == here.home {
+                    at.push(ArgAt::Held(r.id));
+                } else {
+                    // `resident::gather` moves such inputs in before a batch runs.
+                    error = Some(TaskError::new(
+                        TaskErrorKind::WorkerLost,
+                        format!(
+                            "its input `{}` is held by worker {}, not by the worker it was                              sent to",
+                            r.key, r.worker
+                        ),
+                    ));
+                    break;
+                }
+            } else if let Some(moved) = input.downcast_ref::<Moved>() {
+                let from = args.len();
+                args.extend_from_slice(&moved.bytes);
+                at.push(ArgAt::Bytes(from..args.len()));
+            } else {
+                match spec.encode_arg(i, input, &mut scratch) {
+                    Ok(()) => {
+                        let from = args.len();
+                        args.extend_from_slice(&scratch);
+                        at.push(ArgAt::Bytes(from..args.len()));
+                    }
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let size = args.len() - start + 10 * at.len();
+        let error = error.or_else(|| {
+            (size + spec.name.len() + CALL_OVERHEAD > max).then(|| {
+                TaskError::new(
                     TaskErrorKind::Serialization,
                     format!(
                         "its inputs take {} bytes, more than the pool's max_frame_length \
                          ({max})",
-                        scratch.len(),
+                        args.len() - start,
                     ),
-                );
-                failed.push(job.failed(error, worker));
-            }
-            Ok(()) => {
-                let start = args.len();
-                args.extend_from_slice(&scratch);
-                ranges.push_back(start..args.len());
-                sent.push_back(job);
-            }
-            Err(error) => failed.push(job.failed(error, worker)),
+                )
+            })
+        });
+        if let Some(error) = error {
+            args.truncate(start);
+            failed.push(job.failed(error, worker));
+            continue;
         }
+        job.scope.traffic.sent((args.len() - start) as u64);
+        let keep = here.places.resident() && job.scope.stays(job.task);
+        ranges.push_back(CallAt {
+            args: at,
+            size,
+            keep,
+        });
+        sent.push_back(job);
     }
     reporter.report(failed);
     Encoded {
@@ -265,7 +345,7 @@ async fn exchange<T: Transport>(
     ends: Ends<'_>,
 ) -> Result<Flow, (Lost, Vec<Job>, bool)> {
     let Ends {
-        worker,
+        here,
         scope,
         shutdown,
         reporter,
@@ -298,7 +378,7 @@ async fn exchange<T: Transport>(
         loop {
             let lost = match frame {
                 Ok(bytes) => match pending.front() {
-                    Some(job) => match answer(&bytes, expected, job, worker, sent_at) {
+                    Some(job) => match answer(&bytes, expected, job, here, sent_at) {
                         Ok(Answer::Done(answered)) => {
                             if let Some(job) = pending.pop_front() {
                                 done.push(answered.complete(job));
@@ -376,9 +456,10 @@ fn answer(
     frame: &[u8],
     expected: u32,
     job: &Job,
-    worker: Worker,
+    here: &Here<'_>,
     sent_at: Instant,
 ) -> Result<Answer, String> {
+    let worker = here.worker;
     let (index, start_ns, run_ns, outcome) = match format::decode_borrowed::<Reply<'_>>(frame) {
         Ok(Reply::Done {
             index,
@@ -397,6 +478,7 @@ fn answer(
             };
         }
         Ok(Reply::Hello { .. }) => return Err("sent a second hello".into()),
+        Ok(Reply::Fetched(_)) => return Err("sent a value nobody fetched".into()),
         Err(e) => return Err(format!("sent a malformed frame ({e}): {}", shorten(frame))),
     };
     if index != expected {
@@ -405,13 +487,27 @@ fn answer(
         ));
     }
     let result = match outcome {
-        Outcome::Value(Blob(bytes)) => match job.body.remote.as_ref() {
-            Some(spec) => spec.decode(bytes),
-            None => Err(TaskError::new(
-                TaskErrorKind::TypeMismatch,
-                "not a remote task",
-            )),
-        },
+        Outcome::Value(Blob(bytes)) => {
+            job.scope.traffic.returned(bytes.len() as u64);
+            match job.body.remote.as_ref() {
+                Some(spec) => spec.decode(bytes),
+                None => Err(TaskError::new(
+                    TaskErrorKind::TypeMismatch,
+                    "not a remote task",
+                )),
+            }
+        }
+        Outcome::Kept { id, bytes } => {
+            job.scope.traffic.kept(bytes);
+            Ok(RemoteRef::kept(
+                here.places,
+                here.home,
+                worker,
+                id,
+                bytes,
+                job.key().clone(),
+            ))
+        }
         Outcome::Failed(m) => Err(TaskError::new(TaskErrorKind::Failed, m)),
         Outcome::Panicked(m) => Err(TaskError::new(TaskErrorKind::Panicked, m)),
         Outcome::Serialization(m) => Err(TaskError::new(TaskErrorKind::Serialization, m)),

@@ -17,12 +17,17 @@
 //!   on a loss hand back the jobs not answered, saying whether the first one started;
 //! - `loss`: the fate of those jobs (sent again for free, retried by
 //!   [`crate::executor::retry`]'s rule, or failed);
-//! - `serve`: the worker's side: read batches, run each call, answer it, and stop
-//!   taking calls when asked to retire.
+//! - `serve`: the worker's side: read batches, run each call, answer it, keep the
+//!   results it is told to keep, and stop taking calls when asked to retire;
+//! - `place`: the queues (shared, and one per worker) and placement by locality;
+//! - `resident`: results held in workers as the parent sees them (references,
+//!   moves through the parent, releases).
 
 pub(crate) mod batch;
 pub(crate) mod loss;
+pub(crate) mod place;
 pub(crate) mod protocol;
+pub(crate) mod resident;
 pub(crate) mod serve;
 
 use std::time::Duration;

@@ -16,6 +16,14 @@
 //!    is the one that killed it;
 //! 3. repeat from 1; the worker exits when its input ends.
 //!
+//! Results can stay in the worker that made them (see [`super::resident`]): a call
+//! marked `keep` is answered with [`Outcome::Kept`] (an id in the worker's table of
+//! held values and the value's encoded size) instead of the value; a later call
+//! names it as an input with [`Arg::Held`]. Between batches the executor may send
+//! [`Request::Fetch`] (answered by one [`Reply::Fetched`] with the value's bytes:
+//! how a value moves to another worker or to the parent) and [`Request::Release`]
+//! (no answer: the worker drops those values).
+//!
 //! Two frames exist for workers that the executor cannot watch as a child process
 //! (cluster workers): an empty frame is a heartbeat ([`HEARTBEAT`], written by a
 //! thread of the worker's own every interval, also while a call runs: a silent worker
@@ -32,8 +40,9 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 pub(crate) const MAGIC: u64 = u64::from_be_bytes(*b"tskloom\x01");
 
 /// Version of this protocol; both sides must agree (2: [`Outcome::DropPanicked`];
-/// 3: [`Reply::Retiring`] and heartbeats).
-pub(crate) const VERSION: u32 = 3;
+/// 3: [`Reply::Retiring`] and heartbeats; 4: results held in workers: [`Arg`],
+/// [`Outcome::Kept`], [`Request::Fetch`], [`Request::Release`]).
+pub(crate) const VERSION: u32 = 4;
 
 /// A heartbeat: an empty frame (a frame's length prefix of zero). No message encodes
 /// to zero bytes, so it is told apart without decoding.
@@ -56,17 +65,34 @@ pub(crate) fn codec(max_frame_length: usize) -> LengthDelimitedCodec {
 pub(crate) enum Request<'a> {
     /// Run these calls in order; answer each with a [`Reply::Done`].
     Run(#[serde(borrow)] Vec<Call<'a>>),
+    /// Send the bytes of held value `id`: one [`Reply::Fetched`].
+    Fetch(u64),
+    /// Drop these held values; no answer.
+    Release(Vec<u64>),
 }
 
-/// One task to run: the registered function's name and its encoded inputs.
+/// One task to run: the registered function's name, its inputs, and whether its
+/// result stays in the worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Call<'a> {
     /// Name of the registered function.
     #[serde(borrow)]
     pub(crate) func: &'a str,
-    /// The inputs, encoded as the function's argument tuple.
+    /// The inputs, in argument order.
     #[serde(borrow)]
-    pub(crate) args: Blob<'a>,
+    pub(crate) args: Vec<Arg<'a>>,
+    /// Keep the result in the worker's table and answer [`Outcome::Kept`] (`false`:
+    /// answer [`Outcome::Value`], the worker keeps nothing).
+    pub(crate) keep: bool,
+}
+
+/// One input of a call.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Arg<'a> {
+    /// The value, encoded (it came from the parent or another worker).
+    Value(#[serde(borrow)] Blob<'a>),
+    /// A value this worker holds, by its id.
+    Held(u64),
 }
 
 /// A message from a worker to the executor.
@@ -93,6 +119,9 @@ pub(crate) enum Reply<'a> {
         #[serde(borrow)]
         outcome: Outcome<'a>,
     },
+    /// The answer to a [`Request::Fetch`]: the held value's bytes, or why there are
+    /// none (the id is not held, or the value would not encode).
+    Fetched(#[serde(borrow)] Result<Blob<'a>, &'a str>),
     /// The worker takes no more calls and is leaving (its walltime is near). It
     /// still answers call `running` of the current batch, if it runs one (a call
     /// already answered means none), and starts none after it; then it closes the
@@ -108,6 +137,13 @@ pub(crate) enum Reply<'a> {
 pub(crate) enum Outcome<'a> {
     /// The encoded result value.
     Value(#[serde(borrow)] Blob<'a>),
+    /// The result is held in the worker under `id`; it encodes to `bytes` bytes.
+    Kept {
+        /// Its id in the worker's table.
+        id: u64,
+        /// Its encoded size.
+        bytes: u64,
+    },
     /// The function returned `Err` (its message).
     Failed(#[serde(borrow)] &'a str),
     /// The function panicked (the panic message).

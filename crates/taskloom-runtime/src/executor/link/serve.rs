@@ -1,6 +1,12 @@
 //! The worker's side of the conversation: read a batch, run its calls in order,
 //! answer each as soon as it ends, until the input ends or the worker retires.
 //!
+//! **Results held here.** A call marked `keep` leaves its result in the worker's
+//! table (a [`Slab`]) and answers only its id and encoded size; later calls name it
+//! as an input, the executor fetches its bytes when another worker or the parent
+//! needs them, and releases it when core's state releases it: the worker holds what
+//! the graph still needs, no more. The table dies with the worker.
+//!
 //! Shared by process-pool workers (frames over stdin and stdout) and cluster workers
 //! (frames over a TCP connection, after the handshake). The loop is blocking and
 //! single-threaded: a call runs on the thread that read it. A cluster worker also
@@ -20,14 +26,82 @@
 //! kills a worker again is known.
 
 use std::io::Read;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use slab::Slab;
+use smallvec::SmallVec;
 
-use super::protocol::{self, Blob, Call, Outcome, Reply, Request};
+use super::protocol::{self, Arg, Blob, Call, Outcome, Reply, Request};
 use crate::error::{TaskError, TaskErrorKind};
-use crate::remote::Registry;
+use crate::remote::{Registry, Served, drop_guarded};
+use crate::value::Value;
+
+/// Bytes and number of the results this process holds for its executor, if it is a
+/// worker (see [`held_here`]).
+static HELD_BYTES: AtomicU64 = AtomicU64::new(0);
+static HELD_VALUES: AtomicU64 = AtomicU64::new(0);
+
+/// The results this process holds for its executor as a worker: `(values, bytes)`
+/// (encoded sizes). `(0, 0)` outside a worker. Read by tests (a remote task that
+/// returns it shows what its worker still holds) and by programs that want to log it.
+pub fn held_here() -> (u64, u64) {
+    (
+        HELD_VALUES.load(Ordering::Relaxed),
+        HELD_BYTES.load(Ordering::Relaxed),
+    )
+}
+
+/// A result kept in the worker: the value, the function that made it (to encode it
+/// when fetched), its encoded size.
+struct Kept<'r> {
+    value: Value,
+    served: &'r Served,
+    bytes: u64,
+}
+
+/// The worker's table of held results.
+struct Table<'r> {
+    kept: Slab<Kept<'r>>,
+}
+
+impl<'r> Table<'r> {
+    fn keep(&mut self, value: Value, served: &'r Served, bytes: u64) -> u64 {
+        HELD_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        HELD_VALUES.fetch_add(1, Ordering::Relaxed);
+        self.kept.insert(Kept {
+            value,
+            served,
+            bytes,
+        }) as u64
+    }
+
+    fn get(&self, id: u64) -> Option<&Kept<'r>> {
+        usize::try_from(id).ok().and_then(|id| self.kept.get(id))
+    }
+
+    fn release(&mut self, id: u64) {
+        if let Some(kept) = usize::try_from(id)
+            .ok()
+            .and_then(|id| self.kept.try_remove(id))
+        {
+            HELD_BYTES.fetch_sub(kept.bytes, Ordering::Relaxed);
+            HELD_VALUES.fetch_sub(1, Ordering::Relaxed);
+            // Nobody is left to tell of a panicking `Drop`: the executor let go.
+            let _ = drop_guarded(kept.value, "a released result");
+        }
+    }
+}
+
+impl Drop for Table<'_> {
+    fn drop(&mut self) {
+        let ids: Vec<usize> = self.kept.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.release(id as u64);
+        }
+    }
+}
 
 /// Frames a worker accepts from its executor: the executor is trusted (a parent
 /// process, or a scheduler that proved it knows the cluster's secret); the limit only
@@ -140,6 +214,7 @@ pub(crate) fn serve(
     let mut held_since: Option<Instant> = None;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0_u8; 64 * 1024];
+    let mut table = Table { kept: Slab::new() };
     loop {
         let frame = match protocol::next_frame(&mut codec, &mut buf)
             .map_err(|e| ServeError::Frame(e.to_string()))?
@@ -155,8 +230,43 @@ pub(crate) fn serve(
             }
         };
         let arrived = Instant::now();
-        let Request::Run(calls) = crate::remote::format::decode_borrowed::<Request<'_>>(&frame)
-            .map_err(|e| ServeError::Frame(e.to_string()))?;
+        let calls = match crate::remote::format::decode_borrowed::<Request<'_>>(&frame)
+            .map_err(|e| ServeError::Frame(e.to_string()))?
+        {
+            Request::Run(calls) => calls,
+            Request::Release(ids) => {
+                for id in ids {
+                    table.release(id);
+                }
+                continue;
+            }
+            Request::Fetch(id) => {
+                let message;
+                let fetched = match table.get(id) {
+                    None => Err("it is not held"),
+                    Some(kept) => {
+                        match kept.served.encode_result(&kept.value, &mut value_scratch) {
+                            Ok(()) => Ok(Blob(&value_scratch)),
+                            Err(e) => {
+                                message = e.message().to_owned();
+                                Err(message.as_str())
+                            }
+                        }
+                    }
+                };
+                protocol::write_frame(
+                    &mut codec,
+                    &Reply::Fetched(fetched),
+                    &mut frame_scratch,
+                    &mut out,
+                )
+                .map_err(|e| ServeError::Frame(e.to_string()))?;
+                output.write_frames(&out).map_err(ServeError::Io)?;
+                out.clear();
+                held_since = None;
+                continue;
+            }
+        };
         for (index, call) in calls.iter().enumerate() {
             if !gate.next_call(index) {
                 // Retiring: what is held must reach the executor before the exit.
@@ -164,11 +274,15 @@ pub(crate) fn serve(
                 return Ok(Stopped::Retired);
             }
             let started = Instant::now();
-            let result = run_call(registry, call, &mut value_scratch);
+            let result = run_call(registry, call, &mut table, &mut value_scratch);
             let finished = Instant::now();
             let message;
             let outcome = match &result {
-                Ok(()) => Outcome::Value(Blob(&value_scratch)),
+                Ok(Ran::Value) => Outcome::Value(Blob(&value_scratch)),
+                Ok(Ran::Kept { id, bytes }) => Outcome::Kept {
+                    id: *id,
+                    bytes: *bytes,
+                },
                 Err(CallError::Unknown) => Outcome::Unknown(call.func),
                 Err(CallError::Task(e)) => {
                     message = e.message().to_owned();
@@ -217,11 +331,74 @@ enum CallError {
     Task(TaskError),
 }
 
-/// Runs one call, its result encoded into `out`; a panic becomes an error.
-fn run_call(registry: &Registry, call: &Call<'_>, out: &mut Vec<u8>) -> Result<(), CallError> {
-    let func = registry.serve_fn(call.func).ok_or(CallError::Unknown)?;
+/// What a call left: its result encoded in the scratch buffer, or kept.
+enum Ran {
+    Value,
+    Kept { id: u64, bytes: u64 },
+}
+
+/// Runs one call: its inputs from the frame or the table, its result encoded into
+/// `out` or kept in the table. User code runs guarded: a panic in `Deserialize`,
+/// `Serialize` or the function, or in a value's `Drop`, is the call's error, never
+/// the worker's end.
+fn run_call<'r>(
+    registry: &'r Registry,
+    call: &Call<'_>,
+    table: &mut Table<'r>,
+    out: &mut Vec<u8>,
+) -> Result<Ran, CallError> {
+    let served = registry.served(call.func).ok_or(CallError::Unknown)?;
     out.clear();
-    catch_unwind(AssertUnwindSafe(|| func(call.args.0, out)))
-        .unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)))
-        .map_err(CallError::Task)
+    let mut inputs: SmallVec<[Value; 4]> = SmallVec::with_capacity(call.args.len());
+    for (i, arg) in call.args.iter().enumerate() {
+        let input = match arg {
+            Arg::Value(Blob(bytes)) => served.decode_arg(i, bytes),
+            Arg::Held(id) => table
+                .get(*id)
+                .map(|k| Value::clone(&k.value))
+                .ok_or_else(|| {
+                    TaskError::new(
+                        TaskErrorKind::WorkerLost,
+                        format!("input {i} (held value {id}) is not held by this worker"),
+                    )
+                }),
+        };
+        match input {
+            Ok(input) => inputs.push(input),
+            Err(e) => {
+                let _ = drop_guarded(inputs, "one of its inputs");
+                return Err(CallError::Task(e));
+            }
+        }
+    }
+    let refs: SmallVec<[&Value; 8]> = inputs.iter().collect();
+    let result = served.call(&refs);
+    drop(refs);
+    let ran = match result {
+        Ok(result) if call.keep => match served.size_of(&result) {
+            Ok(bytes) => Ok(Ran::Kept {
+                id: table.keep(result, served, bytes),
+                bytes,
+            }),
+            Err(e) => {
+                let _ = drop_guarded(result, "its result");
+                Err(e)
+            }
+        },
+        Ok(result) => served
+            .encode_result(&result, out)
+            .and(drop_guarded(result, "its result"))
+            .map(|()| Ran::Value),
+        Err(e) => Err(e),
+    };
+    // The task's own error comes first; then whatever dropping its inputs says.
+    let dropped = drop_guarded(inputs, "one of its inputs");
+    match (ran, dropped) {
+        (Ok(ran), Ok(())) => Ok(ran),
+        (Ok(Ran::Kept { id, .. }), Err(e)) => {
+            table.release(id);
+            Err(CallError::Task(e))
+        }
+        (Ok(Ran::Value), Err(e)) | (Err(e), _) => Err(CallError::Task(e)),
+    }
 }

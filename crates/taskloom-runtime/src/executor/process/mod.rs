@@ -35,6 +35,15 @@
 //!   workers running its tasks, and they are replaced. Dropping the pool kills every
 //!   worker and waits for that, handshakes in progress included: it takes about as
 //!   long as killing processes, never a handshake timeout.
+//! - **Results stay where they were made** (unless [`ProcessPoolBuilder::resident`]
+//!   turns it off): a remote task's result that only other remote tasks need stays
+//!   in the worker that made it; the parent holds a reference, and core's release
+//!   of the result frees it in the worker. A ready remote task goes to the worker
+//!   holding most of its input bytes; inputs held by other workers move to it
+//!   through the parent. Targets, and inputs of tasks that run in the parent, come
+//!   back as before. A worker lost with results in it fails the computations that
+//!   still needed them, naming the lost key and the worker.
+//!   [`ProcessPool::held_bytes`] shows what each worker holds.
 //! - Tasks that are not remote run in the parent, on a small thread pool of the
 //!   process pool's own.
 //!
@@ -96,12 +105,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::executor::DEFAULT_RETRIES;
+pub use crate::executor::link::serve::held_here;
 pub use crate::remote::{RegisterError, Registry, Remote, RemoteArgs};
 pub(crate) use conn::describe;
 pub use worker::{__write_raw_to_pool, CLUSTER_ADDR_ENV, WORKER_ENV, init, is_worker};
 pub(crate) use worker::{fingerprint, initialized, protocol_out};
 
-use super::{Batch, Executor, ThreadPool};
+use super::{Batch, Executor, ThreadPool, Worker};
 use crate::error::ConfigError;
 
 /// Default largest frame, in bytes (a batch of encoded inputs, or one encoded result).
@@ -252,6 +262,25 @@ impl ProcessPool {
     pub fn start_errors(&self) -> Vec<Option<Arc<StartError>>> {
         self.inner.start_errors()
     }
+
+    /// Bytes of results each live worker holds for computations (encoded sizes), in
+    /// slot order: what residency keeps out of the parent. All zeros once every
+    /// computation ended (their targets came back; the rest was released).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use taskloom_runtime::process::ProcessPool;
+    ///
+    /// let pool = ProcessPool::new(2)?;
+    /// for (worker, bytes) in pool.held_bytes() {
+    ///     println!("{worker} holds {bytes} bytes");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn held_bytes(&self) -> Vec<(Worker, u64)> {
+        self.inner.held_bytes()
+    }
 }
 
 impl Executor for ProcessPool {
@@ -283,6 +312,7 @@ pub struct ProcessPoolBuilder {
     handshake_timeout: Duration,
     local_threads: usize,
     retries: u32,
+    resident: bool,
 }
 
 impl Default for ProcessPoolBuilder {
@@ -296,6 +326,7 @@ impl Default for ProcessPoolBuilder {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             local_threads: 1,
             retries: DEFAULT_RETRIES,
+            resident: true,
         }
     }
 }
@@ -364,6 +395,27 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Whether results stay in the workers that made them (default `true`): a remote
+    /// task's result that only remote tasks need is kept by its worker, tasks go
+    /// where most of their input bytes are, and only targets and inputs of local tasks
+    /// cross to the parent. `false`: every result comes back to the parent and goes
+    /// out again as an input (the behaviour before residency; cheaper for tiny
+    /// results, and a lost worker then loses no result).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use taskloom_runtime::process::ProcessPool;
+    ///
+    /// let pool = ProcessPool::builder().workers(2).resident(false).build()?;
+    /// # drop(pool);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn resident(mut self, resident: bool) -> Self {
+        self.resident = resident;
+        self
+    }
+
     /// Checks the settings and starts the pool (and, when eager, its workers).
     ///
     /// # Errors
@@ -406,6 +458,7 @@ impl ProcessPoolBuilder {
             max_frame_length: self.max_frame_length,
             handshake_timeout: self.handshake_timeout,
             retries: self.retries,
+            resident: self.resident,
         };
         Ok(ProcessPool {
             inner: Arc::new(pool::Pool::start(config, local)?),

@@ -12,21 +12,21 @@
 //! slot watches (for a batch, for an answer, for a handshake), and joins the
 //! supervisor once each slot has killed and reaped its worker.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{Conn, StartFailure};
 use super::slot::Slot;
 use super::{ProcessError, StartError};
 use crate::error::TaskError;
-use crate::executor::{Batch, Executor, Job, ThreadPool};
+use crate::executor::link::place::{Places, Work};
+use crate::executor::link::resident::Home;
+use crate::executor::{Batch, Executor, Job, ThreadPool, Worker};
 
 /// The pool's settings, checked by the builder.
 #[derive(Debug)]
@@ -38,6 +38,8 @@ pub(super) struct Config {
     pub(super) max_frame_length: usize,
     pub(super) handshake_timeout: Duration,
     pub(super) retries: u32,
+    /// Whether results stay in the workers that made them.
+    pub(super) resident: bool,
 }
 
 /// What one slot shows the others and the pool's handle.
@@ -54,11 +56,9 @@ struct SlotStatus {
 /// What the executor handle and the slots share.
 pub(super) struct Shared {
     pub(super) config: Config,
-    /// Batches of remote jobs waiting for a slot. A `std` mutex: held only to push or
-    /// pop, never across an `.await`.
-    queue: Mutex<VecDeque<Batch>>,
-    /// Wakes a slot waiting for a batch.
-    available: Notify,
+    /// Remote work waiting for a slot (shared, and each worker's own), and what each
+    /// worker holds.
+    pub(super) places: Arc<Places>,
     /// Cancelled when the pool is dropped.
     pub(super) shutdown: CancellationToken,
     /// Each slot's status. A `std` mutex: never held across an `.await`.
@@ -111,23 +111,11 @@ impl Shared {
         })
     }
 
-    /// The next batch, or `None` once the pool shuts down. Cancel-safe: a batch is
-    /// taken only when this returns it.
-    pub(super) async fn next_batch(&self) -> Option<Batch> {
-        loop {
-            if self.shutdown.is_cancelled() {
-                return None;
-            }
-            if let Some(batch) = self.lock_queue().pop_front() {
-                return Some(batch);
-            }
-            // `notify_one` stores a permit when no slot waits, so a batch pushed
-            // between the check above and this wait is not missed.
-            tokio::select! {
-                () = self.available.notified() => {}
-                () = self.shutdown.cancelled() => return None,
-            }
-        }
+    /// The next work for the worker at `home` (`None`: a slot without a worker,
+    /// which takes shared batches only), or `None` once the pool shuts down.
+    /// Cancel-safe.
+    pub(super) async fn next_work(&self, home: Option<Home>) -> Option<Work> {
+        self.places.next(home, &self.shutdown).await
     }
 
     /// Queues jobs (one computation's) again, ahead of every batch: they lost their
@@ -136,11 +124,7 @@ impl Shared {
         if jobs.is_empty() {
             return;
         }
-        let mut queue = self.lock_queue();
-        // Checked under the queue's lock: `Pool::drop` cancels, then drains the queue
-        // under it, so nothing pushed here is left behind.
         if self.shutdown.is_cancelled() {
-            drop(queue);
             for job in jobs {
                 job.lost(
                     crate::executor::Worker::Inline,
@@ -149,13 +133,9 @@ impl Shared {
             }
             return;
         }
-        queue.push_front(Batch::new(jobs));
-        drop(queue);
-        self.available.notify_one();
-    }
-
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Batch>> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+        // Pushed after `Pool::drop` drained the queues, they are dropped with the
+        // queues when the last slot lets go of them, and report themselves lost.
+        self.places.requeue(jobs);
     }
 }
 
@@ -181,10 +161,10 @@ impl Pool {
     pub(super) fn start(config: Config, local: ThreadPool) -> Result<Self, ProcessError> {
         let workers = config.workers;
         let eager = config.eager;
+        let places = Places::new(config.resident);
         let shared = Arc::new(Shared {
             config,
-            queue: Mutex::new(VecDeque::new()),
-            available: Notify::new(),
+            places,
             shutdown: CancellationToken::new(),
             slots: Mutex::new(vec![SlotStatus::default(); workers]),
         });
@@ -251,8 +231,12 @@ impl Pool {
                 return;
             }
         }
-        self.shared.lock_queue().push_back(batch);
-        self.shared.available.notify_one();
+        self.shared.places.push(batch);
+    }
+
+    /// Bytes of results each worker holds (encoded sizes), by slot.
+    pub(super) fn held_bytes(&self) -> Vec<(Worker, u64)> {
+        self.shared.places.held()
     }
 }
 
@@ -263,7 +247,7 @@ impl Drop for Pool {
     /// killing the workers. Batches still queued report their jobs as lost.
     fn drop(&mut self) {
         self.shared.shutdown.cancel();
-        let queued: Vec<Batch> = self.shared.lock_queue().drain(..).collect();
+        let queued: Vec<Batch> = self.shared.places.drain();
         drop(queued);
         let supervisor = self
             .supervisor

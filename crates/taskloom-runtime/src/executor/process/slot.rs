@@ -29,8 +29,10 @@ use super::StartError;
 use super::conn::{Conn, StartFailure};
 use super::pool::Shared;
 use crate::error::{TaskError, TaskErrorKind};
-use crate::executor::link::batch::{self, Loss, Reporter};
+use crate::executor::link::batch::{self, Here, Loss, Reporter};
 use crate::executor::link::loss::Settle;
+use crate::executor::link::place::{Fetch, Work};
+use crate::executor::link::resident::{self, Home};
 use crate::executor::link::{End, Transport};
 use crate::executor::{Batch, Worker};
 
@@ -44,6 +46,8 @@ pub(super) struct Slot {
     index: usize,
     shared: Arc<Shared>,
     conn: Option<Conn>,
+    /// Where its worker is in the pool's table of held values.
+    home: Option<Home>,
     /// Set after a failed start: the slot rests until then.
     rest_until: Option<Instant>,
     /// The next rest's length.
@@ -56,8 +60,8 @@ enum Wake {
     Lost(End),
     /// Its rest is over.
     Rested,
-    /// A batch to run (`None`: the pool shut down).
-    Batch(Option<Batch>),
+    /// Work to do (`None`: the pool shut down).
+    Work(Option<Work>),
 }
 
 /// How an attempt to start a worker went.
@@ -69,10 +73,18 @@ enum Started {
 
 impl Slot {
     pub(super) fn new(index: usize, shared: Arc<Shared>, conn: Option<Conn>) -> Self {
+        let home = conn.as_ref().map(|c| {
+            let worker = Worker::Process {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                pid: c.pid,
+            };
+            shared.places.arrive(place(index), worker)
+        });
         Slot {
             index,
             shared,
             conn,
+            home,
             rest_until: None,
             rest: FIRST_REST,
         }
@@ -99,16 +111,19 @@ impl Slot {
                 () = shared.shutdown.cancelled() => break,
                 end = watch(&mut self.conn) => Wake::Lost(end),
                 () = sleep_until(rest_until) => Wake::Rested,
-                batch = next_batch(&shared, takes_batches) => Wake::Batch(batch),
+                work = next_work(&shared, self.home, takes_batches) => Wake::Work(work),
             };
             match wake {
                 Wake::Lost(end) => self.lost_idle(end).await,
                 Wake::Rested => self.set_rest(None),
-                Wake::Batch(Some(batch)) => self.run_batch(batch).await,
-                Wake::Batch(None) => break,
+                Wake::Work(Some(Work::Batch(batch))) => self.run_batch(batch).await,
+                Wake::Work(Some(Work::Fetch(fetch))) => self.fetch(fetch).await,
+                Wake::Work(Some(Work::Release(ids))) => self.release(ids).await,
+                Wake::Work(None) => break,
             }
         }
         if let Some(conn) = self.conn.take() {
+            self.leave();
             shared.set_pid(self.index, None);
             conn.stop().await;
         }
@@ -127,6 +142,8 @@ impl Slot {
         match Conn::start(&shared.config, self.index, &shared.shutdown).await {
             Ok(conn) => {
                 shared.set_pid(self.index, Some(conn.pid));
+                let worker = self.worker(conn.pid);
+                self.home = Some(shared.places.arrive(place(self.index), worker));
                 self.conn = Some(conn);
                 self.rest = FIRST_REST;
                 self.set_rest(None);
@@ -158,6 +175,7 @@ impl Slot {
     /// replaces it (at once when eager).
     async fn lost_idle(&mut self, end: End) {
         let Some(conn) = self.conn.take() else { return };
+        self.leave();
         let pid = conn.pid;
         self.shared.set_pid(self.index, None);
         let status = conn.kill().await;
@@ -211,20 +229,31 @@ impl Slot {
                 }
             }
         }
-        let Some(pid) = self.conn.as_ref().map(|c| c.pid) else {
+        let (Some(pid), Some(home)) = (self.conn.as_ref().map(|c| c.pid), self.home) else {
             return;
         };
         let worker = self.worker(pid);
+        let shared = &self.shared;
+        let here = Here {
+            worker,
+            home,
+            places: &shared.places,
+        };
+        // Jobs with inputs held by other workers wait for them elsewhere, and come
+        // back to this slot's queue.
+        let jobs = resident::gather(&shared.places, home, worker, jobs);
+        if jobs.is_empty() {
+            return;
+        }
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
         let max = self.shared.config.max_frame_length;
-        let shared = &self.shared;
         let requeue = |jobs| shared.requeue(jobs);
         let ran = batch::run(
             conn,
             jobs,
-            worker,
+            &here,
             max,
             &shared.shutdown,
             &reporter,
@@ -243,6 +272,7 @@ impl Slot {
             // Unreachable: a batch runs on a worker. Its jobs report themselves lost.
             return;
         };
+        self.leave();
         self.shared.set_pid(self.index, None);
         // A frame the worker never read to its end: none of its calls started.
         let loss = Loss {
@@ -256,6 +286,46 @@ impl Slot {
         };
         let again = self.settle(worker, &ended, reporter).loss(loss);
         self.shared.requeue(again.jobs);
+    }
+
+    /// Sends another slot the bytes of a value this worker holds. A worker that
+    /// fails to answer is lost like an idle one; the fetch's job then fails naming
+    /// the value's key and this worker.
+    async fn fetch(&mut self, fetch: Fetch) {
+        let Some(conn) = self.conn.as_mut() else {
+            return; // dropping `fetch` tells its job the value is gone
+        };
+        let fetched = tokio::select! {
+            biased;
+            () = self.shared.shutdown.cancelled() => return,
+            fetched = resident::fetch(conn, fetch.id) => fetched,
+        };
+        match fetched {
+            Ok(answer) => {
+                let _ = fetch.reply.send(answer);
+            }
+            Err(end) => {
+                drop(fetch);
+                self.lost_idle(end).await;
+            }
+        }
+    }
+
+    /// Tells the worker to drop values nobody needs any more.
+    async fn release(&mut self, ids: Vec<u64>) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if let Err(end) = resident::release(conn, ids).await {
+            self.lost_idle(end).await;
+        }
+    }
+
+    /// The worker is gone from the table of held values, with what it held.
+    fn leave(&mut self) {
+        if let Some(home) = self.home.take() {
+            self.shared.places.leave(home);
+        }
     }
 
     fn settle<'a>(&self, worker: Worker, ended: &'a str, reporter: &'a Reporter) -> Settle<'a> {
@@ -286,11 +356,16 @@ async fn sleep_until(until: Option<Instant>) {
     }
 }
 
-/// The next batch, if the slot takes batches (waits forever otherwise).
-async fn next_batch(shared: &Shared, takes: bool) -> Option<Batch> {
+/// The next work, if the slot takes work (waits forever otherwise).
+async fn next_work(shared: &Shared, home: Option<Home>, takes: bool) -> Option<Work> {
     if takes {
-        shared.next_batch().await
+        shared.next_work(home).await
     } else {
         std::future::pending().await
     }
+}
+
+/// A slot's place in the table of held values.
+fn place(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
 }

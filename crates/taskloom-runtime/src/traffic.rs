@@ -1,0 +1,87 @@
+//! What a computation's data did: bytes its remote tasks produced, how many stayed in
+//! the workers that made them, and how many crossed the parent.
+//!
+//! Counted by the executors whose workers are processes (the process pool and the
+//! cluster), as encoded sizes; every other executor moves no bytes and reports
+//! zeros. A computation reports its figures on its `compute` span (fields
+//! `bytes_produced`, `bytes_kept`, `bytes_to_parent`, `bytes_from_parent`,
+//! `bytes_moved`) and in [`FinishInfo::traffic`](crate::callbacks::FinishInfo).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes a computation's remote tasks produced and moved (encoded sizes).
+///
+/// ```
+/// use taskloom_runtime::traffic::Traffic;
+///
+/// let t = Traffic { produced: 100, kept: 90, to_parent: 10, from_parent: 4, moved: 0 };
+/// assert_eq!(t.through_parent(), 14);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Bytes of every result remote tasks produced, kept or sent back.
+    pub produced: u64,
+    /// Of those, bytes kept in the workers that made them.
+    pub kept: u64,
+    /// Bytes workers sent the parent: results sent back, and held values fetched to
+    /// move them to another worker.
+    pub to_parent: u64,
+    /// Bytes the parent sent workers as task inputs (values it held, and values moved
+    /// from another worker).
+    pub from_parent: u64,
+    /// Bytes moved from one worker to another (through the parent: also counted in
+    /// `to_parent` and `from_parent`).
+    pub moved: u64,
+}
+
+impl Traffic {
+    /// Every byte that crossed the parent, either way.
+    pub fn through_parent(&self) -> u64 {
+        self.to_parent + self.from_parent
+    }
+}
+
+/// The counters behind [`Traffic`], shared by a computation's jobs and executors.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    produced: AtomicU64,
+    kept: AtomicU64,
+    to_parent: AtomicU64,
+    from_parent: AtomicU64,
+    moved: AtomicU64,
+}
+
+impl Counters {
+    /// A worker kept a result of `bytes`.
+    pub(crate) fn kept(&self, bytes: u64) {
+        self.produced.fetch_add(bytes, Ordering::Relaxed);
+        self.kept.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A worker sent a result of `bytes` back.
+    pub(crate) fn returned(&self, bytes: u64) {
+        self.produced.fetch_add(bytes, Ordering::Relaxed);
+        self.to_parent.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The parent sent `bytes` of inputs.
+    pub(crate) fn sent(&self, bytes: u64) {
+        self.from_parent.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A held value of `bytes` was fetched to move it to another worker.
+    pub(crate) fn moved(&self, bytes: u64) {
+        self.to_parent.fetch_add(bytes, Ordering::Relaxed);
+        self.moved.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Traffic {
+        Traffic {
+            produced: self.produced.load(Ordering::Relaxed),
+            kept: self.kept.load(Ordering::Relaxed),
+            to_parent: self.to_parent.load(Ordering::Relaxed),
+            from_parent: self.from_parent.load(Ordering::Relaxed),
+            moved: self.moved.load(Ordering::Relaxed),
+        }
+    }
+}
