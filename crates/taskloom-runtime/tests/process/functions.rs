@@ -125,6 +125,29 @@ pub(crate) struct Fns {
     pub(crate) takes_decode_bomb: Remote<(DecodeBomb,), i64>,
     pub(crate) drop_bomb: Remote<(), DropBomb>,
     pub(crate) takes_drop_bomb: Remote<(DropBomb,), i64>,
+    /// Residency: a chunk of `n` numbers `i, i+1, ...` with the pid that made it.
+    pub(crate) chunk: Remote<(u64, u64), Chunk>,
+    /// `chunk`, after 100 ms (so that two of them ready at once go to two workers).
+    pub(crate) chunk_slowly: Remote<(u64, u64), Chunk>,
+    /// Doubles every number of a chunk (in the worker that runs it).
+    pub(crate) double: Remote<(Chunk,), Chunk>,
+    /// The sum of a chunk's numbers.
+    pub(crate) chunk_sum: Remote<(Chunk,), u64>,
+    /// The sum of partial sums.
+    pub(crate) total: Remote<Many<u64>, u64>,
+    /// Where a chunk was made and where this call runs: `(made_in, runs_in)`.
+    pub(crate) where_made: Remote<(Chunk,), (u32, u32)>,
+    /// The pids of two chunks' makers and of this call.
+    pub(crate) where_made2: Remote<(Chunk, Chunk), (u32, u32, u32)>,
+    /// What this worker holds for its executor: `(values, bytes)`.
+    pub(crate) held_here: Remote<(), (u64, u64)>,
+}
+
+/// A chunk of numbers, with the pid of the worker that made it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Chunk {
+    pub(crate) made_in: u32,
+    pub(crate) values: Vec<u64>,
 }
 
 /// Aborts the worker the first time it runs with `dir` (making `dir/name`), returns
@@ -288,6 +311,44 @@ pub(crate) fn registry() -> (Registry, Fns) {
         drop_bomb: r.register("drop_bomb", || DropBomb(1)).unwrap(),
         takes_drop_bomb: r
             .register("takes_drop_bomb", |b: &DropBomb| i64::from(b.0))
+            .unwrap(),
+        chunk: r
+            .register("chunk", |start: &u64, n: &u64| Chunk {
+                made_in: std::process::id(),
+                values: (*start..*start + *n).collect(),
+            })
+            .unwrap(),
+        chunk_slowly: r
+            .register("chunk_slowly", |start: &u64, n: &u64| {
+                std::thread::sleep(Duration::from_millis(100));
+                Chunk {
+                    made_in: std::process::id(),
+                    values: (*start..*start + *n).collect(),
+                }
+            })
+            .unwrap(),
+        double: r
+            .register("double", |c: &Chunk| Chunk {
+                made_in: std::process::id(),
+                values: c.values.iter().map(|v| v * 2).collect(),
+            })
+            .unwrap(),
+        chunk_sum: r
+            .register("chunk_sum", |c: &Chunk| c.values.iter().sum::<u64>())
+            .unwrap(),
+        total: r
+            .register("total", |xs: &[&u64]| xs.iter().copied().sum::<u64>())
+            .unwrap(),
+        where_made: r
+            .register("where_made", |c: &Chunk| (c.made_in, std::process::id()))
+            .unwrap(),
+        where_made2: r
+            .register("where_made2", |a: &Chunk, b: &Chunk| {
+                (a.made_in, b.made_in, std::process::id())
+            })
+            .unwrap(),
+        held_here: r
+            .register("held_here", taskloom_runtime::process::held_here)
             .unwrap(),
     };
     (r, fns)

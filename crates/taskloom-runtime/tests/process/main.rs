@@ -14,6 +14,7 @@ mod groups;
 mod harness;
 mod lifecycle;
 mod panics;
+mod resident;
 mod retries;
 mod roundtrip;
 mod spans;
@@ -36,6 +37,7 @@ fn main() {
         panics::TESTS,
         lifecycle::TESTS,
         spans::TESTS,
+        resident::TESTS,
         &harness::tests(),
     ]
     .concat();

@@ -1,0 +1,297 @@
+//! Results that stay in the worker that made them: released there when core releases
+//! them, tasks placed where their inputs are, inputs moved through the parent when
+//! they are elsewhere, a lost worker's results, cancellation, and the same answers
+//! as every other executor.
+
+use std::sync::{Arc, Mutex};
+
+use taskloom_runtime::callbacks::FinishInfo;
+use taskloom_runtime::process::ProcessPool;
+use taskloom_runtime::traffic::Traffic;
+use taskloom_runtime::{
+    Callback, CancellationToken, ComputeError, ComputeOptions, Graph, Handle, Scheduler,
+    TaskErrorKind,
+};
+
+use crate::deaths::signal;
+use crate::failures::eventually;
+use crate::functions::Fns;
+use crate::roundtrip::runtime;
+
+pub(crate) const TESTS: &[crate::Test] = &[
+    (
+        "resident::release_frees_worker_memory",
+        release_frees_worker_memory,
+    ),
+    ("resident::placement_follows_data", placement_follows_data),
+    (
+        "resident::inputs_held_elsewhere_move_through_the_parent",
+        inputs_held_elsewhere_move_through_the_parent,
+    ),
+    (
+        "resident::a_lost_worker_fails_naming_the_lost_key",
+        a_lost_worker_fails_naming_the_lost_key,
+    ),
+    (
+        "resident::cancel_frees_every_worker",
+        cancel_frees_every_worker,
+    ),
+    (
+        "resident::same_result_on_every_executor",
+        same_result_on_every_executor,
+    ),
+];
+
+/// Numbers per chunk: 8 kB of values.
+const N: u64 = 1000;
+
+/// The traffic each computation reported when it finished.
+#[derive(Default)]
+struct Traffics(Mutex<Vec<Traffic>>);
+
+impl Callback for Traffics {
+    fn on_finish(&self, info: &FinishInfo) {
+        self.0.lock().unwrap().push(info.traffic);
+    }
+}
+
+impl Traffics {
+    fn last(&self) -> Traffic {
+        *self.0.lock().unwrap().last().unwrap()
+    }
+}
+
+fn pool_with(workers: usize, resident: bool) -> (ProcessPool, Scheduler) {
+    let pool = ProcessPool::builder()
+        .workers(workers)
+        .resident(resident)
+        .build()
+        .unwrap();
+    let scheduler = Scheduler::builder().executor(pool.clone()).build().unwrap();
+    (pool, scheduler)
+}
+
+/// chunk → double → partial sum → total, over `chunks` chunks; the expected total.
+fn pipeline(f: &Fns, chunks: u64) -> (Graph, Handle<u64>, u64) {
+    let mut g = Graph::new();
+    let mut partials = Vec::new();
+    let mut expected = 0;
+    for i in 0..chunks {
+        let start = g.add(("start", i), (), move || i * N).unwrap();
+        let n = g.add(("n", i), (), || N).unwrap();
+        let c = g.add_remote(("chunk", i), (&start, &n), &f.chunk).unwrap();
+        let d = g.add_remote(("double", i), &c, &f.double).unwrap();
+        partials.push(g.add_remote(("partial", i), &d, &f.chunk_sum).unwrap());
+        expected += (i * N..(i + 1) * N).map(|v| v * 2).sum::<u64>();
+    }
+    let total = g.add_remote("total", &partials, &f.total).unwrap();
+    (g, total, expected)
+}
+
+/// What the worker running the next remote call holds: `(values, bytes)`.
+fn held_in_worker(s: &Scheduler, f: &Fns) -> (u64, u64) {
+    let mut g = Graph::new();
+    let h = g.add_remote("held", (), &f.held_here).unwrap();
+    runtime().block_on(s.compute(&g, &h)).unwrap()
+}
+
+fn release_frees_worker_memory(f: &Fns) {
+    let rt = runtime();
+    let (pool, s) = pool_with(1, true);
+    let (g, total, expected) = pipeline(f, 16);
+    let traffics = Arc::new(Traffics::default());
+    let options = ComputeOptions::new().shared_callback(traffics.clone());
+    assert_eq!(
+        rt.block_on(s.compute_with(&g, &total, options)).unwrap(),
+        expected
+    );
+    let t = traffics.last();
+    // Chunks and doubled chunks (1,000 numbers, postcard varints of 2 or 3 bytes
+    // each) and partial sums stayed in the worker; only the total (a few bytes) and
+    // the small inputs crossed.
+    assert!(t.kept > 16 * 2 * 2 * N, "{t:?}");
+    assert!(t.to_parent < 16, "{t:?}");
+    assert_eq!(t.moved, 0, "{t:?}");
+    assert!(t.through_parent() * 100 < t.produced, "{t:?}");
+    // Released as the graph went, and nothing is left: in the parent's table ...
+    let held = pool.held_bytes();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].1, 0, "{held:?}");
+    // ... and in the worker itself (releases reach it before the next call).
+    assert_eq!(held_in_worker(&s, f), (0, 0));
+}
+
+fn placement_follows_data(f: &Fns) {
+    let rt = runtime();
+    let (_pool, s) = pool_with(2, true);
+    let mut g = Graph::new();
+    let pairs: Vec<_> = (0..16_u64)
+        .map(|i| {
+            let start = g.add(("start", i), (), move || i).unwrap();
+            let n = g.add(("n", i), (), || 10_000_u64).unwrap();
+            let c = g.add_remote(("chunk", i), (&start, &n), &f.chunk).unwrap();
+            g.add_remote(("where", i), &c, &f.where_made).unwrap()
+        })
+        .collect();
+    let traffics = Arc::new(Traffics::default());
+    let options = ComputeOptions::new().shared_callback(traffics.clone());
+    let out = rt.block_on(s.compute_with(&g, &pairs, options)).unwrap();
+    for (i, (made_in, runs_in)) in out.iter().enumerate() {
+        assert_eq!(
+            made_in, runs_in,
+            "chunk {i} was made in {made_in}, used in {runs_in}"
+        );
+    }
+    let t = traffics.last();
+    assert_eq!(t.moved, 0, "{t:?}");
+    assert!(t.kept >= 16 * 15_000, "{t:?}");
+}
+
+fn inputs_held_elsewhere_move_through_the_parent(f: &Fns) {
+    let rt = runtime();
+    let (_pool, s) = pool_with(2, true);
+    // Two slow chunks ready at once go to two idle workers (nearly always: tried
+    // until they do); their consumer then needs one of them moved.
+    for attempt in 0..20 {
+        let mut g = Graph::new();
+        let a0 = g.add("a0", (), || 0_u64).unwrap();
+        let b0 = g.add("b0", (), || 1_000_000_u64).unwrap();
+        let n = g.add("n", (), || 1000_u64).unwrap();
+        let a = g.add_remote("a", (&a0, &n), &f.chunk_slowly).unwrap();
+        let b = g.add_remote("b", (&b0, &n), &f.chunk_slowly).unwrap();
+        let both = g.add_remote("both", (&a, &b), &f.where_made2).unwrap();
+        let traffics = Arc::new(Traffics::default());
+        let options = ComputeOptions::new().shared_callback(traffics.clone());
+        let (made_a, made_b, runs_in) = rt.block_on(s.compute_with(&g, &both, options)).unwrap();
+        let t = traffics.last();
+        assert!(runs_in == made_a || runs_in == made_b);
+        if made_a == made_b {
+            assert_eq!(t.moved, 0, "attempt {attempt}: {t:?}");
+            continue;
+        }
+        // One chunk (1,000 values, postcard varints of 1 to 3 bytes each) went from
+        // its worker to the parent and on to the other.
+        assert!(t.moved > 1000 && t.moved < 4000, "{t:?}");
+        assert!(t.from_parent >= t.moved, "{t:?}");
+        return;
+    }
+    panic!("two slow chunks never went to two workers in 20 attempts");
+}
+
+/// `kept` (a chunk kept in the only worker), then, after a local gate the test
+/// opens, `used` (a remote task taking `kept`). The worker is killed between the two:
+/// `used`'s input is lost with it, and the error says which and where.
+fn a_lost_worker_fails_naming_the_lost_key(f: &Fns) {
+    let rt = runtime();
+    let (pool, s) = pool_with(1, true);
+    let pid = pool.pids()[0].unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let wait = Mutex::new(wait);
+    let mut g = Graph::new();
+    let start = g.add("start", (), || 0_u64).unwrap();
+    let n = g.add("n", (), || N).unwrap();
+    let kept = g.add_remote("kept", (&start, &n), &f.chunk).unwrap();
+    let gate = g
+        .add("gate", (), move || {
+            let _ = wait.lock().unwrap().recv();
+            0_u64
+        })
+        .unwrap();
+    let gated = g.add_remote("gated", (&gate, &n), &f.chunk).unwrap();
+    let used = g
+        .add_remote("used", (&kept, &gated), &f.where_made2)
+        .unwrap();
+    let compute = rt.spawn(s.compute(&g, &used));
+    eventually("the worker to hold `kept`", || {
+        pool.held_bytes().first().is_some_and(|(_, b)| *b > 0)
+    });
+    signal(pid, "KILL");
+    eventually("the worker to be replaced", || {
+        pool.pids()[0].is_some_and(|p| p != pid)
+    });
+    go.send(()).unwrap();
+    let error = rt.block_on(compute).unwrap().unwrap_err();
+    let ComputeError::Task { key, error } = &error else {
+        panic!("not a task error: {error}");
+    };
+    assert_eq!(key.to_string(), "used");
+    assert_eq!(error.kind(), TaskErrorKind::WorkerLost);
+    let message = error.message();
+    assert!(message.contains("`kept`"), "{message}");
+    assert!(message.contains(&format!("pid {pid}")), "{message}");
+}
+
+fn cancel_frees_every_worker(f: &Fns) {
+    let rt = runtime();
+    let (pool, s) = pool_with(1, true);
+    let pid = pool.pids()[0];
+    let mut g = Graph::new();
+    let n = g.add("n", (), || N).unwrap();
+    let kept: Vec<_> = (0..8_u64)
+        .map(|i| {
+            let start = g.add(("start", i), (), move || i).unwrap();
+            g.add_remote(("kept", i), (&start, &n), &f.chunk).unwrap()
+        })
+        .collect();
+    // A local task that runs until the computation is cancelled.
+    let gate = g
+        .add("gate", (), || {
+            while !taskloom_runtime::context::cancelled() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            0_u64
+        })
+        .unwrap();
+    let partials: Vec<_> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, k)| g.add_remote(("partial", i), k, &f.chunk_sum).unwrap())
+        .collect();
+    let mut inputs = partials.clone();
+    inputs.push(gate);
+    let total = g.add_remote("total", &inputs, &f.total).unwrap();
+    let token = CancellationToken::new();
+    let options = ComputeOptions::new().cancel_on(token.clone());
+    let compute = rt.spawn(s.compute_with(&g, &total, options));
+    eventually("the partial sums to be kept", || {
+        // 8 chunks are released as their partial sums are kept: wait for the sums.
+        pool.held_bytes()
+            .first()
+            .is_some_and(|(_, b)| *b > 0 && *b < 1000)
+    });
+    token.cancel();
+    let error = rt.block_on(compute).unwrap().unwrap_err();
+    assert!(matches!(error, ComputeError::Cancelled), "{error}");
+    // No remote task was running: the worker was not killed, and it dropped
+    // everything it held for the cancelled computation.
+    assert_eq!(pool.pids()[0], pid);
+    assert_eq!(pool.held_bytes()[0].1, 0);
+    assert_eq!(held_in_worker(&s, f), (0, 0));
+}
+
+fn same_result_on_every_executor(f: &Fns) {
+    let rt = runtime();
+    let (g, total, expected) = pipeline(f, 24);
+    let mut results = vec![
+        rt.block_on(Scheduler::current_thread().compute(&g, &total))
+            .unwrap(),
+        rt.block_on(Scheduler::threads(2).unwrap().compute(&g, &total))
+            .unwrap(),
+    ];
+    for resident in [true, false] {
+        let (_pool, s) = pool_with(2, resident);
+        let traffics = Arc::new(Traffics::default());
+        let options = ComputeOptions::new().shared_callback(traffics.clone());
+        results.push(rt.block_on(s.compute_with(&g, &total, options)).unwrap());
+        let t = traffics.last();
+        if resident {
+            assert!(t.through_parent() * 20 < t.produced, "{t:?}");
+        } else {
+            // Every result came back, and every input went out again.
+            assert_eq!(t.kept, 0, "{t:?}");
+            assert_eq!(t.to_parent, t.produced, "{t:?}");
+            assert!(t.from_parent >= t.produced - 8, "{t:?}");
+        }
+    }
+    assert_eq!(results, vec![expected; 4]);
+}
