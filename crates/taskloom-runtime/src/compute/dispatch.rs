@@ -1,8 +1,8 @@
 //! The dispatch strategy: ready tasks go to the executor in batches.
 //!
 //! At most `2 × workers × chunk` tasks of the computation are handed out at once
-//! (Dask #7583's back-pressure): the rest wait on core's ready stack, where newer
-//! tasks can still overtake them. `chunk` adapts to the measured task duration
+//! (Dask #7583's back-pressure): the rest wait in core's ready set, where tasks
+//! the order placed earlier can still overtake them. `chunk` adapts to the measured task duration
 //! (batches of about [`TARGET_BATCH`] of work), unless the scheduler fixes it. A
 //! linear chain is handed to one worker whole (core's fusion rule), so its links cost
 //! no round trip each.

@@ -400,14 +400,13 @@ impl Ledger {
     fn complete(&mut self, c: Completion) -> Result<(), ComputeError> {
         self.worked += c.members as usize;
         // The members of a fused chain before the last all succeeded: feed them in
-        // order. Each next member became ready when the one before finished, so it is
-        // on top of the ready stack.
+        // order. Each next member became ready when the one before finished; it is
+        // handed out at once, whatever else is ready.
         let mut task = c.task;
         for _ in 1..c.members {
             self.finish(task)?;
-            let next = self.state.linear_successor(task);
-            match (next, self.state.pop_ready()) {
-                (Some(next), Some(popped)) if next == popped => task = next,
+            match self.state.linear_successor(task) {
+                Some(next) if self.state.take_ready(next).is_ok() => task = next,
                 _ => {
                     return Err(ComputeError::Protocol(format!(
                         "fused chain after `{}` does not match the graph",

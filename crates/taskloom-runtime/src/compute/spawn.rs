@@ -25,7 +25,7 @@ pub(super) struct Spawner {
     max: usize,
     /// Async tasks spawned and not yet completed.
     running: usize,
-    /// Async tasks popped from the ready stack, waiting for a slot.
+    /// Async tasks handed out by core, waiting for a slot.
     waiting: VecDeque<TaskId>,
     /// The runtime to spawn on when the loop runs outside one.
     runtime: Option<tokio::runtime::Handle>,
