@@ -1,9 +1,10 @@
 //! The ready tasks of a computation, kept by static rank, so the one the order placed
 //! first is always the next out.
 //!
-//! A [`RankSet`] is a set of ranks `0..n` in a hierarchy of bit words: one bit per
-//! rank at the bottom, and above it one bit per word of the level below that has any
-//! bit set, up to a single word. Insert and remove touch one word per level and stop
+//! A [`RankSet`] keeps its lowest rank in a slot of its own (a chain, where each
+//! completion unlocks the task that runs next, touches nothing else) and the others
+//! in a hierarchy of bit words: one bit per rank at the bottom, and above it one bit
+//! per word of the level below that has any bit set, up to a single word. Insert and remove touch one word per level and stop
 //! as soon as a word's emptiness does not change; the lowest rank is found by
 //! following the lowest set bit from the top word down. With 64 bits a word that is
 //! at most six levels for `u32` ranks (three up to 262,144 tasks), a handful of
@@ -16,9 +17,96 @@
 /// Levels needed for any `u32` rank: 64^6 > 2^32.
 const MAX_LEVELS: usize = 6;
 
+/// No rank: the front slot is empty.
+const NONE: u32 = u32::MAX;
+
 /// A set of ranks `0..n`, with the lowest one found in `O(levels)`.
+///
+/// The lowest rank is kept apart in `front`, outside the bits: a chain (each
+/// completion unlocks one task, which runs next) then never touches them, and the
+/// next task out is read without a search.
 #[derive(Clone, Debug)]
 pub(crate) struct RankSet {
+    /// The lowest rank of the set, or [`NONE`] when the set is empty.
+    front: u32,
+    /// The other ranks.
+    bits: Bits,
+}
+
+impl RankSet {
+    /// An empty set for ranks `0..n`.
+    pub(crate) fn new(n: usize) -> Self {
+        RankSet {
+            front: NONE,
+            bits: Bits::new(n),
+        }
+    }
+
+    /// Ranks in the set.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.bits.len + usize::from(self.front != NONE)
+    }
+
+    /// Whether `rank` is in the set.
+    #[inline]
+    pub(crate) fn contains(&self, rank: u32) -> bool {
+        rank == self.front || self.bits.contains(rank)
+    }
+
+    /// Adds `rank`, which must not be in the set.
+    #[inline]
+    pub(crate) fn insert(&mut self, rank: u32) {
+        debug_assert!(!self.contains(rank), "rank {rank} inserted twice");
+        if self.front == NONE {
+            self.front = rank;
+        } else if rank < self.front {
+            self.bits.insert(self.front);
+            self.front = rank;
+        } else {
+            self.bits.insert(rank);
+        }
+    }
+
+    /// Removes `rank`, which must be in the set.
+    #[inline]
+    pub(crate) fn remove(&mut self, rank: u32) {
+        debug_assert!(self.contains(rank), "rank {rank} removed but absent");
+        if rank == self.front {
+            self.front = self.bits.pop_first().unwrap_or(NONE);
+        } else {
+            self.bits.remove(rank);
+        }
+    }
+
+    /// The lowest rank in the set.
+    #[inline]
+    pub(crate) fn first(&self) -> Option<u32> {
+        (self.front != NONE).then_some(self.front)
+    }
+
+    /// Removes and returns the lowest rank.
+    #[inline]
+    pub(crate) fn pop_first(&mut self) -> Option<u32> {
+        let rank = self.first()?;
+        self.front = self.bits.pop_first().unwrap_or(NONE);
+        Some(rank)
+    }
+
+    /// Ranks in the set, lowest first, after the set is emptied.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::from_fn(move || self.pop_first())
+    }
+
+    /// Heap bytes of its words.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bits.words.capacity() * size_of::<u64>()
+    }
+}
+
+/// The bit hierarchy: one bit per rank at the bottom, one per non-empty word above.
+#[derive(Clone, Debug)]
+struct Bits {
     /// Every level's words, bottom level first.
     words: Vec<u64>,
     /// Where each level starts in `words`; `levels` of them are used.
@@ -27,9 +115,8 @@ pub(crate) struct RankSet {
     len: usize,
 }
 
-impl RankSet {
-    /// An empty set for ranks `0..n`.
-    pub(crate) fn new(n: usize) -> Self {
+impl Bits {
+    fn new(n: usize) -> Self {
         let mut starts = [0; MAX_LEVELS];
         let mut total = 0;
         let mut levels = 0;
@@ -44,7 +131,7 @@ impl RankSet {
             }
             bits = words;
         }
-        RankSet {
+        Bits {
             words: vec![0; total],
             starts,
             levels,
@@ -52,23 +139,16 @@ impl RankSet {
         }
     }
 
-    /// Ranks in the set.
     #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether `rank` is in the set.
-    #[inline]
-    pub(crate) fn contains(&self, rank: u32) -> bool {
+    fn contains(&self, rank: u32) -> bool {
         let r = rank as usize;
-        self.words[r / 64] & (1 << (r % 64)) != 0
+        self.words
+            .get(r / 64)
+            .is_some_and(|w| w & (1 << (r % 64)) != 0)
     }
 
-    /// Adds `rank`, which must not be in the set.
     #[inline]
-    pub(crate) fn insert(&mut self, rank: u32) {
-        debug_assert!(!self.contains(rank), "rank {rank} inserted twice");
+    fn insert(&mut self, rank: u32) {
         let mut i = rank as usize;
         for level in 0..self.levels {
             let word = &mut self.words[self.starts[level] + i / 64];
@@ -82,10 +162,8 @@ impl RankSet {
         self.len += 1;
     }
 
-    /// Removes `rank`, which must be in the set.
     #[inline]
-    pub(crate) fn remove(&mut self, rank: u32) {
-        debug_assert!(self.contains(rank), "rank {rank} removed but absent");
+    fn remove(&mut self, rank: u32) {
         let mut i = rank as usize;
         for level in 0..self.levels {
             let word = &mut self.words[self.starts[level] + i / 64];
@@ -98,9 +176,10 @@ impl RankSet {
         self.len -= 1;
     }
 
-    /// The lowest rank in the set.
+    /// Removes and returns the lowest rank: down the lowest set bits from the top
+    /// word, then up again clearing the words it empties.
     #[inline]
-    pub(crate) fn first(&self) -> Option<u32> {
+    fn pop_first(&mut self) -> Option<u32> {
         if self.len == 0 {
             return None;
         }
@@ -110,31 +189,15 @@ impl RankSet {
             debug_assert_ne!(word, 0, "a set bit above an empty word");
             i = i * 64 + word.trailing_zeros() as usize;
         }
-        Some(i as u32)
-    }
-
-    /// Removes and returns the lowest rank.
-    #[inline]
-    pub(crate) fn pop_first(&mut self) -> Option<u32> {
-        let rank = self.first()?;
+        let rank = i as u32;
         self.remove(rank);
         Some(rank)
-    }
-
-    /// Ranks in the set, lowest first, after the set is emptied.
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = u32> + '_ {
-        std::iter::from_fn(move || self.pop_first())
-    }
-
-    /// Heap bytes of its words.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.words.capacity() * size_of::<u64>()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::RankSet;
+    use super::{Bits, RankSet};
 
     /// A tiny deterministic generator (xorshift).
     fn next(state: &mut u64) -> u64 {
@@ -169,17 +232,17 @@ mod tests {
             let rest: Vec<u32> = set.drain().collect();
             assert_eq!(rest, model.into_iter().collect::<Vec<_>>());
             assert_eq!(set.first(), None);
-            assert!(set.words.iter().all(|w| *w == 0), "n = {n}: bits left");
+            assert!(set.bits.words.iter().all(|w| *w == 0), "n = {n}: bits left");
         }
     }
 
     #[test]
     fn one_word_per_level_up_to_a_single_top_word() {
-        assert_eq!(RankSet::new(0).levels, 1);
-        assert_eq!(RankSet::new(64).levels, 1);
-        assert_eq!(RankSet::new(65).levels, 2);
-        assert_eq!(RankSet::new(4096).levels, 2);
-        assert_eq!(RankSet::new(4097).levels, 3);
-        assert_eq!(RankSet::new(1_000_000).levels, 4);
+        assert_eq!(Bits::new(0).levels, 1);
+        assert_eq!(Bits::new(64).levels, 1);
+        assert_eq!(Bits::new(65).levels, 2);
+        assert_eq!(Bits::new(4096).levels, 2);
+        assert_eq!(Bits::new(4097).levels, 3);
+        assert_eq!(Bits::new(1_000_000).levels, 4);
     }
 }

@@ -131,6 +131,8 @@ pub struct State {
     rank: Vec<u32>,
     /// Needed tasks by rank: `sequence[rank[t]] == t`.
     sequence: Vec<TaskId>,
+    /// The order's max pressure (see [`State::planned_pressure`]).
+    planned_pressure: u32,
     dep_offsets: Vec<u32>,
     deps: Vec<TaskId>,
     dependent_offsets: Vec<u32>,
@@ -180,7 +182,7 @@ impl State {
         let total = culled.len();
         let (target, dependent_offsets, dependents) = culled.into_parts();
         let waiting_dependents = dependent_offsets.windows(2).map(|w| w[1] - w[0]).collect();
-        let (rank, sequence) = priorities.into_ranks();
+        let (rank, sequence, planned_pressure) = priorities.into_parts();
 
         let mut ready = RankSet::new(sequence.len());
         for (r, t) in sequence.iter().enumerate() {
@@ -201,6 +203,7 @@ impl State {
             waiting_dependents,
             rank,
             sequence,
+            planned_pressure,
             dep_offsets: dep_offsets.to_vec(),
             deps: deps.to_vec(),
             dependent_offsets,
@@ -492,6 +495,17 @@ impl State {
         crate::fuse::merges_into(dependents, self.target[i], |p| {
             (self.dep_offsets[p.index() + 1] - self.dep_offsets[p.index()]) as usize
         })
+    }
+
+    /// The most results (requested ones aside) that one worker running the static
+    /// order holds at once ([`Priorities::max_pressure`]): what a run that follows
+    /// the order holds, plus the result being made. A driver with several workers
+    /// can hold its run to this plus about one result per worker by starting only
+    /// tasks that release a result ([`pop_releasing`](State::pop_releasing)) while
+    /// it is there.
+    #[inline]
+    pub fn planned_pressure(&self) -> u32 {
+        self.planned_pressure
     }
 
     /// Static rank of task `id` (lower runs first); `None` if it is not needed.

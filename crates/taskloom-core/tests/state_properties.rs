@@ -292,6 +292,9 @@ proptest! {
         let targets = random_targets(n, &mut rng);
         let culled = taskloom_core::cull(&g, &targets).unwrap();
         let p = taskloom_core::order(&g, &culled);
+        let planned = taskloom_core::order::diagnostics(&g, &culled, &p).max_pressure;
+        prop_assert_eq!(p.max_pressure(), planned);
+        prop_assert_eq!(State::new(&g, &targets).unwrap().planned_pressure(), planned);
         let run = drive(&g, &targets, 1, &mut rng, None, Pick::Priority);
         prop_assert_eq!(run.order, p.sequence());
     }

@@ -99,6 +99,9 @@ pub use diagnostics::{Diagnostics, OrderInfo, diagnostics};
 pub struct Priorities {
     rank: Vec<u32>,
     sequence: Vec<TaskId>,
+    /// The most results one worker running `sequence` holds: [`diagnostics`]'
+    /// `max_pressure`, counted as the order was built.
+    max_pressure: u32,
 }
 
 impl Priorities {
@@ -125,8 +128,16 @@ impl Priorities {
         &self.rank
     }
 
-    pub(crate) fn into_ranks(self) -> (Vec<u32>, Vec<TaskId>) {
-        (self.rank, self.sequence)
+    /// The most results one worker running this order holds at once, sinks not
+    /// counted: [`diagnostics`]' `max_pressure`, known without running it (the
+    /// order counts them as it places tasks).
+    #[inline]
+    pub fn max_pressure(&self) -> u32 {
+        self.max_pressure
+    }
+
+    pub(crate) fn into_parts(self) -> (Vec<u32>, Vec<TaskId>, u32) {
+        (self.rank, self.sequence, self.max_pressure)
     }
 }
 
@@ -182,7 +193,11 @@ pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
         rank[id.index()] = r as u32;
     }
     debug_assert_eq!(sequence.len(), culled.len());
-    Priorities { rank, sequence }
+    Priorities {
+        rank,
+        sequence,
+        max_pressure: max_held,
+    }
 }
 
 /// What the ordering knows and tracks about one task, kept together (48 bytes)
