@@ -1,11 +1,23 @@
 //! The dispatch strategy: ready tasks go to the executor in batches.
 //!
-//! At most `2 × workers × chunk` tasks of the computation are handed out at once
-//! (Dask #7583's back-pressure): the rest wait in core's ready set, where tasks
-//! the order placed earlier can still overtake them. `chunk` adapts to the measured task duration
-//! (batches of about [`TARGET_BATCH`] of work), unless the scheduler fixes it. A
-//! linear chain is handed to one worker whole (core's fusion rule), so its links cost
-//! no round trip each.
+//! Two modes, chosen at every turn of the loop:
+//!
+//! - **throughput** (tasks of microseconds with small or unknown results): at most
+//!   `2 × workers × chunk` tasks of the computation are handed out at once (Dask
+//!   #7583's back-pressure), in batches of `chunk`: the rest wait in core's ready
+//!   set, where tasks the order placed earlier can still overtake them. `chunk`
+//!   adapts to the measured task duration (batches of about [`TARGET_BATCH`] of
+//!   work), unless the scheduler fixes it.
+//! - **plan-following** (a byte budget is set, a result of [`LARGE_RESULT`] or more
+//!   was seen, or tasks take [`LONG_TASK`] or more on average): one task per free
+//!   worker, as Dask's `fire_tasks` does, and with several workers the ledger's
+//!   gate holds the results to the static order's max pressure plus one per worker.
+//!   Tasks handed out ahead each hold a result the plan did not count; here they
+//!   cost little time (a round trip of tens of microseconds against tasks that make
+//!   large results or run long) and save memory where it matters.
+//!
+//! A linear chain is handed to one worker whole (core's fusion rule), so its links
+//! cost no round trip each.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -25,6 +37,10 @@ const MAX_SPARE_INPUTS: usize = 1024;
 const MAX_CHUNK: usize = 64;
 /// The adaptive chunk aims at batches of about this much work.
 const TARGET_BATCH: Duration = Duration::from_micros(200);
+/// Results this large (bytes, as they report them) make the run follow the plan.
+const LARGE_RESULT: u64 = 64 * 1024;
+/// Tasks this long, on average, make the run follow the plan.
+const LONG_TASK: Duration = Duration::from_millis(1);
 
 pub(super) struct Dispatcher {
     workers: usize,
@@ -65,13 +81,20 @@ impl Dispatcher {
         name: &str,
     ) -> Result<Step, ComputeError> {
         spawner.start_waiting(ledger)?;
-        let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
-        let limit = 2 * self.workers * chunk;
+        let strict = self.follows_plan(ledger);
+        let (chunk, limit) = if strict {
+            (1, self.workers)
+        } else {
+            let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
+            (chunk, 2 * self.workers * chunk)
+        };
+        let follow_plan = strict && self.workers > 1;
         let graph = Arc::clone(&ledger.graph);
         while self.in_flight < limit {
             let mut jobs = Vec::with_capacity(chunk.min(limit - self.in_flight));
             while jobs.len() < chunk && self.in_flight + jobs.len() < limit {
-                let Some(task) = ledger.state.pop_ready() else {
+                let outstanding = self.in_flight + jobs.len() + spawner.outstanding();
+                let Some(task) = ledger.next_ready(outstanding, follow_plan) else {
                     break;
                 };
                 match graph.payload(task) {
@@ -98,6 +121,14 @@ impl Dispatcher {
             }
         }
         Ok(Step::Wait)
+    }
+
+    /// Whether the run follows the plan closely (see the module docs): a byte
+    /// budget is set, results are large, or tasks are long.
+    fn follows_plan(&self, ledger: &Ledger) -> bool {
+        ledger.budgeted()
+            || ledger.largest_result() >= LARGE_RESULT
+            || (self.chunksize.is_none() && self.chunk.mean() >= LONG_TASK)
     }
 
     /// The job of a ready blocking task: its body and its inputs' values.
@@ -189,6 +220,11 @@ impl Chunk {
             self.mean_ns = ns;
             self.seen = true;
         }
+    }
+
+    /// The mean task duration; zero before any task is seen.
+    fn mean(&self) -> Duration {
+        Duration::from_nanos(self.mean_ns as u64)
     }
 
     fn size(&self) -> usize {

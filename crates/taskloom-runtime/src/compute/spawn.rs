@@ -45,6 +45,11 @@ impl Spawner {
         self.running
     }
 
+    /// Async tasks handed to it and not completed: spawned, or waiting for a slot.
+    pub(super) fn outstanding(&self) -> usize {
+        self.running + self.waiting.len()
+    }
+
     /// One of its tasks completed.
     pub(super) fn finished(&mut self) {
         self.running = self.running.saturating_sub(1);
