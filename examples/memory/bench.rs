@@ -1,13 +1,16 @@
 //! The measurement of the `memory` example, apart from its command line so that
-//! `tests/memory.rs` runs the same code: graphs whose every task makes a buffer, a
-//! gauge of the buffers alive, and the process's RSS from `/proc`.
+//! `tests/memory.rs` runs the same code: graphs whose every task makes a buffer that
+//! reports its size, what the scheduling loop counts as held (its own counter, read
+//! from `on_finish`), a gauge of the buffers alive as a cross-check, and the
+//! process's RSS from `/proc`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use taskloom::taskloom_core::file::LoadedGraph;
-use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
+use taskloom::taskloom_runtime::callbacks::{Callback, FinishInfo, MemoryStats};
+use taskloom::taskloom_runtime::{ComputeOptions, Graph, Handle, ResultSize, Scheduler};
 
 /// Any error of a measurement (graph building or computing).
 pub(crate) type BoxError = Box<dyn std::error::Error>;
@@ -62,6 +65,12 @@ impl Buffer {
     }
 }
 
+impl ResultSize for Buffer {
+    fn result_size(&self) -> usize {
+        size_of::<Self>() + self.bytes.capacity()
+    }
+}
+
 impl Drop for Buffer {
     fn drop(&mut self) {
         self.gauge.live.fetch_sub(1, Ordering::SeqCst);
@@ -69,8 +78,8 @@ impl Drop for Buffer {
 }
 
 /// Builds the typed graph: each task makes a buffer of `len` bytes from its inputs,
-/// taken by reference. Ids of a loaded graph are topological, so every input's
-/// handle exists when a task is added.
+/// taken by reference, and reports its size. Ids of a loaded graph are topological,
+/// so every input's handle exists when a task is added.
 pub(crate) fn build(
     file: &LoadedGraph,
     len: usize,
@@ -85,7 +94,7 @@ pub(crate) fn build(
         inputs.extend(core.deps(id).iter().map(|d| handles[d.index()]));
         let gauge = Arc::clone(gauge);
         let task = move |xs: &[&Buffer]| Buffer::make(&gauge, len, xs);
-        handles.push(g.add(core.key(id).clone(), &inputs[..], task)?);
+        handles.push(g.add_sized(core.key(id).clone(), &inputs[..], task)?);
     }
     let targets = file.targets.iter().map(|t| handles[t.index()]).collect();
     Ok((g, targets))
@@ -94,8 +103,13 @@ pub(crate) fn build(
 /// What one computation of a graph held.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Measurement {
-    /// The most buffers alive at once.
-    pub(crate) peak_held: usize,
+    /// The scheduling loop's own figures: results and bytes held at most, the
+    /// budget's overruns.
+    pub(crate) memory: MemoryStats,
+    /// The most buffers alive at once, by the gauge (a cross-check of the loop's
+    /// count: it also sees results made by a worker and not yet received by the
+    /// loop, and inputs a finished task still holds until the loop drops them).
+    pub(crate) gauge_peak: usize,
     /// The kernel's peak RSS during the computation (bytes; 0 without `/proc`).
     pub(crate) peak_rss: u64,
     /// RSS when the computation started (bytes; 0 without `/proc`).
@@ -104,22 +118,44 @@ pub(crate) struct Measurement {
     pub(crate) seconds: f64,
 }
 
-/// Builds `file` with buffers of `len` bytes and computes its targets on `scheduler`,
-/// then drops the results.
+/// Keeps the loop's memory figures from `on_finish`. It wants no task events, so
+/// the computation runs as it would without a callback (chains still handed to a
+/// worker whole).
+#[derive(Default)]
+struct Figures(Mutex<Option<MemoryStats>>);
+
+impl Callback for Figures {
+    fn task_events(&self) -> bool {
+        false
+    }
+
+    fn on_finish(&self, info: &FinishInfo) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(info.memory);
+    }
+}
+
+/// Builds `file` with buffers of `len` bytes and computes its targets on `scheduler`
+/// (within `limit` bytes if given), then drops the results.
 pub(crate) async fn measure(
     scheduler: &Scheduler,
     file: &LoadedGraph,
     len: usize,
+    limit: Option<u64>,
 ) -> Result<Measurement, BoxError> {
     let gauge = Arc::new(Gauge::default());
+    let figures = Arc::new(Figures::default());
+    let mut options = ComputeOptions::new().shared_callback(figures.clone());
+    if let Some(limit) = limit {
+        options = options.memory_limit(limit);
+    }
     reset_peak_rss();
     let base_rss = proc_status_bytes("VmRSS").unwrap_or(0);
     gauge.reset();
     let start = Instant::now();
     let (g, targets) = build(file, len, &gauge)?;
-    let out = scheduler.compute(&g, &targets[..]).await?;
+    let out = scheduler.compute_with(&g, &targets[..], options).await?;
     let seconds = start.elapsed().as_secs_f64();
-    let peak_held = gauge.peak();
+    let gauge_peak = gauge.peak();
     let peak_rss = proc_status_bytes("VmHWM").unwrap_or(0);
     if out.len() != targets.len() {
         return Err(format!("{} results for {} targets", out.len(), targets.len()).into());
@@ -129,8 +165,14 @@ pub(crate) async fn measure(
     if gauge.live() != 0 {
         return Err(format!("{} buffers still alive after the computation", gauge.live()).into());
     }
+    let memory = figures
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .ok_or("the computation ended without on_finish")?;
     Ok(Measurement {
-        peak_held,
+        memory,
+        gauge_peak,
         peak_rss,
         base_rss,
         seconds,
