@@ -39,8 +39,10 @@
 //! # Tracing
 //!
 //! Spans (the library installs no subscriber):
-//! - `compute` (INFO) with fields `tasks`, `executor`, `workers`, `inline`: one per
-//!   computation, around its whole loop;
+//! - `compute` (INFO) with fields `tasks`, `executor`, `workers`, `inline`,
+//!   `memory_limit`, and when it ends `peak_held`, `peak_held_bytes` and
+//!   `memory_overruns`: one per computation, around its whole loop (an INFO event in
+//!   it the first time the byte budget is overrun);
 //! - `task` (DEBUG), child of `compute`, with `key`, and once it ran `worker`,
 //!   `queued_us` (handed out → started) and `run_us` (started → finished). It is
 //!   entered on the worker thread that runs the task.
