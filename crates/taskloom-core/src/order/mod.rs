@@ -62,6 +62,16 @@
 //!    part comes first instead, as in Dask (`use_longest_path`): a small reduction
 //!    taken first leaves every input of the big one held while the big one runs.
 //!
+//! 4. **Breadth-first where it holds fewer.** The order above is depth-first, right
+//!    for reductions, chains and trees; on a stencil (each cell's step reads its
+//!    neighbours' previous step) it holds the edges of a cone of the past, where
+//!    sweeping the grid level by level holds about one row. So the finished order
+//!    is also sorted by level (ties in its own order), and that one is kept where it
+//!    holds fewer results: `delayed_stencil` 75 → 42, the crosstalk lattices 6–17 %
+//!    fewer. A level with as many results to hold as the depth-first order's maximum
+//!    rules the candidate out at once, so chains, trees and sums pay next to
+//!    nothing (see `breadth`).
+//!
 //! Where this differs from an exact expectation in Dask's tests, taskloom holds no
 //! more results than Dask: see `tests/dask_order.rs`.
 //!
@@ -87,6 +97,7 @@ use std::cmp::Ordering;
 
 use crate::{Culled, Graph, Key, TaskId};
 
+mod breadth;
 mod diagnostics;
 
 pub use diagnostics::{Diagnostics, OrderInfo, diagnostics};
@@ -180,6 +191,9 @@ pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
         if !plain.gave_up {
             (sequence, max_held) = (plain.sequence, plain.max_held);
         }
+    }
+    if let Some(by_level) = breadth::by_level(graph, culled, &sequence, max_held) {
+        (sequence, max_held) = by_level;
     }
     if cfg!(debug_assertions) {
         let check = diagnostics::max_pressure(graph, culled, &sequence);
