@@ -134,6 +134,42 @@ impl Callback for Figures {
     }
 }
 
+/// A generated graph that shows the byte budget at work: `loads` loads of `len`
+/// bytes, a map per load that also reads a shared `param`, and a sum of the maps
+/// (maps, param and sum make 1 KiB). The param takes 200 ms, so without a budget
+/// the free workers make every load meanwhile; the static order cannot help (each
+/// map's result is held until the sum, so its plan holds `loads` results anyway),
+/// the bytes can: with a budget the loads wait at the limit until the maps free them.
+pub(crate) fn slow_param(
+    loads: usize,
+    len: usize,
+    gauge: &Arc<Gauge>,
+) -> Result<(Graph, Vec<Handle<Buffer>>), BoxError> {
+    const SMALL: usize = 1024;
+    let mut g = Graph::new();
+    let p = Arc::clone(gauge);
+    let param = g.add_sized("param", (), move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        Buffer::make(&p, SMALL, &[])
+    })?;
+    let mut maps = Vec::with_capacity(loads);
+    for i in 0..loads {
+        let l = Arc::clone(gauge);
+        let load = g.add_sized(("load", i), (), move || Buffer::make(&l, len, &[]))?;
+        let m = Arc::clone(gauge);
+        maps.push(g.add_sized(
+            ("map", i),
+            (&load, &param),
+            move |x: &Buffer, p: &Buffer| Buffer::make(&m, SMALL, &[x, p]),
+        )?);
+    }
+    let s = Arc::clone(gauge);
+    let total = g.add_sized("sum", &maps, move |xs: &[&Buffer]| {
+        Buffer::make(&s, SMALL, xs)
+    })?;
+    Ok((g, vec![total]))
+}
+
 /// Builds `file` with buffers of `len` bytes and computes its targets on `scheduler`
 /// (within `limit` bytes if given), then drops the results.
 pub(crate) async fn measure(
@@ -141,6 +177,17 @@ pub(crate) async fn measure(
     file: &LoadedGraph,
     len: usize,
     limit: Option<u64>,
+) -> Result<Measurement, BoxError> {
+    measure_with(scheduler, limit, |gauge| build(file, len, gauge)).await
+}
+
+/// Builds a graph with `make` (its buffers counted by the gauge it is given) and
+/// computes its targets on `scheduler` (within `limit` bytes if given), then drops
+/// the results.
+pub(crate) async fn measure_with(
+    scheduler: &Scheduler,
+    limit: Option<u64>,
+    make: impl FnOnce(&Arc<Gauge>) -> Result<(Graph, Vec<Handle<Buffer>>), BoxError>,
 ) -> Result<Measurement, BoxError> {
     let gauge = Arc::new(Gauge::default());
     let figures = Arc::new(Figures::default());
@@ -152,7 +199,7 @@ pub(crate) async fn measure(
     let base_rss = proc_status_bytes("VmRSS").unwrap_or(0);
     gauge.reset();
     let start = Instant::now();
-    let (g, targets) = build(file, len, &gauge)?;
+    let (g, targets) = make(&gauge)?;
     let out = scheduler.compute_with(&g, &targets[..], options).await?;
     let seconds = start.elapsed().as_secs_f64();
     let gauge_peak = gauge.peak();

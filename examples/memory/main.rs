@@ -17,7 +17,10 @@
 //! little higher with workers (a result made and not yet received by the loop).
 //! `--memory-limit-mib L` gives the computation a byte budget of `L` MiB
 //! (`ComputeOptions::memory_limit`); `overruns` and `peak_over_limit_bytes` say
-//! whether the graph needed more at once.
+//! whether the graph needed more at once. Besides files, `gen:slow_param` is a
+//! generated graph that shows the budget at work (256 loads of `M` MiB, a map of each
+//! that also needs a shared parameter taking 200 ms, and a sum: see
+//! `bench::slow_param`).
 //!
 //! One JSON line per graph, the schema of `scripts/dask_memory.py`:
 //! `{"graph", "executor", "workers", "tasks", "peak_held", "peak_held_bytes",
@@ -129,20 +132,31 @@ async fn main() -> Result<(), BoxError> {
     };
     let len = (args.mib * 1024.0 * 1024.0).round() as usize;
     for path in &args.graphs {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        let file = load_json(&text).map_err(|e| format!("{path}: {e}"))?;
-        drop(text);
-        let m = bench::measure(&scheduler, &file, len, args.limit)
+        let (name, tasks, m) = if path == "gen:slow_param" {
+            let loads = 256;
+            let m = bench::measure_with(&scheduler, args.limit, |gauge| {
+                bench::slow_param(loads, len, gauge)
+            })
             .await
             .map_err(|e| format!("{path}: {e}"))?;
+            ("slow_param".to_owned(), 2 * loads + 2, m)
+        } else {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            let file = load_json(&text).map_err(|e| format!("{path}: {e}"))?;
+            drop(text);
+            let m = bench::measure(&scheduler, &file, len, args.limit)
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
+            (file.name, file.graph.len(), m)
+        };
         println!(
             "{}",
             serde_json::json!({
                 "system": format!("taskloom {}", env!("CARGO_PKG_VERSION")),
-                "graph": file.name,
+                "graph": name,
                 "executor": args.executor,
                 "workers": workers,
-                "tasks": file.graph.len(),
+                "tasks": tasks,
                 "mib": args.mib,
                 "peak_held": m.memory.peak_results,
                 "peak_held_bytes": m.memory.peak_bytes,
