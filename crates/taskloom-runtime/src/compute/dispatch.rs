@@ -16,8 +16,11 @@
 //!   cost little time (a round trip of tens of microseconds against tasks that make
 //!   large results or run long) and save memory where it matters.
 //!
-//! A linear chain is handed to one worker whole (core's fusion rule), so its links
-//! cost no round trip each.
+//! In throughput mode a linear chain is handed to one worker whole (core's fusion
+//! rule), so its links cost no round trip each. Not in plan-following mode: a job
+//! keeps its inputs until it completes (they go back to the loop, which drops them),
+//! so the head's inputs would stay alive while the rest of the chain runs, one
+//! result more than the plan for every chain running.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -98,7 +101,9 @@ impl Dispatcher {
                     break;
                 };
                 match graph.payload(task) {
-                    TaskBody::Blocking(body) => jobs.push(self.job(ledger, task, body)?),
+                    TaskBody::Blocking(body) => {
+                        jobs.push(self.job(ledger, task, body, !strict)?);
+                    }
                     TaskBody::Async(_) => spawner.enqueue(ledger, task)?,
                 }
             }
@@ -131,14 +136,16 @@ impl Dispatcher {
             || (self.chunksize.is_none() && self.chunk.mean() >= LONG_TASK)
     }
 
-    /// The job of a ready blocking task: its body and its inputs' values.
+    /// The job of a ready blocking task: its body and its inputs' values, and the
+    /// linear chain after it if `fuse`.
     fn job(
         &mut self,
         ledger: &Ledger,
         task: TaskId,
         body: &BlockingFnBox,
+        fuse: bool,
     ) -> Result<Job, ComputeError> {
-        let chain = if self.fuse && body.remote.is_none() {
+        let chain = if fuse && self.fuse && body.remote.is_none() {
             chain_after(ledger, task)
         } else {
             None
