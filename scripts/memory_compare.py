@@ -25,7 +25,10 @@ kept in the raw lines as `gauge_peak_held`). The static pressure does not count 
 requested results nor the result being made; the run counts do. With `--budget-mib B`
 every threaded configuration is also run on taskloom with a byte budget of `B` MiB
 (`--memory-limit-mib`; Dask has none): held, RSS, and the overruns where a graph
-needs more than `B` at once. The seven graphs marked * are the real array and bag
+needs more than `B` at once. `--malloc-trim` runs both systems with glibc's trim
+threshold at 0 (freed memory goes back to the kernel at once): where both hold as
+many results, RSS then compares the data rather than what glibc keeps at the top
+of a heap, which moves either figure by up to a MiB. The seven graphs marked * are the real array and bag
 graphs this baseline started from (issue 12). Every raw run goes to `--out` as one
 JSON line, so `--from` redraws the table.
 
@@ -97,6 +100,12 @@ def measure(args, graphs):
     rows.append({"kind": "load", "when": "start", "loadavg": load_avg()})
     python = sys.executable
     dask_script = os.path.join(ROOT, "scripts", "dask_memory.py")
+    env = dict(os.environ)
+    if args.malloc_trim:
+        # Both programs: glibc gives freed memory back to the kernel at once, so RSS
+        # follows the live data, not what the allocator keeps at the top of a heap.
+        env["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=0"
+    rows.append({"kind": "env", "glibc_tunables": env.get("GLIBC_TUNABLES", "")})
     configs = [parse_config(c) for c in args.configs.split(",")]
     mib = ["--mib", str(args.mib)]
     for path in graphs:
@@ -109,7 +118,7 @@ def measure(args, graphs):
                     runs.append(("taskloom", f"{label} budget {args.budget_mib:g} MiB",
                                  [memory, *tl_args, *mib, *budget, path]))
                 for system, config, cmd in runs:
-                    (r,) = run_json_lines(cmd)
+                    (r,) = run_json_lines(cmd, env)
                     r.update(kind="run", config=config, repeat=rep, who=system)
                     rows.append(r)
                     print(f"{r['graph']:28} {config:10} {system:9} held {r['peak_held']:4} "
@@ -240,6 +249,9 @@ def table(rows, manifest):
                    + ", ".join(f"{who} {statistics.median(v):.0f} MiB"
                                for who, v in sorted(base.items()))
                    + " (Dask's with the interpreter, NumPy and pandas loaded).")
+    tunables = next((r["glibc_tunables"] for r in rows if r["kind"] == "env"), "")
+    if tunables:
+        out.append(f"- both systems ran with GLIBC_TUNABLES={tunables}.")
     reps = max((r["repeat"] for r in rows if r["kind"] == "run"), default=0) + 1
     out.append(f"- medians of {reps} runs, every task a {mib:g} MiB buffer; "
                f"load average (1, 5, 15 min) at start and end: {' / '.join(loads)}.")
@@ -252,6 +264,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mib", type=float, default=1.0)
     ap.add_argument("--configs", default="sync,threads:2")
+    ap.add_argument("--malloc-trim", action="store_true",
+                    help="run both systems with GLIBC_TUNABLES=glibc.malloc.trim_threshold=0")
     ap.add_argument("--budget-mib", type=float,
                     help="also run taskloom's threaded configurations with this byte budget")
     ap.add_argument("--out", help="write every raw run here (JSON lines)")
