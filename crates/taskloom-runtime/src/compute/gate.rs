@@ -98,7 +98,8 @@ impl Gate {
                 .saturating_add(coming.saturating_mul(self.largest))
                 < limit
         });
-        let within_plan = !follow_plan || (held.results - held.targets) as u64 + coming < self.plan;
+        let within_plan =
+            !follow_plan || held.results.saturating_sub(held.targets) as u64 + coming < self.plan;
         if within_bytes && within_plan {
             let task = state.pop_ready()?;
             if !state.releases_on_finish(task) {
