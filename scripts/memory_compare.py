@@ -185,7 +185,7 @@ def table(rows, manifest):
         cells = [g + (" *" if g in SEVEN else ""), str(s.get("tasks", "–")),
                  str(s.get("max_pressure", "–")), str(dask_order.get(g, "–")),
                  str(one_worker(s))]
-        for c in configs:
+        for c in compared + budgeted:
             ht = med(g, c, "taskloom", "peak_held")
             rt = rss(g, c, "taskloom")
             sm = summary[c]
@@ -222,12 +222,20 @@ def table(rows, manifest):
                 sm["n7"] += g in SEVEN
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
-    for c in configs:
+    for c in compared + budgeted:
         sm = summary[c]
         plan = (f"within (workers + 1) of its static order's pressure on {sm['plan']} of "
                 f"{sm['n']}" + (f" (not: {'; '.join(sm['plan_miss'])})" if sm["plan_miss"] else ""))
         if c in budgeted:
-            out.append(f"- {c}: {plan}.")
+            rs = [r for r in rows if r["kind"] == "run" and r["config"] == c]
+            clean = [r for r in rs if not r.get("overruns")]
+            within = sum(r["peak_held_bytes"] <= (r.get("memory_limit_bytes") or 0)
+                         + r["mib"] * 2**20 + 64 for r in clean)
+            over = sorted({r["graph"] for r in rs if r.get("overruns")})
+            out.append(f"- {c}: no overrun in {len(clean)} of {len(rs)} runs, and in "
+                       f"{within} of those the bytes held stayed within the budget plus one "
+                       f"result; overruns on {len(over)} graphs whose plan needs more at once "
+                       f"(they proceed one task at a time while over it); {plan}.")
             continue
         held = (f"taskloom holds no more than Dask on {sm['held_le']} of {sm['n']} graphs "
                 f"({sm['held_le7']} of {sm['n7']} of the seven *)"
