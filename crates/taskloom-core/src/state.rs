@@ -90,7 +90,7 @@ pub struct Counts {
 /// Ready tasks come out by static priority: `pop_ready` returns the ready task that
 /// [`order()`] placed first (lowest rank), whenever it became ready. With one task
 /// running at a time the run is then exactly the static order, so it holds what the
-/// order planned ([`order::diagnostics`](crate::order::diagnostics) measures it): a
+/// order planned ([`order::diagnostics`] measures it): a
 /// shuffle's split does not start all its consumers at once, it starts the one the
 /// order placed next. With several workers, each takes the first of what is ready.
 /// (Until issue 12 the ready tasks were a LIFO stack: the same order on chains and
