@@ -4,7 +4,7 @@
 Usage (from the repository root, in the venv of scripts/requirements.txt):
 
     .venv/bin/python scripts/memory_compare.py [--repeat 3] [--mib 1] \
-        [--configs sync,threads:2] [--out memory.jsonl] [GRAPH.json...]
+        [--configs sync,threads:2] [--budget-mib B] [--out memory.jsonl] [GRAPH.json...]
     .venv/bin/python scripts/memory_compare.py --from memory.jsonl   # table again
 
 Graphs default to the corpus (corpus/dask/*.json). For each graph and configuration
@@ -19,19 +19,27 @@ scripts/dask_memory.py; every task makes a buffer of `--mib` MiB), and prints a
 Markdown table of the medians: peak results held and peak RSS above the process's RSS
 at the start of the computation, taskloom against Dask, next to the static order's
 own max pressure (taskloom's `order::diagnostics`, from the core's `order_pressure`
-example), `dask.order`'s at its best hash seed (from corpus/dask.json), and what one
-worker driving taskloom's `State` holds (its LIFO ready stack, which leaves the static
-order where a task unlocks several others; the static pressure does not count the
-requested results nor the result being made, the run counts do). The seven
-graphs marked * are the real array and bag graphs this baseline started from (issue
-12). Every raw run goes to `--out` as one JSON line, so `--from` redraws the table.
+example) and `dask.order`'s at its best hash seed (from corpus/dask.json). taskloom's
+held figures are its scheduling loop's own count (the example's live-buffer gauge is
+kept in the raw lines as `gauge_peak_held`). The static pressure does not count the
+requested results nor the result being made; the run counts do. With `--budget-mib B`
+every threaded configuration is also run on taskloom with a byte budget of `B` MiB
+(`--memory-limit-mib`; Dask has none): held, RSS, and the overruns where a graph
+needs more than `B` at once. `--malloc-trim` runs both systems with glibc's trim
+threshold at 0 (freed memory goes back to the kernel at once): where both hold as
+many results, RSS then compares the data rather than what glibc keeps at the top
+of a heap, which moves either figure by up to a MiB. The seven graphs marked * are the real array and bag
+graphs this baseline started from (issue 12). Every raw run goes to `--out` as one
+JSON line, so `--from` redraws the table.
 
 Dask runs under the interpreter's random hash seed, as its users' programs do: its
 order iterates sets, so even its synchronous figures can differ from run to run
 (array_matmul held 296 or 303); hence the medians.
 
 A run holding at most (workers + 1) more results than the static plan meets issue 12's
-"moonshot": the plan the order makes is the memory the run uses.
+"moonshot": the plan the order makes is the memory the run uses. The summary lines
+count, per configuration, the graphs where taskloom holds no more than Dask (and has
+no higher RSS), and those within (workers + 1) of its plan, and name the others.
 """
 import argparse
 import glob
@@ -88,23 +96,32 @@ def measure(args, graphs):
     for s in static:
         rows.append({"kind": "static", "graph": s["graph"], "tasks": s["tasks"],
                      "max_pressure": s["max_pressure"],
-                     "lifo_one_worker_held": s["lifo_one_worker_held"]})
+                     "one_worker_held": s["one_worker_held"]})
     rows.append({"kind": "load", "when": "start", "loadavg": load_avg()})
     python = sys.executable
     dask_script = os.path.join(ROOT, "scripts", "dask_memory.py")
+    env = dict(os.environ)
+    if args.malloc_trim:
+        # Both programs: glibc gives freed memory back to the kernel at once, so RSS
+        # follows the live data, not what the allocator keeps at the top of a heap.
+        env["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=0"
+    rows.append({"kind": "env", "glibc_tunables": env.get("GLIBC_TUNABLES", "")})
     configs = [parse_config(c) for c in args.configs.split(",")]
     mib = ["--mib", str(args.mib)]
     for path in graphs:
         for label, workers, tl_args, dask_args in configs:
             for rep in range(args.repeat):
-                for system, cmd in (
-                    ("taskloom", [memory, *tl_args, *mib, path]),
-                    ("dask", [python, dask_script, *dask_args, *mib, path]),
-                ):
-                    (r,) = run_json_lines(cmd)
-                    r.update(kind="run", config=label, repeat=rep, who=system)
+                runs = [("taskloom", label, [memory, *tl_args, *mib, path]),
+                        ("dask", label, [python, dask_script, *dask_args, *mib, path])]
+                if args.budget_mib is not None and label != "sync":
+                    budget = ["--memory-limit-mib", f"{args.budget_mib:g}"]
+                    runs.append(("taskloom", f"{label} budget {args.budget_mib:g} MiB",
+                                 [memory, *tl_args, *mib, *budget, path]))
+                for system, config, cmd in runs:
+                    (r,) = run_json_lines(cmd, env)
+                    r.update(kind="run", config=config, repeat=rep, who=system)
                     rows.append(r)
-                    print(f"{r['graph']:28} {label:10} {system:9} held {r['peak_held']:4} "
+                    print(f"{r['graph']:28} {config:10} {system:9} held {r['peak_held']:4} "
                           f"rss {r['peak_rss_bytes'] / 2**20:7.1f} MiB "
                           f"{r['seconds']:6.2f} s", file=sys.stderr, flush=True)
     rows.append({"kind": "load", "when": "end", "loadavg": load_avg()})
@@ -124,12 +141,14 @@ def table(rows, manifest):
         runs.setdefault((r["graph"], r["config"], r["who"]), []).append(r)
     dask_order = {g["name"]: g["dask_max_pressure"] for g in manifest.get("graphs", [])}
     mib = next((r["mib"] for r in rows if r["kind"] == "run"), 1)
+    budgeted = [c for c in configs if "budget" in c]
+    compared = [c for c in configs if c not in budgeted]
 
     def med(graph, config, who, field):
         rs = runs.get((graph, config, who))
         if not rs:
             return None
-        return statistics.median(r[field] for r in rs)
+        return statistics.median(r.get(field, 0) or 0 for r in rs)
 
     def rss(graph, config, who):
         rs = runs.get((graph, config, who))
@@ -142,47 +161,92 @@ def table(rows, manifest):
             return "–"
         return f"{x:.{digits}f}"
 
+    def one_worker(s):
+        # Older runs named it after the LIFO stack State used to have.
+        return s.get("one_worker_held", s.get("lifo_one_worker_held", "–"))
+
     out = []
     head = ["graph", "tasks", "static order (taskloom)", "dask.order (best seed)",
-            "LIFO stack, 1 worker (taskloom State)"]
-    for c in configs:
+            "one worker driving State"]
+    for c in compared:
         head += [f"{c}: held taskloom", f"{c}: held Dask",
                  f"{c}: RSS MiB taskloom", f"{c}: RSS MiB Dask"]
+    for c in budgeted:
+        head += [f"{c}: held", f"{c}: RSS MiB", f"{c}: overruns"]
     out.append("| " + " | ".join(head) + " |")
     out.append("|---|" + "---:|" * (len(head) - 1))
     graphs = list(static) or sorted({g for g, _, _ in runs})
     graphs.sort(key=lambda g: (g not in SEVEN, SEVEN.index(g) if g in SEVEN else 0, g))
-    summary = {c: {"held_le": 0, "rss_le": 0, "n": 0, "plan": 0,
-                   "held_le7": 0, "n7": 0} for c in configs}
+    summary = {c: {"held_le": 0, "rss_le": 0, "n": 0, "plan": 0, "held_le7": 0, "n7": 0,
+                   "held_miss": [], "rss_miss": [], "plan_miss": [], "gauge": 0}
+               for c in configs}
     for g in graphs:
         s = static.get(g, {})
         cells = [g + (" *" if g in SEVEN else ""), str(s.get("tasks", "–")),
                  str(s.get("max_pressure", "–")), str(dask_order.get(g, "–")),
-                 str(s.get("lifo_one_worker_held", "–"))]
-        for c in configs:
-            ht, hd = med(g, c, "taskloom", "peak_held"), med(g, c, "dask", "peak_held")
-            rt, rd = rss(g, c, "taskloom"), rss(g, c, "dask")
-            cells += [fmt(ht), fmt(hd), fmt(rt, 1), fmt(rd, 1)]
-            if ht is not None and hd is not None:
-                sm = summary[c]
+                 str(one_worker(s))]
+        for c in compared + budgeted:
+            ht = med(g, c, "taskloom", "peak_held")
+            rt = rss(g, c, "taskloom")
+            sm = summary[c]
+            if ht is None:
+                cells += ["–"] * (4 if c in compared else 3)
+                continue
+            trs = runs[(g, c, "taskloom")]
+            workers = trs[0]["workers"]
+            sm["gauge"] = max(sm["gauge"], max(r.get("gauge_peak_held", r["peak_held"])
+                                               - r["peak_held"] for r in trs))
+            if "max_pressure" in s:
+                bound = s["max_pressure"] + workers + 1
+                if ht <= bound:
+                    sm["plan"] += 1
+                else:
+                    sm["plan_miss"].append(f"{g} {ht:.0f} > {bound}")
+            if c in budgeted:
+                cells += [fmt(ht), fmt(rt, 1), fmt(med(g, c, "taskloom", "overruns"))]
                 sm["n"] += 1
-                sm["held_le"] += ht <= hd
-                sm["rss_le"] += rt <= rd
-                workers = next(r["workers"] for r in runs[(g, c, "taskloom")])
-                if "max_pressure" in s:
-                    sm["plan"] += ht <= s["max_pressure"] + workers + 1
-                if g in SEVEN:
-                    sm["n7"] += 1
-                    sm["held_le7"] += ht <= hd
+                continue
+            hd, rd = med(g, c, "dask", "peak_held"), rss(g, c, "dask")
+            cells += [fmt(ht), fmt(hd), fmt(rt, 1), fmt(rd, 1)]
+            if hd is not None:
+                sm["n"] += 1
+                if ht <= hd:
+                    sm["held_le"] += 1
+                    sm["held_le7"] += g in SEVEN
+                else:
+                    sm["held_miss"].append(f"{g} {ht:.0f} / {hd:.0f}")
+                if rt <= rd:
+                    sm["rss_le"] += 1
+                else:
+                    sm["rss_miss"].append(f"{g} {rt:.1f} / {rd:.1f}")
+                sm["n7"] += g in SEVEN
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
-    for c in configs:
+    for c in compared + budgeted:
         sm = summary[c]
-        out.append(
-            f"- {c}: taskloom holds no more than Dask on {sm['held_le']} of {sm['n']} graphs "
-            f"({sm['held_le7']} of {sm['n7']} of the seven *), peak RSS above start no more "
-            f"than Dask's on {sm['rss_le']}; within (workers + 1) of its static order's "
-            f"pressure on {sm['plan']}.")
+        plan = (f"within (workers + 1) of its static order's pressure on {sm['plan']} of "
+                f"{sm['n']}" + (f" (not: {'; '.join(sm['plan_miss'])})" if sm["plan_miss"] else ""))
+        if c in budgeted:
+            rs = [r for r in rows if r["kind"] == "run" and r["config"] == c]
+            clean = [r for r in rs if not r.get("overruns")]
+            within = sum(r["peak_held_bytes"] <= (r.get("memory_limit_bytes") or 0)
+                         + r["mib"] * 2**20 + 64 for r in clean)
+            over = sorted({r["graph"] for r in rs if r.get("overruns")})
+            out.append(f"- {c}: no overrun in {len(clean)} of {len(rs)} runs, and in "
+                       f"{within} of those the bytes held stayed within the budget plus one "
+                       f"result; overruns on {len(over)} graphs whose plan needs more at once "
+                       f"(they proceed one task at a time while over it); {plan}.")
+            continue
+        held = (f"taskloom holds no more than Dask on {sm['held_le']} of {sm['n']} graphs "
+                f"({sm['held_le7']} of {sm['n7']} of the seven *)"
+                + (f" (more: {'; '.join(sm['held_miss'])})" if sm["held_miss"] else ""))
+        rss_line = (f"peak RSS above start no more than Dask's on {sm['rss_le']}"
+                    + (f" (more, MiB: {'; '.join(sm['rss_miss'])})" if sm["rss_miss"] else ""))
+        out.append(f"- {c}: {held}; {rss_line}; {plan}.")
+    gauge = max((summary[c]["gauge"] for c in configs), default=0)
+    out.append(f"- taskloom's held figures are its loop's own count; the live-buffer gauge "
+               f"saw at most {gauge:.0f} more in any run (results made by a worker and not "
+               f"yet received by the loop).")
     base = {}
     for r in rows:
         if r["kind"] == "run":
@@ -193,6 +257,9 @@ def table(rows, manifest):
                    + ", ".join(f"{who} {statistics.median(v):.0f} MiB"
                                for who, v in sorted(base.items()))
                    + " (Dask's with the interpreter, NumPy and pandas loaded).")
+    tunables = next((r["glibc_tunables"] for r in rows if r["kind"] == "env"), "")
+    if tunables:
+        out.append(f"- both systems ran with GLIBC_TUNABLES={tunables}.")
     reps = max((r["repeat"] for r in rows if r["kind"] == "run"), default=0) + 1
     out.append(f"- medians of {reps} runs, every task a {mib:g} MiB buffer; "
                f"load average (1, 5, 15 min) at start and end: {' / '.join(loads)}.")
@@ -205,6 +272,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mib", type=float, default=1.0)
     ap.add_argument("--configs", default="sync,threads:2")
+    ap.add_argument("--malloc-trim", action="store_true",
+                    help="run both systems with GLIBC_TUNABLES=glibc.malloc.trim_threshold=0")
+    ap.add_argument("--budget-mib", type=float,
+                    help="also run taskloom's threaded configurations with this byte budget")
     ap.add_argument("--out", help="write every raw run here (JSON lines)")
     ap.add_argument("--from", dest="from_", help="make the table from an --out file")
     ap.add_argument("--seven", action="store_true", help="only the seven graphs marked *")

@@ -1,12 +1,15 @@
 //! The `memory` example's measurement (`examples/memory/bench.rs`) on real graphs of
-//! the corpus, with small buffers: its gauge counts what the scheduler holds.
+//! the corpus, with small buffers: the loop's own count of results and bytes held,
+//! checked against a gauge of the buffers alive.
 //!
-//! - On the inline executor one task runs at a time in the order of core's `State`,
-//!   so the peak must be exactly what driving a `State` by hand holds, counted when
-//!   a task finishes (its result, its inputs, every requested result).
+//! - On the inline executor one task runs at a time in the order of core's `State`
+//!   (the static order), so the peak must be exactly what driving a `State` by hand
+//!   holds, counted when a task finishes (its result, its inputs, every requested
+//!   result): by the loop and by the gauge alike, and the bytes are that many
+//!   buffers.
 //! - On two threads the peak can differ, but no schedule runs a task of `k` inputs
 //!   with fewer than `k + 1` results alive, nor holds more results than there are
-//!   tasks.
+//!   tasks; the gauge sees at least what the loop counts.
 //! - Every buffer is dropped once the results are (the measurement checks it).
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
@@ -52,8 +55,12 @@ async fn inline_runs_hold_exactly_what_the_state_machine_holds() {
     let scheduler = Scheduler::current_thread();
     for name in GRAPHS {
         let file = load(name);
-        let m = bench::measure(&scheduler, &file, 4096).await.unwrap();
-        assert_eq!(m.peak_held, state_one_worker(&file), "{name}");
+        let m = bench::measure(&scheduler, &file, 4096, None).await.unwrap();
+        let expected = state_one_worker(&file);
+        assert_eq!(m.memory.peak_results, expected, "{name}");
+        assert_eq!(m.gauge_peak, expected, "{name}");
+        let buffer = 4096 + std::mem::size_of::<bench::Buffer>() as u64;
+        assert_eq!(m.memory.peak_bytes, expected as u64 * buffer, "{name}");
     }
 }
 
@@ -68,12 +75,14 @@ async fn threaded_runs_hold_a_possible_number_of_results() {
             .map(|t| file.graph.deps(t).len())
             .max()
             .unwrap();
-        let m = bench::measure(&scheduler, &file, 4096).await.unwrap();
-        assert!(m.peak_held > widest, "{name}: {} held", m.peak_held);
+        let m = bench::measure(&scheduler, &file, 4096, None).await.unwrap();
+        let held = m.memory.peak_results;
+        assert!(held > widest, "{name}: {held} held");
+        assert!(held <= file.graph.len(), "{name}: {held} held");
         assert!(
-            m.peak_held <= file.graph.len(),
-            "{name}: {} held",
-            m.peak_held
+            m.gauge_peak >= held,
+            "{name}: gauge {} < {held}",
+            m.gauge_peak
         );
         assert!(m.seconds > 0.0);
         if bench::reset_peak_rss() {
@@ -82,4 +91,33 @@ async fn threaded_runs_hold_a_possible_number_of_results() {
             assert!(m.peak_rss > 0 && m.base_rss > 0, "{name}: {m:?}");
         }
     }
+}
+
+/// The example's `gen:slow_param`: while the param sleeps, a free worker makes every
+/// load, and nothing the order does can stop it (each map's result is held until the
+/// sum). The byte budget can: the loads wait at the limit until maps free them.
+#[tokio::test(flavor = "current_thread")]
+async fn the_byte_budget_holds_back_loads_a_slow_task_would_let_pile_up() {
+    const LOADS: usize = 24;
+    const LEN: usize = 64 * 1024;
+    let scheduler = Scheduler::threads(2).unwrap();
+    let free = bench::measure_with(&scheduler, None, |g| bench::slow_param(LOADS, LEN, g))
+        .await
+        .unwrap();
+    // The loop counts bytes only of results it holds; every load is held at once.
+    assert!(
+        free.memory.peak_bytes >= (LOADS * LEN) as u64,
+        "without a budget: {free:?}"
+    );
+    let limit = 6 * LEN as u64;
+    let held = bench::measure_with(&scheduler, Some(limit), |g| {
+        bench::slow_param(LOADS, LEN, g)
+    })
+    .await
+    .unwrap();
+    assert_eq!(held.memory.limit, Some(limit));
+    assert!(
+        held.memory.peak_bytes <= limit + 2 * (LEN as u64 + 2048),
+        "with a budget of 6 loads: {held:?}"
+    );
 }

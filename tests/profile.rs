@@ -45,11 +45,33 @@ async fn profile_json_holds_every_task_once() {
         std::fs::remove_file(&path).unwrap();
         let trace: Value = serde_json::from_str(&text).unwrap();
         let events = trace["traceEvents"].as_array().unwrap();
+        let counter = |name: &str, arg: &str| {
+            events
+                .iter()
+                .filter(|e| e["ph"] == "C" && e["name"] == name && !e["args"][arg].is_null())
+                .count()
+        };
+        assert_eq!(
+            counter("CPU %", "cpu %"),
+            run.samples,
+            "a CPU counter per sample"
+        );
+        assert_eq!(
+            counter("memory (MiB)", "rss"),
+            run.samples,
+            "RSS per sample"
+        );
+        assert_eq!(
+            counter("memory (MiB)", "held"),
+            run.tasks,
+            "what the loop held, at each task's end"
+        );
+        assert_eq!(counter("results held", "results"), run.tasks);
         let counters = events.iter().filter(|e| e["ph"] == "C").count();
         assert_eq!(
             counters,
-            2 * run.samples,
-            "a CPU and a memory counter per sample"
+            2 * run.samples + 2 * run.tasks,
+            "no other counter"
         );
 
         let (graph, _) = seed_sum::graph(Duration::ZERO).unwrap();

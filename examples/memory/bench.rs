@@ -1,13 +1,16 @@
 //! The measurement of the `memory` example, apart from its command line so that
-//! `tests/memory.rs` runs the same code: graphs whose every task makes a buffer, a
-//! gauge of the buffers alive, and the process's RSS from `/proc`.
+//! `tests/memory.rs` runs the same code: graphs whose every task makes a buffer that
+//! reports its size, what the scheduling loop counts as held (its own counter, read
+//! from `on_finish`), a gauge of the buffers alive as a cross-check, and the
+//! process's RSS from `/proc`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use taskloom::taskloom_core::file::LoadedGraph;
-use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
+use taskloom::taskloom_runtime::callbacks::{Callback, FinishInfo, MemoryStats};
+use taskloom::taskloom_runtime::{ComputeOptions, Graph, Handle, ResultSize, Scheduler};
 
 /// Any error of a measurement (graph building or computing).
 pub(crate) type BoxError = Box<dyn std::error::Error>;
@@ -62,6 +65,12 @@ impl Buffer {
     }
 }
 
+impl ResultSize for Buffer {
+    fn result_size(&self) -> usize {
+        size_of::<Self>() + self.bytes.capacity()
+    }
+}
+
 impl Drop for Buffer {
     fn drop(&mut self) {
         self.gauge.live.fetch_sub(1, Ordering::SeqCst);
@@ -69,8 +78,8 @@ impl Drop for Buffer {
 }
 
 /// Builds the typed graph: each task makes a buffer of `len` bytes from its inputs,
-/// taken by reference. Ids of a loaded graph are topological, so every input's
-/// handle exists when a task is added.
+/// taken by reference, and reports its size. Ids of a loaded graph are topological,
+/// so every input's handle exists when a task is added.
 pub(crate) fn build(
     file: &LoadedGraph,
     len: usize,
@@ -85,7 +94,7 @@ pub(crate) fn build(
         inputs.extend(core.deps(id).iter().map(|d| handles[d.index()]));
         let gauge = Arc::clone(gauge);
         let task = move |xs: &[&Buffer]| Buffer::make(&gauge, len, xs);
-        handles.push(g.add(core.key(id).clone(), &inputs[..], task)?);
+        handles.push(g.add_sized(core.key(id).clone(), &inputs[..], task)?);
     }
     let targets = file.targets.iter().map(|t| handles[t.index()]).collect();
     Ok((g, targets))
@@ -94,8 +103,13 @@ pub(crate) fn build(
 /// What one computation of a graph held.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Measurement {
-    /// The most buffers alive at once.
-    pub(crate) peak_held: usize,
+    /// The scheduling loop's own figures: results and bytes held at most, the
+    /// budget's overruns.
+    pub(crate) memory: MemoryStats,
+    /// The most buffers alive at once, by the gauge (a cross-check of the loop's
+    /// count: it also sees results made by a worker and not yet received by the
+    /// loop, and inputs a finished task still holds until the loop drops them).
+    pub(crate) gauge_peak: usize,
     /// The kernel's peak RSS during the computation (bytes; 0 without `/proc`).
     pub(crate) peak_rss: u64,
     /// RSS when the computation started (bytes; 0 without `/proc`).
@@ -104,22 +118,91 @@ pub(crate) struct Measurement {
     pub(crate) seconds: f64,
 }
 
-/// Builds `file` with buffers of `len` bytes and computes its targets on `scheduler`,
-/// then drops the results.
+/// Keeps the loop's memory figures from `on_finish`. It wants no task events, so
+/// the computation runs as it would without a callback (chains still handed to a
+/// worker whole).
+#[derive(Default)]
+struct Figures(Mutex<Option<MemoryStats>>);
+
+impl Callback for Figures {
+    fn task_events(&self) -> bool {
+        false
+    }
+
+    fn on_finish(&self, info: &FinishInfo) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(info.memory);
+    }
+}
+
+/// A generated graph that shows the byte budget at work: `loads` loads of `len`
+/// bytes, a map per load that also reads a shared `param`, and a sum of the maps
+/// (maps, param and sum make 1 KiB). The param takes 200 ms, so without a budget
+/// the free workers make every load meanwhile; the static order cannot help (each
+/// map's result is held until the sum, so its plan holds `loads` results anyway),
+/// the bytes can: with a budget the loads wait at the limit until the maps free them.
+pub(crate) fn slow_param(
+    loads: usize,
+    len: usize,
+    gauge: &Arc<Gauge>,
+) -> Result<(Graph, Vec<Handle<Buffer>>), BoxError> {
+    const SMALL: usize = 1024;
+    let mut g = Graph::new();
+    let p = Arc::clone(gauge);
+    let param = g.add_sized("param", (), move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        Buffer::make(&p, SMALL, &[])
+    })?;
+    let mut maps = Vec::with_capacity(loads);
+    for i in 0..loads {
+        let l = Arc::clone(gauge);
+        let load = g.add_sized(("load", i), (), move || Buffer::make(&l, len, &[]))?;
+        let m = Arc::clone(gauge);
+        maps.push(g.add_sized(
+            ("map", i),
+            (&load, &param),
+            move |x: &Buffer, p: &Buffer| Buffer::make(&m, SMALL, &[x, p]),
+        )?);
+    }
+    let s = Arc::clone(gauge);
+    let total = g.add_sized("sum", &maps, move |xs: &[&Buffer]| {
+        Buffer::make(&s, SMALL, xs)
+    })?;
+    Ok((g, vec![total]))
+}
+
+/// Builds `file` with buffers of `len` bytes and computes its targets on `scheduler`
+/// (within `limit` bytes if given), then drops the results.
 pub(crate) async fn measure(
     scheduler: &Scheduler,
     file: &LoadedGraph,
     len: usize,
+    limit: Option<u64>,
+) -> Result<Measurement, BoxError> {
+    measure_with(scheduler, limit, |gauge| build(file, len, gauge)).await
+}
+
+/// Builds a graph with `make` (its buffers counted by the gauge it is given) and
+/// computes its targets on `scheduler` (within `limit` bytes if given), then drops
+/// the results.
+pub(crate) async fn measure_with(
+    scheduler: &Scheduler,
+    limit: Option<u64>,
+    make: impl FnOnce(&Arc<Gauge>) -> Result<(Graph, Vec<Handle<Buffer>>), BoxError>,
 ) -> Result<Measurement, BoxError> {
     let gauge = Arc::new(Gauge::default());
+    let figures = Arc::new(Figures::default());
+    let mut options = ComputeOptions::new().shared_callback(figures.clone());
+    if let Some(limit) = limit {
+        options = options.memory_limit(limit);
+    }
     reset_peak_rss();
     let base_rss = proc_status_bytes("VmRSS").unwrap_or(0);
     gauge.reset();
     let start = Instant::now();
-    let (g, targets) = build(file, len, &gauge)?;
-    let out = scheduler.compute(&g, &targets[..]).await?;
+    let (g, targets) = make(&gauge)?;
+    let out = scheduler.compute_with(&g, &targets[..], options).await?;
     let seconds = start.elapsed().as_secs_f64();
-    let peak_held = gauge.peak();
+    let gauge_peak = gauge.peak();
     let peak_rss = proc_status_bytes("VmHWM").unwrap_or(0);
     if out.len() != targets.len() {
         return Err(format!("{} results for {} targets", out.len(), targets.len()).into());
@@ -129,8 +212,14 @@ pub(crate) async fn measure(
     if gauge.live() != 0 {
         return Err(format!("{} buffers still alive after the computation", gauge.live()).into());
     }
+    let memory = figures
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .ok_or("the computation ended without on_finish")?;
     Ok(Measurement {
-        peak_held,
+        memory,
+        gauge_peak,
         peak_rss,
         base_rss,
         seconds,

@@ -8,21 +8,29 @@
 //!
 //! Every task of a graph in the shared JSON format becomes a blocking task that
 //! takes its inputs by reference (reading a byte of each), and returns a new buffer
-//! of `M` MiB (default 1) whose every page is written, so it is resident. A gauge
-//! counts the buffers alive: one more when a task makes one, one fewer when the
-//! buffer is dropped (the scheduler released it, or the output was dropped). Its peak
-//! is the most results held at once, inputs of running tasks and requested results
-//! included. This is the example's own count; the scheduling loop's counter, and the
-//! byte budget behind `--memory-limit-mib`, come later (the flag is accepted and
-//! refused with a message until then).
+//! of `M` MiB (default 1) whose every page is written, so it is resident, and which
+//! reports its size (`ResultSize`, `Graph::add_sized`). `peak_held` and
+//! `peak_held_bytes` are the scheduling loop's own counts (`MemoryStats` from
+//! `on_finish`): the most results held at once, requested results and inputs of
+//! running tasks included. A gauge of the buffers alive (one more when a task makes
+//! one, one fewer when it is dropped) checks them: `gauge_peak_held`, which can be a
+//! little higher with workers (a result made and not yet received by the loop).
+//! `--memory-limit-mib L` gives the computation a byte budget of `L` MiB
+//! (`ComputeOptions::memory_limit`); `overruns` and `peak_over_limit_bytes` say
+//! whether the graph needed more at once. Besides files, `gen:slow_param` is a
+//! generated graph that shows the budget at work (256 loads of `M` MiB, a map of each
+//! that also needs a shared parameter taking 200 ms, and a sum: see
+//! `bench::slow_param`).
 //!
 //! One JSON line per graph, the schema of `scripts/dask_memory.py`:
 //! `{"graph", "executor", "workers", "tasks", "peak_held", "peak_held_bytes",
-//! "peak_rss_bytes", "seconds"}`, plus `mib` and `base_rss_bytes` (the RSS when the
-//! computation started). Peak RSS is the kernel's high-water mark (`VmHWM`), reset
-//! before each graph through `/proc/self/clear_refs`; memory the allocator kept from
-//! an earlier graph still counts, so `scripts/memory_compare.py` runs one graph per
-//! process. `seconds` covers building the typed graph and the whole `compute`.
+//! "peak_rss_bytes", "seconds"}`, plus `mib`, `base_rss_bytes` (the RSS when the
+//! computation started), `gauge_peak_held`, `memory_limit_bytes` (or null),
+//! `overruns` and `peak_over_limit_bytes`. Peak RSS is the kernel's high-water mark
+//! (`VmHWM`), reset before each graph through `/proc/self/clear_refs`; memory the
+//! allocator kept from an earlier graph still counts, so `scripts/memory_compare.py`
+//! runs one graph per process. `seconds` covers building the typed graph and the
+//! whole `compute`.
 
 mod bench;
 
@@ -30,28 +38,19 @@ use bench::BoxError;
 use taskloom::taskloom_core::file::load_json;
 use taskloom::taskloom_runtime::Scheduler;
 
-/// Why the command line was refused.
+/// Why the command line was refused: an option the example does not know, one
+/// without its value, or a value out of range.
 #[derive(Debug)]
-enum UsageError {
-    /// An option the example does not know, or one without its value.
-    Bad(String),
-    /// `--memory-limit-mib`: the byte budget is not implemented yet.
-    MemoryLimitNotImplemented,
-}
+struct UsageError(String);
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UsageError::Bad(msg) => write!(
-                f,
-                "{msg}\nusage: memory [--executor current-thread|threads] [--workers N] \
-                 [--mib M] [--memory-limit-mib L] GRAPH.json..."
-            ),
-            UsageError::MemoryLimitNotImplemented => f.write_str(
-                "--memory-limit-mib is not implemented yet: the scheduling loop has no byte \
-                 budget so far (issue 12, item 3). Run without it for the baseline.",
-            ),
-        }
+        write!(
+            f,
+            "{}\nusage: memory [--executor current-thread|threads] [--workers N] \
+             [--mib M] [--memory-limit-mib L] GRAPH.json...",
+            self.0
+        )
     }
 }
 
@@ -61,6 +60,8 @@ struct Args {
     executor: String,
     workers: usize,
     mib: f64,
+    /// The byte budget, from `--memory-limit-mib`.
+    limit: Option<u64>,
     graphs: Vec<String>,
 }
 
@@ -69,16 +70,16 @@ fn parse_args() -> Result<Args, UsageError> {
         executor: "threads".into(),
         workers: std::thread::available_parallelism().map_or(1, usize::from),
         mib: 1.0,
+        limit: None,
         graphs: Vec::new(),
     };
-    let mut limit = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
             it.next()
-                .ok_or_else(|| UsageError::Bad(format!("{name} needs a value")))
+                .ok_or_else(|| UsageError(format!("{name} needs a value")))
         };
-        let bad = |name: &str, e: &dyn std::fmt::Display| UsageError::Bad(format!("{name}: {e}"));
+        let bad = |name: &str, e: &dyn std::fmt::Display| UsageError(format!("{name}: {e}"));
         match arg.as_str() {
             "--executor" => args.executor = value("--executor")?,
             "--workers" => {
@@ -89,26 +90,26 @@ fn parse_args() -> Result<Args, UsageError> {
             "--mib" => {
                 args.mib = value("--mib")?.parse().map_err(|e| bad("--mib", &e))?;
                 if !(args.mib > 0.0 && args.mib.is_finite()) {
-                    return Err(UsageError::Bad("--mib must be a positive number".into()));
+                    return Err(UsageError("--mib must be a positive number".into()));
                 }
             }
             "--memory-limit-mib" => {
-                let _: f64 = value("--memory-limit-mib")?
+                let mib: f64 = value("--memory-limit-mib")?
                     .parse()
                     .map_err(|e| bad("--memory-limit-mib", &e))?;
-                limit = true;
+                if !(mib >= 0.0 && mib.is_finite()) {
+                    return Err(UsageError("--memory-limit-mib must be 0 or more".into()));
+                }
+                args.limit = Some((mib * 1024.0 * 1024.0).round() as u64);
             }
             flag if flag.starts_with("--") => {
-                return Err(UsageError::Bad(format!("unknown option {flag}")));
+                return Err(UsageError(format!("unknown option {flag}")));
             }
             path => args.graphs.push(path.to_owned()),
         }
     }
-    if limit {
-        return Err(UsageError::MemoryLimitNotImplemented);
-    }
     if args.graphs.is_empty() {
-        return Err(UsageError::Bad("no graph given".into()));
+        return Err(UsageError("no graph given".into()));
     }
     Ok(args)
 }
@@ -131,23 +132,38 @@ async fn main() -> Result<(), BoxError> {
     };
     let len = (args.mib * 1024.0 * 1024.0).round() as usize;
     for path in &args.graphs {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        let file = load_json(&text).map_err(|e| format!("{path}: {e}"))?;
-        drop(text);
-        let m = bench::measure(&scheduler, &file, len)
+        let (name, tasks, m) = if path == "gen:slow_param" {
+            let loads = 256;
+            let m = bench::measure_with(&scheduler, args.limit, |gauge| {
+                bench::slow_param(loads, len, gauge)
+            })
             .await
             .map_err(|e| format!("{path}: {e}"))?;
+            ("slow_param".to_owned(), 2 * loads + 2, m)
+        } else {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            let file = load_json(&text).map_err(|e| format!("{path}: {e}"))?;
+            drop(text);
+            let m = bench::measure(&scheduler, &file, len, args.limit)
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
+            (file.name, file.graph.len(), m)
+        };
         println!(
             "{}",
             serde_json::json!({
                 "system": format!("taskloom {}", env!("CARGO_PKG_VERSION")),
-                "graph": file.name,
+                "graph": name,
                 "executor": args.executor,
                 "workers": workers,
-                "tasks": file.graph.len(),
+                "tasks": tasks,
                 "mib": args.mib,
-                "peak_held": m.peak_held,
-                "peak_held_bytes": m.peak_held * len,
+                "peak_held": m.memory.peak_results,
+                "peak_held_bytes": m.memory.peak_bytes,
+                "gauge_peak_held": m.gauge_peak,
+                "memory_limit_bytes": args.limit,
+                "overruns": m.memory.overruns,
+                "peak_over_limit_bytes": m.memory.peak_over_limit,
                 "peak_rss_bytes": m.peak_rss,
                 "base_rss_bytes": m.base_rss,
                 "seconds": m.seconds,

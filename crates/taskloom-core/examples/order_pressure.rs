@@ -19,9 +19,10 @@
 //! task), and counted: the tasks left after `fuse`. Prints one JSON line per graph
 //! in the schema of the Python script (`graph`, `tasks`, `edges`, `max_pressure`,
 //! `order_ms`, `ms_per_100k`, plus `build_cull_order_ns_per_task`, `fused_tasks`
-//! and `lifo_one_worker_held`, the most results held when one worker drives a
-//! `State`, whose LIFO ready stack may leave the static order); with `--dask FILE` (that script's output) it prints a Markdown
-//! table of both instead. `index.json` and files that are not graph files are
+//! and `one_worker_held`, the most results held when one worker drives a `State`,
+//! counted as a run counts live results: the static order's pressure plus the result
+//! being made, and requested results); with `--dask FILE` (that script's output) it
+//! prints a Markdown table of both instead. `index.json` and files that are not graph files are
 //! skipped. With `--no-timing` nothing is timed (the time fields are 0): the pressure
 //! alone, at once, as `scripts/memory_compare.py` needs it.
 
@@ -45,9 +46,9 @@ struct Row {
     build_cull_order_ns: f64,
     /// Tasks after linear fusion.
     fused_tasks: usize,
-    /// The most results held when one worker drives a [`State`] (its LIFO ready
-    /// stack, not the static order), counted as a run counts live results.
-    lifo_held: usize,
+    /// The most results held when one worker drives a [`State`], counted as a run
+    /// counts live results.
+    one_worker_held: usize,
 }
 
 /// Drives a [`State`] with one worker: each popped task runs and finishes before the
@@ -55,7 +56,7 @@ struct Row {
 /// finishes, before the results it released are dropped (its own result, its inputs
 /// and every requested result included): what a live-buffer gauge sees when tasks
 /// run inline, as with the `current-thread` executor.
-fn lifo_one_worker(g: &Graph<()>, targets: &[TaskId]) -> Result<usize, Box<dyn Error>> {
+fn one_worker(g: &Graph<()>, targets: &[TaskId]) -> Result<usize, Box<dyn Error>> {
     let mut state = State::new(g, targets)?;
     let mut max = 0;
     while let Some(task) = state.pop_ready() {
@@ -150,7 +151,7 @@ fn measure(loaded: LoadedGraph, timing: bool) -> Result<Row, Box<dyn Error>> {
         order_ms,
         build_cull_order_ns: build_cull_order_ms * 1e6 / g.len().max(1) as f64,
         fused_tasks: fuse(g, &loaded.targets)?.graph().len(),
-        lifo_held: lifo_one_worker(g, &loaded.targets)?,
+        one_worker_held: one_worker(g, &loaded.targets)?,
     })
 }
 
@@ -210,7 +211,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 "{{\"system\": \"taskloom\", \"graph\": \"{}\", \"tasks\": {}, \"edges\": {}, \
                  \"max_pressure\": {}, \"order_ms\": {:.4}, \"ms_per_100k\": {:.3}, \
                  \"build_cull_order_ns_per_task\": {:.1}, \"fused_tasks\": {}, \
-                 \"lifo_one_worker_held\": {}}}",
+                 \"one_worker_held\": {}}}",
                 row.graph,
                 row.tasks,
                 row.edges,
@@ -219,7 +220,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 row.order_ms / row.tasks.max(1) as f64 * 1e5,
                 row.build_cull_order_ns,
                 row.fused_tasks,
-                row.lifo_held
+                row.one_worker_held
             );
         }
         rows.push(row);

@@ -108,12 +108,21 @@ impl fmt::Display for CyclePath<'_> {
 #[non_exhaustive]
 pub enum StateError {
     /// `finish` or `fail` was called for a task that is not running: it was never
-    /// popped from the ready stack, or it already finished.
+    /// handed out, or it already finished.
     #[error(
         "task id {id} is not running: it was never handed out by pop_ready or has already completed"
     )]
     NotRunning {
         /// The task named by the event.
+        id: TaskId,
+    },
+    /// `take_ready` was called for a task that is not ready: it waits for a
+    /// dependency, was already handed out, or the computation stopped.
+    #[error(
+        "task id {id} is not ready: it waits for a dependency, was already handed out, or the computation stopped"
+    )]
+    NotReady {
+        /// The task named by the call.
         id: TaskId,
     },
 }

@@ -23,8 +23,8 @@
 //! - [`order`](mod@order): static priorities that finish what was started and
 //!   hold few results at once (Dask's `dask.order`, holding no more), and
 //!   [`order::diagnostics`] to measure how many results an order holds.
-//! - [`state`]: [`State`], one computation: a LIFO ready stack, completions in,
-//!   ready tasks and releasable results out. Its docs give the driving contract.
+//! - [`state`]: [`State`], one computation: completions in, ready tasks (by static
+//!   priority) and releasable results out. Its docs give the driving contract.
 //! - [`error`]: [`KeyError`] (an index that does not fit a key), [`GraphError`]
 //!   (bad graphs) and [`StateError`] (bad drivers).
 //! - `file` (feature `serde`): the shared JSON graph format.
@@ -63,6 +63,7 @@ pub mod graph;
 mod index;
 pub mod key;
 pub mod order;
+mod ready;
 pub mod state;
 
 pub use builder::GraphBuilder;

@@ -4,10 +4,10 @@
 //! runs anything, waits, or reads a clock. A driver (taskloom-runtime's scheduling
 //! loop, or a plain test) feeds it completions and carries out its decisions. Every
 //! event costs `O(1)` in the size of the graph and `O(dependencies + dependents)` of
-//! the task involved, and allocates nothing beyond amortised growth of its two queues.
+//! the task involved, and allocates nothing beyond amortised growth of its release
+//! queue.
 
-use std::cmp::Reverse;
-
+use crate::ready::RankSet;
 use crate::{Culled, Graph, GraphError, Priorities, StateError, TaskId, cull, order};
 
 /// Where a task is in its life. Stored as one byte per task.
@@ -18,7 +18,7 @@ pub enum TaskState {
     NotNeeded,
     /// Waiting for at least one dependency.
     Waiting,
-    /// All dependencies done; on the ready stack.
+    /// All dependencies done; among the ready tasks.
     Ready,
     /// Handed to the driver by [`State::pop_ready`]; not yet finished.
     Running,
@@ -53,7 +53,7 @@ pub struct Counts {
     pub finished: usize,
     /// Tasks handed out and not yet finished or failed.
     pub running: usize,
-    /// Tasks on the ready stack.
+    /// Tasks ready and not yet handed out.
     pub ready: usize,
     /// Results finished and not yet released (targets included).
     pub held: usize,
@@ -74,7 +74,10 @@ pub struct Counts {
 ///    orders it). Malformed input is rejected here, before anything runs.
 /// 2. Drain *ready tasks*: call [`pop_ready`](State::pop_ready) and start each task it
 ///    returns, as many as the executor has room for (a bounded driver may stop early
-///    and come back after the next completion; the rest wait on the stack).
+///    and come back after the next completion; the rest stay ready). A driver short
+///    of memory may take only [`pop_releasing`](State::pop_releasing)'s tasks, those
+///    whose finish releases a result; a driver running a linear chain as one unit
+///    takes each next link with [`take_ready`](State::take_ready).
 /// 3. Wait for a completion, then feed it: [`finish`](State::finish) for a success,
 ///    [`fail`](State::fail) for a failure. [`cancel`](State::cancel) may be fed at any
 ///    time.
@@ -84,15 +87,16 @@ pub struct Counts {
 ///    held (read them, then drop the state); [`Status::Failed`] or
 ///    [`Status::Cancelled`] means stop; otherwise go to 2.
 ///
-/// Ready tasks are a LIFO stack, so the dependents a completion unlocks run before
-/// older ready tasks (chains are finished before new ones start); tasks that become
-/// ready together are pushed so the one with the highest static priority (lowest
-/// rank, see [`order()`]) pops first. With one task running at a time the run follows
-/// the static order on chains and trees, not on every graph: where a completion
-/// unlocks many tasks (a shuffle's split), the stack runs them all before what the
-/// order placed next, and may hold many more results than the order's plan (the
-/// README's "Memory under real data" measures it). A result is released when its last
-/// dependent finishes, unless it is a target; targets are never released.
+/// Ready tasks come out by static priority: `pop_ready` returns the ready task that
+/// [`order()`] placed first (lowest rank), whenever it became ready. With one task
+/// running at a time the run is then exactly the static order, so it holds what the
+/// order planned ([`order::diagnostics`] measures it): a
+/// shuffle's split does not start all its consumers at once, it starts the one the
+/// order placed next. With several workers, each takes the first of what is ready.
+/// (Until issue 12 the ready tasks were a LIFO stack: the same order on chains and
+/// trees, up to fifteen times the plan's results on real graphs.) A result is
+/// released when its last dependent finishes, unless it is a target; targets are
+/// never released.
 ///
 /// ```
 /// use taskloom_core::{Graph, State, Status};
@@ -125,11 +129,19 @@ pub struct State {
     /// Unfinished needed dependents of each task whose result is (or will be) held.
     waiting_dependents: Vec<u32>,
     rank: Vec<u32>,
+    /// Needed tasks by rank: `sequence[rank[t]] == t`.
+    sequence: Vec<TaskId>,
+    /// The order's max pressure (see [`State::planned_pressure`]).
+    planned_pressure: u32,
     dep_offsets: Vec<u32>,
     deps: Vec<TaskId>,
     dependent_offsets: Vec<u32>,
     dependents: Vec<TaskId>,
-    ready: Vec<TaskId>,
+    /// Ranks of the ready tasks.
+    ready: RankSet,
+    /// Ranks of the ready tasks whose finish would release a result: made on the
+    /// first [`State::pop_releasing`], kept up to date by every event after it.
+    releasing: Option<RankSet>,
     releases: Vec<TaskId>,
     /// Position in `releases` of the next release to hand out.
     release_cursor: usize,
@@ -170,19 +182,15 @@ impl State {
         let total = culled.len();
         let (target, dependent_offsets, dependents) = culled.into_parts();
         let waiting_dependents = dependent_offsets.windows(2).map(|w| w[1] - w[0]).collect();
-        let (rank, sequence) = priorities.into_ranks();
+        let (rank, sequence, planned_pressure) = priorities.into_parts();
 
-        // Roots in reverse run order, so the first in the order is on top.
-        let mut ready: Vec<TaskId> = sequence
-            .iter()
-            .rev()
-            .copied()
-            .filter(|t| waiting_deps[t.index()] == 0)
-            .collect();
-        for t in &ready {
-            state[t.index()] = TaskState::Ready;
+        let mut ready = RankSet::new(sequence.len());
+        for (r, t) in sequence.iter().enumerate() {
+            if waiting_deps[t.index()] == 0 {
+                state[t.index()] = TaskState::Ready;
+                ready.insert(r as u32);
+            }
         }
-        ready.reserve(64);
         let counts = Counts {
             total,
             ready: ready.len(),
@@ -194,11 +202,14 @@ impl State {
             waiting_deps,
             waiting_dependents,
             rank,
+            sequence,
+            planned_pressure,
             dep_offsets: dep_offsets.to_vec(),
             deps: deps.to_vec(),
             dependent_offsets,
             dependents,
             ready,
+            releasing: None,
             releases: Vec::with_capacity(64),
             release_cursor: 0,
             counts,
@@ -210,18 +221,97 @@ impl State {
         }
     }
 
-    /// The next task to run, marked running; `None` if no task is ready now, or the
-    /// computation failed or was cancelled.
+    /// The ready task with the highest static priority (the lowest rank), marked
+    /// running; `None` if no task is ready now, or the computation failed or was
+    /// cancelled.
     #[inline]
     pub fn pop_ready(&mut self) -> Option<TaskId> {
         if self.status != Status::Running {
             return None;
         }
-        let id = self.ready.pop()?;
+        let rank = self.ready.pop_first()?;
+        if let Some(releasing) = &mut self.releasing {
+            if releasing.contains(rank) {
+                releasing.remove(rank);
+            }
+        }
+        let id = self.sequence[rank as usize];
+        self.mark_running(id);
+        Some(id)
+    }
+
+    /// The ready task with the highest static priority among those whose finish
+    /// would release at least one result (it is the last dependent still to run of
+    /// one of its inputs, and that input is not a target), marked running; `None` if
+    /// there is none, or the computation failed or was cancelled.
+    ///
+    /// For a driver over its memory budget: these tasks free memory, and the next
+    /// link of a started chain is one of them. The first call sorts the ready tasks
+    /// out (`O(ready × dependencies)`); from then on every event keeps them sorted,
+    /// at `O(dependencies)` more per task that becomes ready and `O(dependents)` per
+    /// result that comes down to its last dependent. An input a task lists twice
+    /// counts as released only where no other task needs it and the task lists it
+    /// once.
+    pub fn pop_releasing(&mut self) -> Option<TaskId> {
+        if self.status != Status::Running {
+            return None;
+        }
+        if self.releasing.is_none() {
+            let mut releasing = RankSet::new(self.sequence.len());
+            let mut ready = self.ready.clone();
+            for rank in ready.drain() {
+                if self.releases_on_finish(self.sequence[rank as usize]) {
+                    releasing.insert(rank);
+                }
+            }
+            self.releasing = Some(releasing);
+        }
+        let rank = self.releasing.as_mut()?.pop_first()?;
+        self.ready.remove(rank);
+        let id = self.sequence[rank as usize];
+        self.mark_running(id);
+        Some(id)
+    }
+
+    /// Hands out the ready task `id`, whatever its priority: for a driver that runs a
+    /// linear chain as one unit (see [`State::linear_successor`]) and feeds its links
+    /// one after the other.
+    ///
+    /// # Errors
+    /// [`StateError::NotReady`] if `id` is not ready (or the computation stopped);
+    /// the state is unchanged.
+    pub fn take_ready(&mut self, id: TaskId) -> Result<(), StateError> {
+        if self.status != Status::Running || self.state.get(id.index()) != Some(&TaskState::Ready) {
+            return Err(StateError::NotReady { id });
+        }
+        let rank = self.rank[id.index()];
+        self.ready.remove(rank);
+        if let Some(releasing) = &mut self.releasing {
+            if releasing.contains(rank) {
+                releasing.remove(rank);
+            }
+        }
+        self.mark_running(id);
+        Ok(())
+    }
+
+    #[inline]
+    fn mark_running(&mut self, id: TaskId) {
         self.state[id.index()] = TaskState::Running;
         self.counts.ready -= 1;
         self.counts.running += 1;
-        Some(id)
+    }
+
+    /// Whether finishing task `id` now would release at least one result: it is the
+    /// last unfinished dependent of an input that is not a target. `O(dependencies)`.
+    ///
+    /// # Panics
+    /// If `id` is not a task of the graph.
+    pub fn releases_on_finish(&self, id: TaskId) -> bool {
+        let i = id.index();
+        self.deps[self.dep_offsets[i] as usize..self.dep_offsets[i + 1] as usize]
+            .iter()
+            .any(|d| self.waiting_dependents[d.index()] == 1 && !self.target[d.index()])
     }
 
     /// Feeds the success of a running task: its result is now held, dependents it was
@@ -246,32 +336,36 @@ impl State {
             return Ok(());
         }
 
-        // Dependents whose last dependency this was become ready, highest priority on top.
-        let first_new = self.ready.len();
+        // Dependents whose last dependency this was become ready.
         let range = self.dependent_offsets[i] as usize..self.dependent_offsets[i + 1] as usize;
-        for &dependent in &self.dependents[range] {
+        for k in range {
+            let dependent = self.dependents[k];
             let w = &mut self.waiting_deps[dependent.index()];
             *w -= 1;
             if *w == 0 {
                 self.state[dependent.index()] = TaskState::Ready;
-                self.ready.push(dependent);
+                let rank = self.rank[dependent.index()];
+                self.ready.insert(rank);
+                self.counts.ready += 1;
+                if self.releasing.is_some() && self.releases_on_finish(dependent) {
+                    self.mark_releasing(rank);
+                }
             }
         }
-        let unlocked = &mut self.ready[first_new..];
-        if unlocked.len() > 1 {
-            let rank = &self.rank;
-            unlocked.sort_unstable_by_key(|t| Reverse(rank[t.index()]));
-        }
-        self.counts.ready += unlocked.len();
 
         // Dependencies whose last dependent this was can be dropped.
         let range = self.dep_offsets[i] as usize..self.dep_offsets[i + 1] as usize;
-        for &dep in &self.deps[range] {
+        for k in range {
+            let dep = self.deps[k];
             let w = &mut self.waiting_dependents[dep.index()];
             *w -= 1;
             if *w == 0 && !self.target[dep.index()] {
                 self.state[dep.index()] = TaskState::Released;
                 self.releases.push(dep);
+            } else if *w == 1 && self.releasing.is_some() && !self.target[dep.index()] {
+                // One dependent of `dep` is left: if it is ready, its finish now
+                // releases `dep`.
+                self.last_dependent_ready(dep);
             }
         }
 
@@ -281,8 +375,30 @@ impl State {
         Ok(())
     }
 
-    /// Feeds the failure of a running task. The computation stops: the ready stack is
-    /// emptied and [`pop_ready`](State::pop_ready) returns `None` from now on. Tasks
+    /// `dep` has one unfinished dependent left: if that one is ready, it now releases
+    /// a result when it finishes.
+    fn last_dependent_ready(&mut self, dep: TaskId) {
+        let i = dep.index();
+        let range = self.dependent_offsets[i] as usize..self.dependent_offsets[i + 1] as usize;
+        let last = self.dependents[range]
+            .iter()
+            .find(|d| self.state[d.index()] == TaskState::Ready)
+            .copied();
+        if let Some(last) = last {
+            self.mark_releasing(self.rank[last.index()]);
+        }
+    }
+
+    fn mark_releasing(&mut self, rank: u32) {
+        if let Some(releasing) = &mut self.releasing {
+            if !releasing.contains(rank) {
+                releasing.insert(rank);
+            }
+        }
+    }
+
+    /// Feeds the failure of a running task. The computation stops: no task is ready
+    /// any more and [`pop_ready`](State::pop_ready) returns `None` from now on. Tasks
     /// already running may still be fed with [`finish`](State::finish) or `fail`.
     ///
     /// # Errors
@@ -311,8 +427,11 @@ impl State {
     }
 
     fn clear_ready(&mut self) {
-        for t in self.ready.drain(..) {
-            self.state[t.index()] = TaskState::Waiting;
+        for rank in self.ready.drain() {
+            self.state[self.sequence[rank as usize].index()] = TaskState::Waiting;
+        }
+        if let Some(releasing) = &mut self.releasing {
+            releasing.drain().for_each(drop);
         }
         self.counts.ready = 0;
     }
@@ -361,10 +480,10 @@ impl State {
 
     /// The task that `id` would be merged into by linear fusion
     /// ([`fuse::merges_into`](crate::fuse::merges_into)): its only dependent, which
-    /// waits for nothing else. When `id` finishes, that task becomes ready and is
-    /// pushed on top of the ready stack, so a driver may run the pair (and the rest of
-    /// the chain) as one unit of work: feed `finish(id)`, then take the successor with
-    /// `pop_ready`, and so on down the chain.
+    /// waits for nothing else. When `id` finishes, that task becomes ready, so a
+    /// driver may run the pair (and the rest of the chain) as one unit of work: feed
+    /// `finish(id)`, then hand out the successor with
+    /// [`take_ready`](State::take_ready), and so on down the chain.
     ///
     /// # Panics
     /// If `id` is not a task of the graph.
@@ -376,6 +495,17 @@ impl State {
         crate::fuse::merges_into(dependents, self.target[i], |p| {
             (self.dep_offsets[p.index() + 1] - self.dep_offsets[p.index()]) as usize
         })
+    }
+
+    /// The most results (requested ones aside) that one worker running the static
+    /// order holds at once ([`Priorities::max_pressure`]): what a run that follows
+    /// the order holds, plus the result being made. A driver with several workers
+    /// can hold its run to this plus about one result per worker by starting only
+    /// tasks that release a result ([`pop_releasing`](State::pop_releasing)) while
+    /// it is there.
+    #[inline]
+    pub fn planned_pressure(&self) -> u32 {
+        self.planned_pressure
     }
 
     /// Static rank of task `id` (lower runs first); `None` if it is not needed.
@@ -397,10 +527,12 @@ impl State {
                 + self.dep_offsets.capacity()
                 + self.dependent_offsets.capacity())
                 * size_of::<u32>()
-            + (self.deps.capacity()
+            + (self.sequence.capacity()
+                + self.deps.capacity()
                 + self.dependents.capacity()
-                + self.ready.capacity()
                 + self.releases.capacity())
                 * size_of::<TaskId>()
+            + self.ready.heap_bytes()
+            + self.releasing.as_ref().map_or(0, RankSet::heap_bytes)
     }
 }

@@ -164,3 +164,37 @@ fn a_million_task_chain_is_ordered_on_a_small_stack() {
         .join()
         .unwrap();
 }
+
+/// A one-dimensional stencil: `width` cells, `steps` time steps, each step of a cell
+/// reading its own and its neighbours' previous step, and a sum of the last step.
+fn stencil(width: i64, steps: i64) -> (Graph<()>, TaskId) {
+    let mut g = Graph::new();
+    let mut row: Vec<TaskId> = (0..width)
+        .map(|i| g.push(("init", i), &[], ()).unwrap())
+        .collect();
+    for t in 1..=steps {
+        row = (0..width)
+            .map(|i| {
+                let near: Vec<TaskId> = (i - 1..=i + 1)
+                    .filter(|j| (0..width).contains(j))
+                    .map(|j| row[j as usize])
+                    .collect();
+                g.push(("step", t, i), &near, ()).unwrap()
+            })
+            .collect();
+    }
+    let sum = g.push("sum", &row, ()).unwrap();
+    (g, sum)
+}
+
+#[test]
+fn a_stencil_is_swept_step_by_step() {
+    // Depth first, a cell's last step needs a cone of its neighbours' past (35
+    // results held here); step by step, about one row (rule 4).
+    let (g, sum) = stencil(24, 30);
+    let culled = cull(&g, &[sum]).unwrap();
+    let p = order(&g, &culled);
+    let held = diagnostics(&g, &culled, &p).max_pressure;
+    assert_eq!(held, p.max_pressure());
+    assert!(held <= 24 + 2, "{held} results held for a row of 24");
+}

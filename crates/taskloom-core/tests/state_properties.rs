@@ -62,6 +62,29 @@ struct Run {
     order: Vec<TaskId>,
 }
 
+/// How the harness takes ready tasks.
+#[derive(Clone, Copy, Debug)]
+enum Pick {
+    /// `pop_ready` only.
+    Priority,
+    /// Like a driver over its memory budget: `pop_releasing` first, `pop_ready` when
+    /// it has nothing; and the next link of a finished task's linear chain with
+    /// `take_ready`, as a driver running chains as one unit does.
+    Releasing,
+}
+
+/// The ready tasks, worked out from scratch: needed, not started, every dependency
+/// finished. (Checked against `State` on small graphs only: `O(n)` per pop.)
+fn ready_naive(g: &Graph<()>, needed: &[bool], ran: &[u32], finished: &[bool]) -> Vec<TaskId> {
+    g.ids()
+        .filter(|t| {
+            needed[t.index()]
+                && ran[t.index()] == 0
+                && g.deps(*t).iter().all(|d| finished[d.index()])
+        })
+        .collect()
+}
+
 /// Drives `state` to the end with `workers` tasks at once, checking every invariant
 /// on the way. `fail_at`: fail the k-th completion instead of finishing it.
 fn drive(
@@ -70,6 +93,7 @@ fn drive(
     workers: usize,
     rng: &mut Rng,
     fail_at: Option<usize>,
+    pick: Pick,
 ) -> Run {
     let n = g.len();
     let needed = needed_naive(g, targets);
@@ -78,6 +102,9 @@ fn drive(
         is_target[t.index()] = true;
     }
     let mut state = State::new(g, targets).unwrap();
+    let ranks: Vec<u32> = g.ids().map(|t| state.rank(t).unwrap_or(u32::MAX)).collect();
+    let rank = |t: TaskId| ranks[t.index()];
+    let small = n <= 300;
     let mut ran = vec![0u32; n];
     let mut finished = vec![false; n];
     let mut released = vec![0u32; n];
@@ -85,10 +112,52 @@ fn drive(
     let mut order = Vec::new();
     let mut completions = 0;
     let mut failed = None;
+    let mut chained: Option<TaskId> = None;
 
     loop {
-        while running.len() < workers {
-            let Some(t) = state.pop_ready() else { break };
+        while running.len() < workers || chained.is_some() {
+            let t = if let Some(next) = chained.take() {
+                state.take_ready(next).unwrap();
+                next
+            } else {
+                let ready = small.then(|| ready_naive(g, &needed, &ran, &finished));
+                let popped = match pick {
+                    Pick::Priority => state.pop_ready(),
+                    Pick::Releasing => {
+                        let releasing = state.pop_releasing();
+                        if let (Some(ready), true) = (ready.clone(), failed.is_none()) {
+                            // The first ready task whose finish releases a result.
+                            let expect = ready
+                                .into_iter()
+                                .filter(|t| {
+                                    g.deps(*t).iter().any(|d| {
+                                        !is_target[d.index()]
+                                            && g.ids().all(|u| {
+                                                u == *t
+                                                    || !needed[u.index()]
+                                                    || finished[u.index()]
+                                                    || !g.deps(u).contains(d)
+                                            })
+                                            && g.deps(*t).iter().filter(|x| *x == d).count() == 1
+                                    })
+                                })
+                                .min_by_key(|t| rank(*t));
+                            assert_eq!(releasing, expect, "pop_releasing");
+                        }
+                        releasing.or_else(|| state.pop_ready())
+                    }
+                };
+                if let (Some(t), Some(ready), Pick::Priority) = (popped, ready, pick) {
+                    let first = ready.into_iter().min_by_key(|t| rank(*t));
+                    assert_eq!(
+                        Some(t),
+                        first,
+                        "pop_ready did not give the first ready task"
+                    );
+                }
+                let Some(t) = popped else { break };
+                t
+            };
             assert!(failed.is_none(), "a task was handed out after a failure");
             assert!(needed[t.index()], "unneeded task {t} was scheduled");
             assert_eq!(ran[t.index()], 0, "task {t} ran twice");
@@ -110,6 +179,11 @@ fn drive(
         } else {
             state.finish(t).unwrap();
             finished[t.index()] = true;
+            if let (Pick::Releasing, Some(next)) = (pick, state.linear_successor(t)) {
+                if failed.is_none() && rng.below(2) == 0 {
+                    chained = Some(next);
+                }
+            }
         }
         completions += 1;
         while let Some(r) = state.pop_release() {
@@ -131,6 +205,7 @@ fn drive(
         Some(t) => {
             assert_eq!(state.status(), Status::Failed(t));
             assert_eq!(state.pop_ready(), None);
+            assert_eq!(state.pop_releasing(), None);
         }
         None => {
             assert_eq!(state.status(), Status::Done);
@@ -182,7 +257,8 @@ proptest! {
         let mut rng = Rng(seed | 1);
         let g = random_dag(n, max_deps, &mut rng);
         let targets = random_targets(n, &mut rng);
-        drive(&g, &targets, workers, &mut rng, None);
+        drive(&g, &targets, workers, &mut rng, None, Pick::Priority);
+        drive(&g, &targets, workers, &mut rng, None, Pick::Releasing);
     }
 
     #[test]
@@ -198,7 +274,29 @@ proptest! {
         let targets = random_targets(n, &mut rng);
         let needed = needed_naive(&g, &targets).iter().filter(|x| **x).count();
         let fail_at = (needed as f64 * fail_fraction) as usize;
-        drive(&g, &targets, workers, &mut rng, Some(fail_at.min(needed - 1)));
+        let fail_at = Some(fail_at.min(needed - 1));
+        drive(&g, &targets, workers, &mut rng, fail_at, Pick::Priority);
+        drive(&g, &targets, workers, &mut rng, fail_at, Pick::Releasing);
+    }
+
+    #[test]
+    fn one_worker_runs_exactly_the_static_order(
+        n in 0usize..2000,
+        max_deps in 0usize..6,
+        seed in any::<u64>(),
+    ) {
+        // Ready tasks come out by rank, so the run is the plan: what
+        // `order::diagnostics` measures is what one worker holds.
+        let mut rng = Rng(seed | 1);
+        let g = random_dag(n, max_deps, &mut rng);
+        let targets = random_targets(n, &mut rng);
+        let culled = taskloom_core::cull(&g, &targets).unwrap();
+        let p = taskloom_core::order(&g, &culled);
+        let planned = taskloom_core::order::diagnostics(&g, &culled, &p).max_pressure;
+        prop_assert_eq!(p.max_pressure(), planned);
+        prop_assert_eq!(State::new(&g, &targets).unwrap().planned_pressure(), planned);
+        let run = drive(&g, &targets, 1, &mut rng, None, Pick::Priority);
+        prop_assert_eq!(run.order, p.sequence());
     }
 
     #[test]
@@ -228,8 +326,7 @@ proptest! {
 
 #[test]
 fn one_worker_follows_the_static_order_on_trees_and_chains() {
-    // Binary reduction tree over 64 leaves, and 8 chains of 20: the LIFO stack with
-    // priority-sorted pushes runs exactly the static sequence.
+    // Binary reduction tree over 64 leaves, and 8 chains of 20.
     let mut g = Graph::new();
     let mut level: Vec<TaskId> = (0..64)
         .map(|i| g.push(("leaf", i), &[], ()).unwrap())
@@ -253,8 +350,55 @@ fn one_worker_follows_the_static_order_on_trees_and_chains() {
     }
     let culled = taskloom_core::cull(&g, &targets).unwrap();
     let p = taskloom_core::order(&g, &culled);
-    let run = drive(&g, &targets, 1, &mut Rng(7), None);
+    let run = drive(&g, &targets, 1, &mut Rng(7), None, Pick::Priority);
     assert_eq!(run.order, p.sequence());
+}
+
+#[test]
+fn take_ready_hands_out_a_ready_task_only() {
+    let mut g = Graph::new();
+    let a = g.push("a", &[], ()).unwrap();
+    let b = g.push("b", &[], ()).unwrap();
+    let c = g.push("c", &[a, b], ()).unwrap();
+    let mut state = State::new(&g, &[c]).unwrap();
+    assert_eq!(state.take_ready(c), Err(StateError::NotReady { id: c }));
+    let first = state.pop_ready().unwrap();
+    let second = if first == a { b } else { a };
+    assert_eq!(
+        state.take_ready(first),
+        Err(StateError::NotReady { id: first })
+    );
+    state.take_ready(second).unwrap(); // any ready task, whatever its rank
+    assert_eq!(state.task_state(second), TaskState::Running);
+    assert_eq!(state.counts().ready, 0);
+    state.finish(first).unwrap();
+    state.finish(second).unwrap();
+    state.cancel();
+    assert_eq!(state.take_ready(c), Err(StateError::NotReady { id: c }));
+}
+
+#[test]
+fn pop_releasing_gives_the_tasks_that_free_a_result() {
+    // x feeds a and b; y feeds c only. Ready: x and y first; then a, b (x held by
+    // both) and c (last user of y).
+    let mut g = Graph::new();
+    let x = g.push("x", &[], ()).unwrap();
+    let y = g.push("y", &[], ()).unwrap();
+    let a = g.push("a", &[x], ()).unwrap();
+    let b = g.push("b", &[x], ()).unwrap();
+    let c = g.push("c", &[y], ()).unwrap();
+    let total = g.push("total", &[a, b, c], ()).unwrap();
+    let mut state = State::new(&g, &[total]).unwrap();
+    assert_eq!(state.pop_releasing(), None, "roots release nothing");
+    for t in [x, y] {
+        state.take_ready(t).unwrap();
+        state.finish(t).unwrap();
+    }
+    assert_eq!(state.pop_releasing(), Some(c));
+    assert_eq!(state.pop_releasing(), None, "a and b share x");
+    state.take_ready(a).unwrap();
+    state.finish(a).unwrap();
+    assert_eq!(state.pop_releasing(), Some(b), "now the last user of x");
 }
 
 #[test]

@@ -95,6 +95,13 @@ pub struct TaskFinish<'a> {
     pub finished: Instant,
     /// `None` on success, the error's message on failure.
     pub error: Option<&'a str>,
+    /// Results the computation held right after keeping this task's result, before
+    /// dropping the inputs it was the last user of: the high point of this step
+    /// (targets and inputs of running tasks included).
+    pub held_results: usize,
+    /// Their bytes, as results report them ([`ResultSize`](crate::size::ResultSize);
+    /// unknown sizes count as declared or 0).
+    pub held_bytes: u64,
 }
 
 impl TaskFinish<'_> {
@@ -118,9 +125,38 @@ pub struct FinishInfo {
     pub outcome: Outcome,
     /// When.
     pub at: Instant,
+    /// What it held.
+    pub memory: MemoryStats,
     /// Bytes its remote tasks produced, kept in workers and moved through the parent
     /// (zeros for executors without worker processes).
     pub traffic: crate::traffic::Traffic,
+}
+
+/// What a computation held, counted by its scheduling loop.
+///
+/// A result counts from the moment the loop keeps it until core releases it (or the
+/// computation ends, for targets): peaks are taken right after a result is kept and
+/// before the inputs it was the last user of are dropped, as a gauge of live values
+/// would see them. Bytes are what results report
+/// ([`ResultSize`](crate::size::ResultSize) through
+/// [`Graph::add_sized`](crate::Graph::add_sized) or [`Graph::measure`](crate::Graph::measure),
+/// or [`Graph::declare_size`](crate::Graph::declare_size)); other results count as 0
+/// bytes. The members of a chain run as one unit on a worker are never held by the
+/// loop, only its last result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemoryStats {
+    /// The most results held at once.
+    pub peak_results: usize,
+    /// The most bytes held at once.
+    pub peak_bytes: u64,
+    /// The byte budget ([`ComputeOptions::memory_limit`](crate::ComputeOptions::memory_limit)), if any.
+    pub limit: Option<u64>,
+    /// Tasks started while over the budget because nothing that frees memory was
+    /// ready and nothing was running (0 when the budget held, or without one).
+    pub overruns: usize,
+    /// The most bytes held above the budget (0 when it held, or without one).
+    pub peak_over_limit: u64,
 }
 
 /// How a computation ended.
@@ -139,6 +175,15 @@ pub trait Callback: Send + Sync + 'static {
     /// A name for error messages.
     fn name(&self) -> &str {
         std::any::type_name::<Self>()
+    }
+
+    /// Whether it wants `on_task_start` and `on_task_finish` (default `true`). A
+    /// callback that only reads the computation's start and end (its
+    /// [`MemoryStats`], say) returns `false`: if every callback of a computation
+    /// does, the loop reads no clocks for them and still hands linear chains to a
+    /// worker whole, as without callbacks. Asked once, when the computation starts.
+    fn task_events(&self) -> bool {
+        true
     }
 
     /// The computation starts.

@@ -23,6 +23,7 @@ use taskloom_core::{GraphError, Key, TaskId};
 
 use crate::error::{BoxError, TaskError, TaskErrorKind};
 use crate::remote::RemoteCall;
+use crate::size::{ResultSize, Sizes, Sizing};
 use crate::value::{Value, value};
 
 /// A blocking task body: takes its inputs' values, returns its own.
@@ -153,6 +154,9 @@ impl AnyHandle {
 pub struct Graph {
     id: u64,
     core: Arc<taskloom_core::Graph<TaskBody>>,
+    /// What tasks say about their results' sizes; shared with computations like
+    /// `core`, copied on write.
+    sizes: Arc<Sizes>,
     scratch: Vec<TaskId>,
 }
 
@@ -185,6 +189,7 @@ impl Graph {
         Graph {
             id: next_graph_id(),
             core: Arc::new(taskloom_core::Graph::with_capacity(tasks, edges)),
+            sizes: Arc::default(),
             scratch: Vec::new(),
         }
     }
@@ -215,6 +220,88 @@ impl Graph {
             &inputs,
             TaskBody::Blocking(BlockingFnBox::local(body)),
         )
+    }
+
+    /// Adds a task like [`Graph::add`] whose result reports its size: when it
+    /// finishes, the scheduling loop counts [`ResultSize::result_size`] bytes held
+    /// until the result is released (see
+    /// [`ComputeOptions::memory_limit`](crate::ComputeOptions::memory_limit) and the
+    /// figures in [`FinishInfo`](crate::callbacks::FinishInfo)). Results of tasks
+    /// added otherwise count as 0 bytes unless [`Graph::measure`] or
+    /// [`Graph::declare_size`] says more.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskloom_runtime::callbacks::{Callback, FinishInfo};
+    /// use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+    ///
+    /// struct Peak(std::sync::Mutex<u64>);
+    /// impl Callback for Peak {
+    ///     fn on_finish(&self, info: &FinishInfo) {
+    ///         *self.0.lock().unwrap() = info.memory.peak_bytes;
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut g = Graph::new();
+    /// let rows = g.add_sized("rows", (), || vec![1.0_f64; 1000])?; // 24 + 8,000 bytes
+    /// let total = g.add("total", &rows, |r: &Vec<f64>| r.iter().sum::<f64>())?; // 0
+    /// let peak = Arc::new(Peak(Default::default()));
+    /// let options = ComputeOptions::new().shared_callback(peak.clone());
+    /// let sum = Scheduler::current_thread().compute_with(&g, &total, options).await?;
+    /// assert_eq!((sum, *peak.0.lock().unwrap()), (1000.0, 8024));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Graph::add`].
+    pub fn add_sized<I, F, T>(
+        &mut self,
+        key: impl Into<Key>,
+        inputs: I,
+        f: F,
+    ) -> Result<Handle<T>, GraphError>
+    where
+        I: Inputs,
+        F: TaskFn<I::Args, T>,
+        T: ResultSize + Any + Send + Sync,
+    {
+        let handle = self.add(key, inputs, f)?;
+        self.measure(&handle)?;
+        Ok(handle)
+    }
+
+    /// Has the result of the task behind `handle` measured through its
+    /// [`ResultSize`] when it finishes, whatever kind of task it is (fallible, async,
+    /// remote): [`Graph::add_sized`] for any task.
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    pub fn measure<T>(&mut self, handle: &Handle<T>) -> Result<(), GraphError>
+    where
+        T: ResultSize + Any + Send + Sync,
+    {
+        self.set_sizing(handle.id, handle.graph, Sizing::measured::<T>())
+    }
+
+    /// Declares that the result of the task behind `handle` holds `bytes` bytes: for
+    /// results whose type does not implement [`ResultSize`] (or whose size is known
+    /// better than it can tell). Counted as declared, whatever the result holds.
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    pub fn declare_size<T>(&mut self, handle: &Handle<T>, bytes: u64) -> Result<(), GraphError> {
+        self.set_sizing(handle.id, handle.graph, Sizing::Declared(bytes))
+    }
+
+    fn set_sizing(&mut self, id: TaskId, graph: u64, sizing: Sizing) -> Result<(), GraphError> {
+        if graph != self.id || id.index() >= self.core.len() {
+            return Err(GraphError::InvalidTarget { id });
+        }
+        Arc::make_mut(&mut self.sizes).set(id.index(), sizing);
+        Ok(())
     }
 
     /// Adds a fallible task: `f` returns `Result<T, E>`, and an `Err` ends the
@@ -399,6 +486,11 @@ impl Graph {
 
     pub(crate) fn snapshot(&self) -> Arc<taskloom_core::Graph<TaskBody>> {
         Arc::clone(&self.core)
+    }
+
+    /// What the tasks say about their results' sizes, as of now.
+    pub(crate) fn sizes(&self) -> Arc<Sizes> {
+        Arc::clone(&self.sizes)
     }
 
     pub(crate) fn id(&self) -> u64 {

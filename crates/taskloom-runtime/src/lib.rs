@@ -12,11 +12,13 @@
 //! - [`graph`]: [`Graph`], [`Handle<T>`]: tasks, typed wiring, blocking and async
 //!   bodies.
 //! - [`scheduler`]: [`Scheduler`] (cheap to clone, shared by many computations) and
-//!   [`ComputeOptions`].
+//!   [`ComputeOptions`] (cancellation, callbacks, a byte budget).
+//! - [`size`]: [`ResultSize`], the bytes a result holds, for the budget and the
+//!   memory figures.
 //! - `compute`: the scheduling loop of one computation; owns core's `State` and the
-//!   values; completions arrive on one mpsc channel. Tasks start by one of two
-//!   strategies: handed to the executor in batches, or run inline on the loop's
-//!   thread.
+//!   values (counted, with their bytes); completions arrive on one mpsc channel.
+//!   Tasks start by one of two strategies, handed to the executor in batches or run
+//!   inline on the loop's thread, through one gate that keeps the byte budget.
 //! - [`executor`]: the [`Executor`](executor::Executor) trait, [`Job`](executor::Job),
 //!   [`Batch`](executor::Batch), [`Completion`](executor::Completion); the shipped
 //!   [`ThreadPool`](executor::ThreadPool) and [`CurrentThread`](executor::CurrentThread);
@@ -39,8 +41,10 @@
 //! # Tracing
 //!
 //! Spans (the library installs no subscriber):
-//! - `compute` (INFO) with fields `tasks`, `executor`, `workers`, `inline`: one per
-//!   computation, around its whole loop;
+//! - `compute` (INFO) with fields `tasks`, `executor`, `workers`, `inline`,
+//!   `memory_limit`, and when it ends `peak_held`, `peak_held_bytes` and
+//!   `memory_overruns`: one per computation, around its whole loop (an INFO event in
+//!   it the first time the byte budget is overrun);
 //! - `task` (DEBUG), child of `compute`, with `key`, and once it ran `worker`,
 //!   `queued_us` (handed out → started) and `run_us` (started → finished). It is
 //!   entered on the worker thread that runs the task.
@@ -71,6 +75,7 @@ pub mod executor;
 pub mod graph;
 pub mod remote;
 pub mod scheduler;
+pub mod size;
 pub mod targets;
 pub mod traffic;
 pub mod value;
@@ -80,6 +85,7 @@ pub use error::{BoxError, ComputeError, ConfigError, TaskError, TaskErrorKind};
 pub use executor::{cluster, process};
 pub use graph::{AnyHandle, Graph, Handle, TaskBody};
 pub use scheduler::{Compute, ComputeOptions, Scheduler, SchedulerBuilder};
+pub use size::ResultSize;
 pub use targets::{Output, Request, Targets};
 pub use taskloom_core;
 pub use taskloom_core::{GraphError, Key, KeyError, TaskId};

@@ -155,6 +155,7 @@ impl Scheduler {
     ) -> Compute<Output> {
         let inner = Arc::clone(&self.inner);
         let snapshot = graph.snapshot();
+        let sizes = graph.sizes();
         let request = request.into();
         Compute {
             future: async move {
@@ -163,7 +164,7 @@ impl Scheduler {
                 let mut ids = snapshot.resolve(keys.iter().copied())?;
                 ids.sort_unstable();
                 ids.dedup();
-                let results = run(inner, Arc::clone(&snapshot), ids, options).await?;
+                let results = run(inner, Arc::clone(&snapshot), sizes, ids, options).await?;
                 request.build(&mut |key| snapshot.id(key).and_then(|id| results.get(id)))
             }
             .boxed(),
@@ -201,13 +202,14 @@ fn typed_compute<O: Send + 'static>(
     options: ComputeOptions,
 ) -> Compute<O> {
     let snapshot = graph.snapshot();
+    let sizes = graph.sizes();
     Compute {
         future: async move {
             let ids = ids?;
             if let Some(key) = first_duplicate(&ids, &snapshot) {
                 return Err(ComputeError::DuplicateTarget { key });
             }
-            let mut results = run(inner, snapshot, ids.clone(), options).await?;
+            let mut results = run(inner, snapshot, sizes, ids.clone(), options).await?;
             extract(&ids, &mut |id| results.take(id))
         }
         .boxed(),
@@ -334,6 +336,7 @@ pub struct ComputeOptions {
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) callbacks: Vec<Arc<dyn Callback>>,
     pub(crate) fuse: bool,
+    pub(crate) memory_limit: Option<u64>,
 }
 
 impl Default for ComputeOptions {
@@ -342,6 +345,7 @@ impl Default for ComputeOptions {
             cancel: None,
             callbacks: Vec::new(),
             fuse: true,
+            memory_limit: None,
         }
     }
 }
@@ -363,9 +367,54 @@ impl ComputeOptions {
     /// instead of `n` (core's [`fuse`](taskloom_core::fuse) rule). On by default; it
     /// only applies where it saves time: executors with workers (not the inline
     /// `CurrentThread`, which already runs chains back to back), and computations
-    /// without callbacks (which are told of every task as it starts).
+    /// without callbacks that want task events (they are told of every task as it
+    /// starts; see [`Callback::task_events`]).
     pub fn fuse(mut self, fuse: bool) -> Self {
         self.fuse = fuse;
+        self
+    }
+
+    /// A byte budget for the results this computation holds, as they report their
+    /// sizes ([`ResultSize`](crate::size::ResultSize), through
+    /// [`Graph::add_sized`](crate::Graph::add_sized), [`Graph::measure`] or
+    /// [`Graph::declare_size`]; other results count as 0 bytes).
+    ///
+    /// While the bytes held, plus one largest result so far for each task started
+    /// that frees nothing and has not finished, would reach the budget, the loop
+    /// starts only tasks that free memory: tasks that are the last user of one of
+    /// their inputs, which includes the next link of every chain started. When none
+    /// is ready and nothing is running, it starts the next task anyway, one at a
+    /// time (never a deadlock), and counts the overrun
+    /// ([`MemoryStats`](crate::callbacks::MemoryStats) in `on_finish`, and an INFO
+    /// event in the `compute` span the first time). Tasks are also handed to the
+    /// executor one per free worker, so that what runs is what the static order
+    /// planned. The bytes held then stay within the budget plus about one result,
+    /// unless the graph's shape needs more at once (a reduction of more inputs
+    /// than fit).
+    ///
+    /// ```
+    /// use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut g = Graph::new();
+    /// let parts = (0..8_u8)
+    ///     .map(|i| g.add_sized(("part", i), (), move || vec![i; 1 << 20]))
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// let sums = parts
+    ///     .iter()
+    ///     .enumerate()
+    ///     .map(|(i, p)| g.add_sized(("sum", i), p, |v: &Vec<u8>| v.len() as u64))
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// let total = g.add("total", &sums, |s: &[&u64]| s.iter().copied().sum::<u64>())?;
+    /// let options = ComputeOptions::new().memory_limit(2 << 20); // 2 MiB
+    /// let n = Scheduler::threads(2)?.compute_with(&g, &total, options).await?;
+    /// assert_eq!(n, 8 << 20);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
         self
     }
 

@@ -1,5 +1,5 @@
-//! Tracing: one `compute` span per computation, one `task` span per task, entered on
-//! the worker thread that runs it.
+//! Tracing: one `compute` span per computation (with what it held), one `task` span
+//! per task, entered on the worker thread that runs it.
 //!
 //! A test binary of its own, with the recorder as the global subscriber: span
 //! callsites cache their interest process-wide, so a scoped subscriber in a binary
@@ -74,7 +74,7 @@ async fn compute_and_task_spans_carry_keys_workers_and_timings() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let mut g = Graph::new();
     let a = g.add(("a", 1), (), || 1_i64).unwrap();
-    let b = g.add("b", &a, |x: &i64| x + 1).unwrap();
+    let b = g.add_sized("b", &a, |x: &i64| x + 1).unwrap(); // 8 bytes
     let c = g
         .add_async("c", &b, |x: std::sync::Arc<i64>| async move { *x * 10 })
         .unwrap();
@@ -95,6 +95,11 @@ async fn compute_and_task_spans_carry_keys_workers_and_timings() {
         computes[0].fields.get("workers").map(String::as_str),
         Some("2")
     );
+    // What it held, recorded when it ended: b and c's results at once.
+    let field = |name: &str| computes[0].fields.get(name).map(String::as_str);
+    assert_eq!(field("peak_held"), Some("2"));
+    assert_eq!(field("peak_held_bytes"), Some("8"));
+    assert_eq!(field("memory_overruns"), Some("0"));
     let mut tasks: Vec<_> = spans.values().filter(|s| s.name == "task").collect();
     tasks.sort_by_key(|t| t.fields.get("key").cloned());
     assert_eq!(tasks.len(), 3, "{spans:#?}");

@@ -140,12 +140,26 @@ pub fn diagnostics<T>(graph: &Graph<T>, culled: &Culled, priorities: &Priorities
 /// The `max_pressure` of [`diagnostics`] for a run order given as a sequence, without
 /// the per-task records: checks, in debug builds, the count `order` keeps as it goes.
 pub(crate) fn max_pressure<T>(graph: &Graph<T>, culled: &Culled, sequence: &[TaskId]) -> u32 {
+    max_pressure_under(graph, culled, sequence, u32::MAX).unwrap_or(u32::MAX)
+}
+
+/// [`max_pressure`], or `None` as soon as the count reaches `limit` (a candidate
+/// order that cannot beat one holding `limit` results is dropped early).
+pub(crate) fn max_pressure_under<T>(
+    graph: &Graph<T>,
+    culled: &Culled,
+    sequence: &[TaskId],
+    limit: u32,
+) -> Option<u32> {
     let mut waiting: Vec<u32> = (0..graph.len())
         .map(|i| culled.dependents(TaskId::from_index(i)).len() as u32)
         .collect();
     let (mut held, mut max) = (0u32, 0u32);
     for &task in sequence {
         max = max.max(held);
+        if max >= limit {
+            return None;
+        }
         let mut freed = 0;
         for &dep in graph.deps(task) {
             let w = &mut waiting[dep.index()];
@@ -154,5 +168,5 @@ pub(crate) fn max_pressure<T>(graph: &Graph<T>, culled: &Culled, sequence: &[Tas
         }
         held = held + u32::from(waiting[task.index()] != 0) - freed;
     }
-    max
+    Some(max)
 }

@@ -1,19 +1,33 @@
 //! The dispatch strategy: ready tasks go to the executor in batches.
 //!
-//! At most `2 × workers × chunk` tasks of the computation are handed out at once
-//! (Dask #7583's back-pressure): the rest wait on core's ready stack, where newer
-//! tasks can still overtake them. `chunk` adapts to the measured task duration
-//! (batches of about [`TARGET_BATCH`] of work), unless the scheduler fixes it. A
-//! linear chain is handed to one worker whole (core's fusion rule), so its links cost
-//! no round trip each.
+//! Two modes, chosen at every turn of the loop:
+//!
+//! - **throughput** (tasks of microseconds with small or unknown results): at most
+//!   `2 × workers × chunk` tasks of the computation are handed out at once (Dask
+//!   #7583's back-pressure), in batches of `chunk`: the rest wait in core's ready
+//!   set, where tasks the order placed earlier can still overtake them. `chunk`
+//!   adapts to the measured task duration (batches of about [`TARGET_BATCH`] of
+//!   work), unless the scheduler fixes it; near the end of a computation an
+//!   adaptive batch never takes more than a `1 / (2 × workers)` share of the tasks
+//!   left (guided self-scheduling), so no worker finishes alone.
+//! - **plan-following** (a byte budget is set, a result of [`LARGE_RESULT`] or more
+//!   was seen, or tasks take [`LONG_TASK`] or more on average): one task per free
+//!   worker, as Dask's `fire_tasks` does, and with several workers the ledger's
+//!   gate holds the results to the static order's max pressure plus one per worker.
+//!   Tasks handed out ahead each hold a result the plan did not count; here they
+//!   cost little time (a round trip of tens of microseconds against tasks that make
+//!   large results or run long) and save memory where it matters.
+//!
+//! In throughput mode a linear chain is handed to one worker whole (core's fusion
+//! rule), so its links cost no round trip each. Not in plan-following mode: a job
+//! keeps its inputs until it completes (they go back to the loop, which drops them),
+//! so the head's inputs would stay alive while the rest of the chain runs, one
+//! result more than the plan for every chain running.
 //!
 //! Batch length is the price of a round trip: each batch that completes wakes the
 //! loop, and on a machine whose cores all run workers that wake-up takes a core from
 //! a worker (about 5–10 µs each on the 2-core development machine, context switches
-//! included). Batches of about 2 ms keep that under 1 % of the work. Near the end of
-//! a computation long batches would leave one worker finishing alone, so an adaptive
-//! batch never takes more than a `1 / (2 × workers)` share of the tasks left
-//! (guided self-scheduling).
+//! included). Batches of about 2 ms keep that under 1 % of the work.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -35,6 +49,12 @@ const MAX_SPARE_INPUTS: usize = 1024;
 const MAX_CHUNK: usize = 512;
 /// The adaptive chunk aims at batches of about this much work.
 const TARGET_BATCH: Duration = Duration::from_millis(2);
+/// Results this large (bytes, as they report them) make the run follow the plan.
+const LARGE_RESULT: u64 = 64 * 1024;
+/// Tasks this long, on average, make the run follow the plan. At 10 ms a round trip
+/// per task (tens of microseconds) costs under 0.5 %; at 1 ms it would cost the
+/// 1–3 % that fine-grained runs cannot spare (issue 14: ≥ 98 % efficiency at 1 ms).
+const LONG_TASK: Duration = Duration::from_millis(10);
 
 pub(super) struct Dispatcher {
     workers: usize,
@@ -83,30 +103,41 @@ impl Dispatcher {
         name: &str,
     ) -> Result<Step, ComputeError> {
         spawner.start_waiting(ledger)?;
-        let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
-        let limit = 2 * self.workers * chunk;
+        let strict = self.follows_plan(ledger);
+        let (chunk, limit) = if strict {
+            (1, self.workers)
+        } else {
+            let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
+            (chunk, 2 * self.workers * chunk)
+        };
+        let follow_plan = strict && self.workers > 1;
         let graph = Arc::clone(&ledger.graph);
         while self.in_flight < limit {
             let counts = ledger.state.counts();
-            let size = match self.chunksize {
-                Some(fixed) => fixed,
-                None => {
-                    let left = counts
-                        .total
-                        .saturating_sub(counts.finished + counts.running);
-                    chunk.min(left.div_ceil(2 * self.workers)).max(1)
+            let size = if strict {
+                1
+            } else {
+                match self.chunksize {
+                    Some(fixed) => fixed,
+                    None => {
+                        let left = counts
+                            .total
+                            .saturating_sub(counts.finished + counts.running);
+                        chunk.min(left.div_ceil(2 * self.workers)).max(1)
+                    }
                 }
             }
             .min(limit - self.in_flight);
             let mut jobs = Vec::with_capacity(size.min(counts.ready));
             let mut timed = ledger.hooks.listening();
             while jobs.len() < size {
-                let Some(task) = ledger.state.pop_ready() else {
+                let outstanding = self.in_flight + jobs.len() + spawner.outstanding();
+                let Some(task) = ledger.next_ready(outstanding, follow_plan) else {
                     break;
                 };
                 match graph.payload(task) {
                     TaskBody::Blocking(body) => {
-                        let job = self.job(ledger, task, body)?;
+                        let job = self.job(ledger, task, body, !strict)?;
                         timed |= !job.span.is_disabled();
                         jobs.push(job);
                     }
@@ -139,15 +170,24 @@ impl Dispatcher {
         Ok(Step::Wait)
     }
 
+    /// Whether the run follows the plan closely (see the module docs): a byte
+    /// budget is set, results are large, or tasks are long.
+    fn follows_plan(&self, ledger: &Ledger) -> bool {
+        ledger.budgeted()
+            || ledger.largest_result() >= LARGE_RESULT
+            || (self.chunksize.is_none() && self.chunk.mean() >= LONG_TASK)
+    }
+
     /// The job of a ready blocking task: its inputs' values (its body is read from
-    /// the graph where it runs).
+    /// the graph where it runs), and the linear chain after it if `fuse`.
     fn job(
         &mut self,
         ledger: &Ledger,
         task: TaskId,
         body: &BlockingFnBox,
+        fuse: bool,
     ) -> Result<PackedJob, ComputeError> {
-        let chain = if self.fuse && body.remote.is_none() {
+        let chain = if fuse && self.fuse && body.remote.is_none() {
             chain_after(ledger, task)
         } else {
             None
@@ -240,6 +280,11 @@ impl Chunk {
             self.mean_ns = ns;
             self.seen = true;
         }
+    }
+
+    /// The mean task duration; zero before any task is seen.
+    fn mean(&self) -> Duration {
+        Duration::from_nanos(self.mean_ns as u64)
     }
 
     fn size(&self) -> usize {

@@ -7,28 +7,41 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::callbacks::{Callback, FinishInfo, Outcome, StartInfo, TaskFinish, TaskStart};
+use crate::callbacks::{
+    Callback, FinishInfo, MemoryStats, Outcome, StartInfo, TaskFinish, TaskStart,
+};
 use crate::context::Scope;
 use crate::error::{ComputeError, TaskError};
 
 pub(super) struct Hooks {
     list: Vec<Arc<dyn Callback>>,
+    /// Whether any callback wants task events.
+    listening: bool,
     finished: bool,
     scope: Arc<Scope>,
 }
 
 impl Hooks {
-    pub(super) fn new(list: Vec<Arc<dyn Callback>>, scope: Arc<Scope>) -> Self {
+    /// Whether any of `list` wants task events. A callback whose `task_events`
+    /// panics is taken to want them; the panic is left for a hook that can fail the
+    /// computation.
+    pub(super) fn want_task_events(list: &[Arc<dyn Callback>]) -> bool {
+        list.iter()
+            .any(|c| catch_unwind(AssertUnwindSafe(|| c.task_events())).unwrap_or(true))
+    }
+
+    pub(super) fn new(list: Vec<Arc<dyn Callback>>, scope: Arc<Scope>, listening: bool) -> Self {
         Hooks {
             list,
+            listening,
             finished: false,
             scope,
         }
     }
 
-    /// Whether anyone listens (task events then need clocks read).
+    /// Whether anyone listens to task events (they then need clocks read).
     pub(super) fn listening(&self) -> bool {
-        !self.list.is_empty()
+        self.listening
     }
 
     /// Calls `f` on every callback; a panic becomes an error that stops the
@@ -59,7 +72,7 @@ impl Hooks {
         self.each(|c| c.on_task_finish(event))
     }
 
-    pub(super) fn finish(&mut self, outcome: Outcome) {
+    pub(super) fn finish(&mut self, outcome: Outcome, memory: MemoryStats) {
         if !self.finished {
             self.finished = true;
             let info = FinishInfo {
@@ -67,6 +80,7 @@ impl Hooks {
                 outcome,
                 at: Instant::now(),
                 traffic: self.scope.traffic.snapshot(),
+                memory,
             };
             // The computation is over either way; a panic here has nothing left to stop.
             let _ = self.each(|c| c.on_finish(&info));
@@ -80,6 +94,6 @@ impl Drop for Hooks {
     /// `Cancelled`.
     fn drop(&mut self) {
         self.scope.cancel.cancel();
-        self.finish(Outcome::Cancelled);
+        self.finish(Outcome::Cancelled, MemoryStats::default());
     }
 }

@@ -82,7 +82,7 @@ impl InlineRunner {
                 return Ok(Step::Yield);
             }
             spawner.start_waiting(ledger)?;
-            let Some(task) = ledger.state.pop_ready() else {
+            let Some(task) = ledger.next_ready(spawner.outstanding(), false) else {
                 return Ok(Step::Wait);
             };
             match graph.payload(task) {

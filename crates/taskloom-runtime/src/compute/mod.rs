@@ -27,12 +27,17 @@
 //! # Layout
 //!
 //! - this file: [`run`], the loop, and the [`Ledger`] every part shares (graph,
-//!   state, results, hooks) with the one path a completion takes;
-//! - `held`: the results held, dropped without letting a panic escape;
+//!   state, results, hooks) with the one path a completion takes and the one gate
+//!   every start goes through ([`Ledger::next_ready`]);
+//! - `held`: the results held, counted with their bytes, dropped without letting a
+//!   panic escape;
+//! - `gate`: what may start when memory matters (the plan's count, the byte
+//!   budget);
 //! - `hooks`: the callbacks, with `on_finish` exactly once;
 //! - `dispatch`, `inline`, `spawn`: the two strategies and the async spawner.
 
 mod dispatch;
+mod gate;
 mod held;
 mod hooks;
 mod inline;
@@ -46,15 +51,17 @@ use taskloom_core::{Graph as CoreGraph, State, Status, TaskId};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::callbacks::{ComputationId, Outcome, StartInfo, TaskFinish, TaskStart};
+use crate::callbacks::{ComputationId, MemoryStats, Outcome, StartInfo, TaskFinish, TaskStart};
 use crate::context::{self, CancelLink, Scope};
 use crate::error::{ComputeError, TaskError};
 use crate::executor::{Completion, Executor, Inputs, Message, Sink, discard, drop_value};
 use crate::graph::TaskBody;
 use crate::scheduler::{ComputeOptions, Inner};
+use crate::size::Sizes;
 use crate::traffic::Traffic;
 
 use dispatch::Dispatcher;
+use gate::{Admitted, Gate};
 pub(crate) use held::Held;
 use held::Missing;
 use hooks::Hooks;
@@ -69,16 +76,19 @@ const BUDGET: usize = 2048;
 pub(crate) async fn run(
     inner: Arc<Inner>,
     graph: Arc<CoreGraph<TaskBody>>,
+    sizes: Arc<Sizes>,
     targets: Vec<TaskId>,
     options: ComputeOptions,
 ) -> Result<Held, ComputeError> {
     let state = State::new(&graph, &targets)?;
+    let planned = state.planned_pressure();
     let executor = Arc::clone(&inner.executor);
     let about = About::ask(&*executor)?;
     let (tx, rx) = mpsc::unbounded_channel();
+    let listening = Hooks::want_task_events(&options.callbacks);
     let scope = Arc::new(Scope::new(
         Arc::clone(&graph),
-        Sink::new(tx, !options.callbacks.is_empty()),
+        Sink::new(tx, listening),
         ComputationId::next(),
         Arc::from(targets.as_slice()),
     ));
@@ -102,19 +112,26 @@ pub(crate) async fn run(
         bytes_to_parent = tracing::field::Empty,
         bytes_from_parent = tracing::field::Empty,
         bytes_moved = tracing::field::Empty,
+        memory_limit = options.memory_limit,
+        peak_held = tracing::field::Empty,
+        peak_held_bytes = tracing::field::Empty,
+        memory_overruns = tracing::field::Empty,
     );
+    let hooks = Hooks::new(options.callbacks, Arc::clone(&scope), listening);
     let strategy = if about.inline {
         Strategy::Inline(InlineRunner::new())
     } else {
-        let fuse = options.fuse && options.callbacks.is_empty();
+        let fuse = options.fuse && !hooks.listening();
         Strategy::Dispatch(Dispatcher::new(workers, inner.chunksize, fuse))
     };
     let mut computation = Computation {
         ledger: Ledger {
-            held: Held::new(graph.len()),
+            held: Held::new(graph.len(), sizes.any()),
+            gate: Gate::new(graph.len(), options.memory_limit, planned, workers),
+            sizes,
             graph,
             state,
-            hooks: Hooks::new(options.callbacks, Arc::clone(&scope)),
+            hooks,
             scope,
             span: span.clone(),
             worked: 0,
@@ -147,15 +164,20 @@ pub(crate) async fn run(
             span.record("bytes_from_parent", traffic.from_parent);
             span.record("bytes_moved", traffic.moved);
         }
-        computation.ledger.hooks.finish(match &result {
-            Ok(()) => Outcome::Done,
-            Err(ComputeError::Cancelled) => Outcome::Cancelled,
-            Err(e) => Outcome::Failed(e.to_string()),
-        });
+        let memory = computation.ledger.memory();
+        computation.ledger.record(&memory);
+        computation.ledger.hooks.finish(
+            match &result {
+                Ok(()) => Outcome::Done,
+                Err(ComputeError::Cancelled) => Outcome::Cancelled,
+                Err(e) => Outcome::Failed(e.to_string()),
+            },
+            memory,
+        );
         result?;
         Ok(std::mem::replace(
             &mut computation.ledger.held,
-            Held::new(0),
+            Held::new(0, false),
         ))
     }
     .instrument(span)
@@ -235,6 +257,10 @@ struct Ledger {
     graph: Arc<CoreGraph<TaskBody>>,
     state: State,
     held: Held,
+    /// What each task says about its result's size.
+    sizes: Arc<Sizes>,
+    /// What may start when memory matters.
+    gate: Gate,
     /// Shared with every job: the graph (for keys), cancellation, the channel back.
     scope: Arc<Scope>,
     hooks: Hooks,
@@ -373,6 +399,64 @@ impl Computation {
 }
 
 impl Ledger {
+    /// The next task to start, or `None` to wait for a completion: the one gate both
+    /// strategies take tasks through. `outstanding`: tasks started (blocking and
+    /// async) and not completed; `follow_plan`: whether the run is held to the
+    /// plan's count of results (plan-following mode, several workers). Without a
+    /// byte budget and outside that mode, the ready task the static order placed
+    /// first; else what [`Gate::next`] allows.
+    #[inline]
+    fn next_ready(&mut self, outstanding: usize, follow_plan: bool) -> Option<TaskId> {
+        if !follow_plan && !self.gate.budgeted() {
+            return self.state.pop_ready();
+        }
+        let tally = self.held.tally();
+        let (task, admitted) = self
+            .gate
+            .next(&mut self.state, tally, outstanding, follow_plan)?;
+        if admitted == Admitted::Overrun && self.gate.overruns().0 == 1 {
+            tracing::info!(
+                parent: &self.span,
+                limit = self.gate.limit(),
+                held_bytes = tally.bytes,
+                key = %self.graph.key(task),
+                "over the memory budget with nothing running and no task that frees \
+                 memory ready: starting the next task anyway",
+            );
+        }
+        Some(task)
+    }
+
+    /// Whether a byte budget limits what starts.
+    fn budgeted(&self) -> bool {
+        self.gate.budgeted()
+    }
+
+    /// The largest result so far, in bytes (0 if no result reports its size).
+    fn largest_result(&self) -> u64 {
+        self.held.tally().largest
+    }
+
+    /// What the computation held, so far.
+    fn memory(&self) -> MemoryStats {
+        let tally = self.held.tally();
+        let (overruns, peak_over_limit) = self.gate.overruns();
+        MemoryStats {
+            peak_results: tally.peak_results,
+            peak_bytes: tally.peak_bytes,
+            limit: self.gate.limit(),
+            overruns,
+            peak_over_limit,
+        }
+    }
+
+    /// Records the memory figures on the `compute` span.
+    fn record(&self, memory: &MemoryStats) {
+        self.span.record("peak_held", memory.peak_results);
+        self.span.record("peak_held_bytes", memory.peak_bytes);
+        self.span.record("memory_overruns", memory.overruns);
+    }
+
     /// Stops the computation: nothing new starts, running tasks are told.
     fn cancelled(&mut self) -> ComputeError {
         self.state.cancel();
@@ -428,14 +512,13 @@ impl Ledger {
     fn complete(&mut self, c: &mut Completion) -> Result<(), ComputeError> {
         self.worked += c.members as usize;
         // The members of a fused chain before the last all succeeded: feed them in
-        // order. Each next member became ready when the one before finished, so it is
-        // on top of the ready stack.
+        // order. Each next member became ready when the one before finished; it is
+        // handed out at once, whatever else is ready.
         let mut task = c.task;
         for _ in 1..c.members {
             self.finish(task)?;
-            let next = self.state.linear_successor(task);
-            match (next, self.state.pop_ready()) {
-                (Some(next), Some(popped)) if next == popped => task = next,
+            match self.state.linear_successor(task) {
+                Some(next) if self.state.take_ready(next).is_ok() => task = next,
                 _ => {
                     return Err(ComputeError::Protocol(format!(
                         "fused chain after `{}` does not match the graph",
@@ -444,24 +527,19 @@ impl Ledger {
                 }
             }
         }
-        if self.hooks.listening() {
-            self.hooks.task_finish(&TaskFinish {
-                computation: self.scope.id,
-                key: self.graph.key(task),
-                worker: c.worker,
-                started: c.started,
-                finished: c.finished,
-                error: c.result.as_ref().err().map(TaskError::message),
-            })?;
-        }
         match std::mem::replace(&mut c.result, Err(TaskError::placeholder())) {
             Ok(value) => {
-                // Held first: if finishing fails (a release whose `Drop` panics), the
-                // value is dropped with the others, safely.
-                self.held.put(task, value);
+                // Kept before its inputs are released: the high point of this step,
+                // as a gauge of live values sees it.
+                let bytes = self.sizes.bytes(task.index(), &value);
+                self.held
+                    .put(task, value, bytes, self.state.is_target(task));
+                self.gate.completed(c.task, bytes, self.held.tally().bytes);
+                self.task_finished(c, task, None)?;
                 self.finish(task)
             }
             Err(error) => {
+                self.task_finished(c, task, Some(error.message()))?;
                 self.state
                     .fail(task)
                     .map_err(|e| ComputeError::Protocol(e.to_string()))?;
@@ -472,6 +550,29 @@ impl Ledger {
                 })
             }
         }
+    }
+
+    /// Tells the callbacks that `task` (the last of completion `c`) ended.
+    fn task_finished(
+        &self,
+        c: &Completion,
+        task: TaskId,
+        error: Option<&str>,
+    ) -> Result<(), ComputeError> {
+        if !self.hooks.listening() {
+            return Ok(());
+        }
+        let tally = self.held.tally();
+        self.hooks.task_finish(&TaskFinish {
+            computation: self.scope.id,
+            key: self.graph.key(task),
+            worker: c.worker,
+            started: c.started,
+            finished: c.finished,
+            error,
+            held_results: tally.results,
+            held_bytes: tally.bytes,
+        })
     }
 
     /// The error for an input that is not held when its dependent starts (a bug).
@@ -488,6 +589,11 @@ impl Drop for Computation {
     /// Completions still in the channel hold user values: drop them here, where a
     /// panicking `Drop` is caught, instead of in the channel's own drop.
     fn drop(&mut self) {
+        // A dropped future: callbacks hear Cancelled, with what was held (after a
+        // normal end they have already heard, and this does nothing).
+        self.ledger.scope.cancel.cancel();
+        let memory = self.ledger.memory();
+        self.ledger.hooks.finish(Outcome::Cancelled, memory);
         self.rx.close();
         while let Ok(message) = self.rx.try_recv() {
             if let Message::Done(completions) = message {

@@ -25,7 +25,7 @@ pub(super) struct Spawner {
     max: usize,
     /// Async tasks spawned and not yet completed.
     running: usize,
-    /// Async tasks popped from the ready stack, waiting for a slot.
+    /// Async tasks handed out by core, waiting for a slot.
     waiting: VecDeque<TaskId>,
     /// The runtime to spawn on when the loop runs outside one.
     runtime: Option<tokio::runtime::Handle>,
@@ -43,6 +43,11 @@ impl Spawner {
 
     pub(super) fn running(&self) -> usize {
         self.running
+    }
+
+    /// Async tasks handed to it and not completed: spawned, or waiting for a slot.
+    pub(super) fn outstanding(&self) -> usize {
+        self.running + self.waiting.len()
     }
 
     /// One of its tasks completed.

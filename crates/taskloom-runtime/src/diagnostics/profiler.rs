@@ -5,8 +5,9 @@
 //! [`ComputeOptions::shared_callback`](crate::ComputeOptions::shared_callback), keeps
 //! an `Arc` so the caller can read it afterwards, and sees only the computations it was
 //! given to. Each record is taken from the task's completion (worker, start and end
-//! instants measured by the worker itself), so the profiler adds one lock and one push
-//! per task to the scheduling loop and nothing to the workers.
+//! instants measured by the worker itself; the results and bytes the loop held right
+//! after keeping its result), so the profiler adds one lock and one push per task to
+//! the scheduling loop and nothing to the workers.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -31,6 +32,11 @@ pub struct TaskRecord {
     pub end: Instant,
     /// `None` if it succeeded, else the error's message.
     pub error: Option<String>,
+    /// Results its computation held when it ended (see
+    /// [`TaskFinish::held_results`]).
+    pub held_results: usize,
+    /// Their bytes (see [`TaskFinish::held_bytes`]).
+    pub held_bytes: u64,
 }
 
 impl TaskRecord {
@@ -161,6 +167,8 @@ impl Callback for Profiler {
             start: event.started,
             end: event.finished.max(event.started),
             error: event.error.map(str::to_owned),
+            held_results: event.held_results,
+            held_bytes: event.held_bytes,
         });
     }
 

@@ -3,8 +3,12 @@
 //! The trace-event format (a JSON object with a `traceEvents` array) is what
 //! Perfetto (<https://ui.perfetto.dev>) and `chrome://tracing` open. Each task is a
 //! complete event (`"ph": "X"`) on the track of the worker that ran it; CPU % and
-//! resident memory are counter events (`"ph": "C"`) drawn as graphs above the tracks.
-//! Times are microseconds from the earliest instant in the trace.
+//! resident memory are counter events (`"ph": "C"`) drawn as graphs above the tracks,
+//! and so is what the scheduling loop held: `memory (MiB)` has a `held` series (bytes
+//! of results as they report them) beside the sampler's `rss`, and `results held`
+//! counts them, one point per task end (the high point of that step: its result
+//! kept, its inputs not yet dropped). Times are microseconds from the earliest
+//! instant in the trace.
 //!
 //! A track shows one event at a time, so tasks that overlap on the same worker (async
 //! tasks all run as "tokio"; a profiler shared by computations running inline on
@@ -236,6 +240,33 @@ impl ChromeTrace {
             line.push_str("}}");
         }
 
+        // What the loop held, at each task's end, per computation (several
+        // computations in one trace each get their own series).
+        let mut ends: Vec<&TaskRecord> = self.records.iter().collect();
+        ends.sort_by_key(|r| r.end);
+        let several = self.computes.len() > 1;
+        for record in ends {
+            let suffix = if several {
+                format!(" {}", record.computation)
+            } else {
+                String::new()
+            };
+            let line = events.next();
+            let _ = write!(
+                line,
+                r#"{{"name":"memory (MiB)","ph":"C","ts":{:.3},"pid":1,"args":{{"held{suffix}":{:.3}}}}}"#,
+                us(record.end),
+                record.held_bytes as f64 / (1024.0 * 1024.0),
+            );
+            let line = events.next();
+            let _ = write!(
+                line,
+                r#"{{"name":"results held","ph":"C","ts":{:.3},"pid":1,"args":{{"results{suffix}":{}}}}}"#,
+                us(record.end),
+                record.held_results,
+            );
+        }
+
         for sample in &self.samples {
             let line = events.next();
             let _ = write!(
@@ -354,6 +385,8 @@ mod tests {
             start: t0 + Duration::from_millis(start_ms),
             end: t0 + Duration::from_millis(end_ms),
             error: None,
+            held_results: 1,
+            held_bytes: 1 << 20,
         }
     }
 
@@ -372,6 +405,19 @@ mod tests {
         assert_eq!(lanes.ids.len(), 3);
         // Thread(0) sorts before Async (declaration order of `Worker`).
         assert_eq!(lanes.of_record[3], 1);
+    }
+
+    #[test]
+    fn what_the_loop_held_is_a_counter_next_to_rss() {
+        let t0 = Instant::now();
+        let records = [record("a", Worker::Thread(0), t0, 0, 10)];
+        let json = ChromeTrace::new().records(records).to_json();
+        assert!(json.contains(
+            r#"{"name":"memory (MiB)","ph":"C","ts":10000.000,"pid":1,"args":{"held":1.000}}"#
+        ));
+        assert!(json.contains(
+            r#"{"name":"results held","ph":"C","ts":10000.000,"pid":1,"args":{"results":1}}"#
+        ));
     }
 
     #[test]
