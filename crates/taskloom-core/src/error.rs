@@ -125,4 +125,10 @@ pub enum StateError {
         /// The task named by the call.
         id: TaskId,
     },
+    /// `lose` named a task that has not finished: only finished results can be lost.
+    #[error("task id {id} has not finished: only a finished result can be lost")]
+    NotFinished {
+        /// The task named by the call.
+        id: TaskId,
+    },
 }

@@ -336,13 +336,20 @@ impl State {
             return Ok(());
         }
 
-        // Dependents whose last dependency this was become ready.
+        // Dependents whose last dependency this was become ready. (Only waiting ones
+        // count it: after a loss it may run again while some of its dependents had
+        // finished, and a running one that took the lost result is the driver's to
+        // retract.)
         let range = self.dependent_offsets[i] as usize..self.dependent_offsets[i + 1] as usize;
         for k in range {
             let dependent = self.dependents[k];
+            let waiting = self.state[dependent.index()];
+            if !matches!(waiting, TaskState::Waiting | TaskState::Running) {
+                continue;
+            }
             let w = &mut self.waiting_deps[dependent.index()];
-            *w -= 1;
-            if *w == 0 {
+            *w = w.saturating_sub(1);
+            if *w == 0 && waiting == TaskState::Waiting {
                 self.state[dependent.index()] = TaskState::Ready;
                 let rank = self.rank[dependent.index()];
                 self.ready.insert(rank);
@@ -358,8 +365,8 @@ impl State {
         for k in range {
             let dep = self.deps[k];
             let w = &mut self.waiting_dependents[dep.index()];
-            *w -= 1;
-            if *w == 0 && !self.target[dep.index()] {
+            *w = w.saturating_sub(1);
+            if *w == 0 && !self.target[dep.index()] && self.state[dep.index()] == TaskState::Held {
                 self.state[dep.index()] = TaskState::Released;
                 self.releases.push(dep);
             } else if *w == 1 && self.releasing.is_some() && !self.target[dep.index()] {
@@ -367,6 +374,13 @@ impl State {
                 // releases `dep`.
                 self.last_dependent_ready(dep);
             }
+        }
+
+        // Run again after a loss, it may be needed by nobody any more (its last
+        // dependent finished meanwhile, with the value it had): released at once.
+        if self.waiting_dependents[i] == 0 && !self.target[i] {
+            self.state[i] = TaskState::Released;
+            self.releases.push(id);
         }
 
         if self.counts.finished == self.counts.total {
@@ -424,6 +438,137 @@ impl State {
             self.status = Status::Cancelled;
             self.clear_ready();
         }
+    }
+
+    /// Feeds the loss of finished results (the worker that held them died): each one
+    /// still needed (a target, or an input of a task not finished) goes back to
+    /// waiting, or to ready, and runs again. Inputs it needs that were released
+    /// already run again first, as far back as needed (its lineage); tasks not
+    /// finished that take it wait for it again. A running task that takes it keeps
+    /// running until the driver [`retract`](State::retract)s it. Returns how many
+    /// tasks will run again.
+    ///
+    /// A lost result that nothing needs any more is only counted as released. After
+    /// a failure or cancel, nothing runs again (`Ok(0)`).
+    ///
+    /// `O((deps + dependents) × tasks run again)`; iterative, so a long lineage
+    /// needs no stack.
+    ///
+    /// # Errors
+    /// [`StateError::NotFinished`] if a task in `lost` has not finished; the state is
+    /// unchanged.
+    pub fn lose(&mut self, lost: &[TaskId]) -> Result<usize, StateError> {
+        for &id in lost {
+            if !matches!(
+                self.state.get(id.index()),
+                Some(TaskState::Held | TaskState::Released)
+            ) {
+                return Err(StateError::NotFinished { id });
+            }
+        }
+        if self.status != Status::Running {
+            return Ok(0);
+        }
+        let mut again = 0;
+        let mut stack: Vec<TaskId> = lost.to_vec();
+        while let Some(t) = stack.pop() {
+            let i = t.index();
+            let was = self.state[i];
+            if !matches!(was, TaskState::Held | TaskState::Released) {
+                continue; // already running again
+            }
+            if self.waiting_dependents[i] == 0 && !self.target[i] {
+                // Nobody needs it any more: its loss costs nothing.
+                if was == TaskState::Held {
+                    self.state[i] = TaskState::Released;
+                    self.counts.held -= 1;
+                    self.counts.released += 1;
+                }
+                continue;
+            }
+            again += 1;
+            self.counts.finished -= 1;
+            if was == TaskState::Held {
+                self.counts.held -= 1;
+            } else {
+                self.counts.released -= 1;
+            }
+            // Its dependents that counted it as done wait for it again.
+            let range = self.dependent_offsets[i] as usize..self.dependent_offsets[i + 1] as usize;
+            for k in range {
+                let d = self.dependents[k];
+                match self.state[d.index()] {
+                    TaskState::Waiting | TaskState::Running => self.waiting_deps[d.index()] += 1,
+                    TaskState::Ready => {
+                        self.waiting_deps[d.index()] += 1;
+                        self.unready(d);
+                    }
+                    _ => {}
+                }
+            }
+            // It needs its inputs again: held ones are there, released ones run again
+            // (and, when they do, count themselves into its wait).
+            let mut missing = 0;
+            let range = self.dep_offsets[i] as usize..self.dep_offsets[i + 1] as usize;
+            for k in range {
+                let p = self.deps[k];
+                self.waiting_dependents[p.index()] += 1;
+                match self.state[p.index()] {
+                    TaskState::Released => stack.push(p),
+                    TaskState::Waiting | TaskState::Ready | TaskState::Running => missing += 1,
+                    _ => {}
+                }
+            }
+            self.waiting_deps[i] = missing;
+            self.state[i] = TaskState::Waiting;
+            if missing == 0 {
+                self.make_ready(t);
+            }
+        }
+        Ok(again)
+    }
+
+    /// Takes back a running task that cannot run now (an input of it was lost, see
+    /// [`lose`](State::lose)): it waits for its inputs again, or is ready again if
+    /// none is missing.
+    ///
+    /// # Errors
+    /// [`StateError::NotRunning`] if `id` is not running; the state is unchanged.
+    pub fn retract(&mut self, id: TaskId) -> Result<(), StateError> {
+        let i = id.index();
+        if self.state.get(i) != Some(&TaskState::Running) {
+            return Err(StateError::NotRunning { id });
+        }
+        self.counts.running -= 1;
+        self.state[i] = TaskState::Waiting;
+        if self.waiting_deps[i] == 0 && self.status == Status::Running {
+            self.make_ready(id);
+        }
+        Ok(())
+    }
+
+    /// A waiting task whose inputs are all held becomes ready.
+    fn make_ready(&mut self, id: TaskId) {
+        self.state[id.index()] = TaskState::Ready;
+        let rank = self.rank[id.index()];
+        self.ready.insert(rank);
+        self.counts.ready += 1;
+        if self.releasing.is_some() && self.releases_on_finish(id) {
+            self.mark_releasing(rank);
+        }
+    }
+
+    /// A ready task waits again.
+    fn unready(&mut self, id: TaskId) {
+        let rank = self.rank[id.index()];
+        self.ready.remove(rank);
+        if let Some(releasing) = &mut self.releasing {
+            if releasing.contains(rank) {
+                releasing.remove(rank);
+            }
+        }
+        self.counts.ready -= 1;
+        self.state[id.index()] = TaskState::Waiting;
     }
 
     fn clear_ready(&mut self) {
