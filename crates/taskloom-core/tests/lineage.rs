@@ -91,7 +91,7 @@ fn only_finished_results_can_be_lost() {
 /// task ever runs before its inputs are held.
 #[test]
 fn random_losses_never_stop_a_computation() {
-    let mut rng = Rng(0x5eed_11);
+    let mut rng = Rng(0x005e_ed11);
     for case in 0..200 {
         let n = 1 + rng.below(60);
         let mut g = Graph::with_capacity(n, 3 * n);
