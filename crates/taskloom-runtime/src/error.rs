@@ -39,6 +39,12 @@ pub enum TaskErrorKind {
     /// The task's result panicked when it was dropped (its type's `Drop`); the
     /// message is the panic payload.
     DropPanicked,
+    /// An input of the task was held by a worker that was lost with it. The
+    /// scheduling loop runs the lost inputs again from their own inputs (up to
+    /// [`DEFAULT_RETRIES`](crate::executor::DEFAULT_RETRIES) times each) and the
+    /// task after them; the computation fails with this error, naming the lost key
+    /// and the worker, only past that limit.
+    InputLost,
 }
 
 impl TaskError {
@@ -95,6 +101,7 @@ impl fmt::Display for TaskError {
             TaskErrorKind::Failed => write!(f, "failed: {}", self.message),
             TaskErrorKind::Panicked => write!(f, "panicked: {}", self.message),
             TaskErrorKind::WorkerLost => write!(f, "lost its worker: {}", self.message),
+            TaskErrorKind::InputLost => write!(f, "lost an input: {}", self.message),
             TaskErrorKind::Serialization => write!(f, "could not move its data: {}", self.message),
             TaskErrorKind::Cancelled => write!(f, "was cancelled: {}", self.message),
             TaskErrorKind::TypeMismatch => {

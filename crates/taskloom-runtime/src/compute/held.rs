@@ -10,6 +10,7 @@
 use taskloom_core::{Graph as CoreGraph, TaskId};
 
 use crate::error::TaskError;
+use crate::executor::link::resident::RemoteRef;
 use crate::executor::{InputRefs, discard, drop_value};
 use crate::graph::TaskBody;
 use crate::value::Value;
@@ -94,6 +95,19 @@ impl Held {
             }
             None => Ok(()),
         }
+    }
+
+    /// The tasks whose results were held by a worker that was lost, and are gone.
+    /// `O(tasks)`: called only when a loss shows.
+    pub(super) fn lost(&self) -> Vec<TaskId> {
+        self.values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let r = v.as_ref()?.downcast_ref::<RemoteRef>()?;
+                r.is_lost().then(|| TaskId::from_index(i))
+            })
+            .collect()
     }
 
     /// Results held now and at most, and their bytes.

@@ -43,6 +43,7 @@ mod hooks;
 mod inline;
 mod spawn;
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,7 +54,8 @@ use tracing::Instrument;
 
 use crate::callbacks::{ComputationId, MemoryStats, Outcome, StartInfo, TaskFinish, TaskStart};
 use crate::context::{self, CancelLink, Scope};
-use crate::error::{ComputeError, TaskError};
+use crate::error::{ComputeError, TaskError, TaskErrorKind};
+use crate::executor::DEFAULT_RETRIES;
 use crate::executor::{Completion, Executor, Inputs, Message, Sink, discard, drop_value};
 use crate::graph::TaskBody;
 use crate::scheduler::{ComputeOptions, Inner};
@@ -135,6 +137,7 @@ pub(crate) async fn run(
             scope,
             span: span.clone(),
             worked: 0,
+            reruns: HashMap::new(),
         },
         strategy,
         spawner: Spawner::new(inner.max_async_tasks, inner.runtime.clone()),
@@ -267,6 +270,8 @@ struct Ledger {
     span: tracing::Span,
     /// Tasks started or completed since the loop last waited or yielded.
     worked: usize,
+    /// How many times each result lost with its worker ran again (rare: a map).
+    reruns: HashMap<TaskId, u32>,
 }
 
 impl Computation {
@@ -538,6 +543,10 @@ impl Ledger {
                 self.task_finished(c, task, None)?;
                 self.finish(task)
             }
+            Err(error) if error.kind() == TaskErrorKind::InputLost && self.rerun(task)? => {
+                self.gate.completed(c.task, 0, self.held.tally().bytes);
+                Ok(())
+            }
             Err(error) => {
                 self.task_finished(c, task, Some(error.message()))?;
                 self.state
@@ -550,6 +559,38 @@ impl Ledger {
                 })
             }
         }
+    }
+
+    /// `task` found an input lost with the worker that held it: every result lost
+    /// with a worker runs again from its lineage (core's `lose`), then `task`
+    /// (`retract`). `false` if that cannot help: nothing held is lost (the input
+    /// went another way), or a lost result ran again [`DEFAULT_RETRIES`] times already.
+    fn rerun(&mut self, task: TaskId) -> Result<bool, ComputeError> {
+        let lost = self.held.lost();
+        if lost.is_empty() {
+            return Ok(false);
+        }
+        for &l in &lost {
+            let runs = self.reruns.entry(l).or_insert(0);
+            *runs += 1;
+            if *runs > DEFAULT_RETRIES {
+                return Ok(false);
+            }
+        }
+        for &l in &lost {
+            // A reference to a lost worker's value: its drop sends nothing.
+            let _ = self.held.release(l);
+        }
+        let protocol = |e: taskloom_core::StateError| ComputeError::Protocol(e.to_string());
+        let again = self.state.lose(&lost).map_err(protocol)?;
+        self.state.retract(task).map_err(protocol)?;
+        tracing::warn!(
+            key = %self.graph.key(task),
+            lost = lost.len(),
+            again,
+            "taskloom results lost with their worker run again"
+        );
+        Ok(true)
     }
 
     /// Tells the callbacks that `task` (the last of completion `c`) ended.

@@ -10,7 +10,6 @@ use taskloom_runtime::process::ProcessPool;
 use taskloom_runtime::traffic::Traffic;
 use taskloom_runtime::{
     Callback, CancellationToken, ComputeError, ComputeOptions, Graph, Handle, Scheduler,
-    TaskErrorKind,
 };
 
 use crate::deaths::signal;
@@ -29,8 +28,8 @@ pub(crate) const TESTS: &[crate::Test] = &[
         inputs_held_elsewhere_move_through_the_parent,
     ),
     (
-        "resident::a_lost_worker_fails_naming_the_lost_key",
-        a_lost_worker_fails_naming_the_lost_key,
+        "resident::results_lost_with_a_worker_are_computed_again",
+        results_lost_with_a_worker_are_computed_again,
     ),
     (
         "resident::cancel_frees_every_worker",
@@ -180,8 +179,9 @@ fn inputs_held_elsewhere_move_through_the_parent(f: &Fns) {
 
 /// `kept` (a chunk kept in the only worker), then, after a local gate the test
 /// opens, `used` (a remote task taking `kept`). The worker is killed between the two:
-/// `used`'s input is lost with it, and the error says which and where.
-fn a_lost_worker_fails_naming_the_lost_key(f: &Fns) {
+/// `kept` is lost with it, runs again on the replacement (from its own inputs, held
+/// in the parent), and `used` runs after it: the right answer, made by the new worker.
+fn results_lost_with_a_worker_are_computed_again(f: &Fns) {
     let rt = runtime();
     let (pool, s) = pool_with(1, true);
     let pid = pool.pids()[0].unwrap();
@@ -190,18 +190,22 @@ fn a_lost_worker_fails_naming_the_lost_key(f: &Fns) {
     let mut g = Graph::new();
     let start = g.add("start", (), || 0_u64).unwrap();
     let n = g.add("n", (), || N).unwrap();
-    let kept = g.add_remote("kept", (&start, &n), &f.chunk).unwrap();
+    let first = g.add_remote("first", (&start, &n), &f.chunk).unwrap();
+    // Two generations of results in the worker: `first` is released once `kept`
+    // is made, so `kept` runs again from `first`, which runs again from `start`.
+    let kept = g.add_remote("kept", &first, &f.double).unwrap();
     let gate = g
         .add("gate", (), move || {
             let _ = wait.lock().unwrap().recv();
-            0_u64
+            1_u64
         })
         .unwrap();
     let gated = g.add_remote("gated", (&gate, &n), &f.chunk).unwrap();
     let used = g
         .add_remote("used", (&kept, &gated), &f.where_made2)
         .unwrap();
-    let compute = rt.spawn(s.compute(&g, &used));
+    let sum = g.add_remote("sum", &kept, &f.chunk_sum).unwrap();
+    let compute = rt.spawn(s.compute(&g, (&used, &sum)));
     eventually("the worker to hold `kept`", || {
         pool.held_bytes().first().is_some_and(|(_, b)| *b > 0)
     });
@@ -210,15 +214,13 @@ fn a_lost_worker_fails_naming_the_lost_key(f: &Fns) {
         pool.pids()[0].is_some_and(|p| p != pid)
     });
     go.send(()).unwrap();
-    let error = rt.block_on(compute).unwrap().unwrap_err();
-    let ComputeError::Task { key, error } = &error else {
-        panic!("not a task error: {error}");
-    };
-    assert_eq!(key.to_string(), "used");
-    assert_eq!(error.kind(), TaskErrorKind::WorkerLost);
-    let message = error.message();
-    assert!(message.contains("`kept`"), "{message}");
-    assert!(message.contains(&format!("pid {pid}")), "{message}");
+    let ((made_kept, made_gated, runs_in), sum) = rt.block_on(compute).unwrap().unwrap();
+    let new_pid = pool.pids()[0].unwrap();
+    assert_eq!(
+        (made_kept, made_gated, runs_in),
+        (new_pid, new_pid, new_pid)
+    );
+    assert_eq!(sum, (0..N).map(|v| v * 2).sum::<u64>());
 }
 
 fn cancel_frees_every_worker(f: &Fns) {

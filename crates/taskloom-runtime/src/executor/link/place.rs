@@ -310,6 +310,14 @@ impl Places {
         Some(answer)
     }
 
+    /// Whether the worker at `home` is still there (with what it holds).
+    pub(crate) fn is_live(&self, home: Home) -> bool {
+        self.lock()
+            .places
+            .get(&home.place)
+            .is_some_and(|p| p.generation == home.generation && p.worker != Worker::Inline)
+    }
+
     /// Bytes held by each live worker, by place.
     pub(crate) fn held(&self) -> Vec<(Worker, u64)> {
         let table = self.lock();

@@ -88,6 +88,15 @@ impl RemoteRef {
     }
 }
 
+impl RemoteRef {
+    /// Whether the worker that held it is gone (and the value with it).
+    pub(crate) fn is_lost(&self) -> bool {
+        self.places
+            .upgrade()
+            .is_none_or(|places| !places.is_live(self.home))
+    }
+}
+
 impl Drop for RemoteRef {
     fn drop(&mut self) {
         if let Some(places) = self.places.upgrade() {
@@ -200,15 +209,19 @@ async fn move_in(
                 }
             }
             Err(why) => {
-                let message = match why {
-                    None => {
-                        format!("its input `{key}` was held by worker {holder}, which was lost")
-                    }
-                    Some(why) => format!(
-                        "its input `{key}` could not be fetched from worker {holder}: {why}"
+                let error = match why {
+                    // The loop runs the lost input again, then this task.
+                    None => TaskError::new(
+                        TaskErrorKind::InputLost,
+                        format!("its input `{key}` was held by worker {holder}, which was lost"),
+                    ),
+                    Some(why) => TaskError::new(
+                        TaskErrorKind::WorkerLost,
+                        format!(
+                            "its input `{key}` could not be fetched from worker {holder}: {why}"
+                        ),
                     ),
                 };
-                let error = TaskError::new(TaskErrorKind::WorkerLost, message);
                 let reporter = Reporter::new(&job.scope);
                 reporter.report(vec![job.failed(error, worker)]);
                 return;
