@@ -29,6 +29,16 @@ pub(crate) struct Fns {
     /// Writes a frame header announcing almost 4 GiB to the scheduler, bypassing the
     /// framing, then returns: a worker breaking the frame limit.
     pub(crate) oversized: Remote<(i64,), i64>,
+    /// Residency: a chunk of `n` numbers from `start`, with the pid that made it.
+    pub(crate) chunk: Remote<(u64, u64), (u32, Vec<u64>)>,
+    /// Doubles a chunk's numbers (made here).
+    pub(crate) double: Remote<((u32, Vec<u64>),), (u32, Vec<u64>)>,
+    /// A chunk's sum.
+    pub(crate) chunk_sum: Remote<((u32, Vec<u64>),), u64>,
+    /// A sum of sums.
+    pub(crate) total: Remote<Many<u64>, u64>,
+    /// What this worker holds for the scheduler: `(values, bytes)`.
+    pub(crate) held_here: Remote<(), (u64, u64)>,
 }
 
 /// The registry, as every process of the tests builds it.
@@ -61,6 +71,31 @@ pub(crate) fn registry() -> (Registry, Fns) {
                 taskloom_runtime::process::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
                 *x
             })
+            .unwrap(),
+        chunk: registry
+            .register("chunk", |start: &u64, n: &u64| {
+                (
+                    std::process::id(),
+                    (*start..*start + *n).collect::<Vec<u64>>(),
+                )
+            })
+            .unwrap(),
+        double: registry
+            .register("double", |c: &(u32, Vec<u64>)| {
+                (
+                    std::process::id(),
+                    c.1.iter().map(|v| v * 2).collect::<Vec<u64>>(),
+                )
+            })
+            .unwrap(),
+        chunk_sum: registry
+            .register("chunk_sum", |c: &(u32, Vec<u64>)| c.1.iter().sum::<u64>())
+            .unwrap(),
+        total: registry
+            .register("total", |xs: &[&u64]| xs.iter().copied().sum::<u64>())
+            .unwrap(),
+        held_here: registry
+            .register("held_here", taskloom_runtime::process::held_here)
             .unwrap(),
     };
     if std::env::var_os(OTHER_BUILD_VAR).is_some() {

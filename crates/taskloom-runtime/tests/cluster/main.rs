@@ -16,6 +16,7 @@ mod functions;
 #[allow(dead_code)] // the runner's own tests are the process binary's
 mod harness;
 mod local;
+mod resident;
 mod security;
 mod slurm;
 mod support;
@@ -29,6 +30,13 @@ fn main() {
     let (registry, fns) = functions::registry();
     process::init(&registry); // in a worker, serves and never returns
 
-    let tests: Vec<Test> = [local::TESTS, security::TESTS, faults::TESTS, slurm::TESTS].concat();
+    let tests: Vec<Test> = [
+        local::TESTS,
+        security::TESTS,
+        faults::TESTS,
+        slurm::TESTS,
+        resident::TESTS,
+    ]
+    .concat();
     harness::main(&tests, &fns);
 }
