@@ -10,6 +10,9 @@ use taskloom_runtime::process::{Registry, Remote};
 /// Set in a worker's environment to give it another registry, hence another build.
 pub(crate) const OTHER_BUILD_VAR: &str = "TASKLOOM_TEST_OTHER_BUILD";
 
+/// A chunk of numbers with the pid of the worker that made it.
+pub(crate) type Chunk = (u32, Vec<u64>);
+
 /// The registered functions, typed.
 pub(crate) struct Fns {
     pub(crate) square: Remote<(i64,), i64>,
@@ -30,11 +33,11 @@ pub(crate) struct Fns {
     /// framing, then returns: a worker breaking the frame limit.
     pub(crate) oversized: Remote<(i64,), i64>,
     /// Residency: a chunk of `n` numbers from `start`, with the pid that made it.
-    pub(crate) chunk: Remote<(u64, u64), (u32, Vec<u64>)>,
+    pub(crate) chunk: Remote<(u64, u64), Chunk>,
     /// Doubles a chunk's numbers (made here).
-    pub(crate) double: Remote<((u32, Vec<u64>),), (u32, Vec<u64>)>,
+    pub(crate) double: Remote<(Chunk,), Chunk>,
     /// A chunk's sum.
-    pub(crate) chunk_sum: Remote<((u32, Vec<u64>),), u64>,
+    pub(crate) chunk_sum: Remote<(Chunk,), u64>,
     /// A sum of sums.
     pub(crate) total: Remote<Many<u64>, u64>,
     /// What this worker holds for the scheduler: `(values, bytes)`.
