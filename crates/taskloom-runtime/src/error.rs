@@ -41,9 +41,9 @@ pub enum TaskErrorKind {
     DropPanicked,
     /// An input of the task was held by a worker that was lost with it. The
     /// scheduling loop runs the lost inputs again from their own inputs (up to
-    /// [`DEFAULT_RETRIES`](crate::executor::DEFAULT_RETRIES) times each) and the
-    /// task after them; the computation fails with this error, naming the lost key
-    /// and the worker, only past that limit.
+    /// 4 × ([`DEFAULT_RETRIES`](crate::executor::DEFAULT_RETRIES) + 1) times each)
+    /// and the task after them; the computation fails with this error, naming the
+    /// lost key and the worker, only past that limit.
     InputLost,
 }
 

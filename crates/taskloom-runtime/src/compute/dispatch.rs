@@ -199,11 +199,14 @@ impl Dispatcher {
             .held
             .clone_inputs(&ledger.graph, task, &mut inputs)
             .map_err(|m| ledger.missing(m))?;
+        let (attempts, alone) = ledger.take_attempts(task);
         Ok(PackedJob {
             task,
             inputs,
             span: task_span(Some(&ledger.span), &ledger.scope, task),
             chain,
+            attempts,
+            alone,
         })
     }
 

@@ -43,6 +43,7 @@ mod hooks;
 mod inline;
 mod spawn;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -55,7 +56,7 @@ use tracing::Instrument;
 use crate::callbacks::{ComputationId, MemoryStats, Outcome, StartInfo, TaskFinish, TaskStart};
 use crate::context::{self, CancelLink, Scope};
 use crate::error::{ComputeError, TaskError, TaskErrorKind};
-use crate::executor::DEFAULT_RETRIES;
+use crate::executor::{Attempt, DEFAULT_RETRIES};
 use crate::executor::{Completion, Executor, Inputs, Message, Sink, discard, drop_value};
 use crate::graph::TaskBody;
 use crate::scheduler::{ComputeOptions, Inner};
@@ -69,6 +70,13 @@ use held::Missing;
 use hooks::Hooks;
 use inline::InlineRunner;
 use spawn::Spawner;
+
+/// How many times one result lost with its worker runs again, at most. Losses come
+/// from worker deaths, which the executors' retry limit already bounds (a task that
+/// kills its worker runs `DEFAULT_RETRIES + 1` times, and may take a result with it
+/// each time): this is a safety net against a worker lost over and over, generous
+/// enough that the task that kills workers fails first, with its own error.
+const RERUN_LIMIT: u32 = 4 * (DEFAULT_RETRIES + 1);
 
 /// Tasks dispatched or completed before the loop yields to the runtime.
 const BUDGET: usize = 2048;
@@ -138,6 +146,7 @@ pub(crate) async fn run(
             span: span.clone(),
             worked: 0,
             reruns: HashMap::new(),
+            attempts: RefCell::new(HashMap::new()),
         },
         strategy,
         spawner: Spawner::new(inner.max_async_tasks, inner.runtime.clone()),
@@ -272,6 +281,10 @@ struct Ledger {
     worked: usize,
     /// How many times each result lost with its worker ran again (rare: a map).
     reruns: HashMap<TaskId, u32>,
+    /// Runs lost with their worker of tasks that went back to wait (an input lost):
+    /// their next job counts on from them, so a task that kills its worker still
+    /// fails after the retry limit.
+    attempts: RefCell<HashMap<TaskId, (Vec<Attempt>, bool)>>,
 }
 
 impl Computation {
@@ -545,6 +558,11 @@ impl Ledger {
             }
             Err(error) if error.kind() == TaskErrorKind::InputLost && self.rerun(task)? => {
                 self.gate.completed(c.task, 0, self.held.tally().bytes);
+                if !c.attempts.is_empty() || c.alone {
+                    self.attempts
+                        .get_mut()
+                        .insert(task, (std::mem::take(&mut c.attempts), c.alone));
+                }
                 Ok(())
             }
             Err(error) => {
@@ -561,19 +579,18 @@ impl Ledger {
         }
     }
 
-    /// `task` found an input lost with the worker that held it: every result lost
-    /// with a worker runs again from its lineage (core's `lose`), then `task`
-    /// (`retract`). `false` if that cannot help: nothing held is lost (the input
-    /// went another way), or a lost result ran again [`DEFAULT_RETRIES`] times already.
+    /// `task` found an input lost with the worker that held it: every result the
+    /// loop holds from a lost worker runs again from its lineage (core's `lose`),
+    /// then `task` (`retract`). The input `task` was given may also have been run
+    /// again already (another task found the loss first, while `task` was on its
+    /// way): then `task` only goes back to wait for, or take, the new value.
+    /// `false` past [`RERUN_LIMIT`] runs of a lost result, or of `task`.
     fn rerun(&mut self, task: TaskId) -> Result<bool, ComputeError> {
         let lost = self.held.lost();
-        if lost.is_empty() {
-            return Ok(false);
-        }
-        for &l in &lost {
-            let runs = self.reruns.entry(l).or_insert(0);
+        for &t in lost.iter().chain([&task]) {
+            let runs = self.reruns.entry(t).or_insert(0);
             *runs += 1;
-            if *runs > DEFAULT_RETRIES {
+            if *runs > RERUN_LIMIT {
                 return Ok(false);
             }
         }
@@ -591,6 +608,16 @@ impl Ledger {
             "taskloom results lost with their worker run again"
         );
         Ok(true)
+    }
+
+    /// The lost runs of `task` before it went back to wait, if any, and whether it
+    /// must run alone: for its next job.
+    fn take_attempts(&self, task: TaskId) -> (Vec<Attempt>, bool) {
+        let mut attempts = self.attempts.borrow_mut();
+        if attempts.is_empty() {
+            return (Vec::new(), false);
+        }
+        attempts.remove(&task).unwrap_or_default()
     }
 
     /// Tells the callbacks that `task` (the last of completion `c`) ended.

@@ -66,6 +66,10 @@ pub struct Job {
     /// Runs of this job lost with their worker (see [`super::retry`]): empty, and
     /// unallocated, unless a worker died while running it.
     pub(super) attempts: Vec<Attempt>,
+    /// Whether it must run in a batch of its own: it was among the unanswered calls
+    /// of a worker that died holding answers back, and running alone tells whether it
+    /// is the one that kills workers (see `link::loss`).
+    pub(crate) alone: bool,
     /// Whether the job still owes its computation a completion.
     armed: bool,
 }
@@ -106,6 +110,7 @@ impl Job {
             queued: Instant::now(),
             chain,
             attempts: Vec::new(),
+            alone: false,
             armed: true,
         }
     }
@@ -235,6 +240,8 @@ impl Job {
             started,
             finished,
             owner: Some(Arc::clone(&self.scope)),
+            attempts: std::mem::take(&mut self.attempts),
+            alone: self.alone,
         }
     }
 
@@ -483,6 +490,12 @@ pub struct Completion {
     pub(crate) finished: Instant,
     /// The computation it is owed to, until the loop has read it (`None` then).
     owner: Option<Arc<Scope>>,
+    /// Runs of the job lost with their worker (see [`super::retry`]), handed back
+    /// with a task that must run again later (an input lost with its worker), so its
+    /// next run counts on from them.
+    pub(crate) attempts: Vec<Attempt>,
+    /// Whether the job had to run alone (see [`Job`]'s `alone`).
+    pub(crate) alone: bool,
 }
 
 impl fmt::Debug for Completion {
@@ -553,6 +566,8 @@ impl Completion {
             started,
             finished,
             owner: None,
+            attempts: Vec::new(),
+            alone: false,
         }
     }
 
@@ -600,6 +615,8 @@ impl Drop for Completion {
             started: now,
             finished: now,
             owner: None,
+            attempts: Vec::new(),
+            alone: false,
         };
         owner.sink.send(Message::Done(vec![lost]));
         // This completion's own result may be a user value: dropped here, safely.
@@ -694,6 +711,11 @@ pub(crate) struct PackedJob {
     pub(crate) inputs: Inputs,
     pub(crate) span: tracing::Span,
     pub(crate) chain: Option<Box<Chain>>,
+    /// Runs of the task lost with their worker before it went back to wait (empty,
+    /// and unallocated, nearly always).
+    pub(crate) attempts: Vec<Attempt>,
+    /// Whether it must run in a batch of its own (see [`Job`]).
+    pub(crate) alone: bool,
 }
 
 /// A batch as the scheduling loop packs it: jobs of one computation that share its
@@ -798,6 +820,8 @@ impl Packed {
                 started: now,
                 finished: ran.finished,
                 owner: None,
+                attempts: Vec::new(),
+                alone: false,
             };
             *next += 1;
             now = ran.finished;
@@ -826,6 +850,8 @@ impl Packed {
                         job.chain,
                     );
                     unpacked.queued = self.queued;
+                    unpacked.attempts = job.attempts;
+                    unpacked.alone = job.alone;
                     out.push(unpacked);
                 }
                 Err(error) => lost.push(unowed(job.task, job.inputs, error, self.queued)),
@@ -894,5 +920,7 @@ fn unowed(task: TaskId, inputs: Inputs, error: TaskError, queued: Instant) -> Co
         started: now,
         finished: now,
         owner: None,
+        attempts: Vec::new(),
+        alone: false,
     }
 }

@@ -170,7 +170,16 @@ async fn run_batch(
     let worker = here.worker;
     // Jobs with inputs held by other workers wait for them elsewhere, and come back
     // to this worker's queue.
-    let jobs = resident::gather(here.places, here.home, worker, jobs);
+    let mut jobs = resident::gather(here.places, here.home, worker, jobs);
+    if jobs.len() > 1 && jobs.iter().any(|j| j.alone) {
+        // A job that must run alone (a suspect of an earlier loss) goes back to the
+        // queue in a batch of its own.
+        let (alone, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.alone);
+        for job in alone.into_iter().rev() {
+            shared.requeue(vec![job]);
+        }
+        jobs = rest;
+    }
     if jobs.is_empty() {
         return None;
     }

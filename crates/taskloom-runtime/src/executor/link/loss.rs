@@ -93,6 +93,15 @@ impl Settle<'_> {
                     unanswered = jobs.len(),
                     "taskloom worker lost with several calls unanswered; each runs alone next"
                 );
+                let jobs = jobs
+                    .into_iter()
+                    .map(|mut job| {
+                        // Kept with the job if it goes back to wait for an input lost
+                        // with this worker, so that it still runs alone after.
+                        job.alone = true;
+                        job
+                    })
+                    .collect();
                 Again { jobs, alone: true }
             }
             Lost::Worker(_) => {
