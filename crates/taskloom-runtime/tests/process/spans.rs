@@ -12,10 +12,16 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use crate::functions::Fns;
 use crate::roundtrip::pool;
 
-pub(crate) const TESTS: &[crate::Test] = &[(
-    "spans::task_spans_name_the_process",
-    task_spans_name_the_process,
-)];
+pub(crate) const TESTS: &[crate::Test] = &[
+    (
+        "spans::task_spans_name_the_process",
+        task_spans_name_the_process,
+    ),
+    (
+        "spans::compute_spans_count_the_bytes",
+        compute_spans_count_the_bytes,
+    ),
+];
 
 /// A span's name and fields.
 type SpanRecord = (String, HashMap<String, String>);
@@ -82,4 +88,44 @@ fn task_spans_name_the_process(f: &Fns) {
         .find(|(name, _)| name == "compute")
         .and_then(|(_, fields)| fields.get("executor").cloned());
     assert_eq!(executor.as_deref(), Some("processes"));
+}
+
+/// The `compute` span carries what its data did: bytes produced, kept in the worker,
+/// and through the parent.
+fn compute_spans_count_the_bytes(f: &Fns) {
+    let (_pool, s) = pool(1);
+    let recorder = Recorder::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(recorder.clone())
+        .with(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing::subscriber::with_default(subscriber, || {
+        let mut g = Graph::new();
+        let start = g.add("start", (), || 0_u64).unwrap();
+        let n = g.add("n", (), || 10_000_u64).unwrap();
+        let chunk = g.add_remote("chunk", (&start, &n), &f.chunk).unwrap();
+        let sum = g.add_remote("sum", &chunk, &f.chunk_sum).unwrap();
+        assert_eq!(s.compute_blocking(&g, &sum).unwrap(), 49_995_000);
+    });
+    let spans = recorder.0.lock().unwrap();
+    let (_, fields) = spans
+        .values()
+        .find(|(name, _)| name == "compute")
+        .expect("a compute span");
+    let field = |name: &str| -> u64 {
+        fields
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+            .parse()
+            .unwrap()
+    };
+    // The chunk (10,000 numbers, 1 to 3 bytes each) stayed in the worker; its sum
+    // (a few bytes) came back; the inputs sent were two small numbers.
+    assert!(field("bytes_kept") > 10_000, "{fields:?}");
+    assert_eq!(
+        field("bytes_produced"),
+        field("bytes_kept") + field("bytes_to_parent")
+    );
+    assert!(field("bytes_to_parent") < 10, "{fields:?}");
+    assert!(field("bytes_from_parent") < 10, "{fields:?}");
+    assert_eq!(field("bytes_moved"), 0, "{fields:?}");
 }
