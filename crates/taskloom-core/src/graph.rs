@@ -12,6 +12,7 @@
 //! adds the tasks here in a topological order.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::index::KeyIndex;
 use crate::{GraphError, Key};
@@ -78,6 +79,9 @@ pub struct Graph<T> {
     dep_offsets: Vec<u32>,
     deps: Vec<TaskId>,
     index: KeyIndex,
+    /// The name of the last tuple key pushed, which the next one shares when equal
+    /// (see [`Key::share_name`]).
+    last_name: Option<Arc<str>>,
 }
 
 impl<T> Default for Graph<T> {
@@ -102,6 +106,7 @@ impl<T> Graph<T> {
             dep_offsets,
             deps: Vec::with_capacity(edges),
             index: KeyIndex::with_capacity(tasks),
+            last_name: None,
         }
     }
 
@@ -119,7 +124,8 @@ impl<T> Graph<T> {
         deps: &[TaskId],
         payload: T,
     ) -> Result<TaskId, GraphError> {
-        let key = key.into();
+        let mut key = key.into();
+        key.share_name(&mut self.last_name);
         let len = self.keys.len();
         if len >= TaskId::MAX as usize || self.deps.len() + deps.len() > TaskId::MAX as usize {
             return Err(GraphError::TooLarge {
@@ -240,6 +246,7 @@ impl<T> Graph<T> {
             dep_offsets: self.dep_offsets,
             deps: self.deps,
             index: self.index,
+            last_name: self.last_name,
         }
     }
 
@@ -261,6 +268,7 @@ impl<T> Graph<T> {
             dep_offsets,
             deps,
             index,
+            last_name: None,
         }
     }
 
@@ -291,5 +299,30 @@ impl<T> fmt::Debug for Graph<T> {
             map.entry(self.key(id), &deps);
         }
         map.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunks of one collection built from a `&str` end up sharing one name
+    /// allocation (what lets the order compare their keys by index only), and the
+    /// sharing never changes a key.
+    #[test]
+    fn consecutive_tuple_keys_share_their_name() {
+        let mut g = Graph::new();
+        let a = g.push(("leaf", 0), &[], ()).unwrap();
+        let b = g.push(("leaf", 1), &[], ()).unwrap();
+        let s = g.push("sum", &[a, b], ()).unwrap();
+        let c = g.push(("leaf", 2), &[s], ()).unwrap();
+        let o = g.push(("other", 0), &[], ()).unwrap();
+        let name = |t: TaskId| g.key(t).name().as_ptr();
+        assert_eq!(name(a), name(b));
+        assert_eq!(name(a), name(c), "a string key in between keeps the name");
+        assert_ne!(name(a), name(o));
+        assert_eq!(g.key(b), &Key::from(("leaf", 1)));
+        assert_eq!(g.key(c).to_string(), "('leaf', 2)");
+        assert_eq!(g.id(&Key::from(("leaf", 2))), Some(c));
     }
 }
