@@ -139,6 +139,10 @@ fn pipeline(f: &Fns, chunks: u64, len: u64) -> Result<(Graph, Handle<f64>, f64),
 struct LastTraffic(Mutex<Traffic>);
 
 impl Callback for LastTraffic {
+    fn task_events(&self) -> bool {
+        false // only the end's figures: chains stay fused
+    }
+
     fn on_finish(&self, info: &FinishInfo) {
         if let Ok(mut t) = self.0.lock() {
             *t = info.traffic;

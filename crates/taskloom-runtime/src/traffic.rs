@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Traffic {
-    /// Bytes of every result remote tasks produced, kept or sent back.
+    /// Bytes of every result remote tasks produced: kept, sent back, or made and
+    /// dropped inside a fused chain of remote tasks.
     pub produced: u64,
     /// Of those, bytes kept in the workers that made them.
     pub kept: u64,
@@ -56,6 +57,13 @@ impl Counters {
     pub(crate) fn kept(&self, bytes: u64) {
         self.produced.fetch_add(bytes, Ordering::Relaxed);
         self.kept.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A worker made and dropped `bytes` of results inside a fused chain.
+    pub(crate) fn produced_in_chain(&self, bytes: u64) {
+        if bytes > 0 {
+            self.produced.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 
     /// A worker sent a result of `bytes` back.

@@ -187,8 +187,8 @@ impl Dispatcher {
         body: &BlockingFnBox,
         fuse: bool,
     ) -> Result<PackedJob, ComputeError> {
-        let chain = if fuse && self.fuse && body.remote.is_none() {
-            chain_after(ledger, task)
+        let chain = if fuse && self.fuse {
+            chain_after(ledger, task, body.remote.is_some())
         } else {
             None
         };
@@ -240,14 +240,16 @@ impl Dispatcher {
 }
 
 /// The linear chain that follows `task`: each next member is the only dependent of
-/// the one before and needs nothing else (core's fusion rule), and runs on an
-/// executor in this process. Those run on the same worker right after `task`.
-fn chain_after(ledger: &Ledger, task: TaskId) -> Option<Box<Chain>> {
+/// the one before and needs nothing else (core's fusion rule), and runs where `task`
+/// runs: in this process for a local `task`, in a worker process for a `remote` one
+/// (every member remote too: the worker runs the chain as one call). Those run on
+/// the same worker right after `task`.
+fn chain_after(ledger: &Ledger, task: TaskId, remote: bool) -> Option<Box<Chain>> {
     let mut members = Vec::new();
     let mut last = task;
     while let Some(next) = ledger.state.linear_successor(last) {
         match ledger.graph.payload(next) {
-            TaskBody::Blocking(b) if b.remote.is_none() => {
+            TaskBody::Blocking(b) if b.remote.is_some() == remote => {
                 members.push((next, task_span(Some(&ledger.span), &ledger.scope, next)));
             }
             _ => break,

@@ -180,14 +180,47 @@ impl Job {
     /// The job's completion with `result`, for executors that run the task their own
     /// way (in another process): the job's debt is paid by the completion.
     pub(crate) fn finish(
-        mut self,
+        self,
         result: Result<Value, TaskError>,
         worker: Worker,
         started: Instant,
         finished: Instant,
     ) -> Completion {
+        self.finish_chain(result, worker, started, finished, 1)
+    }
+
+    /// [`Job::finish`] for a job whose task and the first `members - 1` tasks of its
+    /// chain ran (in another process): `result` is the last one's.
+    pub(crate) fn finish_chain(
+        mut self,
+        result: Result<Value, TaskError>,
+        worker: Worker,
+        started: Instant,
+        finished: Instant,
+        members: u32,
+    ) -> Completion {
         let inputs = std::mem::take(&mut self.inputs);
-        self.into_completion(inputs, result, worker, started, finished, 1)
+        let members = members.clamp(1, self.chain_len());
+        self.into_completion(inputs, result, worker, started, finished, members)
+    }
+
+    /// Tasks the job covers: its own and its chain's.
+    pub(crate) fn chain_len(&self) -> u32 {
+        1 + self.chain.as_ref().map_or(0, |c| {
+            u32::try_from(c.members.len()).unwrap_or(u32::MAX - 1)
+        })
+    }
+
+    /// The task whose result the job's `members` first tasks end with.
+    pub(crate) fn member(&self, members: u32) -> TaskId {
+        match (members.checked_sub(2), self.chain.as_ref()) {
+            (Some(k), Some(chain)) => chain
+                .members
+                .get(k as usize)
+                .or(chain.members.last())
+                .map_or(self.task, |(t, _)| *t),
+            _ => self.task,
+        }
     }
 
     /// The job's completion with `error`, at once, as if it ran on `worker` (a job

@@ -20,6 +20,10 @@ pub(crate) const TESTS: &[crate::Test] = &[(
 struct Traffics(Mutex<Vec<Traffic>>);
 
 impl Callback for Traffics {
+    fn task_events(&self) -> bool {
+        false // only the end's figures: chains stay fused
+    }
+
     fn on_finish(&self, info: &FinishInfo) {
         self.0.lock().unwrap().push(info.traffic);
     }
@@ -52,8 +56,13 @@ fn the_network_carries_only_what_the_caller_needs(f: &Fns) {
     for resident in [true, false] {
         let (cluster, s) = support::local(&rt, 2, support::builder().resident(resident));
         let traffics = Arc::new(Traffics::default());
-        let options = ComputeOptions::new().shared_callback(traffics.clone());
+        // Unfused, so that every step's result is one of its own (fused chains are
+        // the process tests' `a_remote_chain_runs_as_one_call`).
+        let options = ComputeOptions::new()
+            .fuse(false)
+            .shared_callback(traffics.clone());
         let out = rt.block_on(s.compute_with(&g, &total, options)).unwrap();
+        assert_eq!(rt.block_on(s.compute(&g, &total)).unwrap(), expected);
         assert_eq!(out, expected, "resident: {resident}");
         let t = *traffics.0.lock().unwrap().last().unwrap();
         if resident {

@@ -39,6 +39,10 @@ pub(crate) const TESTS: &[crate::Test] = &[
         "resident::same_result_on_every_executor",
         same_result_on_every_executor,
     ),
+    (
+        "resident::a_remote_chain_runs_as_one_call",
+        a_remote_chain_runs_as_one_call,
+    ),
 ];
 
 /// Numbers per chunk: 8 kB of values.
@@ -49,6 +53,10 @@ const N: u64 = 1000;
 struct Traffics(Mutex<Vec<Traffic>>);
 
 impl Callback for Traffics {
+    fn task_events(&self) -> bool {
+        false // only the end's figures: chains stay fused
+    }
+
     fn on_finish(&self, info: &FinishInfo) {
         self.0.lock().unwrap().push(info.traffic);
     }
@@ -99,7 +107,11 @@ fn release_frees_worker_memory(f: &Fns) {
     let (pool, s) = pool_with(1, true);
     let (g, total, expected) = pipeline(f, 16);
     let traffics = Arc::new(Traffics::default());
-    let options = ComputeOptions::new().shared_callback(traffics.clone());
+    // Unfused, so that every step's result is held (a fused chain keeps only its
+    // last: `a_remote_chain_runs_as_one_call`).
+    let options = ComputeOptions::new()
+        .fuse(false)
+        .shared_callback(traffics.clone());
     assert_eq!(
         rt.block_on(s.compute_with(&g, &total, options)).unwrap(),
         expected
@@ -133,7 +145,10 @@ fn placement_follows_data(f: &Fns) {
         })
         .collect();
     let traffics = Arc::new(Traffics::default());
-    let options = ComputeOptions::new().shared_callback(traffics.clone());
+    // Unfused: each chunk and its consumer are placed one by one.
+    let options = ComputeOptions::new()
+        .fuse(false)
+        .shared_callback(traffics.clone());
     let out = rt.block_on(s.compute_with(&g, &pairs, options)).unwrap();
     for (i, (made_in, runs_in)) in out.iter().enumerate() {
         assert_eq!(
@@ -205,7 +220,9 @@ fn results_lost_with_a_worker_are_computed_again(f: &Fns) {
         .add_remote("used", (&kept, &gated), &f.where_made2)
         .unwrap();
     let sum = g.add_remote("sum", &kept, &f.chunk_sum).unwrap();
-    let compute = rt.spawn(s.compute(&g, (&used, &sum)));
+    // Unfused, so that `first` and `kept` are two results.
+    let options = ComputeOptions::new().fuse(false);
+    let compute = rt.spawn(s.compute_with(&g, (&used, &sum), options));
     eventually("the worker to hold `kept`", || {
         pool.held_bytes().first().is_some_and(|(_, b)| *b > 0)
     });
@@ -283,8 +300,12 @@ fn same_result_on_every_executor(f: &Fns) {
     for resident in [true, false] {
         let (_pool, s) = pool_with(2, resident);
         let traffics = Arc::new(Traffics::default());
-        let options = ComputeOptions::new().shared_callback(traffics.clone());
+        let options = ComputeOptions::new()
+            .fuse(false)
+            .shared_callback(traffics.clone());
         results.push(rt.block_on(s.compute_with(&g, &total, options)).unwrap());
+        // Fused chains give the same answer.
+        results.push(rt.block_on(s.compute(&g, &total)).unwrap());
         let t = traffics.last();
         if resident {
             assert!(t.through_parent() * 20 < t.produced, "{t:?}");
@@ -295,5 +316,59 @@ fn same_result_on_every_executor(f: &Fns) {
             assert!(t.from_parent >= t.produced - 8, "{t:?}");
         }
     }
-    assert_eq!(results, vec![expected; 4]);
+    assert_eq!(results, vec![expected; 6]);
+}
+
+/// A task span per call: the first member of a fused chain gets one, recorded with
+/// its worker; the members after it run inside that call.
+#[derive(Default)]
+struct Starts(Mutex<Vec<String>>);
+
+impl Callback for Starts {
+    fn on_task_start(&self, event: &taskloom_runtime::callbacks::TaskStart<'_>) {
+        self.0.lock().unwrap().push(event.key.to_string());
+    }
+}
+
+/// chunk → double → partial sum is a linear chain of remote tasks: it runs as one
+/// call in one worker, whose intermediate results never leave it (and are counted
+/// as produced), and gives what the unfused run gives.
+fn a_remote_chain_runs_as_one_call(f: &Fns) {
+    let rt = runtime();
+    let (pool, s) = pool_with(1, true);
+    let pid = pool.pids()[0].unwrap();
+    let mut g = Graph::new();
+    let start = g.add("start", (), || 0_u64).unwrap();
+    let n = g.add("n", (), || N).unwrap();
+    let c = g.add_remote("chunk", (&start, &n), &f.chunk).unwrap();
+    let d = g.add_remote("double", &c, &f.double).unwrap();
+    let w = g.add_remote("where", &d, &f.where_made).unwrap();
+    let expected = (pid, pid);
+    // Fused (no callback wants task events): one call, its members' bytes produced
+    // in the worker and nothing of them through the parent.
+    let traffics = Arc::new(Traffics::default());
+    let options = ComputeOptions::new().shared_callback(traffics.clone());
+    assert_eq!(
+        rt.block_on(s.compute_with(&g, &w, options)).unwrap(),
+        expected
+    );
+    let fused = traffics.last();
+    assert!(fused.produced > 2 * N, "{fused:?}"); // chunk and double, measured
+    assert_eq!(fused.kept, 0, "{fused:?}"); // the last member's result is the target
+    assert!(fused.through_parent() < 64, "{fused:?}");
+    // Not fused (a callback wants every task's start): three calls, same answer.
+    let starts = Arc::new(Starts::default());
+    let options = ComputeOptions::new().shared_callback(starts.clone());
+    assert_eq!(
+        rt.block_on(s.compute_with(&g, &w, options)).unwrap(),
+        expected
+    );
+    let mut started = starts.0.lock().unwrap().clone();
+    started.sort();
+    assert_eq!(started, ["chunk", "double", "n", "start", "where"]);
+    // Under threads the same chain runs in-process (fused there too).
+    let threads = rt
+        .block_on(Scheduler::threads(1).unwrap().compute(&g, &w))
+        .unwrap();
+    assert_eq!(threads.0, threads.1);
 }

@@ -145,6 +145,12 @@ pub(crate) async fn run<T: Transport>(
                     })
                     .collect(),
                 keep: call.keep,
+                then: job
+                    .chain
+                    .iter()
+                    .flat_map(|c| c.members.iter())
+                    .map(|(member, _)| remote_name(&job.scope.graph, *member))
+                    .collect(),
             });
         }
         let mut body = Vec::with_capacity(size);
@@ -317,7 +323,8 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
             continue;
         }
         job.scope.traffic.sent((args.len() - start) as u64);
-        let keep = here.places.resident() && job.scope.stays(job.task);
+        let last = job.member(job.chain_len());
+        let keep = here.places.resident() && job.scope.stays(last);
         ranges.push_back(CallAt {
             args: at,
             size,
@@ -427,6 +434,8 @@ struct Answered {
     worker: Worker,
     started: Instant,
     finished: Instant,
+    /// Tasks of the job that ran (a fused chain's members).
+    members: u32,
 }
 
 impl Answered {
@@ -438,7 +447,25 @@ impl Answered {
             self.started,
             self.finished,
         );
-        job.finish(self.result, self.worker, self.started, self.finished)
+        job.finish_chain(
+            self.result,
+            self.worker,
+            self.started,
+            self.finished,
+            self.members,
+        )
+    }
+}
+
+/// The registered name of remote task `task` ("" if it is not one: a chain member
+/// always is).
+fn remote_name(
+    graph: &taskloom_core::Graph<crate::graph::TaskBody>,
+    task: taskloom_core::TaskId,
+) -> &str {
+    match graph.payload(task) {
+        crate::graph::TaskBody::Blocking(b) => b.remote.as_ref().map_or("", |s| &*s.name),
+        crate::graph::TaskBody::Async(_) => "",
     }
 }
 
@@ -460,38 +487,55 @@ fn answer(
     sent_at: Instant,
 ) -> Result<Answer, String> {
     let worker = here.worker;
-    let (index, start_ns, run_ns, outcome) = match format::decode_borrowed::<Reply<'_>>(frame) {
-        Ok(Reply::Done {
-            index,
-            start_ns,
-            run_ns,
-            outcome,
-        }) => (index, start_ns, run_ns, outcome),
-        Ok(Reply::Retiring { running }) => {
-            return match running {
-                Some(i) if i > expected => Err(format!(
-                    "said it runs call {i} when call {expected} was due"
-                )),
-                running => Ok(Answer::Retiring {
-                    runs_due: running == Some(expected),
-                }),
-            };
-        }
-        Ok(Reply::Hello { .. }) => return Err("sent a second hello".into()),
-        Ok(Reply::Fetched(_)) => return Err("sent a value nobody fetched".into()),
-        Err(e) => return Err(format!("sent a malformed frame ({e}): {}", shorten(frame))),
-    };
+    let (index, start_ns, run_ns, members, chain_bytes, outcome) =
+        match format::decode_borrowed::<Reply<'_>>(frame) {
+            Ok(Reply::Done {
+                index,
+                start_ns,
+                run_ns,
+                members,
+                chain_bytes,
+                outcome,
+            }) => (index, start_ns, run_ns, members, chain_bytes, outcome),
+            Ok(Reply::Retiring { running }) => {
+                return match running {
+                    Some(i) if i > expected => Err(format!(
+                        "said it runs call {i} when call {expected} was due"
+                    )),
+                    running => Ok(Answer::Retiring {
+                        runs_due: running == Some(expected),
+                    }),
+                };
+            }
+            Ok(Reply::Hello { .. }) => return Err("sent a second hello".into()),
+            Ok(Reply::Fetched(_)) => return Err("sent a value nobody fetched".into()),
+            Err(e) => return Err(format!("sent a malformed frame ({e}): {}", shorten(frame))),
+        };
     if index != expected {
         return Err(format!(
             "answered call {index} when call {expected} was due"
         ));
     }
+    // The result is the last member's that ran (the task's own, without a chain).
+    let members = members.clamp(1, job.chain_len());
+    let task = job.member(members);
+    job.scope.traffic.produced_in_chain(chain_bytes);
     let result = match outcome {
         Outcome::Value(Blob(bytes)) => {
             job.scope.traffic.returned(bytes.len() as u64);
-            match job.body.remote.as_ref() {
-                Some(spec) => spec.decode(bytes),
-                None => Err(TaskError::new(
+            match job.scope.graph.payload(task) {
+                crate::graph::TaskBody::Blocking(b) if b.remote.is_some() => {
+                    b.remote.as_ref().map_or_else(
+                        || {
+                            Err(TaskError::new(
+                                TaskErrorKind::TypeMismatch,
+                                "not a remote task",
+                            ))
+                        },
+                        |spec| spec.decode(bytes),
+                    )
+                }
+                _ => Err(TaskError::new(
                     TaskErrorKind::TypeMismatch,
                     "not a remote task",
                 )),
@@ -505,7 +549,7 @@ fn answer(
                 worker,
                 id,
                 bytes,
-                job.key().clone(),
+                job.scope.graph.key(task).clone(),
             ))
         }
         Outcome::Failed(m) => Err(TaskError::new(TaskErrorKind::Failed, m)),
@@ -530,6 +574,7 @@ fn answer(
         worker,
         started,
         finished,
+        members,
     }))
 }
 

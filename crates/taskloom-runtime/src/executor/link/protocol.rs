@@ -41,7 +41,8 @@ pub(crate) const MAGIC: u64 = u64::from_be_bytes(*b"tskloom\x01");
 
 /// Version of this protocol; both sides must agree (2: [`Outcome::DropPanicked`];
 /// 3: [`Reply::Retiring`] and heartbeats; 4: results held in workers: [`Arg`],
-/// [`Outcome::Kept`], [`Request::Fetch`], [`Request::Release`]).
+/// [`Outcome::Kept`], [`Request::Fetch`], [`Request::Release`], and fused chains of
+/// remote calls: `Call::then`).
 pub(crate) const VERSION: u32 = 4;
 
 /// A heartbeat: an empty frame (a frame's length prefix of zero). No message encodes
@@ -84,6 +85,10 @@ pub(crate) struct Call<'a> {
     /// Keep the result in the worker's table and answer [`Outcome::Kept`] (`false`:
     /// answer [`Outcome::Value`], the worker keeps nothing).
     pub(crate) keep: bool,
+    /// A linear chain fused behind the call: these functions run after it, each on
+    /// the one result before it, in the same call; the answer is the last one's.
+    #[serde(borrow)]
+    pub(crate) then: Vec<&'a str>,
 }
 
 /// One input of a call.
@@ -115,6 +120,12 @@ pub(crate) enum Reply<'a> {
         start_ns: u64,
         /// Nanoseconds the call ran.
         run_ns: u64,
+        /// Functions of the call that ran: 1, plus the chain members run after it
+        /// (the outcome is the last one's).
+        members: u32,
+        /// Encoded bytes of the results of a chain's members before the last, which
+        /// never left the worker (0 without a chain).
+        chain_bytes: u64,
         /// The encoded result, or why there is none.
         #[serde(borrow)]
         outcome: Outcome<'a>,

@@ -274,7 +274,8 @@ pub(crate) fn serve(
                 return Ok(Stopped::Retired);
             }
             let started = Instant::now();
-            let result = run_call(registry, call, &mut table, &mut value_scratch);
+            let (members, chain_bytes, result) =
+                run_call(registry, call, &mut table, &mut value_scratch);
             let finished = Instant::now();
             let message;
             let outcome = match &result {
@@ -283,7 +284,7 @@ pub(crate) fn serve(
                     id: *id,
                     bytes: *bytes,
                 },
-                Err(CallError::Unknown) => Outcome::Unknown(call.func),
+                Err(CallError::Unknown(name)) => Outcome::Unknown(name),
                 Err(CallError::Task(e)) => {
                     message = e.message().to_owned();
                     match e.kind() {
@@ -298,6 +299,8 @@ pub(crate) fn serve(
                 index: u32::try_from(index).unwrap_or(u32::MAX),
                 start_ns: nanos(started.duration_since(arrived)),
                 run_ns: nanos(finished.duration_since(started)),
+                members,
+                chain_bytes,
                 outcome,
             };
             protocol::write_frame(&mut codec, &reply, &mut frame_scratch, &mut out)
@@ -326,8 +329,9 @@ fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-enum CallError {
-    Unknown,
+enum CallError<'a> {
+    /// No function of that name (the name).
+    Unknown(&'a str),
     Task(TaskError),
 }
 
@@ -337,18 +341,22 @@ enum Ran {
     Kept { id: u64, bytes: u64 },
 }
 
-/// Runs one call: its inputs from the frame or the table, its result encoded into
-/// `out` or kept in the table. User code runs guarded: a panic in `Deserialize`,
-/// `Serialize` or the function, or in a value's `Drop`, is the call's error, never
-/// the worker's end.
-fn run_call<'r>(
+/// Runs one call (and the chain fused behind it): its inputs from the frame or the
+/// table, each chain member on the result before it, the last result encoded into
+/// `out` or kept in the table. Returns how many functions ran (the outcome is the
+/// last one's) and the encoded bytes of the results before the last. User code runs
+/// guarded: a panic in `Deserialize`, `Serialize` or a function, or in a value's
+/// `Drop`, is the call's error, never the worker's end.
+fn run_call<'r, 'c>(
     registry: &'r Registry,
-    call: &Call<'_>,
+    call: &Call<'c>,
     table: &mut Table<'r>,
     out: &mut Vec<u8>,
-) -> Result<Ran, CallError> {
-    let served = registry.served(call.func).ok_or(CallError::Unknown)?;
+) -> (u32, u64, Result<Ran, CallError<'c>>) {
     out.clear();
+    let Some(mut served) = registry.served(call.func) else {
+        return (1, 0, Err(CallError::Unknown(call.func)));
+    };
     let mut inputs: SmallVec<[Value; 4]> = SmallVec::with_capacity(call.args.len());
     for (i, arg) in call.args.iter().enumerate() {
         let input = match arg {
@@ -367,13 +375,44 @@ fn run_call<'r>(
             Ok(input) => inputs.push(input),
             Err(e) => {
                 let _ = drop_guarded(inputs, "one of its inputs");
-                return Err(CallError::Task(e));
+                return (1, 0, Err(CallError::Task(e)));
             }
         }
     }
     let refs: SmallVec<[&Value; 8]> = inputs.iter().collect();
-    let result = served.call(&refs);
+    let mut result = served.call(&refs);
     drop(refs);
+    // The task's own error comes first; then whatever dropping its inputs says.
+    let dropped = drop_guarded(inputs, "one of its inputs");
+    result = match (result, dropped) {
+        (Ok(v), Err(e)) => {
+            let _ = drop_guarded(v, "its result");
+            Err(e)
+        }
+        (result, _) => result,
+    };
+    let mut members = 1;
+    let mut chain_bytes = 0;
+    for name in &call.then {
+        let Ok(previous) = result else { break };
+        members += 1;
+        let Some(next) = registry.served(name) else {
+            let _ = drop_guarded(previous, "its input");
+            return (members, chain_bytes, Err(CallError::Unknown(name)));
+        };
+        chain_bytes += served.size_of(&previous).unwrap_or(0);
+        result = next.call(&[&previous]);
+        if let Err(e) = drop_guarded(previous, "its input") {
+            // The member before this one is to blame: report the chain as ending
+            // there, with this member's result thrown away.
+            if let Ok(v) = result {
+                let _ = drop_guarded(v, "its result");
+            }
+            members -= 1;
+            return (members, chain_bytes, Err(CallError::Task(e)));
+        }
+        served = next;
+    }
     let ran = match result {
         Ok(result) if call.keep => match served.size_of(&result) {
             Ok(bytes) => Ok(Ran::Kept {
@@ -391,14 +430,5 @@ fn run_call<'r>(
             .map(|()| Ran::Value),
         Err(e) => Err(e),
     };
-    // The task's own error comes first; then whatever dropping its inputs says.
-    let dropped = drop_guarded(inputs, "one of its inputs");
-    match (ran, dropped) {
-        (Ok(ran), Ok(())) => Ok(ran),
-        (Ok(Ran::Kept { id, .. }), Err(e)) => {
-            table.release(id);
-            Err(CallError::Task(e))
-        }
-        (Ok(Ran::Value), Err(e)) | (Err(e), _) => Err(CallError::Task(e)),
-    }
+    (members, chain_bytes, ran.map_err(CallError::Task))
 }
