@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release --example resident -- --executor processes|cluster \
-//!     [--workers N] [--mib M] [--chunks C]
+//!     [--workers N] [--mib M] [--chunks C] [--fuse]
 //! ```
 //!
 //! Each of the `C` chunks (default 1,000) holds `M` MiB of `f64` (default 1) and is
@@ -12,8 +12,11 @@
 //! the shape of Dask's `(x + 1) * 2).sum(split_every=8)` before its graph
 //! optimisation. Every task is remote. With residency on, chunks stay in the worker
 //! that made them and only the sums travel; off, every chunk comes back to the
-//! parent and goes out again. The last two lines are one JSON object per mode:
-//! `{"executor", "resident", "chunks", "mib", "workers", "bytes_produced",
+//! parent and goes out again. Chains are not fused by default, so that each step's
+//! result is one of its own and the two modes compare residency alone; `--fuse` runs
+//! each chunk's four steps as one call in one worker (then only the sums leave a
+//! worker in either mode). The last two lines are one JSON object per mode:
+//! `{"executor", "resident", "fused", "chunks", "mib", "workers", "bytes_produced",
 //! "bytes_through_parent", "bytes_moved", "seconds"}` (bytes as encoded).
 //! `scripts/dask_resident.py` runs the same pipeline on Dask's multiprocessing
 //! scheduler.
@@ -67,6 +70,7 @@ struct Args {
     workers: usize,
     mib: f64,
     chunks: u64,
+    fuse: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -75,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
         workers: 2,
         mib: 1.0,
         chunks: 1000,
+        fuse: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -92,6 +97,7 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--chunks: {e}"))?;
             }
+            "--fuse" => args.fuse = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -183,7 +189,7 @@ fn main() -> Result<(), BoxError> {
     process::init(&registry); // in a worker, serves and never returns
     let args = parse_args().map_err(|e| {
         format!(
-            "{e}\nusage: resident --executor processes|cluster [--workers N] [--mib M] [--chunks C]"
+            "{e}\nusage: resident --executor processes|cluster [--workers N] [--mib M] [--chunks C] [--fuse]"
         )
     })?;
     let len = ((args.mib * 1024.0 * 1024.0) / 8.0).round().max(1.0) as u64;
@@ -196,7 +202,9 @@ fn main() -> Result<(), BoxError> {
     for resident in [true, false] {
         let (s, _cluster) = scheduler(&rt, &args.executor, args.workers, resident)?;
         let traffic = Arc::new(LastTraffic::default());
-        let options = ComputeOptions::new().shared_callback(traffic.clone());
+        let options = ComputeOptions::new()
+            .fuse(args.fuse)
+            .shared_callback(traffic.clone());
         let started = Instant::now();
         let out = rt.block_on(s.compute_with(&g, &total, options))?;
         let seconds = started.elapsed().as_secs_f64();
@@ -213,10 +221,12 @@ fn main() -> Result<(), BoxError> {
             t.moved as f64 / 1048576.0,
         );
         lines.push(format!(
-            "{{\"executor\": \"{}\", \"resident\": {resident}, \"chunks\": {}, \"mib\": {}, \
+            "{{\"executor\": \"{}\", \"resident\": {resident}, \"fused\": {}, \"chunks\": {}, \
+             \"mib\": {}, \
              \"workers\": {}, \"bytes_produced\": {}, \"bytes_through_parent\": {}, \
              \"bytes_moved\": {}, \"seconds\": {seconds:.3}}}",
             args.executor,
+            args.fuse,
             args.chunks,
             args.mib,
             args.workers,
