@@ -139,6 +139,8 @@ pub(crate) struct Fns {
     pub(crate) where_made: Remote<(Chunk,), (u32, u32)>,
     /// The pids of two chunks' makers and of this call.
     pub(crate) where_made2: Remote<(Chunk, Chunk), (u32, u32, u32)>,
+    /// How many numbers some chunks hold.
+    pub(crate) count: Remote<Many<Chunk>, u64>,
     /// What this worker holds for its executor: `(values, bytes)`.
     pub(crate) held_here: Remote<(), (u64, u64)>,
 }
@@ -345,6 +347,11 @@ pub(crate) fn registry() -> (Registry, Fns) {
         where_made2: r
             .register("where_made2", |a: &Chunk, b: &Chunk| {
                 (a.made_in, b.made_in, std::process::id())
+            })
+            .unwrap(),
+        count: r
+            .register("count", |cs: &[&Chunk]| {
+                cs.iter().map(|c| c.values.len() as u64).sum::<u64>()
             })
             .unwrap(),
         held_here: r

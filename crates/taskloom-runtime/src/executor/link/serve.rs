@@ -38,6 +38,12 @@ use crate::error::{TaskError, TaskErrorKind};
 use crate::remote::{Registry, Served, drop_guarded};
 use crate::value::Value;
 
+/// Results smaller than this (encoded) go back to the executor even when they may
+/// stay: they cross in the answer that is sent anyway, for next to nothing, while a
+/// kept one costs a release frame later and, if another worker needs it, a fetch's
+/// round trip (a tree of unit results ran 8× slower kept than sent back).
+pub(crate) const KEEP_AT_LEAST: u64 = 1024;
+
 /// Bytes and number of the results this process holds for its executor, if it is a
 /// worker (see [`held_here`]).
 static HELD_BYTES: AtomicU64 = AtomicU64::new(0);
@@ -415,10 +421,14 @@ fn run_call<'r, 'c>(
     }
     let ran = match result {
         Ok(result) if call.keep => match served.size_of(&result) {
-            Ok(bytes) => Ok(Ran::Kept {
+            Ok(bytes) if bytes >= KEEP_AT_LEAST => Ok(Ran::Kept {
                 id: table.keep(result, served, bytes),
                 bytes,
             }),
+            Ok(_) => served
+                .encode_result(&result, out)
+                .and(drop_guarded(result, "its result"))
+                .map(|()| Ran::Value),
             Err(e) => {
                 let _ = drop_guarded(result, "its result");
                 Err(e)
