@@ -57,6 +57,8 @@ pub(crate) struct RemoteCall {
     pub(crate) name: Arc<str>,
     /// Encodes input `i`'s value as the function's argument `i`.
     encode_arg: fn(usize, &Value, &mut Vec<u8>) -> Result<(), TaskError>,
+    /// Encodes every input value at once, as the function's argument tuple.
+    encode_all: fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>,
     /// Decodes the function's result.
     decode: fn(&[u8]) -> Result<Value, TaskError>,
 }
@@ -86,6 +88,16 @@ impl RemoteCall {
         unpanic("encoding its inputs", || {
             (self.encode_arg)(index, input, out)
         })
+    }
+
+    /// Encodes every input value at once into `out` (cleared first), as the
+    /// function's argument tuple: the cheaper form when no input is held by a worker.
+    ///
+    /// # Errors
+    /// As [`RemoteCall::encode_arg`].
+    pub(crate) fn encode_all(&self, inputs: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError> {
+        out.clear();
+        unpanic("encoding its inputs", || (self.encode_all)(inputs, out))
     }
 
     /// Decodes the function's result.
@@ -172,6 +184,7 @@ pub struct Registry {
 pub(crate) struct Served {
     call: BlockingFn,
     decode_arg: fn(usize, &[u8]) -> Result<Value, TaskError>,
+    decode_all: fn(&[u8]) -> Result<Vec<Value>, TaskError>,
     encode_result: fn(&Value, &mut Vec<u8>) -> Result<(), TaskError>,
     size_of: fn(&Value) -> Result<u64, TaskError>,
     /// Its argument and result types (`fn((i64,)) -> i64`), for the fingerprint.
@@ -182,6 +195,11 @@ impl Served {
     /// Decodes argument `index` from `bytes`, a panic in `Deserialize` included.
     pub(crate) fn decode_arg(&self, index: usize, bytes: &[u8]) -> Result<Value, TaskError> {
         unpanic("decoding its inputs", || (self.decode_arg)(index, bytes))
+    }
+
+    /// Decodes every argument at once (from [`RemoteCall::encode_all`]'s form).
+    pub(crate) fn decode_all(&self, bytes: &[u8]) -> Result<Vec<Value>, TaskError> {
+        unpanic("decoding its inputs", || (self.decode_all)(bytes))
     }
 
     /// Calls the function on its inputs; a panic is the task's
@@ -297,6 +315,7 @@ impl Registry {
         let served = Served {
             call: Arc::clone(&local),
             decode_arg: Args::decode_arg,
+            decode_all: Args::decode,
             encode_result: encode_value::<O>,
             size_of: size_of_value::<O>,
             signature,
@@ -306,6 +325,7 @@ impl Registry {
             spec: Arc::new(RemoteCall {
                 name,
                 encode_arg: Args::encode_arg,
+                encode_all: Args::encode,
                 decode: decode_result::<O>,
             }),
             local,

@@ -140,6 +140,7 @@ pub(crate) async fn run<T: Transport>(
                     .args
                     .iter()
                     .map(|a| match a {
+                        ArgAt::All(range) => Arg::All(Blob(&args[range.clone()])),
                         ArgAt::Bytes(range) => Arg::Value(Blob(&args[range.clone()])),
                         ArgAt::Held(id) => Arg::Held(*id),
                     })
@@ -243,8 +244,10 @@ struct CallAt {
     keep: bool,
 }
 
-/// Where one input of a call is.
+/// Where one input of a call is (or all of them).
 enum ArgAt {
+    /// Every input, encoded as the argument tuple, in the batch's buffer.
+    All(std::ops::Range<usize>),
     /// Encoded, in the batch's buffer.
     Bytes(std::ops::Range<usize>),
     /// Held by the worker, under this id.
@@ -269,9 +272,25 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
             continue;
         };
         let start = args.len();
-        let mut at = Vec::with_capacity(job.inputs.len());
+        let mut at = Vec::with_capacity(1);
         let mut error = None;
-        for (i, input) in job.inputs.iter().enumerate() {
+        // No input held by a worker (always so without residency): all of them in
+        // one tuple, the cheaper form to encode and decode.
+        let plain = !here.places.resident()
+            || job
+                .inputs
+                .iter()
+                .all(|v| !v.is::<RemoteRef>() && !v.is::<Moved>());
+        if plain {
+            match spec.encode_all(&job.inputs, &mut scratch) {
+                Ok(()) => {
+                    args.extend_from_slice(&scratch);
+                    at.push(ArgAt::All(start..args.len()));
+                }
+                Err(e) => error = Some(e),
+            }
+        }
+        for (i, input) in job.inputs.iter().enumerate().filter(|_| !plain) {
             if let Some(r) = input.downcast_ref::<RemoteRef>() {
                 if r.home == here.home {
                     at.push(ArgAt::Held(r.id));

@@ -91,9 +91,13 @@ pub(crate) struct Call<'a> {
     pub(crate) then: Vec<&'a str>,
 }
 
-/// One input of a call.
+/// One input of a call (or all of them).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Arg<'a> {
+    /// Every input at once, encoded as the function's argument tuple: the form of a
+    /// call none of whose inputs the worker holds or another worker sent (then it is
+    /// the call's only `Arg`).
+    All(#[serde(borrow)] Blob<'a>),
     /// The value, encoded (it came from the parent or another worker).
     Value(#[serde(borrow)] Blob<'a>),
     /// A value this worker holds, by its id.

@@ -366,6 +366,13 @@ fn run_call<'r, 'c>(
     let mut inputs: SmallVec<[Value; 4]> = SmallVec::with_capacity(call.args.len());
     for (i, arg) in call.args.iter().enumerate() {
         let input = match arg {
+            Arg::All(Blob(bytes)) => match served.decode_all(bytes) {
+                Ok(all) => {
+                    inputs.extend(all);
+                    continue;
+                }
+                Err(e) => Err(e),
+            },
             Arg::Value(Blob(bytes)) => served.decode_arg(i, bytes),
             Arg::Held(id) => table
                 .get(*id)
