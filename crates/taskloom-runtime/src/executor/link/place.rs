@@ -49,7 +49,7 @@ pub(crate) enum Work {
 
 /// One worker's queue and holdings.
 struct Place {
-    generation: u32,
+    generation: u64,
     worker: Worker,
     batches: VecDeque<Batch>,
     fetches: VecDeque<Fetch>,
@@ -62,7 +62,12 @@ struct Place {
 #[derive(Default)]
 struct Table {
     shared: VecDeque<Batch>,
+    /// The live workers, by place.
     places: HashMap<u32, Place>,
+    /// The next worker's generation: one counter for every place, so that a place
+    /// can be forgotten when its worker leaves and reused without two workers ever
+    /// sharing a generation.
+    next_generation: u64,
 }
 
 /// The queues and holdings of one executor's workers.
@@ -93,10 +98,11 @@ impl Places {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A worker started at `place`: its home (a new generation of the place).
+    /// A worker started at `place`: its home (a new generation).
     pub(crate) fn arrive(&self, place: u32, worker: Worker) -> Home {
         let mut table = self.lock();
-        let generation = table.places.get(&place).map_or(0, |p| p.generation + 1);
+        let generation = table.next_generation;
+        table.next_generation += 1;
         let previous = table.places.insert(
             place,
             Place {
@@ -120,24 +126,21 @@ impl Places {
     /// shared queue (at the front: they waited already), waiting fetches fail.
     pub(crate) fn leave(&self, home: Home) {
         let mut table = self.lock();
-        let Some(place) = table.places.get_mut(&home.place) else {
-            return;
-        };
-        if place.generation != home.generation {
+        if table
+            .places
+            .get(&home.place)
+            .is_none_or(|p| p.generation != home.generation)
+        {
             return;
         }
-        let batches = std::mem::take(&mut place.batches);
-        let fetches = std::mem::take(&mut place.fetches);
-        place.releases.clear();
-        place.held = 0;
-        // The place stays, with its generation: a later `arrive` counts on from it,
-        // and references to this generation's values are told apart.
-        place.worker = Worker::Inline;
-        for batch in batches.into_iter().rev() {
+        let Some(place) = table.places.remove(&home.place) else {
+            return;
+        };
+        for batch in place.batches.into_iter().rev() {
             table.shared.push_front(batch);
         }
         drop(table);
-        drop(fetches); // their waiters see the loss
+        drop(place.fetches); // their waiters see the loss
         self.available.notify_waiters();
         self.available.notify_one();
     }
@@ -198,7 +201,7 @@ impl Places {
     pub(crate) fn queue_at(&self, home: Home, job: Job) {
         let mut table = self.lock();
         match table.places.get_mut(&home.place) {
-            Some(p) if p.generation == home.generation && p.worker != Worker::Inline => {
+            Some(p) if p.generation == home.generation => {
                 p.batches.push_front(Batch::new(vec![job]));
                 let notify = Arc::clone(&p.notify);
                 drop(table);
@@ -280,7 +283,7 @@ impl Places {
         let Some(p) = table.places.get_mut(&home.place) else {
             return;
         };
-        if p.generation != home.generation || p.worker == Worker::Inline {
+        if p.generation != home.generation {
             return;
         }
         p.held = p.held.saturating_sub(bytes);
@@ -299,7 +302,7 @@ impl Places {
     ) -> Option<oneshot::Receiver<Result<Bytes, String>>> {
         let mut table = self.lock();
         let p = table.places.get_mut(&home.place)?;
-        if p.generation != home.generation || p.worker == Worker::Inline {
+        if p.generation != home.generation {
             return None;
         }
         let (reply, answer) = oneshot::channel();
@@ -315,7 +318,7 @@ impl Places {
         self.lock()
             .places
             .get(&home.place)
-            .is_some_and(|p| p.generation == home.generation && p.worker != Worker::Inline)
+            .is_some_and(|p| p.generation == home.generation)
     }
 
     /// Bytes held by each live worker, by place.
@@ -324,7 +327,6 @@ impl Places {
         let mut held: Vec<(u32, Worker, u64)> = table
             .places
             .iter()
-            .filter(|(_, p)| p.worker != Worker::Inline)
             .map(|(i, p)| (*i, p.worker, p.held))
             .collect();
         held.sort_unstable_by_key(|(i, _, _)| *i);
@@ -360,7 +362,7 @@ impl Table {
             let live = self
                 .places
                 .get(&r.home.place)
-                .is_some_and(|p| p.generation == r.home.generation && p.worker != Worker::Inline);
+                .is_some_and(|p| p.generation == r.home.generation);
             if !live {
                 continue;
             }

@@ -37,7 +37,7 @@ use crate::value::{Value, value};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Home {
     pub(crate) place: u32,
-    pub(crate) generation: u32,
+    pub(crate) generation: u64,
 }
 
 /// A result held in a worker: what the parent keeps in place of the value.
