@@ -291,6 +291,21 @@ impl Node {
     }
 }
 
+/// A task as [`Shape::sort_by_size`] compares it: [`Shape::cmp_size`]'s order read
+/// ahead, up to the key's first index.
+#[derive(Clone, Copy)]
+struct SortEntry {
+    size: (u64, u64),
+    /// [`Node::key_prefix`].
+    prefix: u64,
+    /// The address of the key's name: the chunks of one collection share one (the
+    /// graph and the file loader see to it), so equal addresses mean equal names.
+    name: usize,
+    /// The key's first index; `None` for a key without indices.
+    first: Option<i64>,
+    task: TaskId,
+}
+
 /// The graph as the ordering reads it: borrowed CSR arrays, indexed by task id.
 #[derive(Clone, Copy)]
 struct Shape<'g> {
@@ -342,16 +357,17 @@ impl<'g> Shape<'g> {
         }
     }
 
-    /// Sorts `tasks` by [`Shape::cmp_size`], largest first if `largest_first`. The
-    /// packed size and name prefix of each task are read once into `scratch`, so
-    /// the comparisons of the sort touch no task state; on regular graphs (where most
-    /// sizes tie) that halves the cost of the sorts of the walk.
+    /// Sorts `tasks` by [`Shape::cmp_size`], largest first if `largest_first`. Each
+    /// task's packed size, name prefix, name address and first index are read once
+    /// into `scratch` ([`SortEntry`]), so the comparisons of the sort touch no task
+    /// state, and no key unless two tasks tie past their first index; on regular
+    /// graphs (where most sizes tie) nearly every comparison used to read both keys.
     fn sort_by_size(
         self,
         nodes: &[Node],
         tasks: &mut [TaskId],
         largest_first: bool,
-        scratch: &mut Vec<(u64, u64, u64, TaskId)>,
+        scratch: &mut Vec<SortEntry>,
     ) {
         if tasks.len() < 2 {
             return;
@@ -359,17 +375,45 @@ impl<'g> Shape<'g> {
         scratch.clear();
         scratch.extend(tasks.iter().map(|&t| {
             let node = &nodes[t.index()];
-            let prefix = node.key_prefix(&self.keys[t.index()]);
-            (node.size.0, node.size.1, prefix, t)
+            let key = &self.keys[t.index()];
+            SortEntry {
+                size: node.size,
+                prefix: node.key_prefix(key),
+                name: key.name().as_ptr() as usize,
+                first: key.indices().first().copied(),
+                task: t,
+            }
         }));
-        scratch.sort_unstable_by(|a, b| {
-            let o = (a.0, a.1, a.2)
-                .cmp(&(b.0, b.1, b.2))
-                .then_with(|| self.cmp_keys(a.3, b.3));
+        let cmp = |a: &SortEntry, b: &SortEntry| {
+            let o = (a.size, a.prefix)
+                .cmp(&(b.size, b.prefix))
+                .then_with(|| {
+                    // Equal addresses are equal names: `Key`'s order is then the
+                    // indices', and a key without indices (`None`) comes first.
+                    if a.name == b.name {
+                        a.first.cmp(&b.first)
+                    } else {
+                        Ordering::Equal
+                    }
+                })
+                .then_with(|| self.cmp_keys(a.task, b.task));
             if largest_first { o.reverse() } else { o }
-        });
+        };
+        // Keys are unique, so no two entries compare equal. Tasks often come in key
+        // order (the chunks of a collection, added in a loop) and are wanted largest
+        // first: a reversed run is then turned round in one pass, where the standard
+        // sort's insertion sort (below 20 elements) moves every element past all the
+        // others.
+        match scratch.windows(2).try_fold(None, |run, w| {
+            let o = cmp(&w[0], &w[1]);
+            (run.is_none() || run == Some(o)).then_some(Some(o))
+        }) {
+            Some(Some(Ordering::Greater)) => scratch.reverse(),
+            Some(_) => {}
+            None => scratch.sort_unstable_by(cmp),
+        }
         for (slot, entry) in tasks.iter_mut().zip(scratch.iter()) {
-            *slot = entry.3;
+            *slot = entry.task;
         }
     }
 
@@ -502,7 +546,7 @@ struct Walk<'g> {
     stack: Vec<Frame>,
     children: Vec<TaskId>,
     /// Reused by [`Shape::sort_by_size`].
-    scratch: Vec<(u64, u64, u64, TaskId)>,
+    scratch: Vec<SortEntry>,
 }
 
 impl<'g> Walk<'g> {
