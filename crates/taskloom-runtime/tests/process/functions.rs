@@ -139,6 +139,8 @@ pub(crate) struct Fns {
     pub(crate) where_made: Remote<(Chunk,), (u32, u32)>,
     /// The pids of two chunks' makers and of this call.
     pub(crate) where_made2: Remote<(Chunk, Chunk), (u32, u32, u32)>,
+    /// Fails, whatever chunks it is given.
+    pub(crate) refuse: Remote<Many<Chunk>, u64>,
     /// How many numbers some chunks hold.
     pub(crate) count: Remote<Many<Chunk>, u64>,
     /// What this worker holds for its executor: `(values, bytes)`.
@@ -347,6 +349,11 @@ pub(crate) fn registry() -> (Registry, Fns) {
         where_made2: r
             .register("where_made2", |a: &Chunk, b: &Chunk| {
                 (a.made_in, b.made_in, std::process::id())
+            })
+            .unwrap(),
+        refuse: r
+            .register_fallible("refuse", |_: &[&Chunk]| -> Result<u64, &str> {
+                Err("refused")
             })
             .unwrap(),
         count: r

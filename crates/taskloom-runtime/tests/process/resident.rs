@@ -36,6 +36,10 @@ pub(crate) const TESTS: &[crate::Test] = &[
         cancel_frees_every_worker,
     ),
     (
+        "resident::failure_frees_every_worker",
+        failure_frees_every_worker,
+    ),
+    (
         "resident::same_result_on_every_executor",
         same_result_on_every_executor,
     ),
@@ -283,6 +287,44 @@ fn cancel_frees_every_worker(f: &Fns) {
     assert_eq!(pool.pids()[0], pid);
     assert_eq!(pool.held_bytes()[0].1, 0);
     assert_eq!(held_in_worker(&s, f), (0, 0));
+}
+
+/// Chunks kept in both workers, then a task that fails: the computation fails
+/// naming it, and every worker drops what it held for it.
+fn failure_frees_every_worker(f: &Fns) {
+    let rt = runtime();
+    let (pool, s) = pool_with(2, true);
+    let mut g = Graph::new();
+    let n = g.add("n", (), || N).unwrap();
+    let kept: Vec<_> = (0..8_u64)
+        .map(|i| {
+            let start = g.add(("start", i), (), move || i).unwrap();
+            g.add_remote(("kept", i), (&start, &n), &f.chunk).unwrap()
+        })
+        .collect();
+    let refused = g.add_remote("refused", &kept, &f.refuse).unwrap();
+    let error = rt.block_on(s.compute(&g, &refused)).unwrap_err();
+    let ComputeError::Task { key, error } = &error else {
+        panic!("not a task error: {error}");
+    };
+    assert_eq!(
+        (key.to_string().as_str(), error.message()),
+        ("refused", "refused")
+    );
+    assert!(
+        pool.held_bytes().iter().all(|(_, b)| *b == 0),
+        "{:?}",
+        pool.held_bytes()
+    );
+    // The workers dropped them too: a worker sends its releases before its next
+    // batch, so whichever worker runs a probe shows what it holds after them.
+    let mut g = Graph::new();
+    let probes: Vec<_> = (0..2)
+        .map(|i| g.add_remote(("held", i), (), &f.held_here).unwrap())
+        .collect();
+    for held in rt.block_on(s.compute(&g, &probes)).unwrap() {
+        assert_eq!(held, (0, 0));
+    }
 }
 
 fn same_result_on_every_executor(f: &Fns) {
