@@ -25,7 +25,11 @@
 //!   [`process`]: the [`ProcessPool`](executor::ProcessPool) (remote tasks in child
 //!   processes) and `init` for its workers; [`cluster`]: the
 //!   [`Cluster`](executor::Cluster) (remote tasks on workers anywhere, over TCP,
-//!   started by Slurm or any engine).
+//!   started by Slurm or any engine). Both keep a remote result in the worker that
+//!   made them when only remote tasks need it, and send work to its data
+//!   (`executor::link::{place, resident}`).
+//! - [`traffic`]: [`traffic::Traffic`], the bytes a computation's remote tasks
+//!   produced, kept in workers, and moved through the parent.
 //! - [`remote`]: functions registered by name ([`remote::Registry`]) that tasks call
 //!   in other processes, and the neutral descriptor of such a call that executors
 //!   interpret.
@@ -43,7 +47,9 @@
 //! Spans (the library installs no subscriber):
 //! - `compute` (INFO) with fields `tasks`, `executor`, `workers`, `inline`,
 //!   `memory_limit`, and when it ends `peak_held`, `peak_held_bytes` and
-//!   `memory_overruns`: one per computation, around its whole loop (an INFO event in
+//!   `memory_overruns` (and, when remote tasks ran in worker processes,
+//!   `bytes_produced`, `bytes_kept`, `bytes_to_parent`, `bytes_from_parent`,
+//!   `bytes_moved`): one per computation, around its whole loop (an INFO event in
 //!   it the first time the byte budget is overrun);
 //! - `task` (DEBUG), child of `compute`, with `key`, and once it ran `worker`,
 //!   `queued_us` (handed out → started) and `run_us` (started → finished). It is

@@ -71,6 +71,10 @@ struct Table {
 }
 
 /// The queues and holdings of one executor's workers.
+///
+/// Nothing that may hold a [`RemoteRef`] (a job, a batch) is ever dropped while the
+/// table's lock is held: dropping the last reference releases its value, which takes
+/// the lock.
 pub(crate) struct Places {
     /// Whether results stay in the workers that made them.
     resident: bool,
@@ -168,9 +172,15 @@ impl Places {
         }
         let mut wake = Vec::with_capacity(placed.len());
         for (place, jobs) in placed {
-            if let Some(p) = table.places.get_mut(&place) {
-                p.batches.push_back(Batch::new(jobs));
-                wake.push(Arc::clone(&p.notify));
+            match table.places.get_mut(&place) {
+                Some(p) => {
+                    p.batches.push_back(Batch::new(jobs));
+                    wake.push(Arc::clone(&p.notify));
+                }
+                // Not reached (the place was found live under this lock), and never
+                // dropped here: a job's inputs may hold references whose drop takes
+                // this lock.
+                None => shared.extend(jobs),
             }
         }
         let any_shared = !shared.is_empty();
