@@ -130,6 +130,9 @@ pub struct FinishInfo {
     /// Bytes its remote tasks produced, kept in workers and moved through the parent
     /// (zeros for executors without worker processes).
     pub traffic: crate::traffic::Traffic,
+    /// What each worker process held for it: peak and end, in bytes (empty for
+    /// executors without worker processes, or when no result stayed in a worker).
+    pub held: Vec<crate::traffic::WorkerHeld>,
 }
 
 /// What a computation held, counted by its scheduling loop.

@@ -5,9 +5,14 @@
 //! cluster), as encoded sizes; every other executor moves no bytes and reports
 //! zeros. A computation reports its figures on its `compute` span (fields
 //! `bytes_produced`, `bytes_kept`, `bytes_to_parent`, `bytes_from_parent`,
-//! `bytes_moved`) and in [`FinishInfo::traffic`](crate::callbacks::FinishInfo).
+//! `bytes_moved`, and `bytes_held_peak`: the most one worker held for it) and in
+//! [`FinishInfo::traffic`](crate::callbacks::FinishInfo) and
+//! [`FinishInfo::held`](crate::callbacks::FinishInfo) (per worker).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use crate::executor::Worker;
 
 /// Bytes a computation's remote tasks produced and moved (encoded sizes).
 ///
@@ -42,9 +47,32 @@ impl Traffic {
     }
 }
 
+/// What one worker held for a computation (encoded bytes of the results kept there).
+///
+/// ```
+/// use taskloom_runtime::executor::Worker;
+/// use taskloom_runtime::traffic::WorkerHeld;
+///
+/// let w = WorkerHeld { worker: Worker::Process { index: 0, pid: 42 }, peak: 4096, end: 0 };
+/// assert!(w.peak >= w.end);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerHeld {
+    /// The worker.
+    pub worker: Worker,
+    /// The most bytes it held for the computation at once.
+    pub peak: u64,
+    /// What it still held when the computation ended (0 unless a result was still
+    /// referenced: every result not requested is released as the graph goes).
+    pub end: u64,
+}
+
 /// The counters behind [`Traffic`], shared by a computation's jobs and executors.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Per worker: bytes held now and at most. A `std` mutex, taken once per result
+    /// kept or released (results of a kilobyte or more), never across an `.await`.
+    held: Mutex<Vec<WorkerHeld>>,
     produced: AtomicU64,
     kept: AtomicU64,
     to_parent: AtomicU64,
@@ -81,6 +109,38 @@ impl Counters {
     pub(crate) fn moved(&self, bytes: u64) {
         self.to_parent.fetch_add(bytes, Ordering::Relaxed);
         self.moved.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// `worker` now holds `bytes` more for the computation (a result kept).
+    pub(crate) fn hold(&self, worker: Worker, bytes: u64) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        match held.iter_mut().find(|w| w.worker == worker) {
+            Some(w) => {
+                w.end += bytes;
+                w.peak = w.peak.max(w.end);
+            }
+            None => held.push(WorkerHeld {
+                worker,
+                peak: bytes,
+                end: bytes,
+            }),
+        }
+    }
+
+    /// `worker` holds `bytes` less (a result released, or lost with it).
+    pub(crate) fn unhold(&self, worker: Worker, bytes: u64) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(w) = held.iter_mut().find(|w| w.worker == worker) {
+            w.end = w.end.saturating_sub(bytes);
+        }
+    }
+
+    /// What each worker held for the computation, in the order they first kept one.
+    pub(crate) fn held(&self) -> Vec<WorkerHeld> {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn snapshot(&self) -> Traffic {

@@ -80,6 +80,7 @@ impl Hooks {
                 outcome,
                 at: Instant::now(),
                 traffic: self.scope.traffic.snapshot(),
+                held: self.scope.traffic.held(),
                 memory,
             };
             // The computation is over either way; a panic here has nothing left to stop.

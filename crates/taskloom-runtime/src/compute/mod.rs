@@ -122,6 +122,7 @@ pub(crate) async fn run(
         bytes_to_parent = tracing::field::Empty,
         bytes_from_parent = tracing::field::Empty,
         bytes_moved = tracing::field::Empty,
+        bytes_held_peak = tracing::field::Empty,
         memory_limit = options.memory_limit,
         peak_held = tracing::field::Empty,
         peak_held_bytes = tracing::field::Empty,
@@ -175,6 +176,15 @@ pub(crate) async fn run(
             span.record("bytes_to_parent", traffic.to_parent);
             span.record("bytes_from_parent", traffic.from_parent);
             span.record("bytes_moved", traffic.moved);
+            let peak = computation
+                .ledger
+                .scope
+                .traffic
+                .held()
+                .iter()
+                .map(|w| w.peak)
+                .max();
+            span.record("bytes_held_peak", peak.unwrap_or(0));
         }
         let memory = computation.ledger.memory();
         computation.ledger.record(&memory);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use taskloom_runtime::callbacks::FinishInfo;
 use taskloom_runtime::process::ProcessPool;
-use taskloom_runtime::traffic::Traffic;
+use taskloom_runtime::traffic::{Traffic, WorkerHeld};
 use taskloom_runtime::{
     Callback, CancellationToken, ComputeError, ComputeOptions, Graph, Handle, Scheduler,
 };
@@ -52,9 +52,9 @@ pub(crate) const TESTS: &[crate::Test] = &[
 /// Numbers per chunk: 8 kB of values.
 const N: u64 = 1000;
 
-/// The traffic each computation reported when it finished.
+/// The traffic each computation reported when it finished, and what its workers held.
 #[derive(Default)]
-struct Traffics(Mutex<Vec<Traffic>>);
+struct Traffics(Mutex<Vec<Traffic>>, Mutex<Vec<Vec<WorkerHeld>>>);
 
 impl Callback for Traffics {
     fn task_events(&self) -> bool {
@@ -63,10 +63,15 @@ impl Callback for Traffics {
 
     fn on_finish(&self, info: &FinishInfo) {
         self.0.lock().unwrap().push(info.traffic);
+        self.1.lock().unwrap().push(info.held.clone());
     }
 }
 
 impl Traffics {
+    fn last_held(&self) -> Vec<WorkerHeld> {
+        self.1.lock().unwrap().last().unwrap().clone()
+    }
+
     fn last(&self) -> Traffic {
         *self.0.lock().unwrap().last().unwrap()
     }
@@ -129,6 +134,12 @@ fn release_frees_worker_memory(f: &Fns) {
     assert!(t.to_parent < 16 * 8, "{t:?}");
     assert_eq!(t.moved, 0, "{t:?}");
     assert!(t.through_parent() * 100 < t.produced, "{t:?}");
+    // The worker never held every result at once (each was released as its
+    // consumer finished), and held nothing at the end.
+    let held = traffics.last_held();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].peak >= N && held[0].peak < t.kept, "{held:?} {t:?}");
+    assert_eq!(held[0].end, 0, "{held:?}");
     // Released as the graph went, and nothing is left: in the parent's table ...
     let held = pool.held_bytes();
     assert_eq!(held.len(), 1);

@@ -135,4 +135,5 @@ fn compute_spans_count_the_bytes(f: &Fns) {
     assert!(field("bytes_to_parent") < 10, "{fields:?}");
     assert!(field("bytes_from_parent") < 10, "{fields:?}");
     assert_eq!(field("bytes_moved"), 0, "{fields:?}");
+    assert_eq!(field("bytes_held_peak"), field("bytes_kept"), "{fields:?}");
 }

@@ -569,6 +569,7 @@ fn answer(
                 id,
                 bytes,
                 job.scope.graph.key(task).clone(),
+                &job.scope,
             ))
         }
         Outcome::Failed(m) => Err(TaskError::new(TaskErrorKind::Failed, m)),

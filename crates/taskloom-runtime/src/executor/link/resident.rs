@@ -26,6 +26,7 @@ use super::batch::Reporter;
 use super::place::Places;
 use super::protocol::{Blob, Reply, Request, shorten};
 use super::{End, Transport};
+use crate::context::Scope;
 use crate::error::{TaskError, TaskErrorKind};
 use crate::executor::{Job, Worker};
 use crate::remote::format;
@@ -54,6 +55,8 @@ pub(crate) struct RemoteRef {
     /// The task that made it, for messages.
     pub(crate) key: Key,
     places: Weak<Places>,
+    /// The computation it was kept for, whose per-worker figures it counts in.
+    scope: Weak<Scope>,
 }
 
 impl std::fmt::Debug for RemoteRef {
@@ -75,8 +78,10 @@ impl RemoteRef {
         id: u64,
         bytes: u64,
         key: Key,
+        scope: &Arc<Scope>,
     ) -> Value {
         places.kept(home, bytes);
+        scope.traffic.hold(worker, bytes);
         value(RemoteRef {
             home,
             worker,
@@ -84,6 +89,7 @@ impl RemoteRef {
             bytes,
             key,
             places: Arc::downgrade(places),
+            scope: Arc::downgrade(scope),
         })
     }
 }
@@ -101,6 +107,9 @@ impl Drop for RemoteRef {
     fn drop(&mut self) {
         if let Some(places) = self.places.upgrade() {
             places.release(self.home, self.id, self.bytes);
+        }
+        if let Some(scope) = self.scope.upgrade() {
+            scope.traffic.unhold(self.worker, self.bytes);
         }
     }
 }
