@@ -577,6 +577,13 @@ impl Ledger {
             }
             Err(error) => {
                 self.task_finished(c, task, Some(error.message()))?;
+                if error.kind() == TaskErrorKind::Cancelled && self.scope.cancel.is_cancelled() {
+                    // The job saw the cancel before it started (a token cancelled
+                    // from another thread between the loop's check and the job's):
+                    // the computation was cancelled, no task failed.
+                    discard(error);
+                    return Err(self.cancelled());
+                }
                 self.state
                     .fail(task)
                     .map_err(|e| ComputeError::Protocol(e.to_string()))?;

@@ -156,3 +156,45 @@ async fn a_running_inline_task_sees_the_token_the_moment_it_is_cancelled() {
     assert!(matches!(err, ComputeError::Cancelled), "{err}");
     assert!(saw.load(Ordering::SeqCst), "the task never saw the cancel");
 }
+
+/// A linear chain is handed out whole: its first link cancels, and the links after
+/// it find the computation stopped before they start. That is the cancel, not a
+/// task's failure (the chaos soak once saw `task … was cancelled` come back as
+/// `ComputeError::Task` when a token was cancelled from another thread mid-chain).
+#[tokio::test]
+async fn a_chain_cut_short_by_a_cancel_is_cancelled_not_a_task_error() {
+    for scheduler in [Scheduler::current_thread(), Scheduler::threads(2).unwrap()] {
+        let token = CancellationToken::new();
+        let t = token.clone();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let mut g = Graph::new();
+        let r = Arc::clone(&ran);
+        let mut link = g
+            .add("link-0", (), move || {
+                r.fetch_add(1, Ordering::SeqCst);
+                t.cancel();
+                0_u64
+            })
+            .unwrap();
+        for i in 1..8 {
+            let r = Arc::clone(&ran);
+            link = g
+                .add(("link", i), &link, move |x: &u64| {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    x + 1
+                })
+                .unwrap();
+        }
+        let options = ComputeOptions::new().cancel_on(token);
+        let err = scheduler
+            .compute_with(&g, &link, options)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ComputeError::Cancelled), "{err}");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "no link after the cancel runs"
+        );
+    }
+}
