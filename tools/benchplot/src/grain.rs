@@ -13,7 +13,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use serde::Deserialize;
 
-use crate::{Error, io_error};
+use crate::{Error, read_jsonl};
 
 /// Efficiency targets of issue 14 with 2 workers: (task µs, efficiency).
 const TARGETS: [(u64, f64); 4] = [(1, 0.60), (10, 0.95), (100, 0.98), (1000, 0.98)];
@@ -46,18 +46,8 @@ impl Point {
 type Best = BTreeMap<(String, u32, u64), Point>;
 
 fn load(dir: &Path) -> Result<Best, Error> {
-    let path = dir.join("grain.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|source| io_error(&path, source))?;
     let mut best = Best::new();
-    for (n, line) in text.lines().enumerate() {
-        if !line.trim_start().starts_with('{') {
-            continue;
-        }
-        let p: Point = serde_json::from_str(line).map_err(|source| Error::Json {
-            path: path.clone(),
-            line: n + 1,
-            source,
-        })?;
+    for p in read_jsonl::<Point>(&dir.join("grain.jsonl"))? {
         let key = (p.name().to_owned(), p.workers, p.task_us);
         if best.get(&key).is_none_or(|b| p.best_s < b.best_s) {
             best.insert(key, p);

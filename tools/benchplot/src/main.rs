@@ -192,20 +192,28 @@ fn load(dir: &Path) -> Result<Vec<Measurement>, Error> {
     files.sort();
     let mut latest: BTreeMap<(String, String), Measurement> = BTreeMap::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| io_error(&path, source))?;
-        for (n, line) in text.lines().enumerate() {
-            if !line.trim_start().starts_with('{') {
-                continue;
-            }
-            let m: Measurement = serde_json::from_str(line).map_err(|source| Error::Json {
-                path: path.clone(),
-                line: n + 1,
-                source,
-            })?;
+        for m in read_jsonl::<Measurement>(&path)? {
             latest.insert((m.series(), m.graph.clone()), m);
         }
     }
     Ok(latest.into_values().collect())
+}
+
+/// The JSON objects of `path`, one per line, in order; lines that do not start with
+/// `{` (blank lines, notes) are skipped. An error names the file and the line.
+pub(crate) fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| io_error(path, source))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_start().starts_with('{'))
+        .map(|(n, line)| {
+            serde_json::from_str(line).map_err(|source| Error::Json {
+                path: path.to_owned(),
+                line: n + 1,
+                source,
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn io_error(path: &Path, source: io::Error) -> Error {
