@@ -111,21 +111,18 @@ impl Dispatcher {
             (chunk, 2 * self.workers * chunk)
         };
         let follow_plan = strict && self.workers > 1;
+        // An adaptive chunk shrinks near the end (guided self-scheduling).
+        let guided = !strict && self.chunksize.is_none();
         let graph = Arc::clone(&ledger.graph);
         while self.in_flight < limit {
             let counts = ledger.state.counts();
-            let size = if strict {
-                1
+            let size = if guided {
+                let left = counts
+                    .total
+                    .saturating_sub(counts.finished + counts.running);
+                chunk.min(left.div_ceil(2 * self.workers)).max(1)
             } else {
-                match self.chunksize {
-                    Some(fixed) => fixed,
-                    None => {
-                        let left = counts
-                            .total
-                            .saturating_sub(counts.finished + counts.running);
-                        chunk.min(left.div_ceil(2 * self.workers)).max(1)
-                    }
-                }
+                chunk
             }
             .min(limit - self.in_flight);
             let mut jobs = Vec::with_capacity(size.min(counts.ready));
