@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
-use taskloom::taskloom_core::file::load_json;
-use taskloom::taskloom_core::{Graph, GraphBuilder, Key, State, TaskId, cull, order};
+use taskloom::core::file::load_json;
+use taskloom::core::{Graph, GraphBuilder, Key, State, TaskId, cull, order};
 
 const GENERATED: &[&str] = &["chain_1m", "wide_1m"];
 const ALL: &[&str] = &[

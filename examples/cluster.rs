@@ -18,12 +18,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskloom::taskloom_runtime::callbacks::TaskFinish;
-use taskloom::taskloom_runtime::cluster::{Cluster, Local, Slurm};
-use taskloom::taskloom_runtime::executor::Worker;
-use taskloom::taskloom_runtime::graph::Many;
-use taskloom::taskloom_runtime::process::{self, Registry, Remote};
-use taskloom::taskloom_runtime::{Callback, ComputeOptions, Graph, Handle, Scheduler};
+use taskloom::callbacks::{Callback, TaskFinish};
+use taskloom::cluster::{Cluster, Local, Slurm};
+use taskloom::executor::Worker;
+use taskloom::inputs::Many;
+use taskloom::remote::{self, Registry, Remote};
+use taskloom::{ComputeOptions, Graph, Handle, Scheduler};
 
 const CHUNKS: i64 = 500;
 const CHUNK_LEN: usize = 2;
@@ -123,7 +123,7 @@ fn parse_args() -> Result<Args, String> {
 
 fn main() -> Result<(), BoxError> {
     let (registry, fns) = registry()?;
-    process::init(&registry); // a worker serves here and never returns
+    remote::init(&registry); // a worker serves here and never returns
 
     let args = parse_args()?;
     let builder = Cluster::builder().workers(args.workers);

@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
+use taskloom::{Graph, Handle, Scheduler};
 
 /// Spins for about `iterations` rounds of a xorshift generator (pure computation,
 /// no memory traffic, no syscalls).

@@ -18,11 +18,12 @@
 
 use std::time::Instant;
 
-use taskloom::taskloom_core::file::{LoadedGraph, load_json};
-use taskloom::taskloom_runtime::cluster::Cluster;
-use taskloom::taskloom_runtime::graph::Many;
-use taskloom::taskloom_runtime::process::{self, ProcessPool, Registry, Remote};
-use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
+use taskloom::cluster::Cluster;
+use taskloom::core::file::{LoadedGraph, load_json};
+use taskloom::inputs::Many;
+use taskloom::process::ProcessPool;
+use taskloom::remote::{self, Registry, Remote};
+use taskloom::{Graph, Handle, Scheduler};
 
 /// The no-op as a remote function, for `--executor processes` and `cluster` (a
 /// closure cannot cross into a worker process; a registered name can).
@@ -107,7 +108,7 @@ async fn main() -> Result<(), BoxError> {
     // serve here.
     let mut registry = Registry::new();
     let noop: Noop = registry.register("noop", |_: &[&()]| ())?;
-    process::init(&registry);
+    remote::init(&registry);
     let args = parse_args()?;
     let (scheduler, workers) = match args.executor.as_str() {
         "current-thread" | "sync" => (Scheduler::current_thread(), 1),

@@ -12,8 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use taskloom::taskloom_runtime::diagnostics::Progress;
-use taskloom::taskloom_runtime::{ComputeOptions, Graph, Handle, Scheduler};
+use taskloom::diagnostics::Progress;
+use taskloom::{ComputeOptions, Graph, Handle, Scheduler};
 
 /// Keeps the core busy for `d`.
 fn spin(d: Duration) {

@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use taskloom::taskloom_runtime::{Graph, GraphError, Handle, Scheduler};
+use taskloom::{Graph, GraphError, Handle, Scheduler};
 
 const CHUNKS: i64 = 500;
 const CHUNK_LEN: usize = 2;

@@ -24,12 +24,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskloom::taskloom_runtime::callbacks::FinishInfo;
-use taskloom::taskloom_runtime::cluster::{Cluster, Local};
-use taskloom::taskloom_runtime::graph::Many;
-use taskloom::taskloom_runtime::process::{self, ProcessPool, Registry, Remote};
-use taskloom::taskloom_runtime::traffic::Traffic;
-use taskloom::taskloom_runtime::{Callback, ComputeOptions, Graph, Handle, Scheduler};
+use taskloom::callbacks::{Callback, FinishInfo};
+use taskloom::cluster::{Cluster, Local};
+use taskloom::inputs::Many;
+use taskloom::process::ProcessPool;
+use taskloom::remote::{self, Registry, Remote};
+use taskloom::traffic::Traffic;
+use taskloom::{ComputeOptions, Graph, Handle, Scheduler};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -186,7 +187,7 @@ fn scheduler(
 
 fn main() -> Result<(), BoxError> {
     let (registry, fns) = registry()?;
-    process::init(&registry); // in a worker, serves and never returns
+    remote::init(&registry); // in a worker, serves and never returns
     let args = parse_args().map_err(|e| {
         format!(
             "{e}\nusage: resident --executor processes|cluster [--workers N] [--mib M] [--chunks C] [--fuse]"

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use taskloom::taskloom_runtime::{Graph, Handle, Scheduler};
+use taskloom::{Graph, Handle, Scheduler};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 

@@ -18,9 +18,9 @@ mod bench;
 
 use std::path::PathBuf;
 
-use taskloom::taskloom_core::file::{LoadedGraph, load_json};
-use taskloom::taskloom_core::{State, Status};
-use taskloom::taskloom_runtime::Scheduler;
+use taskloom::Scheduler;
+use taskloom::core::file::{LoadedGraph, load_json};
+use taskloom::core::{State, Status};
 
 const GRAPHS: &[&str] = &[
     "array_sum_split_every",

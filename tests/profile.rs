@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use taskloom::taskloom_runtime::Scheduler;
+use taskloom::Scheduler;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_json_holds_every_task_once() {
@@ -35,7 +35,7 @@ async fn profile_json_holds_every_task_once() {
             run.elapsed >= Duration::from_micros(20 * 500 / 2),
             "{run:?}"
         );
-        if taskloom::taskloom_runtime::diagnostics::ResourceProfiler::is_supported() {
+        if taskloom::diagnostics::ResourceProfiler::is_supported() {
             assert!(
                 run.samples >= 1,
                 "a last sample is taken when the computation ends"

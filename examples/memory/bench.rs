@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use taskloom::taskloom_core::file::LoadedGraph;
-use taskloom::taskloom_runtime::callbacks::{Callback, FinishInfo, MemoryStats};
-use taskloom::taskloom_runtime::{ComputeOptions, Graph, Handle, ResultSize, Scheduler};
+use taskloom::callbacks::{Callback, FinishInfo, MemoryStats};
+use taskloom::core::file::LoadedGraph;
+use taskloom::{ComputeOptions, Graph, Handle, ResultSize, Scheduler};
 
 /// Any error of a measurement (graph building or computing).
 pub(crate) type BoxError = Box<dyn std::error::Error>;

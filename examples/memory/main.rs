@@ -35,8 +35,8 @@
 mod bench;
 
 use bench::BoxError;
-use taskloom::taskloom_core::file::load_json;
-use taskloom::taskloom_runtime::Scheduler;
+use taskloom::Scheduler;
+use taskloom::core::file::load_json;
 
 /// Why the command line was refused: an option the example does not know, one
 /// without its value, or a value out of range.

@@ -15,7 +15,7 @@ mod seed_sum;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use taskloom::taskloom_runtime::Scheduler;
+use taskloom::Scheduler;
 
 struct Args {
     out: PathBuf,

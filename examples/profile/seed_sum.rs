@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use taskloom::taskloom_runtime::diagnostics::{ChromeTrace, Profiler, ResourceProfiler};
-use taskloom::taskloom_runtime::{ComputeOptions, Graph, GraphError, Handle, Scheduler};
+use taskloom::diagnostics::{ChromeTrace, Profiler, ResourceProfiler};
+use taskloom::{ComputeOptions, Graph, GraphError, Handle, Scheduler};
 
 /// Chunks of two ones: 1000 ones in all.
 const CHUNKS: i64 = 500;

@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use taskloom_runtime::callbacks::{TaskFinish, TaskStart};
-use taskloom_runtime::executor::Worker;
-use taskloom_runtime::{Callback, Graph, Key, Value};
+use taskloom::callbacks::{Callback, TaskFinish, TaskStart};
+use taskloom::executor::Worker;
+use taskloom::{Graph, Key, Value};
 
 use crate::task::python_object;
 

@@ -9,8 +9,8 @@
 use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use taskloom_runtime::taskloom_core::GraphError;
-use taskloom_runtime::{ComputeError, ConfigError};
+use taskloom::GraphError;
+use taskloom::{ComputeError, ConfigError};
 
 use crate::exit::Exiting;
 use crate::wait::Stopped;

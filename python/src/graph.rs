@@ -17,7 +17,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyType};
-use taskloom_runtime::{AnyHandle, Graph, Request};
+use taskloom::{AnyHandle, Graph, Request};
 
 use crate::callbacks::Stash;
 use crate::error::GetError;
@@ -353,7 +353,7 @@ fn assemble(
 }
 
 /// The taskloom request of the same shape as the caller's keys.
-fn request(shape: &Shape, keys: &[Option<taskloom_runtime::Key>]) -> Result<Request, GetError> {
+fn request(shape: &Shape, keys: &[Option<taskloom::Key>]) -> Result<Request, GetError> {
     Ok(match shape {
         Shape::Key(at) => Request::Key(
             keys[*at]

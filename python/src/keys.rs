@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyString, PyTuple};
-use taskloom_runtime::Key;
+use taskloom::Key;
 
 /// Name of the keys given to Python keys of other shapes: `('taskloom:key', n)` for the
 /// `n`-th key met in the graph.

@@ -13,17 +13,17 @@
 //!
 //! The path of a `get` call:
 //!
-//! - [`graph`]: Dask's dict → taskloom `Graph` (walk from the keys, cull, order
-//!   dependencies first, one `add_dyn` task per key); [`keys`]: Dask keys as taskloom
+//! - `graph`: Dask's dict → taskloom `Graph` (walk from the keys, cull, order
+//!   dependencies first, one `add_dyn` task per key); `keys`: Dask keys as taskloom
 //!   keys.
-//! - [`task`]: what a task does: a constant, an alias, or a call of a node, with the GIL.
-//!   [`gil`]: pool threads keep their Python thread state; [`context`]: tasks see the
+//! - `task`: what a task does: a constant, an alias, or a call of a node, with the GIL.
+//!   `gil`: pool threads keep their Python thread state; `context`: tasks see the
 //!   caller's `contextvars`.
-//! - [`pool`]: the schedulers shared by all calls (one thread pool per worker count).
-//! - [`wait`]: drive the computation with the GIL released; Ctrl-C cancels it.
-//! - [`callbacks`]: Dask's `pretask` / `posttask`, from taskloom's callbacks.
-//! - [`exit`]: the interpreter's exit waits for pool threads that are calling Python.
-//! - [`error`]: why `get` failed, as the Python exception Dask would raise.
+//! - `pool`: the schedulers shared by all calls (one thread pool per worker count).
+//! - `wait`: drive the computation with the GIL released; Ctrl-C cancels it.
+//! - `callbacks`: Dask's `pretask` / `posttask`, from taskloom's callbacks.
+//! - `exit`: the interpreter's exit waits for pool threads that are calling Python.
+//! - `error`: why `get` failed, as the Python exception Dask would raise.
 
 mod callbacks;
 mod context;
@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use taskloom_runtime::{ComputeOptions, Output};
+use taskloom::{ComputeOptions, Output};
 
 use crate::callbacks::{CallbackError, DaskCallbacks};
 use crate::error::{GetError, SchedulerError};

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use taskloom_runtime::{ConfigError, Scheduler};
+use taskloom::{ConfigError, Scheduler};
 
 /// The thread-pool scheduler with `workers` threads.
 ///

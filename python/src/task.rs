@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use taskloom_runtime::{TaskError, TaskErrorKind, Value};
+use taskloom::{TaskError, TaskErrorKind, Value};
 
 use crate::callbacks::Stash;
 use crate::{context, gil};

@@ -8,7 +8,7 @@
 //! fn long_job(n: u64) -> u64 {
 //!     let mut acc = 0;
 //!     for i in 0..n {
-//!         if i % 1024 == 0 && taskloom_runtime::context::cancelled() {
+//!         if i % 1024 == 0 && taskloom::context::cancelled() {
 //!             break; // nobody wants the result any more
 //!         }
 //!         acc += i;
@@ -19,7 +19,7 @@
 //! ```
 //!
 //! Setting the context must cost next to nothing, since it happens for every task: a
-//! thread enters its computation's [`Scope`] once per batch (one reference count), and
+//! thread enters its computation's `Scope` once per batch (one reference count), and
 //! each task only writes its id into a `Cell`. The key is looked up when asked for.
 
 use std::cell::{Cell, RefCell};

@@ -134,7 +134,7 @@ impl AnyHandle {
 /// A graph of tasks with typed results.
 ///
 /// ```
-/// use taskloom_runtime::{Graph, Scheduler};
+/// use taskloom::{Graph, Scheduler};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -232,8 +232,8 @@ impl Graph {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use taskloom_runtime::callbacks::{Callback, FinishInfo};
-    /// use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+    /// use taskloom::{ComputeOptions, Graph, Scheduler};
+    /// use taskloom::callbacks::{Callback, FinishInfo};
     ///
     /// struct Peak(std::sync::Mutex<u64>);
     /// impl Callback for Peak {
@@ -337,7 +337,7 @@ impl Graph {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use taskloom_runtime::{Graph, Scheduler};
+    /// use taskloom::{Graph, Scheduler};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,40 +7,37 @@
 //!
 //! # Layout
 //!
-//! The path of a task through this crate:
+//! Users depend on the `taskloom` package, which re-exports this crate: every path
+//! below is written as `taskloom::...`. The path of a task through this crate:
 //!
-//! - [`graph`]: [`Graph`], [`Handle<T>`]: tasks, typed wiring, blocking and async
-//!   bodies.
-//! - [`scheduler`]: [`Scheduler`] (cheap to clone, shared by many computations) and
-//!   [`ComputeOptions`] (cancellation, callbacks, a byte budget).
-//! - [`size`]: [`ResultSize`], the bytes a result holds, for the budget and the
-//!   memory figures.
+//! - `graph` ([`Graph`], [`Handle<T>`], [`AnyHandle`]): tasks, typed wiring,
+//!   blocking and async bodies; [`inputs`]: the shapes a task's inputs take.
+//! - `scheduler` ([`Scheduler`], [`ComputeOptions`]): cheap to clone, shared by many
+//!   computations; cancellation, callbacks, a byte budget per computation.
 //! - `compute`: the scheduling loop of one computation; owns core's `State` and the
 //!   values (counted, with their bytes); completions arrive on one mpsc channel.
 //!   Tasks start by one of two strategies, handed to the executor in batches or run
 //!   inline on the loop's thread, through one gate that keeps the byte budget.
-//! - [`executor`]: the [`Executor`](executor::Executor) trait, [`Job`](executor::Job),
-//!   [`Batch`](executor::Batch), [`Completion`](executor::Completion); the shipped
-//!   [`ThreadPool`](executor::ThreadPool) and [`CurrentThread`](executor::CurrentThread);
-//!   [`process`]: the [`ProcessPool`](executor::ProcessPool) (remote tasks in child
-//!   processes) and `init` for its workers; [`cluster`]: the
-//!   [`Cluster`](executor::Cluster) (remote tasks on workers anywhere, over TCP,
-//!   started by Slurm or any engine). Both keep a remote result in the worker that
-//!   made them when only remote tasks need it, and send work to its data
-//!   (`executor::link::{place, resident}`).
+//! - [`executor`]: the [`Executor`](executor::Executor) trait and the jobs it runs;
+//!   the shipped [`ThreadPool`](executor::ThreadPool) and
+//!   [`CurrentThread`](executor::CurrentThread).
+//! - [`remote`]: functions registered by name ([`remote::Registry`]) that tasks call
+//!   in other processes, and [`remote::init`], which makes a copy of the program a
+//!   worker; `link`: the conversation with a worker process (frames, a batch's
+//!   exchange, a lost worker's jobs, the serve loop, results kept in workers);
+//!   [`process`]: the [`ProcessPool`](process::ProcessPool) (remote tasks in child
+//!   processes); [`cluster`]: the [`Cluster`](cluster::Cluster) (remote tasks on
+//!   workers anywhere, over TCP, started by Slurm or any engine).
 //! - [`traffic`]: [`traffic::Traffic`], the bytes a computation's remote tasks
 //!   produced, kept in workers, and moved through the parent.
-//! - [`remote`]: functions registered by name ([`remote::Registry`]) that tasks call
-//!   in other processes, and the neutral descriptor of such a call that executors
-//!   interpret.
 //! - [`context`]: the running task's key and cancellation flag.
 //! - [`callbacks`]: per-computation hooks (start, task start, task finish, finish).
 //! - [`diagnostics`]: callbacks that observe: profiler, resource sampler, Chrome trace
 //!   export, progress bar (feature `progress`).
-//! - [`targets`]: typed requests ([`Targets`]) and Dask-style nested key requests
-//!   ([`Request`] → [`Output`]).
-//! - [`error`]: [`ComputeError`], [`TaskError`], [`ConfigError`].
-//! - [`value`]: [`Value`], the type-erased result.
+//! - `size` ([`ResultSize`]): the bytes a result holds, for the budget and the memory
+//!   figures; `targets` ([`Targets`], [`Request`] → [`Output`]): what a computation
+//!   returns; `error` ([`ComputeError`], [`TaskError`], [`ConfigError`]); `value`
+//!   ([`Value`], the type-erased result).
 //!
 //! # Tracing
 //!
@@ -58,7 +55,8 @@
 //! # Example
 //!
 //! ```
-//! use taskloom_runtime::{Graph, Scheduler};
+//! use taskloom::{Graph, Scheduler};
+//! use taskloom::remote;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -73,27 +71,30 @@
 //! ```
 
 pub mod callbacks;
+pub mod cluster;
 mod compute;
 pub mod context;
 pub mod diagnostics;
-pub mod error;
+mod error;
 pub mod executor;
-pub mod graph;
+mod graph;
+pub mod inputs;
+mod link;
+pub mod process;
 pub mod remote;
-pub mod scheduler;
-pub mod size;
-pub mod targets;
+mod scheduler;
+mod size;
+mod targets;
 pub mod traffic;
-pub mod value;
+mod value;
 
-pub use callbacks::{Callback, ComputationId, Outcome};
 pub use error::{BoxError, ComputeError, ConfigError, TaskError, TaskErrorKind};
-pub use executor::{cluster, process};
-pub use graph::{AnyHandle, Graph, Handle, TaskBody};
-pub use scheduler::{Compute, ComputeOptions, Scheduler, SchedulerBuilder};
+pub use graph::{AnyHandle, Graph, Handle};
+pub use scheduler::{
+    Compute, ComputeOptions, DEFAULT_MAX_ASYNC_TASKS, Scheduler, SchedulerBuilder,
+};
 pub use size::ResultSize;
-pub use targets::{Output, Request, Targets};
-pub use taskloom_core;
+pub use targets::{Output, Request, Take, Targets};
 pub use taskloom_core::{GraphError, Key, KeyError, TaskId};
 pub use tokio_util::sync::CancellationToken;
-pub use value::Value;
+pub use value::{Value, value};

@@ -26,7 +26,7 @@ use crate::targets::{Output, Request, Take, Targets};
 /// Runs task graphs on an executor. Cheap to clone; clones share the executor.
 ///
 /// ```
-/// use taskloom_runtime::{Graph, Scheduler};
+/// use taskloom::{Graph, Scheduler};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -231,7 +231,8 @@ fn first_duplicate(ids: &[TaskId], graph: &taskloom_core::Graph<TaskBody>) -> Op
 /// Builds a [`Scheduler`].
 ///
 /// ```
-/// use taskloom_runtime::{ConfigError, Scheduler, executor::ThreadPool};
+/// use taskloom::{ConfigError, Scheduler};
+/// use taskloom::executor::ThreadPool;
 ///
 /// let s = Scheduler::builder().executor(ThreadPool::new(2)?).chunksize(4).build()?;
 /// assert!(matches!(
@@ -324,7 +325,7 @@ impl SchedulerBuilder {
 ///
 /// ```
 /// use tokio_util::sync::CancellationToken;
-/// use taskloom_runtime::ComputeOptions;
+/// use taskloom::ComputeOptions;
 ///
 /// let token = CancellationToken::new();
 /// let options = ComputeOptions::new().cancel_on(token.clone());
@@ -364,7 +365,7 @@ impl ComputeOptions {
 
     /// Whether linear chains (a task whose only dependent needs nothing else) are
     /// handed to a worker as one unit, so a chain of `n` tasks costs one round trip
-    /// instead of `n` (core's [`fuse`](taskloom_core::fuse) rule). On by default; it
+    /// instead of `n` (core's [`fuse`](taskloom_core::fuse()) rule). On by default; it
     /// only applies where it saves time: executors with workers (not the inline
     /// `CurrentThread`, which already runs chains back to back), and computations
     /// without callbacks that want task events (they are told of every task as it
@@ -393,7 +394,7 @@ impl ComputeOptions {
     /// than fit).
     ///
     /// ```
-    /// use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+    /// use taskloom::{ComputeOptions, Graph, Scheduler};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

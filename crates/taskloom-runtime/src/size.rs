@@ -12,7 +12,7 @@
 //! any other task's result counts as 0 bytes (it still counts as one result held).
 //!
 //! ```
-//! use taskloom_runtime::size::ResultSize;
+//! use taskloom::ResultSize;
 //!
 //! assert_eq!(vec![0.5_f64; 1000].result_size(), 24 + 8000);
 //! assert_eq!(String::from("abc").result_size(), 24 + 3);

@@ -118,7 +118,7 @@ tuple_targets!(A 0, B 1, C 2, D 3);
 /// An untyped request: a key, or a (nested) list of requests.
 ///
 /// ```
-/// use taskloom_runtime::Request;
+/// use taskloom::Request;
 ///
 /// // Dask's [["x"], "y"]
 /// let r = Request::list([Request::list(["x"]), "y".into()]);

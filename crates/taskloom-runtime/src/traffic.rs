@@ -17,7 +17,7 @@ use crate::executor::Worker;
 /// Bytes a computation's remote tasks produced and moved (encoded sizes).
 ///
 /// ```
-/// use taskloom_runtime::traffic::Traffic;
+/// use taskloom::traffic::Traffic;
 ///
 /// let t = Traffic { produced: 100, kept: 90, to_parent: 10, from_parent: 4, moved: 0 };
 /// assert_eq!(t.through_parent(), 14);
@@ -50,8 +50,8 @@ impl Traffic {
 /// What one worker held for a computation (encoded bytes of the results kept there).
 ///
 /// ```
-/// use taskloom_runtime::executor::Worker;
-/// use taskloom_runtime::traffic::WorkerHeld;
+/// use taskloom::executor::Worker;
+/// use taskloom::traffic::WorkerHeld;
 ///
 /// let w = WorkerHeld { worker: Worker::Process { index: 0, pid: 42 }, peak: 4096, end: 0 };
 /// assert!(w.peak >= w.end);

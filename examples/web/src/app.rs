@@ -7,7 +7,7 @@
 //! awaits `compute`, and answers with the result and timings. The computation belongs
 //! to the request: when the deadline passes or the client disconnects, hyper drops the
 //! handler's future, which drops the `Compute` future, which cancels the computation
-//! (nothing new starts; running tasks see `taskloom_runtime::context::cancelled()`).
+//! (nothing new starts; running tasks see `taskloom::context::cancelled()`).
 //!
 //! Bad input is the client's error: malformed JSON is a 400, a graph that cannot run
 //! (cycle, missing dependency, duplicate key, unknown target) or a request over the
@@ -26,8 +26,8 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use taskloom::taskloom_core::file::GraphFile;
-use taskloom::taskloom_runtime::{ComputeError, Graph, GraphError, Handle, Scheduler, context};
+use taskloom::core::file::GraphFile;
+use taskloom::{ComputeError, Graph, GraphError, Handle, Scheduler, context};
 
 /// Largest graph a request may send or ask for, in tasks.
 pub(crate) const MAX_TASKS: usize = 200_000;

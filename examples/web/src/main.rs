@@ -17,7 +17,7 @@ mod app;
 
 use std::net::SocketAddr;
 
-use taskloom::taskloom_runtime::Scheduler;
+use taskloom::Scheduler;
 
 fn parse_args() -> Result<(SocketAddr, Option<usize>), String> {
     let mut addr: SocketAddr = ([127, 0, 0, 1], 3000).into();

@@ -25,7 +25,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use taskloom::taskloom_runtime::Scheduler;
+use taskloom::Scheduler;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 

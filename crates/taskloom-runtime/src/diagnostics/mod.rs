@@ -14,8 +14,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use taskloom_runtime::diagnostics::{ChromeTrace, Profiler, ResourceProfiler};
-//! use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+//! use taskloom::{ComputeOptions, Graph, Scheduler};
+//! use taskloom::diagnostics::{ChromeTrace, Profiler, ResourceProfiler};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

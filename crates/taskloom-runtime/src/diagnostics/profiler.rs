@@ -72,8 +72,9 @@ pub struct ComputeRecord {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use taskloom_runtime::diagnostics::Profiler;
-/// use taskloom_runtime::{ComputeOptions, Graph, Outcome, Scheduler};
+/// use taskloom::{ComputeOptions, Graph, Scheduler};
+/// use taskloom::callbacks::Outcome;
+/// use taskloom::diagnostics::Profiler;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

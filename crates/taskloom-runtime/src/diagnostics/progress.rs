@@ -52,8 +52,8 @@ const FAILED_TEMPLATE: &str = "{prefix:.bold} [{elapsed_precise}] {wide_bar:.red
 /// Cheap to clone; clones draw in the same area.
 ///
 /// ```
-/// use taskloom_runtime::diagnostics::Progress;
-/// use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+/// use taskloom::{ComputeOptions, Graph, Scheduler};
+/// use taskloom::diagnostics::Progress;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

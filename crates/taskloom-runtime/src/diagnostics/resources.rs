@@ -41,8 +41,8 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(10);
 ///
 /// ```
 /// use std::sync::Arc;
-/// use taskloom_runtime::diagnostics::ResourceProfiler;
-/// use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+/// use taskloom::{ComputeOptions, Graph, Scheduler};
+/// use taskloom::diagnostics::ResourceProfiler;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

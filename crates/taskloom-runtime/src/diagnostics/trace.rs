@@ -47,8 +47,8 @@ pub enum TraceError {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use taskloom_runtime::diagnostics::{ChromeTrace, Profiler};
-/// use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+/// use taskloom::{ComputeOptions, Graph, Scheduler};
+/// use taskloom::diagnostics::{ChromeTrace, Profiler};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -197,9 +197,9 @@ impl ChromeTrace {
             let end = c.end.as_ref().map_or(c.start, |(t, _)| *t);
             let outcome = match c.end.as_ref().map(|(_, o)| o) {
                 None => "running".to_owned(),
-                Some(crate::Outcome::Done) => "done".to_owned(),
-                Some(crate::Outcome::Cancelled) => "cancelled".to_owned(),
-                Some(crate::Outcome::Failed(m)) => format!("failed: {m}"),
+                Some(crate::callbacks::Outcome::Done) => "done".to_owned(),
+                Some(crate::callbacks::Outcome::Cancelled) => "cancelled".to_owned(),
+                Some(crate::callbacks::Outcome::Failed(m)) => format!("failed: {m}"),
             };
             let line = events.next();
             let _ = write!(

@@ -11,7 +11,7 @@
 //! reporting:
 //!
 //! ```
-//! use taskloom_runtime::executor::{Batch, Executor, Worker};
+//! use taskloom::executor::{Batch, Executor, Worker};
 //!
 //! /// Runs every batch on a fresh OS thread.
 //! struct ThreadPerBatch;
@@ -48,14 +48,12 @@
 //! - `link`: the conversation with a worker process (frames, a batch's exchange, a
 //!   lost worker's jobs, the serve loop), over pipes or TCP;
 //! - [`Name`]: interned node and job names, so [`Worker`] stays `Copy`;
-//! - [`threads`], [`current`], [`process`], [`cluster`]: the shipped executors.
+//! - [`threads`], [`current`]: the shipped in-process executors ([`crate::process`] and
+//!   [`crate::cluster`] sit beside this module, on `crate::link`).
 
-pub mod cluster;
 pub mod current;
 mod job;
-pub(crate) mod link;
 mod name;
-pub mod process;
 mod retry;
 pub mod threads;
 
@@ -64,7 +62,6 @@ use std::time::Instant;
 
 use crate::context;
 
-pub use cluster::Cluster;
 pub use current::CurrentThread;
 pub(crate) use job::{
     Chain, Clock, InputRefs, Inputs, Message, Outbox, Packed, PackedJob, Sink, discard, drop_value,
@@ -72,7 +69,6 @@ pub(crate) use job::{
 };
 pub use job::{Completion, Job};
 pub use name::Name;
-pub use process::ProcessPool;
 pub use retry::DEFAULT_RETRIES;
 pub(crate) use retry::{AfterLoss, Attempt};
 pub use threads::ThreadPool;
@@ -126,7 +122,7 @@ pub enum Worker {
         /// OS process id of the child.
         pid: u32,
     },
-    /// Worker `index` of a [`Cluster`] (numbered as workers connect), on `node`, in
+    /// Worker `index` of a [`Cluster`](crate::cluster::Cluster) (numbered as workers connect), on `node`, in
     /// the engine's job `job` ([`Name::EMPTY`] when no launcher of the cluster started
     /// it), process `pid` on that node.
     Remote {
@@ -169,7 +165,7 @@ impl fmt::Display for Worker {
 ///
 /// Dropping it unrun reports each of its jobs as lost.
 ///
-/// The scheduling loop packs a batch as [`Packed`]: its jobs share the batch's
+/// The scheduling loop packs a batch as `Packed`: its jobs share the batch's
 /// handle on their computation and the instant it was handed out, and read their
 /// bodies from the graph where they run, so a job costs no reference count of its
 /// own — the computation's is shared by every job and worker, and each count taken

@@ -20,7 +20,7 @@ const OVERFLOW: &str = "(name not kept)";
 /// An interned name (a node's, a job's): cheap to copy, compare and hash.
 ///
 /// ```
-/// use taskloom_runtime::executor::Name;
+/// use taskloom::executor::Name;
 ///
 /// let node = Name::new("n1");
 /// assert_eq!(node, Name::new("n1"));

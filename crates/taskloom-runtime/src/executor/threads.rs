@@ -33,11 +33,11 @@ use crate::error::ConfigError;
 /// A pool of `num_workers` OS threads running blocking tasks.
 ///
 /// ```
-/// use taskloom_runtime::executor::ThreadPool;
+/// use taskloom::executor::ThreadPool;
 ///
 /// let pool = ThreadPool::new(2)?;
 /// assert!(ThreadPool::new(0).is_err());
-/// # Ok::<(), taskloom_runtime::ConfigError>(())
+/// # Ok::<(), taskloom::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct ThreadPool {

@@ -2,7 +2,7 @@
 //!
 //! A closure cannot cross a process boundary, a name can. A [`Registry`] maps names
 //! to functions; the program builds the same registry in the parent and in every
-//! worker (it is the same program, see [`process::init`](crate::process::init)), so a
+//! worker (it is the same program, see [`init`]), so a
 //! task only has to send its function's name and its encoded inputs.
 //!
 //! [`Registry::register`] returns a typed [`Remote<Args, O>`], and
@@ -11,7 +11,7 @@
 //! handle. Under any other executor the same task runs in-process, as a plain
 //! function, with no serialization: one graph runs everywhere.
 //!
-//! This module belongs to no executor: a task's [`RemoteCall`] is a neutral
+//! This module belongs to no executor: a task's `RemoteCall` is a neutral
 //! descriptor (a name, how to encode the inputs, how to decode the result) that the
 //! graph carries and that each executor interprets — the process pool sends it down a
 //! pipe, other executors ignore it and call the in-process function.
@@ -30,6 +30,8 @@ use serde::de::DeserializeOwned;
 use taskloom_core::{GraphError, Key};
 
 pub(crate) mod format;
+
+pub use crate::process::worker::{init, is_worker};
 
 use crate::error::{BoxError, TaskError, TaskErrorKind};
 use crate::executor::discard;
@@ -159,10 +161,10 @@ impl<Args, O> Remote<Args, O> {
 /// The functions a program's workers can run, by name.
 ///
 /// Build it the same way in every process of the program (usually in one function
-/// called at the top of `main`), then pass it to [`process::init`](crate::process::init):
+/// called at the top of `main`), then pass it to [`init`]:
 ///
 /// ```
-/// use taskloom_runtime::process::Registry;
+/// use taskloom::remote::Registry;
 ///
 /// let mut registry = Registry::new();
 /// let square = registry.register("square", |x: &i64| x * x)?;
@@ -171,7 +173,7 @@ impl<Args, O> Remote<Args, O> {
 /// assert_eq!(square.name(), "square");
 /// assert!(registry.register("add", |a: &u8| *a).is_err()); // names are unique
 /// # let _ = (add, total);
-/// # Ok::<(), taskloom_runtime::remote::RegisterError>(())
+/// # Ok::<(), taskloom::remote::RegisterError>(())
 /// ```
 #[derive(Default, Clone)]
 pub struct Registry {
@@ -359,7 +361,7 @@ impl Registry {
     /// (of which this is part) differs from the scheduler's.
     ///
     /// ```
-    /// use taskloom_runtime::process::Registry;
+    /// use taskloom::remote::Registry;
     ///
     /// let mut a = Registry::new();
     /// a.register("square", |x: &i64| x * x)?;
@@ -367,7 +369,7 @@ impl Registry {
     /// b.register("square", |x: &i32| x * x)?;
     /// assert_ne!(a.fingerprint(), b.fingerprint()); // same name, other types
     /// assert_eq!(a.fingerprint(), a.clone().fingerprint());
-    /// # Ok::<(), taskloom_runtime::remote::RegisterError>(())
+    /// # Ok::<(), taskloom::remote::RegisterError>(())
     /// ```
     pub fn fingerprint(&self) -> String {
         use sha2::Digest;
@@ -630,13 +632,14 @@ impl Graph {
     /// function's parameters.
     ///
     /// ```
-    /// use taskloom_runtime::{Graph, Scheduler, process::Registry};
+    /// use taskloom::{Graph, Scheduler};
+    /// use taskloom::remote::Registry;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut registry = Registry::new();
     /// let square = registry.register("square", |x: &i64| x * x)?;
-    /// // In a real program: `taskloom_runtime::process::init(&registry);` here.
+    /// // In a real program: `taskloom::remote::init(&registry);` here.
     /// let mut g = Graph::new();
     /// let x = g.add("x", (), || 7_i64)?;
     /// let y = g.add_remote("y", &x, &square)?;

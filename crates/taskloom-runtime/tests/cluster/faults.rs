@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use taskloom_runtime::cluster::{JobState, Local};
-use taskloom_runtime::executor::Worker;
-use taskloom_runtime::{ComputeError, ComputeOptions, Graph, Handle, Scheduler, TaskErrorKind};
+use taskloom::cluster::{JobState, Local};
+use taskloom::executor::Worker;
+use taskloom::{ComputeError, ComputeOptions, Graph, Handle, Scheduler, TaskErrorKind};
 
 use crate::functions::Fns;
 use crate::support::{self, Starts, WAIT, Workers};

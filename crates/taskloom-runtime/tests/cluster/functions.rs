@@ -4,8 +4,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
-use taskloom_runtime::graph::Many;
-use taskloom_runtime::process::{Registry, Remote};
+use taskloom::inputs::Many;
+use taskloom::remote::{Registry, Remote};
 
 /// Set in a worker's environment to give it another registry, hence another build.
 pub(crate) const OTHER_BUILD_VAR: &str = "TASKLOOM_TEST_OTHER_BUILD";
@@ -71,7 +71,7 @@ pub(crate) fn registry() -> (Registry, Fns) {
             .collect(),
         oversized: registry
             .register("oversized", |x: &i64| {
-                taskloom_runtime::process::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
+                taskloom::process::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
                 *x
             })
             .unwrap(),
@@ -98,7 +98,7 @@ pub(crate) fn registry() -> (Registry, Fns) {
             .register("total", |xs: &[&u64]| xs.iter().copied().sum::<u64>())
             .unwrap(),
         held_here: registry
-            .register("held_here", taskloom_runtime::process::held_here)
+            .register("held_here", taskloom::process::held_here)
             .unwrap(),
     };
     if std::env::var_os(OTHER_BUILD_VAR).is_some() {

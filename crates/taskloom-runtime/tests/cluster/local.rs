@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use taskloom_runtime::executor::Worker;
-use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+use taskloom::executor::Worker;
+use taskloom::{ComputeOptions, Graph, Scheduler};
 
 use crate::functions::Fns;
 use crate::support::{self, WAIT, Workers};
@@ -25,11 +25,7 @@ pub(crate) const TESTS: &[crate::Test] = &[
 ];
 
 /// `n` calls of `whereami`, each sleeping `ms`, and their sum of squares on top.
-pub(crate) fn spread(
-    f: &Fns,
-    n: u64,
-    ms: u64,
-) -> (Graph, Vec<taskloom_runtime::Handle<(String, u32)>>) {
+pub(crate) fn spread(f: &Fns, n: u64, ms: u64) -> (Graph, Vec<taskloom::Handle<(String, u32)>>) {
     let mut g = Graph::new();
     let handles = (0..n)
         .map(|i| {

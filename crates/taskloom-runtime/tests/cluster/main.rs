@@ -2,7 +2,7 @@
 //! Kubernetes would) and by Slurm.
 //!
 //! A `harness = false` test binary, like the process pool's: its `main` calls
-//! `process::init` first, so this very binary is the workers' program — a local
+//! `remote::init` first, so this very binary is the workers' program — a local
 //! worker, a worker started by hand, or a Slurm job running it — then runs the tests
 //! one after the other with the process tests' runner (`../process/harness.rs`),
 //! which gives each a time limit.
@@ -22,13 +22,13 @@ mod slurm;
 mod support;
 
 use functions::Fns;
-use taskloom_runtime::process;
+use taskloom::remote;
 
 type Test = harness::Test<Fns>;
 
 fn main() {
     let (registry, fns) = functions::registry();
-    process::init(&registry); // in a worker, serves and never returns
+    remote::init(&registry); // in a worker, serves and never returns
 
     let tests: Vec<Test> = [
         local::TESTS,

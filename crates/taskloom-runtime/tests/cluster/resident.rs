@@ -4,9 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use taskloom_runtime::callbacks::FinishInfo;
-use taskloom_runtime::traffic::Traffic;
-use taskloom_runtime::{Callback, ComputeOptions, Graph, Handle, Scheduler};
+use taskloom::callbacks::{Callback, FinishInfo};
+use taskloom::traffic::Traffic;
+use taskloom::{ComputeOptions, Graph, Handle, Scheduler};
 
 use crate::functions::Fns;
 use crate::support;

@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use taskloom_runtime::Scheduler;
-use taskloom_runtime::cluster::{Cluster, Secret};
+use taskloom::Scheduler;
+use taskloom::cluster::{Cluster, Secret};
 
 use crate::functions::{Fns, OTHER_BUILD_VAR};
 use crate::local::spread;

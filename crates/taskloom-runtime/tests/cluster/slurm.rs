@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use taskloom_runtime::Scheduler;
-use taskloom_runtime::cluster::{Cluster, ClusterBuilder, Secret, Slurm};
-use taskloom_runtime::executor::Worker;
+use taskloom::Scheduler;
+use taskloom::cluster::{Cluster, ClusterBuilder, Secret, Slurm};
+use taskloom::executor::Worker;
 
 use crate::functions::Fns;
 use crate::local::spread;

@@ -7,10 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskloom_runtime::callbacks::TaskFinish;
-use taskloom_runtime::cluster::{Cluster, ClusterBuilder, ClusterStatus, Local};
-use taskloom_runtime::executor::Worker;
-use taskloom_runtime::{Callback, Key, Scheduler};
+use taskloom::callbacks::{Callback, TaskFinish};
+use taskloom::cluster::{Cluster, ClusterBuilder, ClusterStatus, Local};
+use taskloom::executor::Worker;
+use taskloom::{Key, Scheduler};
 
 /// A bound for waits that should end in a second or two (a loaded 2-core CI box
 /// gets a wide margin); a test that reaches one fails.

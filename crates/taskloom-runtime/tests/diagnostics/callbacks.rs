@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use taskloom_runtime::{
-    CancellationToken, ComputeError, ComputeOptions, Graph, Outcome, Scheduler,
-};
+use taskloom::callbacks::Outcome;
+use taskloom::{CancellationToken, ComputeError, ComputeOptions, Graph, Scheduler};
 use tokio::time::timeout;
 
 // Every test bounds its computation by `LIMIT`, so a regression shows as a failure,
@@ -181,7 +180,7 @@ async fn on_finish_hears_done_and_task_errors_once() {
 /// it started and that it saw the cancellation.
 fn blocked() -> (
     Graph,
-    taskloom_runtime::Handle<bool>,
+    taskloom::Handle<bool>,
     Arc<AtomicBool>,
     Arc<tokio::sync::Notify>,
 ) {
@@ -254,12 +253,12 @@ async fn a_computation_refused_before_it_starts_calls_no_callback() {
     let _ = g.add("a", (), || 1_u64).unwrap();
     let rec = Recorder::new();
     let options = ComputeOptions::new().shared_callback(Arc::clone(&rec) as _);
-    let missing = taskloom_runtime::Request::from(taskloom_runtime::Key::from("nope"));
+    let missing = taskloom::Request::from(taskloom::Key::from("nope"));
     let err = Scheduler::current_thread()
         .get_with(&g, missing, options.clone())
         .await
         .unwrap_err();
     assert!(matches!(err, ComputeError::Graph(_)), "{err:?}");
-    drop(Scheduler::current_thread().get_with(&g, taskloom_runtime::Key::from("a"), options));
+    drop(Scheduler::current_thread().get_with(&g, taskloom::Key::from("a"), options));
     assert_eq!(rec.events(), vec![]);
 }

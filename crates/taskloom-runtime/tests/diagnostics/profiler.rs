@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use taskloom_runtime::diagnostics::{ChromeTrace, Profiler, ResourceProfiler};
-use taskloom_runtime::{ComputeOptions, Graph, Outcome, Scheduler};
+use taskloom::callbacks::Outcome;
+use taskloom::diagnostics::{ChromeTrace, Profiler, ResourceProfiler};
+use taskloom::{ComputeOptions, Graph, Scheduler};
 
 use crate::support::{LIMIT, block_until, tree};
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{InMemoryTerm, ProgressDrawTarget};
-use taskloom_runtime::diagnostics::Progress;
-use taskloom_runtime::{ComputeOptions, Graph, Scheduler};
+use taskloom::diagnostics::Progress;
+use taskloom::{ComputeOptions, Graph, Scheduler};
 
 use crate::support::{block_until, tree};
 

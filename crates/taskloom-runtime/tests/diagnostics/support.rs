@@ -3,10 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskloom_runtime::callbacks::{
-    Callback, FinishInfo, Outcome, StartInfo, TaskFinish, TaskStart,
-};
-use taskloom_runtime::{Graph, Handle, context};
+use taskloom::callbacks::{Callback, FinishInfo, Outcome, StartInfo, TaskFinish, TaskStart};
+use taskloom::{Graph, Handle, context};
 
 /// One call a [`Recorder`] saw, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -161,8 +159,8 @@ pub(crate) fn tree(prefix: &str, leaves: usize) -> (Graph, Handle<u64>) {
 }
 
 /// Builds `('prefix-name', depth, i)`.
-fn key(prefix: &str, name: &str, depth: i64, i: usize) -> taskloom_runtime::Key {
-    taskloom_runtime::Key::tuple(format!("{prefix}-{name}"), [depth, i as i64])
+fn key(prefix: &str, name: &str, depth: i64, i: usize) -> taskloom::Key {
+    taskloom::Key::tuple(format!("{prefix}-{name}"), [depth, i as i64])
 }
 
 /// The longest a test waits for an event (a task started, a cancellation seen):

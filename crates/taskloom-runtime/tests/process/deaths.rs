@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use taskloom_runtime::process::{ProcessPool, ProcessPoolBuilder};
-use taskloom_runtime::{ComputeError, Graph, Scheduler, TaskErrorKind};
+use taskloom::process::{ProcessPool, ProcessPoolBuilder};
+use taskloom::{ComputeError, Graph, Scheduler, TaskErrorKind};
 
 use crate::failures::{eventually, still_serves};
 use crate::functions::Fns;

@@ -4,10 +4,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use taskloom_runtime::process::ProcessPool;
-use taskloom_runtime::{
-    CancellationToken, ComputeError, ComputeOptions, Graph, Scheduler, TaskErrorKind,
-};
+use taskloom::process::ProcessPool;
+use taskloom::{CancellationToken, ComputeError, ComputeOptions, Graph, Scheduler, TaskErrorKind};
 
 use crate::functions::Fns;
 use crate::roundtrip::{pool, runtime};
@@ -41,7 +39,7 @@ pub(crate) const TESTS: &[crate::Test] = &[
 fn task_error(
     s: &Scheduler,
     g: &Graph,
-    target: &taskloom_runtime::Handle<i64>,
+    target: &taskloom::Handle<i64>,
     key: &str,
 ) -> (TaskErrorKind, String) {
     let rt = runtime();
@@ -105,7 +103,7 @@ fn panic_keeps_the_worker(f: &Fns) {
 
 /// Runs a task that kills its worker, checks the error, and that the worker is
 /// replaced and the pool serves on.
-fn crash(f: &Fns, remote: &taskloom_runtime::process::Remote<(), i64>, expect: &str) {
+fn crash(f: &Fns, remote: &taskloom::remote::Remote<(), i64>, expect: &str) {
     let (pool, s) = pool(2);
     let before = pool.pids();
     let mut g = Graph::new();

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use taskloom_runtime::graph::Many;
-use taskloom_runtime::process::{ProcessPool, Registry, Remote};
+use taskloom::inputs::Many;
+use taskloom::process::ProcessPool;
+use taskloom::remote::{Registry, Remote};
 
 /// A value with some structure, to round-trip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,7 +75,7 @@ pub(crate) struct DropBomb(pub(crate) u8);
 
 impl Drop for DropBomb {
     fn drop(&mut self) {
-        if taskloom_runtime::process::is_worker() && !std::thread::panicking() {
+        if taskloom::remote::is_worker() && !std::thread::panicking() {
             panic!("DropBomb goes off when dropped in a worker")
         }
     }
@@ -258,16 +259,14 @@ pub(crate) fn registry() -> (Registry, Fns) {
         garbage: r
             .register("garbage", || {
                 // A length of 9 bytes, then bytes that are no message.
-                taskloom_runtime::process::__write_raw_to_pool(
-                    b"\0\0\0\x09\xff\xff\xff\xffgarbage",
-                )
-                .unwrap();
+                taskloom::process::__write_raw_to_pool(b"\0\0\0\x09\xff\xff\xff\xffgarbage")
+                    .unwrap();
                 1_i64
             })
             .unwrap(),
         oversized: r
             .register("oversized", || {
-                taskloom_runtime::process::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
+                taskloom::process::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
                 1_i64
             })
             .unwrap(),
@@ -362,7 +361,7 @@ pub(crate) fn registry() -> (Registry, Fns) {
             })
             .unwrap(),
         held_here: r
-            .register("held_here", taskloom_runtime::process::held_here)
+            .register("held_here", taskloom::process::held_here)
             .unwrap(),
     };
     (r, fns)

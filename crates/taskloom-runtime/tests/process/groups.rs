@@ -5,10 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use taskloom_runtime::process::ProcessPool;
-use taskloom_runtime::{
-    CancellationToken, ComputeError, ComputeOptions, Graph, Scheduler, TaskErrorKind,
-};
+use taskloom::process::ProcessPool;
+use taskloom::{CancellationToken, ComputeError, ComputeOptions, Graph, Scheduler, TaskErrorKind};
 
 use crate::deaths::{running, scratch_dir, signal};
 use crate::failures::eventually;
@@ -49,8 +47,8 @@ fn wait_pid(path: &Path) -> u32 {
 /// A graph whose target `sleeper` runs `remote` with `path`.
 fn sleeper_graph(
     path: &Path,
-    remote: &taskloom_runtime::process::Remote<(std::path::PathBuf,), u32>,
-) -> (Graph, taskloom_runtime::Handle<u32>) {
+    remote: &taskloom::remote::Remote<(std::path::PathBuf,), u32>,
+) -> (Graph, taskloom::Handle<u32>) {
     let mut g = Graph::new();
     let p = g
         .add("path", (), {

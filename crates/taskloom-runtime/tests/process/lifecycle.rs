@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use taskloom_runtime::process::{ProcessError, ProcessPool, StartError};
-use taskloom_runtime::{ComputeError, Graph, Scheduler, TaskErrorKind};
+use taskloom::process::{ProcessError, ProcessPool, StartError};
+use taskloom::{ComputeError, Graph, Scheduler, TaskErrorKind};
 
 use crate::failures::{eventually, process_exists};
 use crate::functions::Fns;
@@ -106,7 +106,7 @@ fn worker_cannot_start_a_pool(f: &Fns) {
     assert!(message.contains("is a taskloom worker"), "{message}");
 }
 
-fn sh(script: &str) -> taskloom_runtime::process::ProcessPoolBuilder {
+fn sh(script: &str) -> taskloom::process::ProcessPoolBuilder {
     ProcessPool::builder()
         .workers(1)
         .program("/bin/sh")
@@ -126,7 +126,7 @@ fn program_without_init_prints(_: &Fns) {
         panic!("{e}")
     };
     assert!(what.contains("Hello from"), "{what}");
-    assert!(e.to_string().contains("process::init"), "{e}");
+    assert!(e.to_string().contains("remote::init"), "{e}");
 }
 
 fn program_without_init_exits(_: &Fns) {
@@ -142,7 +142,7 @@ fn program_without_init_exits(_: &Fns) {
         "{e}"
     );
     assert!(e.to_string().contains("exited with status 0"), "{e}");
-    assert!(e.to_string().contains("process::init"), "{e}");
+    assert!(e.to_string().contains("remote::init"), "{e}");
 }
 
 fn program_without_init_hangs(_: &Fns) {
@@ -172,7 +172,7 @@ fn lazy_pool_reports_start_failure_per_task(f: &Fns) {
         Err(ComputeError::Task { key, error }) => {
             assert_eq!(key.to_string(), "first");
             assert_eq!(error.kind(), TaskErrorKind::WorkerLost);
-            assert!(error.message().contains("process::init"), "{error}");
+            assert!(error.message().contains("remote::init"), "{error}");
         }
         other => panic!("expected a task error, got {other:?}"),
     }

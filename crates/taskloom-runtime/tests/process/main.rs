@@ -1,6 +1,6 @@
 //! The process pool's tests.
 //!
-//! A `harness = false` test binary: its `main` calls `process::init` first, so the
+//! A `harness = false` test binary: its `main` calls `remote::init` first, so the
 //! pool can use this very binary as its workers' program (as a user's program does),
 //! then runs the tests one after the other with a small runner (`harness.rs`) that
 //! speaks enough of libtest's command line for `cargo test` (name filters, `--skip`,
@@ -20,13 +20,13 @@ mod roundtrip;
 mod spans;
 
 use functions::Fns;
-use taskloom_runtime::process;
+use taskloom::remote;
 
 type Test = harness::Test<Fns>;
 
 fn main() {
     let (registry, fns) = functions::registry();
-    process::init(&registry); // in a worker, serves and never returns
+    remote::init(&registry); // in a worker, serves and never returns
 
     let tests: Vec<Test> = [
         roundtrip::TESTS,

@@ -3,7 +3,7 @@
 //! the task's error says what and where, names the key, and the pool (its slot in
 //! the parent, its worker) lives on.
 
-use taskloom_runtime::{ComputeError, Graph, TaskErrorKind};
+use taskloom::{ComputeError, Graph, TaskErrorKind};
 
 use crate::failures::still_serves;
 use crate::functions::{DecodeBomb, DropBomb, EncodeBomb, Fns};
@@ -39,7 +39,7 @@ pub(crate) const TESTS: &[crate::Test] = &[
 /// same worker.
 fn expect<T: std::fmt::Debug + Send + Sync + 'static>(
     f: &Fns,
-    build: impl FnOnce(&mut Graph) -> taskloom_runtime::Handle<T>,
+    build: impl FnOnce(&mut Graph) -> taskloom::Handle<T>,
     key: &str,
     kind: TaskErrorKind,
     text: &str,

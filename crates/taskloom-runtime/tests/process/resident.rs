@@ -5,12 +5,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use taskloom_runtime::callbacks::FinishInfo;
-use taskloom_runtime::process::ProcessPool;
-use taskloom_runtime::traffic::{Traffic, WorkerHeld};
-use taskloom_runtime::{
-    Callback, CancellationToken, ComputeError, ComputeOptions, Graph, Handle, Scheduler,
-};
+use taskloom::callbacks::{Callback, FinishInfo};
+use taskloom::process::ProcessPool;
+use taskloom::traffic::{Traffic, WorkerHeld};
+use taskloom::{CancellationToken, ComputeError, ComputeOptions, Graph, Handle, Scheduler};
 
 use crate::deaths::signal;
 use crate::failures::eventually;
@@ -375,7 +373,7 @@ fn same_result_on_every_executor(f: &Fns) {
 struct Starts(Mutex<Vec<String>>);
 
 impl Callback for Starts {
-    fn on_task_start(&self, event: &taskloom_runtime::callbacks::TaskStart<'_>) {
+    fn on_task_start(&self, event: &taskloom::callbacks::TaskStart<'_>) {
         self.0.lock().unwrap().push(event.key.to_string());
     }
 }

@@ -2,8 +2,9 @@
 //! the pool's `retries`; tasks the dead worker never started are sent again without
 //! counting an attempt.
 
-use taskloom_runtime::process::{DEFAULT_RETRIES, ProcessPool};
-use taskloom_runtime::{ComputeError, Graph, Scheduler, TaskErrorKind};
+use taskloom::executor::DEFAULT_RETRIES;
+use taskloom::process::ProcessPool;
+use taskloom::{ComputeError, Graph, Scheduler, TaskErrorKind};
 
 use crate::deaths::{scratch_dir, signal, state};
 use crate::failures::eventually;

@@ -3,10 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use taskloom_runtime::callbacks::TaskFinish;
-use taskloom_runtime::executor::Worker;
-use taskloom_runtime::process::{ProcessPool, Registry};
-use taskloom_runtime::{Callback, ComputeOptions, Graph, Scheduler};
+use taskloom::callbacks::{Callback, TaskFinish};
+use taskloom::executor::Worker;
+use taskloom::process::ProcessPool;
+use taskloom::remote::Registry;
+use taskloom::{ComputeOptions, Graph, Scheduler};
 
 use crate::functions::{Fns, Record};
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use taskloom_runtime::Graph;
+use taskloom::Graph;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
@@ -105,7 +105,7 @@ fn compute_spans_count_the_bytes(f: &Fns) {
         let chunk = g.add_remote("chunk", (&start, &n), &f.chunk).unwrap();
         let sum = g.add_remote("sum", &chunk, &f.chunk_sum).unwrap();
         // Unfused: `chunk` is a result of its own, kept in the worker.
-        let options = taskloom_runtime::ComputeOptions::new().fuse(false);
+        let options = taskloom::ComputeOptions::new().fuse(false);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

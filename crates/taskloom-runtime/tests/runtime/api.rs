@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use taskloom_runtime::{
+use taskloom::{
     ComputeError, Graph, GraphError, Key, Request, Scheduler, TaskError, TaskErrorKind, Value,
 };
 
@@ -339,6 +339,6 @@ fn a_usize_index_above_i64_max_is_refused_not_wrapped() {
     // Key::try_tuple says so as an error.
     assert!(matches!(
         Key::try_tuple("leaf", [big]),
-        Err(taskloom_runtime::KeyError::IndexOutOfRange { position: 0, .. })
+        Err(taskloom::KeyError::IndexOutOfRange { position: 0, .. })
     ));
 }

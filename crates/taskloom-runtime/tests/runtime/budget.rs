@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskloom_runtime::callbacks::{Callback, FinishInfo, MemoryStats, TaskFinish};
-use taskloom_runtime::{ComputeOptions, Graph, GraphError, Handle, Scheduler};
+use taskloom::callbacks::{Callback, FinishInfo, MemoryStats, TaskFinish};
+use taskloom::{ComputeOptions, Graph, GraphError, Handle, Scheduler};
 
 use crate::support::LIMIT;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use taskloom_runtime::{
+use taskloom::{
     CancellationToken, ComputeError, ComputeOptions, Graph, Handle, Scheduler, context,
 };
 
@@ -99,7 +99,7 @@ async fn assert_nothing_starts(c: &Cancellable) {
 async fn dropping_the_future_cancels_the_computation() {
     let c = cancellable(2, 100);
     let s = Scheduler::builder()
-        .executor(taskloom_runtime::executor::ThreadPool::new(2).unwrap())
+        .executor(taskloom::executor::ThreadPool::new(2).unwrap())
         .chunksize(1)
         .build()
         .unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use taskloom_runtime::{
+use taskloom::{
     CancellationToken, ComputeError, ComputeOptions, Graph, Handle, Scheduler, context,
 };
 

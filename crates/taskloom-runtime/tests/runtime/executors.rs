@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use taskloom_runtime::executor::{Batch, Executor, ThreadPool, Worker};
-use taskloom_runtime::{ConfigError, Graph, Handle, Scheduler};
+use taskloom::executor::{Batch, Executor, ThreadPool, Worker};
+use taskloom::{ConfigError, Graph, Handle, Scheduler};
 
 use crate::support::Log;
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use taskloom_runtime::executor::{Batch, Executor};
-use taskloom_runtime::{ComputeError, Graph, Scheduler, TaskErrorKind};
+use taskloom::executor::{Batch, Executor};
+use taskloom::{ComputeError, Graph, Scheduler, TaskErrorKind};
 
 use crate::support::Log;
 
@@ -112,7 +112,7 @@ async fn no_task_starts_after_a_failure() {
         (
             false,
             Scheduler::builder()
-                .executor(taskloom_runtime::executor::ThreadPool::new(1).unwrap())
+                .executor(taskloom::executor::ThreadPool::new(1).unwrap())
                 .chunksize(1)
                 .build()
                 .unwrap(),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use taskloom_runtime::executor::{Batch, Executor, Worker};
-use taskloom_runtime::{ComputeError, ComputeOptions, Graph, Scheduler, TaskErrorKind};
+use taskloom::executor::{Batch, Executor, Worker};
+use taskloom::{ComputeError, ComputeOptions, Graph, Scheduler, TaskErrorKind};
 
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), f)
@@ -26,7 +26,7 @@ impl Drop for Bomb {
 
 /// `a` makes a bomb, `b` reads it: the bomb goes off when `a`'s result is released
 /// (in the loop), or dropped in the worker that runs the fused chain `a → b`.
-fn bomb_graph() -> (Graph, taskloom_runtime::Handle<u64>) {
+fn bomb_graph() -> (Graph, taskloom::Handle<u64>) {
     let mut g = Graph::new();
     let a = g.add("a", (), || Bomb(7)).unwrap();
     let b = g.add("b", &a, |x: &Bomb| x.0 + 1).unwrap();
@@ -182,7 +182,7 @@ impl Executor for DropsCompletions {
     }
 }
 
-fn xs(n: i64) -> (Graph, taskloom_runtime::Handle<i64>) {
+fn xs(n: i64) -> (Graph, taskloom::Handle<i64>) {
     let mut g = Graph::new();
     let parts: Vec<_> = (0..n)
         .map(|i| g.add(("x", i), (), move || i).unwrap())

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use taskloom_runtime::{ComputeError, ComputeOptions, Graph, Handle, Scheduler};
+use taskloom::{ComputeError, ComputeOptions, Graph, Handle, Scheduler};
 
 use crate::support::{Counted, Live};
 

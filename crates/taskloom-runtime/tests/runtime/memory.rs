@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use taskloom_runtime::executor::ThreadPool;
-use taskloom_runtime::{Graph, Handle, Scheduler};
+use taskloom::executor::ThreadPool;
+use taskloom::{Graph, Handle, Scheduler};
 
 use crate::support::{Counted, Live};
 

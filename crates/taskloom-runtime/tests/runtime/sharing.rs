@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use taskloom_runtime::{Graph, Scheduler};
+use taskloom::{Graph, Scheduler};
 
 fn assert_shareable<T: Clone + Send + Sync + 'static>() {}
 

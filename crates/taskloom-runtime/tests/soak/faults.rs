@@ -112,7 +112,7 @@ pub(crate) static SLOW_RUNNING: AtomicUsize = AtomicUsize::new(0);
 pub(crate) fn slow(id: u64) {
     SLOW_RUNNING.fetch_add(1, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_millis(20 + id % 80);
-    while Instant::now() < deadline && !taskloom_runtime::context::cancelled() {
+    while Instant::now() < deadline && !taskloom::context::cancelled() {
         std::thread::sleep(Duration::from_millis(1));
     }
     SLOW_RUNNING.fetch_sub(1, Ordering::SeqCst);

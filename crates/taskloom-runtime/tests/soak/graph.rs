@@ -9,9 +9,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-use taskloom_runtime::graph::Many;
-use taskloom_runtime::process::{Registry, Remote};
-use taskloom_runtime::{Graph, Handle};
+use taskloom::inputs::Many;
+use taskloom::remote::{Registry, Remote};
+use taskloom::{Graph, Handle};
 
 use crate::faults::{self, Fault, Plan};
 

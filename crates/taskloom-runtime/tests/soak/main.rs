@@ -10,7 +10,7 @@
 //! or its error names a key that really faulted, or it was cancelled. After the soak:
 //! no growth in threads, open file descriptors or child processes, and RSS bounded.
 //!
-//! A `harness = false` test binary: `main` calls `process::init` first, so the
+//! A `harness = false` test binary: `main` calls `remote::init` first, so the
 //! process pool can use this binary as its workers' program. Sized for CI (a few
 //! hundred computations); `TASKLOOM_SOAK_COMPUTATIONS=N` runs longer, and
 //! `TASKLOOM_SOAK_SEED=S` replays a run. It prints the counts the closing note of the
@@ -24,10 +24,11 @@ mod leaks;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use taskloom_runtime::cluster::{Cluster, Local};
-use taskloom_runtime::executor::Worker;
-use taskloom_runtime::process::{self, ProcessPool};
-use taskloom_runtime::{CancellationToken, ComputeError, ComputeOptions, Scheduler};
+use taskloom::cluster::{Cluster, Local};
+use taskloom::executor::Worker;
+use taskloom::process::ProcessPool;
+use taskloom::remote;
+use taskloom::{CancellationToken, ComputeError, ComputeOptions, Scheduler};
 
 use faults::{Fault, Plan};
 use graph::{Case, Rng};
@@ -38,7 +39,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 fn main() {
     let registry = graph::registry();
     quiet_injected_panics(); // in the workers too
-    process::init(&registry); // in a worker: serves and never returns
+    remote::init(&registry); // in a worker: serves and never returns
 
     // `cargo test` passes libtest flags and filters: run unless filtered out.
     let args: Vec<String> = std::env::args().skip(1).collect();

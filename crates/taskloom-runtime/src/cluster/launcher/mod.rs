@@ -27,7 +27,7 @@ pub use local::Local;
 pub use slurm::Slurm;
 
 /// What a launcher starts: this program (or another that calls
-/// [`process::init`](crate::process::init)) with these variables in its environment.
+/// [`remote::init`](crate::remote::init)) with these variables in its environment.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WorkerSpec {
@@ -137,7 +137,7 @@ pub enum LaunchError {
 /// four methods; `docs/cluster.md` sketches HyperQueue's.
 ///
 /// ```
-/// use taskloom_runtime::cluster::{JobState, LaunchError, Launcher, WorkerSpec};
+/// use taskloom::cluster::{JobState, Launcher, LaunchError, WorkerSpec};
 ///
 /// /// Starts nothing: workers are started by hand (`ssh`, a terminal).
 /// #[derive(Debug)]
@@ -202,7 +202,7 @@ pub(super) fn run(command: &mut std::process::Command) -> Result<String, LaunchE
     if !output.status.success() {
         return Err(LaunchError::Failed {
             command: line,
-            status: crate::executor::process::describe(output.status),
+            status: crate::process::describe(output.status),
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
     }

@@ -12,7 +12,7 @@
 //!
 //! A cluster's workers are started by whoever the user chose (Slurm, Kubernetes, a
 //! shell): they are told apart by [`CLUSTER_ADDR_ENV`] and served by
-//! [`crate::executor::cluster`]'s worker side (connect, authenticate, heartbeats).
+//! [`crate::cluster`]'s worker side (connect, authenticate, heartbeats).
 //!
 //! The worker keeps its stdin and stdout for frames and points file descriptors 0
 //! and 1 at `/dev/null` and stderr, so a task that reads stdin or prints with
@@ -24,12 +24,12 @@ use std::fs::File;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::executor::cluster;
-use crate::executor::link::protocol::{MAGIC, Reply, VERSION};
-use crate::executor::link::serve::{self, Output, ServeError};
+use crate::cluster;
+use crate::link::protocol::{MAGIC, Reply, VERSION};
+use crate::link::serve::{self, Output, ServeError};
 use crate::remote::Registry;
 
-pub use crate::executor::cluster::CLUSTER_ADDR_ENV;
+use crate::cluster::CLUSTER_ADDR_ENV;
 
 /// The environment variable that marks a process as a worker. Its value is
 /// `<parent pid>:<worker index>`.
@@ -60,13 +60,14 @@ static PROTOCOL_OUT: OnceLock<Box<dyn Output>> = OnceLock::new();
 /// `#[tokio::main]` every worker starts the runtime's threads for nothing).
 ///
 /// ```no_run
-/// use taskloom_runtime::process::{self, ProcessPool, Registry};
-/// use taskloom_runtime::{Graph, Scheduler};
+/// use taskloom::{Graph, Scheduler};
+/// use taskloom::process::ProcessPool;
+/// use taskloom::remote::{self, Registry};
 ///
 /// fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///     let mut registry = Registry::new();
 ///     let square = registry.register("square", |x: &i64| x * x)?;
-///     process::init(&registry); // a worker never gets past this line
+///     remote::init(&registry); // a worker never gets past this line
 ///
 ///     let runtime = tokio::runtime::Runtime::new()?;
 ///     let scheduler = Scheduler::builder().executor(ProcessPool::new(2)?).build()?;

@@ -6,12 +6,12 @@
 //! processes, kept and reused across computations.
 //!
 //! - **Workers are the program itself**, re-executed in worker mode (Python's `spawn`
-//!   start method): [`init`] at the top of `main` serves tasks in a worker and returns
+//!   start method): [`init`](crate::remote::init) at the top of `main` serves tasks in a worker and returns
 //!   at once in the parent. A program that forgets it gets
 //!   [`ProcessError::NotInitialized`], a worker program that does not answer the
 //!   handshake a [`StartError`]; a worker cannot start a pool of its own.
-//! - **Functions by name, values by serde**: a [`Registry`] maps names to functions
-//!   with serde inputs and results ([`Remote`]); values cross in postcard
+//! - **Functions by name, values by serde**: a [`Registry`](crate::remote::Registry) maps names to functions
+//!   with serde inputs and results ([`Remote`](crate::remote::Remote)); values cross in postcard
 //!   (`format`), in length-delimited frames over the children's pipes (`protocol`).
 //!   Under other executors the same tasks run in-process without serialization.
 //! - **Failures**: a panic is that task's error, and the worker goes on; so is a
@@ -49,12 +49,12 @@
 //!
 //! # Layout
 //!
-//! - [`crate::remote`] (shared with other executors): [`Registry`], [`Remote`],
-//!   [`RemoteArgs`] and `Graph::add_remote`, and the serde format;
-//! - `crate::executor::link` (shared with the [cluster](crate::cluster)): the frames,
+//! - [`crate::remote`] (shared with other executors): [`Registry`](crate::remote::Registry), [`Remote`](crate::remote::Remote),
+//!   [`RemoteArgs`](crate::remote::RemoteArgs) and `Graph::add_remote`, and the serde format;
+//! - `crate::link` (shared with the [cluster](crate::cluster)): the frames,
 //!   one batch's exchange over a `Transport`, the settlement of a lost worker's jobs,
 //!   and the worker's serve loop;
-//! - `worker`: [`init`], which makes a process a worker (of a pool, or of a cluster);
+//! - `worker`: [`init`](crate::remote::init), which makes a process a worker (of a pool, or of a cluster);
 //! - `pool`: the parent side's handle, queue and supervisor thread (its own Tokio
 //!   runtime, one task per worker slot);
 //! - `slot`: one slot's life: watch the worker, run batches, settle a lost worker's
@@ -66,8 +66,9 @@
 //! # Example
 //!
 //! ```no_run
-//! use taskloom_runtime::process::{self, ProcessPool, Registry};
-//! use taskloom_runtime::{Graph, Scheduler};
+//! use taskloom::{Graph, Scheduler};
+//! use taskloom::process::ProcessPool;
+//! use taskloom::remote::{self, Registry};
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -75,7 +76,7 @@
 //!     let mut registry = Registry::new();
 //!     let square = registry.register("square", |x: &i64| x * x)?;
 //!     let sum = registry.register("sum", |xs: &[&i64]| xs.iter().copied().sum::<i64>())?;
-//!     process::init(&registry); // a worker serves here and never returns
+//!     remote::init(&registry); // a worker serves here and never returns
 //!
 //!     let pool = ProcessPool::builder().workers(2).build()?;
 //!     let scheduler = Scheduler::builder().executor(pool).build()?;
@@ -97,22 +98,24 @@
 mod conn;
 mod pool;
 mod slot;
-mod worker;
+pub(crate) mod worker;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::executor::DEFAULT_RETRIES;
-pub use crate::executor::link::serve::held_here;
-pub use crate::remote::{RegisterError, Registry, Remote, RemoteArgs};
+#[doc(hidden)]
+pub use crate::link::serve::held_here;
 pub(crate) use conn::describe;
-pub use worker::{__write_raw_to_pool, CLUSTER_ADDR_ENV, WORKER_ENV, init, is_worker};
+#[doc(hidden)]
+pub use worker::__write_raw_to_pool;
+pub use worker::WORKER_ENV;
+pub(crate) use worker::is_worker;
 pub(crate) use worker::{fingerprint, initialized, protocol_out};
 
-use super::{Batch, Executor, ThreadPool, Worker};
 use crate::error::ConfigError;
+use crate::executor::{Batch, DEFAULT_RETRIES, Executor, ThreadPool, Worker};
 
 /// Default largest frame, in bytes (a batch of encoded inputs, or one encoded result).
 pub const DEFAULT_MAX_FRAME_LENGTH: usize = 64 * 1024 * 1024;
@@ -132,13 +135,13 @@ pub enum ProcessError {
     /// or `init` is missing from the worker's `main`).
     #[error(
         "this process is a taskloom worker ({WORKER_ENV} is set) and cannot start a process \
-         pool: call `taskloom_runtime::process::init(&registry)` first thing in `main`"
+         pool: call `taskloom::remote::init(&registry)` first thing in `main`"
     )]
     InsideWorker,
-    /// The pool would re-execute this program, which never called [`init`]: its
+    /// The pool would re-execute this program, which never called [`init`](crate::remote::init): its
     /// copies would run `main` instead of serving.
     #[error(
-        "`taskloom_runtime::process::init(&registry)` was not called in this program: call it \
+        "`taskloom::remote::init(&registry)` was not called in this program: call it \
          first thing in `main`, so that the copies a process pool starts become workers"
     )]
     NotInitialized,
@@ -179,7 +182,7 @@ pub enum StartError {
     /// The program exited before the handshake.
     #[error(
         "`{program}` {status} before saying hello; a worker program must call \
-         `taskloom_runtime::process::init(&registry)` first thing in `main`"
+         `taskloom::remote::init(&registry)` first thing in `main`"
     )]
     Exited {
         /// The worker program.
@@ -190,7 +193,7 @@ pub enum StartError {
     /// The program wrote something other than the handshake.
     #[error(
         "`{program}` is not a taskloom worker (it wrote {what} instead of the handshake); a \
-         worker program must call `taskloom_runtime::process::init(&registry)` first thing \
+         worker program must call `taskloom::remote::init(&registry)` first thing \
          in `main`"
     )]
     NotAWorker {
@@ -202,7 +205,7 @@ pub enum StartError {
     /// The program said nothing within the handshake timeout (it was killed).
     #[error(
         "`{program}` did not say hello within {timeout:?} (it was stopped); a worker program \
-         must call `taskloom_runtime::process::init(&registry)` first thing in `main`"
+         must call `taskloom::remote::init(&registry)` first thing in `main`"
     )]
     Timeout {
         /// The worker program.
@@ -218,9 +221,9 @@ pub enum StartError {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use taskloom_runtime::process::ProcessPool;
+/// use taskloom::process::ProcessPool;
 ///
-/// # fn main() -> Result<(), taskloom_runtime::process::ProcessError> {
+/// # fn main() -> Result<(), taskloom::process::ProcessError> {
 /// let pool = ProcessPool::builder()
 ///     .workers(4)
 ///     .eager(false) // start workers on first use
@@ -269,7 +272,7 @@ impl ProcessPool {
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use taskloom_runtime::process::ProcessPool;
+    /// use taskloom::process::ProcessPool;
     ///
     /// let pool = ProcessPool::new(2)?;
     /// for (worker, bytes) in pool.held_bytes() {
@@ -348,7 +351,7 @@ impl ProcessPoolBuilder {
     }
 
     /// The worker program (default: this program, `std::env::current_exe`). It must
-    /// call [`init`] first thing in `main` with a registry of the functions the
+    /// call [`init`](crate::remote::init) first thing in `main` with a registry of the functions the
     /// graphs use.
     pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
         self.program = Some(program.into());
@@ -404,7 +407,7 @@ impl ProcessPoolBuilder {
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use taskloom_runtime::process::ProcessPool;
+    /// use taskloom::process::ProcessPool;
     ///
     /// let pool = ProcessPool::builder().workers(2).resident(false).build()?;
     /// # drop(pool);
@@ -420,7 +423,7 @@ impl ProcessPoolBuilder {
     ///
     /// # Errors
     /// [`ProcessError::InsideWorker`] in a worker; [`ProcessError::NotInitialized`] if
-    /// the workers would be this program and it never called [`init`];
+    /// the workers would be this program and it never called [`init`](crate::remote::init);
     /// [`ProcessError::Config`] for zero workers; [`ProcessError::LocalThreads`] and
     /// [`ProcessError::MaxFrameLength`] for impossible settings;
     /// [`ProcessError::Start`] if an eager worker does not start.
@@ -437,7 +440,7 @@ impl ProcessPoolBuilder {
         if self.local_threads == 0 {
             return Err(ProcessError::LocalThreads(0));
         }
-        if self.max_frame_length < crate::executor::link::protocol::MAX_HELLO {
+        if self.max_frame_length < crate::link::protocol::MAX_HELLO {
             return Err(ProcessError::MaxFrameLength(self.max_frame_length));
         }
         let program = match self.program {

@@ -12,11 +12,12 @@ use super::shared::{Config, Shared};
 use super::{
     CLUSTER_ADDR_ENV, Cluster, ClusterError, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_MAX_FRAME_LENGTH, DEFAULT_NO_WORKER_TIMEOUT,
-    DEFAULT_POLL_INTERVAL, DEFAULT_RETRIES, Inner, Launcher, SECRET_FILE_ENV, Secret, SecretError,
-    WorkerSpec, handshake, supervisor, worker,
+    DEFAULT_POLL_INTERVAL, Inner, Launcher, SECRET_FILE_ENV, Secret, SecretError, WorkerSpec,
+    handshake, supervisor, worker,
 };
 use crate::error::ConfigError;
-use crate::executor::{ThreadPool, process};
+use crate::executor::{DEFAULT_RETRIES, ThreadPool};
+use crate::process;
 
 /// Builds a [`Cluster`].
 #[derive(Debug, Clone)]
@@ -125,7 +126,7 @@ impl ClusterBuilder {
     }
 
     /// The worker program the launcher starts (default: this program). It must call
-    /// [`process::init`] first thing in `main` with the same
+    /// [`remote::init`](crate::remote::init) first thing in `main` with the same
     /// registry.
     pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
         self.program = Some(program.into());
@@ -162,7 +163,7 @@ impl ClusterBuilder {
     }
 
     /// How many times a task whose worker was lost while running it runs again, on
-    /// another worker, before it fails (default [`DEFAULT_RETRIES`]).
+    /// another worker, before it fails (default [`DEFAULT_RETRIES`](crate::executor::DEFAULT_RETRIES)).
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
@@ -174,7 +175,8 @@ impl ClusterBuilder {
     /// result to the scheduler and back. `false`: every result crosses the scheduler.
     ///
     /// ```
-    /// use taskloom_runtime::cluster::Cluster;
+    /// use taskloom::cluster::Cluster;
+    /// use taskloom::remote;
     ///
     /// let builder = Cluster::builder().resident(false);
     /// # drop(builder);
@@ -219,13 +221,13 @@ impl ClusterBuilder {
     ///
     /// # Errors
     /// [`ClusterError::InsideWorker`] in a worker; [`ClusterError::NotInitialized`]
-    /// if the program never called [`process::init`];
+    /// if the program never called [`remote::init`](crate::remote::init);
     /// [`ClusterError::Config`] and [`ClusterError::Setting`] for impossible
     /// settings; [`ClusterError::Bind`], [`ClusterError::Dir`],
     /// [`ClusterError::Secret`]; [`ClusterError::Launch`] if the launcher could not
     /// start a worker (those it started are stopped).
     pub fn build(self) -> Result<Cluster, ClusterError> {
-        if process::is_worker() {
+        if crate::remote::is_worker() {
             return Err(ClusterError::InsideWorker);
         }
         let Some(fingerprint) = process::fingerprint() else {
@@ -240,7 +242,7 @@ impl ClusterBuilder {
                 "local_threads must be at least 1".into(),
             ));
         }
-        if self.max_frame_length < crate::executor::link::protocol::MAX_HELLO {
+        if self.max_frame_length < crate::link::protocol::MAX_HELLO {
             return Err(ClusterError::Setting(format!(
                 "max_frame_length must be at least 256 bytes, got {}",
                 self.max_frame_length

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use super::{JobState, LaunchError, Launcher, WorkerSpec};
-use crate::executor::cluster::JOB_ENV;
+use crate::cluster::JOB_ENV;
 
 /// Starts each worker as a child process of this one, in a process group of its
 /// own; stopping one kills the group. Job ids are `local-0`, `local-1`... (the worker
@@ -16,7 +16,7 @@ use crate::executor::cluster::JOB_ENV;
 /// worker it started.
 ///
 /// ```no_run
-/// use taskloom_runtime::cluster::{Cluster, Local};
+/// use taskloom::cluster::{Cluster, Local};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let cluster = Cluster::builder().launcher(Local::new()).workers(2).build()?;
@@ -60,7 +60,7 @@ impl Started {
     fn poll(&mut self) -> Option<&str> {
         if self.ended.is_none() {
             if let Ok(Some(status)) = self.child.try_wait() {
-                self.ended = Some(crate::executor::process::describe(status));
+                self.ended = Some(crate::process::describe(status));
             }
         }
         self.ended.as_deref()
@@ -80,7 +80,7 @@ impl Started {
         }
         let _ = self.child.kill();
         if let Ok(status) = self.child.wait() {
-            self.ended = Some(crate::executor::process::describe(status));
+            self.ended = Some(crate::process::describe(status));
         }
     }
 }

@@ -33,7 +33,7 @@ use super::{JobState, LaunchError, Launcher, WorkerSpec, run};
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use taskloom_runtime::cluster::{Cluster, Slurm};
+/// use taskloom::cluster::{Cluster, Slurm};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let slurm = Slurm::new()

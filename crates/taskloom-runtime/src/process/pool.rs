@@ -24,9 +24,9 @@ use super::conn::{Conn, StartFailure};
 use super::slot::Slot;
 use super::{ProcessError, StartError};
 use crate::error::TaskError;
-use crate::executor::link::place::{Places, Work};
-use crate::executor::link::resident::Home;
 use crate::executor::{Batch, Executor, Job, ThreadPool, Worker};
+use crate::link::place::{Places, Work};
+use crate::link::resident::Home;
 
 /// The pool's settings, checked by the builder.
 #[derive(Debug)]

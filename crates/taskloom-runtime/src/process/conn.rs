@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 use super::StartError;
 use super::WORKER_ENV;
 use super::pool::Config;
-use crate::executor::link::protocol::{self, MAGIC, Reply, VERSION, shorten};
-use crate::executor::link::{End, Transport};
+use crate::link::protocol::{self, MAGIC, Reply, VERSION, shorten};
+use crate::link::{End, Transport};
 use crate::remote::format;
 
 /// How long a worker that closed its stdin has to exit before it is killed, when

@@ -9,7 +9,7 @@
 //!
 //! Every loss ends in [`Slot::lose`]: the worker's group is killed and the worker
 //! reaped; then the batch's unfinished jobs are settled as every executor with
-//! process workers settles them ([`crate::executor::link::loss`]): jobs that never
+//! process workers settles them ([`crate::link::loss`]): jobs that never
 //! started are queued again, at the front; the job the worker was running is retried
 //! up to the pool's `retries` ([`crate::executor::retry`]), or fails naming every
 //! attempt.
@@ -29,12 +29,12 @@ use super::StartError;
 use super::conn::{Conn, StartFailure};
 use super::pool::Shared;
 use crate::error::{TaskError, TaskErrorKind};
-use crate::executor::link::batch::{self, Here, Loss, Reporter};
-use crate::executor::link::loss::Settle;
-use crate::executor::link::place::{Fetch, Work};
-use crate::executor::link::resident::{self, Home};
-use crate::executor::link::{End, Transport};
 use crate::executor::{Batch, Worker};
+use crate::link::batch::{self, Here, Loss, Reporter};
+use crate::link::loss::Settle;
+use crate::link::place::{Fetch, Work};
+use crate::link::resident::{self, Home};
+use crate::link::{End, Transport};
 
 /// The first rest after a failed start.
 const FIRST_REST: Duration = Duration::from_secs(1);

@@ -4,14 +4,14 @@
 //! The engine starts workers; taskloom schedules. As in dask-jobqueue, a
 //! [`Launcher`] asks the engine for copies of this program with two variables set
 //! (the scheduler's address, [`CLUSTER_ADDR_ENV`], and the secret's file,
-//! [`SECRET_FILE_ENV`]); [`process::init`] at the top of `main`
+//! [`SECRET_FILE_ENV`]); [`remote::init`](crate::remote::init) at the top of `main`
 //! turns each copy into a worker that connects back. Any process that connects and
 //! passes the handshake is a worker, whoever started it: a Kubernetes Deployment
 //! needs no launcher (`docs/cluster.md`).
 //!
 //! - **Same worker, other wire**: registered functions, postcard values, the frames,
 //!   a batch's exchange and the rules for lost workers are the process pool's
-//!   (`crate::executor::link`), over a socket instead of pipes.
+//!   (`crate::link`), over a socket instead of pipes.
 //! - **Security before any task data flows**: a per-cluster [`Secret`] (32 random
 //!   bytes from the OS, in a 0600 file or an environment variable); a mutual
 //!   HMAC-SHA256 challenge–response, checked in constant time; the build (taskloom's
@@ -59,14 +59,15 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use taskloom_runtime::cluster::{Cluster, Local};
-//! use taskloom_runtime::process::{self, Registry};
-//! use taskloom_runtime::{Graph, Scheduler};
+//! use taskloom::{Graph, Scheduler};
+//! use taskloom::cluster::{Cluster, Local};
+//! use taskloom::process;
+//! use taskloom::remote::{self, Registry};
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let mut registry = Registry::new();
 //!     let square = registry.register("square", |x: &i64| x * x)?;
-//!     process::init(&registry); // a worker serves here and never returns
+//!     remote::init(&registry); // a worker serves here and never returns
 //!
 //!     // Two workers on this machine; `Slurm::new().partition("ci")` for a cluster.
 //!     let cluster = Cluster::builder().launcher(Local::new()).workers(2).build()?;
@@ -106,12 +107,12 @@ pub use secret::{SECRET_ENV, SECRET_FILE_ENV, SECRET_LEN, Secret, SecretError};
 pub use status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
 
 use crate::error::ConfigError;
-pub use crate::executor::DEFAULT_RETRIES;
-use crate::executor::{Batch, Executor, Job, ThreadPool, process};
+use crate::executor::{Batch, Executor, Job, ThreadPool};
+use crate::process;
 use shared::Shared;
 
 /// The environment variable that makes a program calling
-/// [`process::init`] a cluster worker: the scheduler's address,
+/// [`remote::init`](crate::remote::init) a cluster worker: the scheduler's address,
 /// `host:port`.
 pub const CLUSTER_ADDR_ENV: &str = "TASKLOOM_CLUSTER_ADDR";
 
@@ -155,13 +156,13 @@ pub enum ClusterError {
     /// This process is itself a worker: it must not start a cluster.
     #[error(
         "this process is a taskloom worker and cannot start a cluster: call \
-         `taskloom_runtime::process::init(&registry)` first thing in `main`"
+         `taskloom::remote::init(&registry)` first thing in `main`"
     )]
     InsideWorker,
-    /// The program never called [`process::init`]: its
+    /// The program never called [`remote::init`](crate::remote::init): its
     /// workers would not serve, and its build (the registry's fingerprint) is unknown.
     #[error(
-        "`taskloom_runtime::process::init(&registry)` was not called in this program: call it \
+        "`taskloom::remote::init(&registry)` was not called in this program: call it \
          first thing in `main`, so that the copies a cluster starts become workers"
     )]
     NotInitialized,

@@ -580,7 +580,7 @@ fn answer(
             TaskErrorKind::Failed,
             format!(
                 "no remote function `{name}` is registered in worker {worker}: register it in \
-                 the registry given to `process::init`"
+                 the registry given to `remote::init`"
             ),
         )),
     };

@@ -5,8 +5,8 @@
 //! worker at the same time, so a worker that closes, goes silent (missed
 //! heartbeats), retires or is ended by its engine is noticed when it happens, and no
 //! task is blamed for an idle loss. A batch runs over the connection through the
-//! shared exchange ([`crate::executor::link::batch`]), and a loss in the middle of
-//! one is settled by the shared rule ([`crate::executor::link::loss`]): calls that
+//! shared exchange ([`crate::link::batch`]), and a loss in the middle of
+//! one is settled by the shared rule ([`crate::link::loss`]): calls that
 //! never started go back to the queue for free, the running one is retried on
 //! another worker up to the cluster's limit, then fails naming the key, the worker
 //! (node, job, pid) and how it ended, with the engine's word on the job ("slurm job
@@ -22,12 +22,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::TcpConn;
 use super::shared::{Admitted, Event, Left, Shared};
-use crate::executor::link::End;
-use crate::executor::link::batch::{self, Here, Loss, Lost, Reporter};
-use crate::executor::link::loss::Settle;
-use crate::executor::link::place::Work;
-use crate::executor::link::resident;
 use crate::executor::{Batch, Worker};
+use crate::link::End;
+use crate::link::batch::{self, Here, Loss, Lost, Reporter};
+use crate::link::loss::Settle;
+use crate::link::place::Work;
+use crate::link::resident;
 
 /// How long a loss waits for the engine's answer about the lost worker's job.
 const ASK_ENGINE: Duration = Duration::from_secs(5);

@@ -24,13 +24,13 @@ pub const SECRET_LEN: usize = 32;
 /// A cluster's secret.
 ///
 /// ```
-/// use taskloom_runtime::cluster::Secret;
+/// use taskloom::cluster::Secret;
 ///
 /// let secret = Secret::generate()?;
 /// let again = Secret::from_hex(&secret.to_hex())?;
 /// assert_eq!(secret, again);
 /// assert_eq!(format!("{secret:?}"), "Secret(..)"); // never shown
-/// # Ok::<(), taskloom_runtime::cluster::SecretError>(())
+/// # Ok::<(), taskloom::cluster::SecretError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret([u8; SECRET_LEN]);

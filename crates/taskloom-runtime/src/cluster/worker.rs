@@ -1,5 +1,5 @@
 //! A cluster worker: the program, started by anyone (a launcher, Kubernetes, a
-//! shell) with [`CLUSTER_ADDR_ENV`] set, that [`process::init`](crate::process::init)
+//! shell) with [`CLUSTER_ADDR_ENV`] set, that [`remote::init`](crate::remote::init)
 //! turns into a worker serving its scheduler over TCP.
 //!
 //! 1. Reads who it is: the scheduler's address ([`CLUSTER_ADDR_ENV`]), the secret
@@ -12,7 +12,7 @@
 //!    it knows the secret or runs another build; either is an error on the worker's
 //!    standard error and in its exit status.
 //! 3. Serves calls with the same loop as a process-pool worker
-//!    ([`crate::executor::link::serve`]), over the connection. A thread of its own
+//!    ([`crate::link::serve`]), over the connection. A thread of its own
 //!    writes a heartbeat every interval the scheduler asked for, so a long call
 //!    does not look like a dead node; and when the scheduler is gone (the
 //!    heartbeat's write fails), the worker exits without waiting for its call.
@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 use super::handshake::{self, Identity, JoinError};
 use super::secret::{Secret, SecretError};
 use super::{CLUSTER_ADDR_ENV, JOB_ENV, NODE_ENV};
-use crate::executor::link::protocol::HEARTBEAT;
-use crate::executor::link::serve::{self, Gate, Output, ServeError, Stopped};
+use crate::link::protocol::HEARTBEAT;
+use crate::link::serve::{self, Gate, Output, ServeError, Stopped};
 use crate::remote::Registry;
 
 /// How long a worker keeps trying to reach its scheduler.
@@ -133,7 +133,7 @@ fn serve(registry: &Registry) -> Result<Stopped, WorkerError> {
         .and_then(|()| stream.set_write_timeout(None))
         .map_err(ServeError::Setup)?;
     let writer = stream.try_clone().map_err(ServeError::Setup)?;
-    let output = crate::executor::process::protocol_out(Box::new(Socket(Mutex::new(Held {
+    let output = crate::process::protocol_out(Box::new(Socket(Mutex::new(Held {
         stream: writer,
         frames: Vec::with_capacity(4096),
     }))));

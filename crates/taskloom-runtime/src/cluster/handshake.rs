@@ -38,7 +38,7 @@ use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::secret::Secret;
-use crate::executor::link::protocol::{MAGIC, VERSION, shorten};
+use crate::link::protocol::{MAGIC, VERSION, shorten};
 use crate::remote::format;
 
 /// Longest frame of the handshake: a hello is a few hundred bytes at most (node and

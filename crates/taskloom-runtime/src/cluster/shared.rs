@@ -18,9 +18,9 @@ use super::handshake::Identity;
 use super::launcher::{JobState, WorkerSpec};
 use super::secret::Secret;
 use super::status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
-use crate::executor::link::place::{Places, Work};
-use crate::executor::link::resident::Home;
 use crate::executor::{Batch, Job, Name, Worker};
+use crate::link::place::{Places, Work};
+use crate::link::resident::Home;
 
 /// The cluster's settings, checked by the builder.
 #[derive(Debug)]

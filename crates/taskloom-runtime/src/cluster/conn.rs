@@ -19,8 +19,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
-use crate::executor::link::protocol::{self, Reply, shorten};
-use crate::executor::link::{End, Transport};
+use crate::link::protocol::{self, Reply, shorten};
+use crate::link::{End, Transport};
 use crate::remote::format;
 
 /// A welcomed worker's connection.
