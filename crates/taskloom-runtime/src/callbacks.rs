@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use taskloom_core::Key;
 
-use crate::executor::Worker;
+use crate::worker::Worker;
 
 /// Names one computation among those a process runs: unique for the life of the
 /// process, and the same on every event of that computation.

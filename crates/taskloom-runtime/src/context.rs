@@ -33,9 +33,9 @@ use futures::task::ArcWake;
 use taskloom_core::{Graph as CoreGraph, Key, TaskId};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::body::TaskBody;
 use crate::callbacks::ComputationId;
 use crate::executor::Sink;
-use crate::graph::TaskBody;
 use crate::traffic::Counters;
 
 /// What every task of one computation shares: the graph (for keys), the

@@ -1,10 +1,15 @@
-//! Graphs of real tasks, typed.
+//! Graphs of real tasks, typed: the graph-building API.
 //!
 //! [`Graph::add`] wires a Rust function to the results of other tasks and returns a
 //! typed [`Handle<T>`] to its own result, so a task that takes `&i64` can only be given
 //! a producer of `i64`: Dask finds such mistakes when the task runs, we find them when
 //! the program compiles. Inside, the graph is a `taskloom_core::Graph` whose payload is
 //! the type-erased body of each task ([`TaskBody`]).
+//!
+//! This module holds the API only. What it builds on lives below it, each in its own
+//! module: the handles (`handle`), the task bodies (`body`), and the machinery that
+//! matches a function's parameters to its inputs ([`crate::inputs`]).
+//! [`Graph::add_remote`] sits with the registry it takes, in [`crate::remote`].
 //!
 //! A graph can be computed many times and by many computations at once: a computation
 //! takes a snapshot (an `Arc` clone); adding tasks afterwards copies the graph only if
@@ -13,123 +18,18 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::FutureExt;
-use futures::future::BoxFuture;
 use taskloom_core::{GraphError, Key, TaskId};
 
-use crate::error::{BoxError, TaskError, TaskErrorKind};
-use crate::remote::RemoteCall;
+use crate::body::{AsyncFn, AsyncFnBox, BlockingFn, BlockingFnBox, TaskBody};
+use crate::error::{BoxError, TaskError};
+use crate::handle::{AnyHandle, Handle};
+use crate::inputs::{AsyncTaskFn, Inputs, TaskFn};
 use crate::size::{ResultSize, Sizes, Sizing};
 use crate::value::{Value, value};
-
-/// A blocking task body: takes its inputs' values, returns its own.
-/// Inputs are borrowed (`&[&Value]`): an inline run then hands a task references into
-/// the results it holds, with no reference-count traffic per input.
-pub(crate) type BlockingFn = Arc<dyn Fn(&[&Value]) -> Result<Value, TaskError> + Send + Sync>;
-/// An async task body: takes its inputs' values, returns a future of its own.
-pub(crate) type AsyncFn =
-    Arc<dyn Fn(Vec<Value>) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
-
-/// How a task runs: a plain function on an executor's worker, or a future on Tokio.
-#[derive(Clone)]
-pub enum TaskBody {
-    /// Runs on the executor (a worker thread, or inline for `CurrentThread`).
-    Blocking(BlockingFnBox),
-    /// Runs as a Tokio task, whatever the executor.
-    Async(AsyncFnBox),
-}
-
-/// Opaque blocking task function (see [`TaskBody::Blocking`]). A remote task (see
-/// [`Graph::add_remote`]) also carries a neutral descriptor of the call
-/// ([`RemoteCall`]: a registered name and how to move its values) that executors
-/// with workers in other processes interpret; other executors call the in-process
-/// function.
-#[derive(Clone)]
-pub struct BlockingFnBox {
-    pub(crate) func: BlockingFn,
-    pub(crate) remote: Option<Arc<RemoteCall>>,
-}
-
-impl BlockingFnBox {
-    pub(crate) fn local(func: BlockingFn) -> Self {
-        BlockingFnBox { func, remote: None }
-    }
-}
-
-/// Opaque async task function (see [`TaskBody::Async`]).
-#[derive(Clone)]
-pub struct AsyncFnBox(pub(crate) AsyncFn);
-
-impl fmt::Debug for TaskBody {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TaskBody::Blocking(_) => "Blocking",
-            TaskBody::Async(_) => "Async",
-        })
-    }
-}
-
-/// A typed reference to the result of a task in one [`Graph`].
-///
-/// Cheap to copy. Only valid for the graph that returned it: using it in another
-/// graph is an error ([`GraphError::InvalidDependency`]).
-pub struct Handle<T> {
-    id: TaskId,
-    graph: u64,
-    _type: PhantomData<fn() -> T>,
-}
-
-impl<T> Handle<T> {
-    /// The task's id in its graph.
-    pub fn id(&self) -> TaskId {
-        self.id
-    }
-
-    pub(crate) fn graph_id(&self) -> u64 {
-        self.graph
-    }
-
-    /// The untyped handle.
-    pub fn erase(&self) -> AnyHandle {
-        AnyHandle {
-            id: self.id,
-            graph: self.graph,
-        }
-    }
-}
-
-impl<T> Clone for Handle<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Handle<T> {}
-
-impl<T> fmt::Debug for Handle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Handle({} of graph {})", self.id, self.graph)
-    }
-}
-
-/// An untyped reference to a task's result, for graphs built from data (Dask dicts,
-/// JSON) where types are only known at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AnyHandle {
-    id: TaskId,
-    graph: u64,
-}
-
-impl AnyHandle {
-    /// The task's id in its graph.
-    pub fn id(&self) -> TaskId {
-        self.id
-    }
-}
 
 /// A graph of tasks with typed results.
 ///
@@ -196,7 +96,7 @@ impl Graph {
 
     /// Adds a task that calls `f` with references to its inputs' results.
     ///
-    /// `inputs` is `()`, a handle `&h`, a tuple of handles `(&a, &b)` (up to four), or a
+    /// `inputs` is `()`, a handle `&h`, a tuple of handles `(&a, &b)` (up to twelve), or a
     /// slice of same-typed handles `&hs[..]`; `f` then takes nothing, `&A`, `(&A, &B)` as
     /// two parameters, or `&[&A]`.
     ///
@@ -283,7 +183,7 @@ impl Graph {
     where
         T: ResultSize + Any + Send + Sync,
     {
-        self.set_sizing(handle.id, handle.graph, Sizing::measured::<T>())
+        self.set_sizing(handle.id(), handle.graph_id(), Sizing::measured::<T>())
     }
 
     /// Declares that the result of the task behind `handle` holds `bytes` bytes: for
@@ -293,7 +193,7 @@ impl Graph {
     /// # Errors
     /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
     pub fn declare_size<T>(&mut self, handle: &Handle<T>, bytes: u64) -> Result<(), GraphError> {
-        self.set_sizing(handle.id, handle.graph, Sizing::Declared(bytes))
+        self.set_sizing(handle.id(), handle.graph_id(), Sizing::Declared(bytes))
     }
 
     fn set_sizing(&mut self, id: TaskId, graph: u64, sizing: Sizing) -> Result<(), GraphError> {
@@ -448,11 +348,7 @@ impl Graph {
             });
         }
         let id = Arc::make_mut(&mut self.core).push(key, &self.scratch, body)?;
-        Ok(Handle {
-            id,
-            graph: self.id,
-            _type: PhantomData,
-        })
+        Ok(Handle::new(id, self.id))
     }
 
     /// Number of tasks.
@@ -470,13 +366,13 @@ impl Graph {
     /// # Panics
     /// If `handle` belongs to another graph.
     pub fn key<T>(&self, handle: &Handle<T>) -> &Key {
-        assert_eq!(handle.graph, self.id, "handle from another graph");
-        self.core.key(handle.id)
+        assert_eq!(handle.graph_id(), self.id, "handle from another graph");
+        self.core.key(handle.id())
     }
 
     /// The untyped handle of the task with `key`, if any.
     pub fn handle(&self, key: &Key) -> Option<AnyHandle> {
-        self.core.id(key).map(|id| AnyHandle { id, graph: self.id })
+        self.core.id(key).map(|id| AnyHandle::new(id, self.id))
     }
 
     /// The core graph (keys, dependencies and task bodies).
@@ -497,216 +393,3 @@ impl Graph {
         self.id
     }
 }
-
-/// What a task takes as inputs: `()`, `&Handle<A>`, tuples of handles, or slices of
-/// same-typed handles. `Args` names the argument types the task function receives.
-pub trait Inputs {
-    /// Marker of the argument types (`()`, `(A,)`, `(A, B)`, [`Many<A>`]...).
-    type Args;
-
-    /// Appends the inputs' task ids; `Err(id)` for a handle of another graph.
-    fn collect(&self, graph: u64, out: &mut Vec<TaskId>) -> Result<(), TaskId>;
-}
-
-/// Argument marker for a slice of same-typed inputs: the function takes `&[&A]`.
-pub struct Many<A>(PhantomData<fn() -> A>);
-
-fn push_checked(
-    graph: u64,
-    id: TaskId,
-    handle_graph: u64,
-    out: &mut Vec<TaskId>,
-) -> Result<(), TaskId> {
-    if handle_graph != graph {
-        return Err(id);
-    }
-    out.push(id);
-    Ok(())
-}
-
-impl Inputs for () {
-    type Args = ();
-    fn collect(&self, _: u64, _: &mut Vec<TaskId>) -> Result<(), TaskId> {
-        Ok(())
-    }
-}
-
-impl<A> Inputs for &Handle<A> {
-    type Args = (A,);
-    fn collect(&self, graph: u64, out: &mut Vec<TaskId>) -> Result<(), TaskId> {
-        push_checked(graph, self.id, self.graph, out)
-    }
-}
-
-impl<A> Inputs for &[Handle<A>] {
-    type Args = Many<A>;
-    fn collect(&self, graph: u64, out: &mut Vec<TaskId>) -> Result<(), TaskId> {
-        self.iter()
-            .try_for_each(|h| push_checked(graph, h.id, h.graph, out))
-    }
-}
-
-impl<A> Inputs for &Vec<Handle<A>> {
-    type Args = Many<A>;
-    fn collect(&self, graph: u64, out: &mut Vec<TaskId>) -> Result<(), TaskId> {
-        self.as_slice().collect(graph, out)
-    }
-}
-
-/// Argument marker for untyped inputs (see [`Graph::add_dyn`]).
-pub struct DynArgs;
-
-impl Inputs for &[AnyHandle] {
-    type Args = DynArgs;
-    fn collect(&self, graph: u64, out: &mut Vec<TaskId>) -> Result<(), TaskId> {
-        self.iter()
-            .try_for_each(|h| push_checked(graph, h.id, h.graph, out))
-    }
-}
-
-macro_rules! tuple_inputs {
-    ($($name:ident $idx:tt),+) => {
-        impl<$($name),+> Inputs for ($(&Handle<$name>,)+) {
-            type Args = ($($name,)+);
-            fn collect(&self, graph: u64, out: &mut Vec<TaskId>) -> Result<(), TaskId> {
-                $(push_checked(graph, self.$idx.id, self.$idx.graph, out)?;)+
-                Ok(())
-            }
-        }
-    };
-}
-
-tuple_inputs!(A 0, B 1);
-tuple_inputs!(A 0, B 1, C 2);
-tuple_inputs!(A 0, B 1, C 2, D 3);
-
-/// Reads input `i` as an `A`. Typed handles guarantee the type; a mismatch can only
-/// come from a foreign executor passing wrong values, and is reported, not panicked.
-fn arg<'v, A: Any>(values: &[&'v Value], i: usize) -> Result<&'v A, TaskError> {
-    values
-        .get(i)
-        .and_then(|v| v.downcast_ref::<A>())
-        .ok_or_else(|| mismatch::<A>(i))
-}
-
-fn arg_arc<A: Any + Send + Sync>(values: &[Value], i: usize) -> Result<Arc<A>, TaskError> {
-    values
-        .get(i)
-        .and_then(|v| Arc::clone(v).downcast::<A>().ok())
-        .ok_or_else(|| mismatch::<A>(i))
-}
-
-fn mismatch<A>(i: usize) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::TypeMismatch,
-        format!("input {i} is not a {}", std::any::type_name::<A>()),
-    )
-}
-
-/// A function usable as a blocking task taking `Args` and returning `O`.
-///
-/// Implemented for closures `Fn() -> O`, `Fn(&A) -> O`, `Fn(&A, &B) -> O` (up to four
-/// inputs) and `Fn(&[&A]) -> O`; there is no need to implement it by hand.
-pub trait TaskFn<Args, O>: Send + Sync + 'static {
-    /// Calls the function with the values of its inputs.
-    ///
-    /// # Errors
-    /// [`TaskErrorKind::TypeMismatch`] if an input is not of the expected type.
-    fn call(&self, values: &[&Value]) -> Result<O, TaskError>;
-}
-
-impl<F, O> TaskFn<(), O> for F
-where
-    F: Fn() -> O + Send + Sync + 'static,
-{
-    fn call(&self, _: &[&Value]) -> Result<O, TaskError> {
-        Ok(self())
-    }
-}
-
-impl<F, A, O> TaskFn<Many<A>, O> for F
-where
-    F: Fn(&[&A]) -> O + Send + Sync + 'static,
-    A: Any,
-{
-    fn call(&self, values: &[&Value]) -> Result<O, TaskError> {
-        // Most fan-ins are small: keep the references on the stack.
-        let args = (0..values.len())
-            .map(|i| arg::<A>(values, i))
-            .collect::<Result<smallvec::SmallVec<[&A; 16]>, _>>()?;
-        Ok(self(&args))
-    }
-}
-
-macro_rules! tuple_fn {
-    ($($name:ident $idx:tt),+) => {
-        impl<F, O, $($name),+> TaskFn<($($name,)+), O> for F
-        where
-            F: Fn($(&$name),+) -> O + Send + Sync + 'static,
-            $($name: Any,)+
-        {
-            fn call(&self, values: &[&Value]) -> Result<O, TaskError> {
-                Ok(self($(arg::<$name>(values, $idx)?),+))
-            }
-        }
-    };
-}
-
-tuple_fn!(A 0);
-tuple_fn!(A 0, B 1);
-tuple_fn!(A 0, B 1, C 2);
-tuple_fn!(A 0, B 1, C 2, D 3);
-
-/// A function usable as an async task taking `Args` (as `Arc`s) and returning a
-/// future `Fut`.
-///
-/// Implemented for closures `Fn() -> Fut`, `Fn(Arc<A>) -> Fut`, `Fn(Arc<A>, Arc<B>) ->
-/// Fut` (up to four inputs) and `Fn(Vec<Arc<A>>) -> Fut`.
-pub trait AsyncTaskFn<Args, Fut>: Send + Sync + 'static {
-    /// Calls the function with the values of its inputs.
-    ///
-    /// # Errors
-    /// [`TaskErrorKind::TypeMismatch`] if an input is not of the expected type.
-    fn call(&self, values: Vec<Value>) -> Result<Fut, TaskError>;
-}
-
-impl<F, Fut> AsyncTaskFn<(), Fut> for F
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-{
-    fn call(&self, _: Vec<Value>) -> Result<Fut, TaskError> {
-        Ok(self())
-    }
-}
-
-impl<F, A, Fut> AsyncTaskFn<Many<A>, Fut> for F
-where
-    F: Fn(Vec<Arc<A>>) -> Fut + Send + Sync + 'static,
-    A: Any + Send + Sync,
-{
-    fn call(&self, values: Vec<Value>) -> Result<Fut, TaskError> {
-        let args = (0..values.len())
-            .map(|i| arg_arc::<A>(&values, i))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(self(args))
-    }
-}
-
-macro_rules! tuple_async_fn {
-    ($($name:ident $idx:tt),+) => {
-        impl<F, Fut, $($name),+> AsyncTaskFn<($($name,)+), Fut> for F
-        where
-            F: Fn($(Arc<$name>),+) -> Fut + Send + Sync + 'static,
-            $($name: Any + Send + Sync,)+
-        {
-            fn call(&self, values: Vec<Value>) -> Result<Fut, TaskError> {
-                Ok(self($(arg_arc::<$name>(&values, $idx)?),+))
-            }
-        }
-    };
-}
-
-tuple_async_fn!(A 0);
-tuple_async_fn!(A 0, B 1);
-tuple_async_fn!(A 0, B 1, C 2);
-tuple_async_fn!(A 0, B 1, C 2, D 3);

@@ -70,6 +70,9 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
+mod body;
 pub mod callbacks;
 pub mod cluster;
 mod compute;
@@ -78,6 +81,7 @@ pub mod diagnostics;
 mod error;
 pub mod executor;
 mod graph;
+mod handle;
 pub mod inputs;
 mod link;
 pub mod process;
@@ -86,10 +90,14 @@ mod scheduler;
 mod size;
 mod targets;
 pub mod traffic;
+mod tuples;
+mod unwind;
 mod value;
+mod worker;
 
 pub use error::{BoxError, ComputeError, ConfigError, TaskError, TaskErrorKind};
-pub use graph::{AnyHandle, Graph, Handle};
+pub use graph::Graph;
+pub use handle::{AnyHandle, Handle};
 pub use scheduler::{
     Compute, ComputeOptions, DEFAULT_MAX_ASYNC_TASKS, Scheduler, SchedulerBuilder,
 };

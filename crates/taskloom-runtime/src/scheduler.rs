@@ -16,11 +16,12 @@ use futures::future::BoxFuture;
 use taskloom_core::{Key, TaskId};
 use tokio_util::sync::CancellationToken;
 
+use crate::body::TaskBody;
 use crate::callbacks::Callback;
 use crate::compute::run;
 use crate::error::{ComputeError, ConfigError};
 use crate::executor::{CurrentThread, Executor, ThreadPool};
-use crate::graph::{Graph, TaskBody};
+use crate::graph::Graph;
 use crate::targets::{Output, Request, Take, Targets};
 
 /// Runs task graphs on an executor. Cheap to clone; clones share the executor.

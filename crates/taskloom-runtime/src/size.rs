@@ -37,11 +37,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::mem::size_of;
 use std::sync::Arc;
 
+use crate::tuples::all_the_tuples;
 use crate::value::Value;
 
 /// The bytes a value holds: its own `size_of` plus what it owns on the heap.
 ///
-/// Implemented for numbers, `bool`, `char`, `()`, arrays and tuples (up to four) of
+/// Implemented for numbers, `bool`, `char`, `()`, arrays and tuples (up to twelve) of
 /// sized values, `Vec`, `VecDeque`, `Box`, `[T]`, `String`, `str`, `Option`, `Arc`,
 /// and the standard maps and sets. Containers count their capacity, not only their
 /// length: that is what the allocator holds. Some figures are estimates, said where:
@@ -194,10 +195,7 @@ macro_rules! tuple {
     };
 }
 
-tuple!(A 0);
-tuple!(A 0, B 1);
-tuple!(A 0, B 1, C 2);
-tuple!(A 0, B 1, C 2, D 3);
+all_the_tuples!(tuple);
 
 /// What a map's or set's entries own beyond their slots.
 fn owned<T: ResultSize>(item: &T) -> usize {

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use taskloom_core::{GraphError, Key, TaskId};
 
 use crate::error::ComputeError;
-use crate::graph::{Graph, Handle};
+use crate::graph::Graph;
+use crate::handle::Handle;
+use crate::tuples::all_the_tuples;
 use crate::value::Value;
 
 /// Takes the value of a finished target out of the computation's results.
@@ -96,6 +98,8 @@ impl<T: Any + Send + Sync> Targets for &Vec<Handle<T>> {
 }
 
 macro_rules! tuple_targets {
+    // A single target is a handle, `&h`, returning its value alone.
+    ($name:ident $idx:tt) => {};
     ($($name:ident $idx:tt),+) => {
         impl<$($name: Any + Send + Sync),+> Targets for ($(&Handle<$name>,)+) {
             type Output = ($($name,)+);
@@ -111,9 +115,7 @@ macro_rules! tuple_targets {
     };
 }
 
-tuple_targets!(A 0, B 1);
-tuple_targets!(A 0, B 1, C 2);
-tuple_targets!(A 0, B 1, C 2, D 3);
+all_the_tuples!(tuple_targets);
 
 /// An untyped request: a key, or a (nested) list of requests.
 ///

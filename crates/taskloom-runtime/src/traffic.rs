@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use crate::executor::Worker;
+use crate::worker::Worker;
 
 /// Bytes a computation's remote tasks produced and moved (encoded sizes).
 ///

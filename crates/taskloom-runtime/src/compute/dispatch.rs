@@ -37,9 +37,9 @@ use taskloom_core::TaskId;
 
 use super::spawn::Spawner;
 use super::{Ledger, Step};
+use crate::body::{BlockingFnBox, TaskBody};
 use crate::error::{ComputeError, TaskError};
 use crate::executor::{Batch, Chain, Completion, Executor, Inputs, Packed, PackedJob, task_span};
-use crate::graph::{BlockingFnBox, TaskBody};
 
 /// Input buffers kept for reuse, at most.
 const MAX_SPARE_INPUTS: usize = 1024;

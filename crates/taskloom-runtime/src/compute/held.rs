@@ -9,10 +9,11 @@
 
 use taskloom_core::{Graph as CoreGraph, TaskId};
 
+use crate::body::TaskBody;
 use crate::error::TaskError;
-use crate::executor::{InputRefs, discard, drop_value};
-use crate::graph::TaskBody;
+use crate::executor::InputRefs;
 use crate::link::resident::RemoteRef;
+use crate::unwind::{discard, drop_value};
 use crate::value::Value;
 
 /// Values of finished tasks, by task id; released ones are `None` again.

@@ -21,11 +21,11 @@ use taskloom_core::TaskId;
 
 use super::spawn::Spawner;
 use super::{BUDGET, Ledger, Step};
+use crate::body::{BlockingFn, TaskBody};
 use crate::callbacks::TaskStart;
 use crate::context;
 use crate::error::ComputeError;
 use crate::executor::{Clock, Completion, Worker, run_task, task_span};
-use crate::graph::{BlockingFn, TaskBody};
 
 /// Longest run of inline tasks between two yields to the runtime.
 const SLICE: Duration = Duration::from_millis(1);

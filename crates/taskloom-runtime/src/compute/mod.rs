@@ -53,15 +53,16 @@ use taskloom_core::{Graph as CoreGraph, State, Status, TaskId};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::body::TaskBody;
 use crate::callbacks::{ComputationId, MemoryStats, Outcome, StartInfo, TaskFinish, TaskStart};
 use crate::context::{self, CancelLink, Scope};
 use crate::error::{ComputeError, TaskError, TaskErrorKind};
 use crate::executor::{Attempt, DEFAULT_RETRIES};
-use crate::executor::{Completion, Executor, Inputs, Message, Sink, discard, drop_value};
-use crate::graph::TaskBody;
+use crate::executor::{Completion, Executor, Inputs, Message, Sink};
 use crate::scheduler::{ComputeOptions, Inner};
 use crate::size::Sizes;
 use crate::traffic::Traffic;
+use crate::unwind::{discard, drop_value};
 
 use dispatch::Dispatcher;
 use gate::{Admitted, Gate};

@@ -16,10 +16,10 @@ use taskloom_core::TaskId;
 use tracing::Instrument;
 
 use super::Ledger;
+use crate::body::TaskBody;
 use crate::context;
 use crate::error::{ComputeError, TaskError};
 use crate::executor::{Completion, Worker, record_span, task_span};
-use crate::graph::TaskBody;
 
 pub(super) struct Spawner {
     max: usize,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use taskloom_core::Key;
 
 use crate::callbacks::{Callback, ComputationId, FinishInfo, Outcome, StartInfo, TaskFinish};
-use crate::executor::Worker;
+use crate::worker::Worker;
 
 /// What one task did: where and when it ran, and whether it succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::executor::Worker;
+use crate::worker::Worker;
 
 use super::profiler::{ComputeRecord, Profiler, TaskRecord};
 use super::resources::{ResourceProfiler, ResourceSample};

@@ -24,9 +24,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::Worker;
 use super::retry::Attempt;
+use crate::body::{BlockingFn, BlockingFnBox, TaskBody};
 use crate::context::{self, Scope};
 use crate::error::{TaskError, TaskErrorKind};
-use crate::graph::{BlockingFn, BlockingFnBox, TaskBody};
+use crate::unwind::{discard, drop_value};
 use crate::value::Value;
 
 /// Inputs of a job: most tasks have few, so they live inline.
@@ -420,24 +421,6 @@ fn call(
     let _context = context::enter_task(task);
     catch_unwind(AssertUnwindSafe(|| func(inputs)))
         .unwrap_or_else(|payload| Err(TaskError::panicked(&*payload)))
-}
-
-/// Drops a value, turning a panic in its `Drop` into a
-/// [`TaskErrorKind::DropPanicked`] error.
-pub(crate) fn drop_value(value: Value) -> Result<(), TaskError> {
-    catch_unwind(AssertUnwindSafe(move || drop(value))).map_err(|payload| {
-        TaskError::new(
-            TaskErrorKind::DropPanicked,
-            TaskError::panicked(&*payload).message().to_owned(),
-        )
-    })
-}
-
-/// Drops something that may hold user values where nobody is left to blame (the
-/// computation is gone or already failed): a panic in a `Drop` is swallowed, never
-/// allowed to unwind through a worker or the loop.
-pub(crate) fn discard<T>(thing: T) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(thing)));
 }
 
 fn cancelled() -> TaskError {

@@ -479,12 +479,12 @@ impl Answered {
 /// The registered name of remote task `task` ("" if it is not one: a chain member
 /// always is).
 fn remote_name(
-    graph: &taskloom_core::Graph<crate::graph::TaskBody>,
+    graph: &taskloom_core::Graph<crate::body::TaskBody>,
     task: taskloom_core::TaskId,
 ) -> &str {
     match graph.payload(task) {
-        crate::graph::TaskBody::Blocking(b) => b.remote.as_ref().map_or("", |s| &*s.name),
-        crate::graph::TaskBody::Async(_) => "",
+        crate::body::TaskBody::Blocking(b) => b.remote.as_ref().map_or("", |s| &*s.name),
+        crate::body::TaskBody::Async(_) => "",
     }
 }
 
@@ -543,7 +543,7 @@ fn answer(
         Outcome::Value(Blob(bytes)) => {
             job.scope.traffic.returned(bytes.len() as u64);
             match job.scope.graph.payload(task) {
-                crate::graph::TaskBody::Blocking(b) if b.remote.is_some() => {
+                crate::body::TaskBody::Blocking(b) if b.remote.is_some() => {
                     b.remote.as_ref().map_or_else(
                         || {
                             Err(TaskError::new(

@@ -13,6 +13,14 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::{TaskError, TaskErrorKind};
+
+/// A task's [`TaskErrorKind::Serialization`] error, with `message` saying what did
+/// not encode or decode.
+pub(crate) fn serialization_error(message: String) -> TaskError {
+    TaskError::new(TaskErrorKind::Serialization, message)
+}
+
 /// Appends the encoding of `value` to `out`. On error `out` is left empty: callers
 /// encode into a scratch buffer of their own.
 pub(crate) fn encode_into<T: Serialize + ?Sized>(

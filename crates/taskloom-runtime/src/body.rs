@@ -1,0 +1,156 @@
+//! What a task runs: its type-erased body, blocking or async, and for a remote task
+//! the neutral descriptor of its call.
+//!
+//! The graph stores one [`TaskBody`] per task; the executors, the scheduling loop and
+//! the worker links read it. It lives apart from the graph-building API so that what
+//! runs tasks depends on what a task is, not on how graphs are built.
+//!
+//! A remote task is a blocking body that also carries a [`RemoteCall`]: the name of a
+//! registered function and how to move its values, as plain function pointers. The
+//! descriptor names no wire format (the registry fills the pointers in with its
+//! format's functions), so this module compiles whatever executors and formats the
+//! crate is built with. Executors whose workers are other processes interpret it;
+//! every other executor calls the in-process function.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::error::TaskError;
+use crate::unwind::unpanic;
+use crate::value::Value;
+
+/// A blocking task body: takes its inputs' values, returns its own.
+/// Inputs are borrowed (`&[&Value]`): an inline run then hands a task references into
+/// the results it holds, with no reference-count traffic per input.
+pub(crate) type BlockingFn = Arc<dyn Fn(&[&Value]) -> Result<Value, TaskError> + Send + Sync>;
+/// An async task body: takes its inputs' values, returns a future of its own.
+pub(crate) type AsyncFn =
+    Arc<dyn Fn(Vec<Value>) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
+
+/// How a task runs: a plain function on an executor's worker, or a future on Tokio.
+#[derive(Clone)]
+pub enum TaskBody {
+    /// Runs on the executor (a worker thread, or inline for `CurrentThread`).
+    Blocking(BlockingFnBox),
+    /// Runs as a Tokio task, whatever the executor.
+    Async(AsyncFnBox),
+}
+
+/// Opaque blocking task function (see [`TaskBody::Blocking`]). A remote task (see
+/// [`Graph::add_remote`](crate::Graph::add_remote)) also carries a neutral descriptor
+/// of the call ([`RemoteCall`]: a registered name and how to move its values) that
+/// executors with workers in other processes interpret; other executors call the
+/// in-process function.
+#[derive(Clone)]
+pub struct BlockingFnBox {
+    pub(crate) func: BlockingFn,
+    pub(crate) remote: Option<Arc<RemoteCall>>,
+}
+
+impl BlockingFnBox {
+    pub(crate) fn local(func: BlockingFn) -> Self {
+        BlockingFnBox { func, remote: None }
+    }
+}
+
+/// Opaque async task function (see [`TaskBody::Async`]).
+#[derive(Clone)]
+pub struct AsyncFnBox(pub(crate) AsyncFn);
+
+impl fmt::Debug for TaskBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskBody::Blocking(_) => "Blocking",
+            TaskBody::Async(_) => "Async",
+        })
+    }
+}
+
+/// Encodes input `i`'s value as argument `i` of a remote function.
+pub(crate) type EncodeArg = fn(usize, &Value, &mut Vec<u8>) -> Result<(), TaskError>;
+/// Encodes every input value at once, as a remote function's argument tuple.
+pub(crate) type EncodeAll = fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>;
+/// Decodes a remote function's result.
+pub(crate) type DecodeResult = fn(&[u8]) -> Result<Value, TaskError>;
+
+/// What an executor needs to run a task in another process: the function's name,
+/// how to encode the task's inputs and how to decode its result. Shared by every
+/// task that calls the same registered function.
+///
+/// Encoding and decoding run the user's `Serialize` and `Deserialize` impls in the
+/// executor's own task (a pool's slot, a connection's driver): the methods turn a
+/// panic there into the task's
+/// [`TaskErrorKind::Serialization`](crate::TaskErrorKind::Serialization) error, so it
+/// can never take the executor down.
+pub(crate) struct RemoteCall {
+    pub(crate) name: Arc<str>,
+    encode_arg: EncodeArg,
+    encode_all: EncodeAll,
+    decode: DecodeResult,
+}
+
+impl fmt::Debug for RemoteCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RemoteCall({})", self.name)
+    }
+}
+
+impl RemoteCall {
+    /// The descriptor of the function registered as `name`, moving its values with
+    /// the given functions.
+    pub(crate) fn new(
+        name: Arc<str>,
+        encode_arg: EncodeArg,
+        encode_all: EncodeAll,
+        decode: DecodeResult,
+    ) -> Self {
+        RemoteCall {
+            name,
+            encode_arg,
+            encode_all,
+            decode,
+        }
+    }
+
+    /// Encodes input `index`'s value into `out` (cleared first). Each input crosses
+    /// on its own, so that a worker can take some inputs from the values it holds and
+    /// the others from the frame.
+    ///
+    /// # Errors
+    /// [`TaskErrorKind::Serialization`](crate::TaskErrorKind::Serialization) if the
+    /// value does not encode or its `Serialize` panics;
+    /// [`TaskErrorKind::TypeMismatch`](crate::TaskErrorKind::TypeMismatch) if it is
+    /// not of its argument's type.
+    pub(crate) fn encode_arg(
+        &self,
+        index: usize,
+        input: &Value,
+        out: &mut Vec<u8>,
+    ) -> Result<(), TaskError> {
+        out.clear();
+        unpanic("encoding its inputs", || {
+            (self.encode_arg)(index, input, out)
+        })
+    }
+
+    /// Encodes every input value at once into `out` (cleared first), as the
+    /// function's argument tuple: the cheaper form when no input is held by a worker.
+    ///
+    /// # Errors
+    /// As [`RemoteCall::encode_arg`].
+    pub(crate) fn encode_all(&self, inputs: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError> {
+        out.clear();
+        unpanic("encoding its inputs", || (self.encode_all)(inputs, out))
+    }
+
+    /// Decodes the function's result.
+    ///
+    /// # Errors
+    /// [`TaskErrorKind::Serialization`](crate::TaskErrorKind::Serialization) if the
+    /// bytes do not decode or the result type's `Deserialize` panics.
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<Value, TaskError> {
+        unpanic("decoding its result", || (self.decode)(bytes))
+    }
+}
