@@ -52,6 +52,17 @@ class Allow:
 
 
 ALLOWED: list[Allow] = [
+    # A completion is owed to its computation: it holds the computation's `Scope` and,
+    # when reported or dropped, sends itself down the scope's channel (`Sink`), whose
+    # messages carry completions. Scope -> Sink -> Message -> Completion -> Scope is
+    # one type cycle, and it is the guard that makes a hang impossible: a completion
+    # that could not reach its computation could be lost. Kept as three small files
+    # of one concern (the way back to the loop) rather than one file of three.
+    Allow(
+        src="executor::completion",
+        dst="executor::scope",
+        why="a completion is owed to its computation's scope, whose channel carries it",
+    ),
     # `remote::init` and `remote::is_worker` are re-exported beside the `Registry` they
     # take, where users look for them; their code is the worker's serve loop, which
     # sits above `remote` (it calls the registry's functions). A re-export is a path,

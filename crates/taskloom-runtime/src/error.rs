@@ -79,6 +79,15 @@ impl TaskError {
         TaskError::new(TaskErrorKind::Panicked, message)
     }
 
+    /// A task of a computation that stopped (cancelled, or failed elsewhere) before
+    /// the task started; also what a dropped completion leaves where its result was.
+    pub(crate) fn not_started() -> Self {
+        TaskError::new(
+            TaskErrorKind::Cancelled,
+            "the computation stopped before it started",
+        )
+    }
+
     /// A stand-in for a result moved out of a completion (never shown).
     pub(crate) fn placeholder() -> Self {
         TaskError::new(TaskErrorKind::Cancelled, String::new())

@@ -8,36 +8,45 @@
 //! # Layout
 //!
 //! Users depend on the `taskloom` package, which re-exports this crate: every path
-//! below is written as `taskloom::...`. The path of a task through this crate:
+//! below is written as `taskloom::...`. The modules, in layers: each uses only its
+//! own layer and those above it (save `remote`'s re-export of the worker entry point
+//! [`remote::init`]), and `scripts/check_layers.py` checks that no modules import
+//! each other in a ring.
 //!
-//! - `graph` ([`Graph`], [`Handle<T>`], [`AnyHandle`]): tasks, typed wiring,
-//!   blocking and async bodies; [`inputs`]: the shapes a task's inputs take.
-//! - `scheduler` ([`Scheduler`], [`ComputeOptions`]): cheap to clone, shared by many
-//!   computations; cancellation, callbacks, a byte budget per computation.
-//! - `compute`: the scheduling loop of one computation; owns core's `State` and the
-//!   values (counted, with their bytes); completions arrive on one mpsc channel.
-//!   Tasks start by one of two strategies, handed to the executor in batches or run
-//!   inline on the loop's thread, through one gate that keeps the byte budget.
-//! - [`executor`]: the [`Executor`](executor::Executor) trait and the jobs it runs;
-//!   the shipped [`ThreadPool`](executor::ThreadPool) and
-//!   [`CurrentThread`](executor::CurrentThread).
+//! - `value` ([`Value`], the type-erased result), `error` ([`ComputeError`],
+//!   [`TaskError`], [`ConfigError`]), `unwind` (user code's panics caught, never
+//!   unwound through the runtime), `size` ([`ResultSize`]); `worker` (where a task
+//!   ran: [`executor::Worker`], [`executor::Name`]); [`traffic`]: the bytes a
+//!   computation's remote tasks produced, kept in workers, and moved through the
+//!   parent; [`callbacks`]: per-computation hooks (start, task start, task finish,
+//!   finish).
+//! - `body`: what a task runs (blocking or async, and a remote call's neutral
+//!   descriptor); `handle` ([`Handle<T>`], [`AnyHandle`]); [`inputs`]: the shapes a
+//!   task's inputs take, for every arity up to twelve (one tuple macro, `tuples`);
+//!   `graph` ([`Graph`]): tasks, typed wiring, blocking and async bodies; `targets`
+//!   ([`Targets`], [`Request`] → [`Output`]): what a computation returns.
 //! - [`remote`]: functions registered by name ([`remote::Registry`]) that tasks call
-//!   in other processes, and [`remote::init`], which makes a copy of the program a
-//!   worker; `link`: the conversation with a worker process (frames, a batch's
-//!   exchange, a lost worker's jobs, the serve loop, results kept in workers);
+//!   in other processes, [`Graph::add_remote`], and [`remote::init`], which makes a
+//!   copy of the program a worker.
+//! - [`executor`]: the [`Executor`](executor::Executor) trait and the jobs it runs
+//!   (each job owes its computation one completion), the scope every task of a
+//!   computation shares, and the shipped [`ThreadPool`](executor::ThreadPool) and
+//!   [`CurrentThread`](executor::CurrentThread); [`context`]: the running task's key
+//!   and cancellation flag, as the executor layer records them.
+//! - `link`: the conversation with a worker process (frames, a batch's exchange, a
+//!   lost worker's jobs, the serve loop, results kept in workers);
 //!   [`process`]: the [`ProcessPool`](process::ProcessPool) (remote tasks in child
 //!   processes); [`cluster`]: the [`Cluster`](cluster::Cluster) (remote tasks on
 //!   workers anywhere, over TCP, started by Slurm or any engine).
-//! - [`traffic`]: [`traffic::Traffic`], the bytes a computation's remote tasks
-//!   produced, kept in workers, and moved through the parent.
-//! - [`context`]: the running task's key and cancellation flag.
-//! - [`callbacks`]: per-computation hooks (start, task start, task finish, finish).
+//! - `options` ([`ComputeOptions`]): one computation's settings; `compute`: the
+//!   scheduling loop of one computation; owns core's `State` and the values (counted,
+//!   with their bytes); completions arrive on one mpsc channel. Tasks start by one of
+//!   two strategies, handed to the executor in batches or run inline on the loop's
+//!   thread, through one gate that keeps the byte budget.
+//! - `scheduler` ([`Scheduler`]): cheap to clone, shared by many computations;
+//!   cancellation, callbacks, a byte budget per computation.
 //! - [`diagnostics`]: callbacks that observe: profiler, resource sampler, Chrome trace
 //!   export, progress bar (feature `progress`).
-//! - `size` ([`ResultSize`]): the bytes a result holds, for the budget and the memory
-//!   figures; `targets` ([`Targets`], [`Request`] → [`Output`]): what a computation
-//!   returns; `error` ([`ComputeError`], [`TaskError`], [`ConfigError`]); `value`
-//!   ([`Value`], the type-erased result).
 //!
 //! # Tracing
 //!
@@ -84,6 +93,7 @@ mod graph;
 mod handle;
 pub mod inputs;
 mod link;
+mod options;
 pub mod process;
 pub mod remote;
 mod scheduler;
@@ -98,9 +108,8 @@ mod worker;
 pub use error::{BoxError, ComputeError, ConfigError, TaskError, TaskErrorKind};
 pub use graph::Graph;
 pub use handle::{AnyHandle, Handle};
-pub use scheduler::{
-    Compute, ComputeOptions, DEFAULT_MAX_ASYNC_TASKS, Scheduler, SchedulerBuilder,
-};
+pub use options::ComputeOptions;
+pub use scheduler::{Compute, DEFAULT_MAX_ASYNC_TASKS, Scheduler, SchedulerBuilder};
 pub use size::ResultSize;
 pub use targets::{Output, Request, Take, Targets};
 pub use taskloom_core::{GraphError, Key, KeyError, TaskId};

@@ -14,14 +14,13 @@ use std::task::{Context, Poll};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use taskloom_core::{Key, TaskId};
-use tokio_util::sync::CancellationToken;
 
 use crate::body::TaskBody;
-use crate::callbacks::Callback;
-use crate::compute::run;
+use crate::compute::{Setup, run};
 use crate::error::{ComputeError, ConfigError};
 use crate::executor::{CurrentThread, Executor, ThreadPool};
 use crate::graph::Graph;
+use crate::options::ComputeOptions;
 use crate::targets::{Output, Request, Take, Targets};
 
 /// Runs task graphs on an executor. Cheap to clone; clones share the executor.
@@ -43,15 +42,7 @@ use crate::targets::{Output, Request, Take, Targets};
 /// ```
 #[derive(Clone)]
 pub struct Scheduler {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) executor: Arc<dyn Executor>,
-    /// Tasks per handoff; `None` adapts to the measured task duration.
-    pub(crate) chunksize: Option<usize>,
-    pub(crate) max_async_tasks: usize,
-    pub(crate) runtime: Option<tokio::runtime::Handle>,
+    inner: Arc<Setup>,
 }
 
 impl fmt::Debug for Scheduler {
@@ -91,7 +82,7 @@ impl Scheduler {
     /// ([`CurrentThread`]): the debugging scheduler, like `dask.get`.
     pub fn current_thread() -> Self {
         Scheduler {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Setup {
                 executor: Arc::new(CurrentThread),
                 chunksize: Some(1),
                 max_async_tasks: DEFAULT_MAX_ASYNC_TASKS,
@@ -196,7 +187,7 @@ type Extract<O> = fn(&[TaskId], &mut Take<'_>) -> Result<O, ComputeError>;
 /// The body of [`Scheduler::compute_with`], generic only over the output type so the
 /// future does not capture the (borrowed) request.
 fn typed_compute<O: Send + 'static>(
-    inner: Arc<Inner>,
+    inner: Arc<Setup>,
     graph: &Graph,
     ids: Result<Vec<TaskId>, taskloom_core::GraphError>,
     extract: Extract<O>,
@@ -310,7 +301,7 @@ impl SchedulerBuilder {
             self.chunksize
         };
         Ok(Scheduler {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Setup {
                 executor,
                 chunksize,
                 max_async_tasks,
@@ -319,117 +310,6 @@ impl SchedulerBuilder {
                     .or_else(|| tokio::runtime::Handle::try_current().ok()),
             }),
         })
-    }
-}
-
-/// Options of one computation.
-///
-/// ```
-/// use tokio_util::sync::CancellationToken;
-/// use taskloom::ComputeOptions;
-///
-/// let token = CancellationToken::new();
-/// let options = ComputeOptions::new().cancel_on(token.clone());
-/// token.cancel(); // the computation stops, returning ComputeError::Cancelled
-/// # drop(options);
-/// ```
-#[derive(Clone)]
-pub struct ComputeOptions {
-    pub(crate) cancel: Option<CancellationToken>,
-    pub(crate) callbacks: Vec<Arc<dyn Callback>>,
-    pub(crate) fuse: bool,
-    pub(crate) memory_limit: Option<u64>,
-}
-
-impl Default for ComputeOptions {
-    fn default() -> Self {
-        ComputeOptions {
-            cancel: None,
-            callbacks: Vec::new(),
-            fuse: true,
-            memory_limit: None,
-        }
-    }
-}
-
-impl ComputeOptions {
-    /// No cancellation token, no callbacks.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Cancels the computation when `token` is cancelled.
-    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
-        self.cancel = Some(token);
-        self
-    }
-
-    /// Whether linear chains (a task whose only dependent needs nothing else) are
-    /// handed to a worker as one unit, so a chain of `n` tasks costs one round trip
-    /// instead of `n` (core's [`fuse`](taskloom_core::fuse()) rule). On by default; it
-    /// only applies where it saves time: executors with workers (not the inline
-    /// `CurrentThread`, which already runs chains back to back), and computations
-    /// without callbacks that want task events (they are told of every task as it
-    /// starts; see [`Callback::task_events`]).
-    pub fn fuse(mut self, fuse: bool) -> Self {
-        self.fuse = fuse;
-        self
-    }
-
-    /// A byte budget for the results this computation holds, as they report their
-    /// sizes ([`ResultSize`](crate::size::ResultSize), through
-    /// [`Graph::add_sized`](crate::Graph::add_sized), [`Graph::measure`] or
-    /// [`Graph::declare_size`]; other results count as 0 bytes).
-    ///
-    /// While the bytes held, plus one largest result so far for each task started
-    /// that frees nothing and has not finished, would reach the budget, the loop
-    /// starts only tasks that free memory: tasks that are the last user of one of
-    /// their inputs, which includes the next link of every chain started. When none
-    /// is ready and nothing is running, it starts the next task anyway, one at a
-    /// time (never a deadlock), and counts the overrun
-    /// ([`MemoryStats`](crate::callbacks::MemoryStats) in `on_finish`, and an INFO
-    /// event in the `compute` span the first time). Tasks are also handed to the
-    /// executor one per free worker, so that what runs is what the static order
-    /// planned. The bytes held then stay within the budget plus about one result,
-    /// unless the graph's shape needs more at once (a reduction of more inputs
-    /// than fit).
-    ///
-    /// ```
-    /// use taskloom::{ComputeOptions, Graph, Scheduler};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut g = Graph::new();
-    /// let parts = (0..8_u8)
-    ///     .map(|i| g.add_sized(("part", i), (), move || vec![i; 1 << 20]))
-    ///     .collect::<Result<Vec<_>, _>>()?;
-    /// let sums = parts
-    ///     .iter()
-    ///     .enumerate()
-    ///     .map(|(i, p)| g.add_sized(("sum", i), p, |v: &Vec<u8>| v.len() as u64))
-    ///     .collect::<Result<Vec<_>, _>>()?;
-    /// let total = g.add("total", &sums, |s: &[&u64]| s.iter().copied().sum::<u64>())?;
-    /// let options = ComputeOptions::new().memory_limit(2 << 20); // 2 MiB
-    /// let n = Scheduler::threads(2)?.compute_with(&g, &total, options).await?;
-    /// assert_eq!(n, 8 << 20);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.memory_limit = Some(bytes);
-        self
-    }
-
-    /// Adds a callback for this computation only.
-    pub fn callback(mut self, callback: impl Callback) -> Self {
-        self.callbacks.push(Arc::new(callback));
-        self
-    }
-
-    /// Adds a shared callback (for example one that collects records you read later).
-    pub fn shared_callback(mut self, callback: Arc<dyn Callback>) -> Self {
-        self.callbacks.push(callback);
-        self
     }
 }
 

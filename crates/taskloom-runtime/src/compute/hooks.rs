@@ -10,8 +10,8 @@ use std::time::Instant;
 use crate::callbacks::{
     Callback, FinishInfo, MemoryStats, Outcome, StartInfo, TaskFinish, TaskStart,
 };
-use crate::context::Scope;
 use crate::error::{ComputeError, TaskError};
+use crate::executor::Scope;
 
 pub(super) struct Hooks {
     list: Vec<Arc<dyn Callback>>,

@@ -23,8 +23,8 @@ use super::spawn::Spawner;
 use super::{BUDGET, Ledger, Step};
 use crate::body::{BlockingFn, TaskBody};
 use crate::callbacks::TaskStart;
-use crate::context;
 use crate::error::ComputeError;
+use crate::executor::running;
 use crate::executor::{Clock, Completion, Worker, run_task, task_span};
 
 /// Longest run of inline tasks between two yields to the runtime.
@@ -66,7 +66,7 @@ impl InlineRunner {
         ledger: &mut Ledger,
         spawner: &mut Spawner,
     ) -> Result<Step, ComputeError> {
-        let _scope = context::enter_scope(&ledger.scope);
+        let _scope = running::enter_scope(&ledger.scope);
         // A second handle on the graph lets task bodies be borrowed while the ledger
         // changes.
         let graph = Arc::clone(&ledger.graph);

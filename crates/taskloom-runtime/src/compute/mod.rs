@@ -55,11 +55,12 @@ use tracing::Instrument;
 
 use crate::body::TaskBody;
 use crate::callbacks::{ComputationId, MemoryStats, Outcome, StartInfo, TaskFinish, TaskStart};
-use crate::context::{self, CancelLink, Scope};
 use crate::error::{ComputeError, TaskError, TaskErrorKind};
+use crate::executor::running;
 use crate::executor::{Attempt, DEFAULT_RETRIES};
+use crate::executor::{CancelLink, Scope};
 use crate::executor::{Completion, Executor, Inputs, Message, Sink};
-use crate::scheduler::{ComputeOptions, Inner};
+use crate::options::ComputeOptions;
 use crate::size::Sizes;
 use crate::traffic::Traffic;
 use crate::unwind::{discard, drop_value};
@@ -82,10 +83,23 @@ const RERUN_LIMIT: u32 = 4 * (DEFAULT_RETRIES + 1);
 /// Tasks dispatched or completed before the loop yields to the runtime.
 const BUDGET: usize = 2048;
 
+/// What every computation of one [`Scheduler`](crate::Scheduler) runs with: its
+/// executor and its settings. The scheduler holds it behind an `Arc` (cloning a
+/// scheduler clones the `Arc`) and hands it to each computation's loop.
+pub(crate) struct Setup {
+    pub(crate) executor: Arc<dyn Executor>,
+    /// Tasks per handoff; `None` adapts to the measured task duration.
+    pub(crate) chunksize: Option<usize>,
+    /// Most async tasks of one computation running at once.
+    pub(crate) max_async_tasks: usize,
+    /// The runtime async tasks run on when the computation is driven outside one.
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
+}
+
 /// Runs the computation of `targets` to the end and returns the results held: the
 /// targets' values.
 pub(crate) async fn run(
-    inner: Arc<Inner>,
+    setup: Arc<Setup>,
     graph: Arc<CoreGraph<TaskBody>>,
     sizes: Arc<Sizes>,
     targets: Vec<TaskId>,
@@ -93,7 +107,7 @@ pub(crate) async fn run(
 ) -> Result<Held, ComputeError> {
     let state = State::new(&graph, &targets)?;
     let planned = state.planned_pressure();
-    let executor = Arc::clone(&inner.executor);
+    let executor = Arc::clone(&setup.executor);
     let about = About::ask(&*executor)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let listening = Hooks::want_task_events(&options.callbacks);
@@ -108,7 +122,7 @@ pub(crate) async fn run(
     let links: Vec<CancelLink> = options
         .cancel
         .into_iter()
-        .chain(context::enclosing_token())
+        .chain(running::enclosing_token())
         .map(|token| CancelLink::new(token, &scope))
         .collect();
     let workers = if about.inline { 1 } else { about.workers };
@@ -134,7 +148,7 @@ pub(crate) async fn run(
         Strategy::Inline(InlineRunner::new())
     } else {
         let fuse = options.fuse && !hooks.listening();
-        Strategy::Dispatch(Dispatcher::new(workers, inner.chunksize, fuse))
+        Strategy::Dispatch(Dispatcher::new(workers, setup.chunksize, fuse))
     };
     let mut computation = Computation {
         ledger: Ledger {
@@ -151,7 +165,7 @@ pub(crate) async fn run(
             attempts: RefCell::new(HashMap::new()),
         },
         strategy,
-        spawner: Spawner::new(inner.max_async_tasks, inner.runtime.clone()),
+        spawner: Spawner::new(setup.max_async_tasks, setup.runtime.clone()),
         rx,
         _links: links,
     };

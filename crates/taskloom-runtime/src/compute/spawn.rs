@@ -17,8 +17,8 @@ use tracing::Instrument;
 
 use super::Ledger;
 use crate::body::TaskBody;
-use crate::context;
 use crate::error::{ComputeError, TaskError};
+use crate::executor::running;
 use crate::executor::{Completion, Worker, record_span, task_span};
 
 pub(super) struct Spawner {
@@ -107,7 +107,7 @@ impl Spawner {
                 let started = Instant::now();
                 scope.sink.started(task, Worker::Async, started);
                 let run =
-                    AssertUnwindSafe(context::scope_async(&scope, task, future)).catch_unwind();
+                    AssertUnwindSafe(running::scope_async(&scope, task, future)).catch_unwind();
                 let Some(outcome) = scope.cancel.token().run_until_cancelled(run).await else {
                     owed.settle(); // the computation stopped; nobody wants the result
                     return;

@@ -40,38 +40,58 @@
 //!
 //! # Layout
 //!
-//! - `job`: [`Job`], [`Completion`], and `run_task`, the one function that runs a
-//!   blocking task body on every path;
+//! The path of a job, one concern per file:
+//!
+//! - `scope`: what every task of one computation shares (graph, cancellation, the
+//!   channel back), and `running`: which computation and task the running thread
+//!   works for (what [`crate::context`] reads);
+//! - `job`: [`Job`], a ready task that owes its computation one completion;
+//!   `packed`: a batch as the loop packs it (the hot path);
+//! - `run`: `run_task`, the one function that runs a blocking task body on every
+//!   path, and the fused chain behind a task; `span`: the `task` span it fills in;
+//! - `completion`: [`Completion`], how a job ended, and the message it travels in;
+//!   `sink`: the channel back to the loop, and a worker's outbox;
 //! - `retry`: what becomes of the jobs of a worker that died (sent again, retried up
 //!   to a limit, or failed naming every attempt), for every executor whose workers
 //!   can die;
-//! - `link`: the conversation with a worker process (frames, a batch's exchange, a
-//!   lost worker's jobs, the serve loop), over pipes or TCP;
-//! - [`Name`]: interned node and job names, so [`Worker`] stays `Copy`;
-//! - [`threads`], [`current`]: the shipped in-process executors ([`crate::process`] and
-//!   [`crate::cluster`] sit beside this module, on `crate::link`).
+//! - [`threads`], [`current`]: the shipped in-process executors ([`crate::process`]
+//!   and [`crate::cluster`] sit beside this module, on `crate::link`, the
+//!   conversation with a worker process).
+//!
+//! [`Worker`] and [`Name`] (where a task ran) are re-exported here from the layer
+//! below, which callbacks and traffic figures share.
 
+mod completion;
 pub mod current;
 mod job;
+mod packed;
 mod retry;
+mod run;
+pub(crate) mod running;
+mod scope;
+mod sink;
+mod span;
 pub mod threads;
 
 use std::fmt;
 use std::time::Instant;
 
-use crate::context;
+pub use completion::Completion;
+pub(crate) use completion::{Inputs, Message};
+pub use current::CurrentThread;
+pub(crate) use job::AfterLoss;
+pub use job::Job;
+pub(crate) use packed::{Packed, PackedJob};
+pub(crate) use retry::Attempt;
+pub use retry::DEFAULT_RETRIES;
+pub(crate) use run::{Chain, Clock, InputRefs, run_task};
+pub(crate) use scope::{CancelLink, Scope};
+pub(crate) use sink::{Outbox, Sink};
+pub(crate) use span::{record_span, task_span};
+pub use threads::ThreadPool;
 
 pub(crate) use crate::unwind::discard;
 pub use crate::worker::{Name, Worker};
-pub use current::CurrentThread;
-pub(crate) use job::{
-    Chain, Clock, InputRefs, Inputs, Message, Outbox, Packed, PackedJob, Sink, record_span,
-    run_task, task_span,
-};
-pub use job::{Completion, Job};
-pub use retry::DEFAULT_RETRIES;
-pub(crate) use retry::{AfterLoss, Attempt};
-pub use threads::ThreadPool;
 
 /// Runs batches of blocking tasks. Shared by every computation of a
 /// [`Scheduler`](crate::Scheduler), so it must be thread-safe.
@@ -171,7 +191,7 @@ impl Batch {
             return;
         };
         let scope = std::sync::Arc::clone(&first.scope);
-        let _scope = context::enter_scope(&scope);
+        let _scope = running::enter_scope(&scope);
         // Whatever happens below, the completions made so far are sent (the outbox's
         // drop) and the jobs not yet run report themselves lost (each job's drop).
         let mut outbox = Outbox::new(&scope.sink, self.jobs.len());

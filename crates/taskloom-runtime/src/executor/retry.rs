@@ -10,23 +10,26 @@
 //!   another worker, or to this one's replacement). It costs no attempt.
 //! - **Running**: the job the worker was running when it died. It may have caused the
 //!   death (a segfault, memory exhaustion) or be a bystander (the OOM killer chose
-//!   this process, a node failed). The executor hands it to [`Job::worker_lost`] with
-//!   the [`Attempt`]: the job comes back to be run again while fewer than
-//!   `retries + 1` of its runs were lost, and otherwise completes with a
-//!   [`TaskErrorKind::WorkerLost`] error that lists every attempt's worker and how
-//!   that worker ended.
+//!   this process, a node failed). The executor hands it to `Job::worker_lost` with
+//!   the [`Attempt`], which asks [`after_loss`]: the job comes back to be run again
+//!   while fewer than `retries + 1` of its runs were lost, and otherwise completes
+//!   with a [`TaskErrorKind::WorkerLost`] error that lists every attempt's worker and
+//!   how that worker ended.
 //!
 //! The history lives on the job (an empty `Vec` until a worker dies: no allocation
 //! on the common path), so it follows the job from worker to worker whatever the
 //! executor's queueing, and the rule is one function any executor calls. The limit is
 //! the executor's setting (`ProcessPoolBuilder::retries`), defaulting to
 //! [`DEFAULT_RETRIES`].
+//!
+//! The rule is pure (a job's history in, a verdict out): this module knows nothing of
+//! jobs or completions, which apply it.
 
 use std::fmt;
 use std::fmt::Write as _;
 
-use super::{Completion, Job, Worker};
 use crate::error::{TaskError, TaskErrorKind};
+use crate::worker::Worker;
 
 /// Default number of times a task whose worker died while running it is run again
 /// before it fails: 3, as Dask distributed's `allowed-failures`. A task that kills
@@ -52,41 +55,41 @@ impl fmt::Display for Attempt {
     }
 }
 
-/// What becomes of a job whose worker died while running it.
+/// What the rule says of a job whose worker died while running it.
 #[derive(Debug)]
-pub(crate) enum AfterLoss {
-    /// Run it again, on another worker (the attempt is recorded on the job).
-    Retry(Job),
-    /// It is done: out of retries (a [`TaskErrorKind::WorkerLost`] error naming every
-    /// attempt), or its computation was cancelled meanwhile. Report it.
-    Done(Completion),
+pub(crate) enum Verdict {
+    /// Run it again (the attempt is recorded in its history).
+    Retry,
+    /// It is done, with this error: out of retries ([`TaskErrorKind::WorkerLost`]
+    /// naming every attempt), or its computation was cancelled meanwhile
+    /// ([`TaskErrorKind::Cancelled`]).
+    Fail(TaskError),
 }
 
-impl Job {
-    /// The job's worker died while running it (`attempt` says which worker and how):
-    /// retry it if its computation still wants it and it has been lost at most
-    /// `retries` times, fail it otherwise. See the [module](self) for the rule.
-    pub(crate) fn worker_lost(mut self, attempt: Attempt, retries: u32) -> AfterLoss {
-        let worker = attempt.worker;
-        if self.is_cancelled() {
-            let error = TaskError::new(
-                TaskErrorKind::Cancelled,
-                format!("the computation was cancelled; meanwhile worker {attempt}"),
-            );
-            return AfterLoss::Done(self.failed(error, worker));
-        }
-        self.attempts.push(attempt);
-        if self.attempts.len() <= retries as usize {
-            return AfterLoss::Retry(self);
-        }
-        let error = TaskError::new(TaskErrorKind::WorkerLost, lost_message(&self.attempts));
-        AfterLoss::Done(self.failed(error, worker))
+/// The retry rule (see the [module](self)): a job with history `attempts` lost its
+/// worker (`attempt` says which and how) while running. It runs again if its
+/// computation still wants it and it has been lost at most `retries` times; a
+/// cancelled job's attempt is not recorded.
+pub(crate) fn after_loss(
+    attempts: &mut Vec<Attempt>,
+    attempt: Attempt,
+    retries: u32,
+    cancelled: bool,
+) -> Verdict {
+    if cancelled {
+        return Verdict::Fail(TaskError::new(
+            TaskErrorKind::Cancelled,
+            format!("the computation was cancelled; meanwhile worker {attempt}"),
+        ));
     }
-
-    /// The runs of this job lost with their worker so far.
-    pub(crate) fn attempts(&self) -> &[Attempt] {
-        &self.attempts
+    attempts.push(attempt);
+    if attempts.len() <= retries as usize {
+        return Verdict::Retry;
     }
+    Verdict::Fail(TaskError::new(
+        TaskErrorKind::WorkerLost,
+        lost_message(attempts),
+    ))
 }
 
 /// The message of a task that lost its worker on every attempt.

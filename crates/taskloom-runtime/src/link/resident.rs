@@ -3,7 +3,7 @@
 //! exchanges that move and free held values.
 //!
 //! A remote task whose result only other remote tasks need (not a target, no local or
-//! async dependent: [`Scope::stays`](crate::context::Scope::stays)) runs with `keep`:
+//! async dependent: [`Scope::stays`](crate::executor::Scope::stays)) runs with `keep`:
 //! the worker keeps the result and answers its id and size. The scheduling loop then
 //! holds a [`RemoteRef`] as that task's value, exactly where it would hold the value;
 //! core's release of the result drops the loop's reference, and the last reference
@@ -26,8 +26,8 @@ use super::batch::Reporter;
 use super::place::Places;
 use super::protocol::{Blob, Reply, Request, shorten};
 use super::{End, Transport};
-use crate::context::Scope;
 use crate::error::{TaskError, TaskErrorKind};
+use crate::executor::Scope;
 use crate::executor::{Job, Worker};
 use crate::remote::format;
 use crate::value::{Value, value};

@@ -1,0 +1,91 @@
+//! The way back to a computation's scheduling loop: the [`Sink`] (one unbounded
+//! channel per computation) and the [`Outbox`] a worker gathers a batch's
+//! completions in.
+//!
+//! Sending never fails loudly: a message to a loop that is gone is dropped here, with
+//! any user value in it dropped without letting a panic unwind. An outbox sends what
+//! it holds when dropped, so a panic that unwinds through a worker loses no
+//! completion already made.
+
+use std::time::Instant;
+
+use taskloom_core::TaskId;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::completion::{Completion, Message};
+use crate::unwind::discard;
+use crate::worker::Worker;
+
+/// The channel back to a computation's scheduling loop.
+#[derive(Clone, Debug)]
+pub(crate) struct Sink {
+    tx: UnboundedSender<Message>,
+    /// Whether the loop wants `Started` messages (it has callbacks).
+    report_starts: bool,
+}
+
+impl Sink {
+    pub(crate) fn new(tx: UnboundedSender<Message>, report_starts: bool) -> Self {
+        Sink { tx, report_starts }
+    }
+
+    /// Sends a message; if the loop is gone, the message (and any user value in it)
+    /// is dropped here without letting a panicking `Drop` unwind.
+    pub(crate) fn send(&self, message: Message) {
+        if let Err(unsent) = self.tx.send(message) {
+            discard(unsent.0);
+        }
+    }
+
+    /// Reports that `task` started, if the loop listens.
+    pub(crate) fn started(&self, task: TaskId, worker: Worker, at: Instant) {
+        if self.report_starts {
+            self.send(Message::Started { task, worker, at });
+        }
+    }
+}
+
+/// Completions gathered by a worker and sent in one message; whatever it holds when
+/// dropped is sent then, so a panic that unwinds through a worker loses no
+/// completion it had already made.
+pub(crate) struct Outbox<'a> {
+    sink: &'a Sink,
+    done: Vec<Completion>,
+}
+
+impl<'a> Outbox<'a> {
+    pub(crate) fn new(sink: &'a Sink, capacity: usize) -> Self {
+        Outbox {
+            sink,
+            done: Vec::with_capacity(capacity),
+        }
+    }
+
+    pub(crate) fn sink(&self) -> &Sink {
+        self.sink
+    }
+
+    pub(crate) fn push(&mut self, completion: Completion) {
+        self.done.push(completion);
+    }
+
+    /// The completions gathered so far (a batch that did not read the clock per
+    /// task spreads its time over them).
+    pub(crate) fn completions_mut(&mut self) -> &mut [Completion] {
+        &mut self.done
+    }
+
+    /// Sends what was gathered, if anything.
+    pub(crate) fn flush(&mut self) {
+        if !self.done.is_empty() {
+            self.sink
+                .send(Message::Done(std::mem::take(&mut self.done)));
+        }
+    }
+}
+
+impl Drop for Outbox<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
