@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
 mod api;
+mod arity;
 mod budget;
 mod cancel;
 mod cancel_inline;
