@@ -1,9 +1,9 @@
 //! What a computation is asked for, and how its results come back.
 //!
-//! Typed requests ([`Targets`]): a handle gives its value, a tuple of handles a tuple
-//! of values, a slice of handles a `Vec`. Untyped requests ([`Request`]) are Dask's
-//! nested key lists: `get(dsk, [["x"], "y"])` returns `((1,), 2)`, here an [`Output`]
-//! tree of the same shape.
+//! Typed requests ([`Targets`]): a handle gives its value, a tuple of handles (up to
+//! twelve) a tuple of values, a slice of handles a `Vec`. Untyped requests
+//! ([`Request`]) are Dask's nested key lists: `get(dsk, [["x"], "y"])` returns
+//! `((1,), 2)`, here an [`Output`] tree of the same shape.
 
 use std::any::Any;
 use std::fmt;
