@@ -2,9 +2,9 @@
 //! computation and one `task` span per task, each closed with its timings.
 //!
 //! ```sh
-//! cargo run --example tracing_spans                     # compute and task spans
-//! RUST_LOG=info cargo run --example tracing_spans       # compute spans only
-//! RUST_LOG=taskloom_runtime=debug cargo run --example tracing_spans
+//! cargo run --example tracing_spans                   # compute and task spans
+//! RUST_LOG=info cargo run --example tracing_spans     # compute spans only
+//! RUST_LOG=taskloom=debug cargo run --example tracing_spans   # taskloom's spans only
 //! ```
 //!
 //! The library installs no subscriber: the program chooses one. Here `fmt` prints a
@@ -12,7 +12,8 @@
 //! span's fields (`compute`: tasks, executor, workers, inline; `task`: key, worker,
 //! queued_us, run_us) and the thread it closed on. `RUST_LOG` filters, as usual with
 //! `EnvFilter`; the default shows taskloom's spans down to `task` (DEBUG) and this
-//! program's INFO events.
+//! program's INFO events. A target in a filter matches by prefix, so `taskloom`
+//! covers every module of the library.
 
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ fn graph() -> Result<(Graph, Handle<u64>), Box<dyn std::error::Error>> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,taskloom_runtime=debug,tracing_spans=info"));
+        .unwrap_or_else(|_| EnvFilter::new("warn,taskloom=debug,tracing_spans=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::CLOSE)
