@@ -78,6 +78,7 @@ pub mod diagnostics;
 mod error;
 pub mod executor;
 mod graph;
+mod init;
 pub mod inputs;
 mod link;
 pub mod process;

@@ -183,7 +183,7 @@ async fn run_batch(
     if jobs.is_empty() {
         return None;
     }
-    let max = shared.config.max_frame_length;
+    let max = shared.config.settings.max_frame_length;
     // `evict` is a child of the cluster's shutdown: the batch stops for either.
     let requeue = |jobs| shared.requeue(jobs);
     let loss = batch::run(conn, jobs, here, max, evict, &reporter, &requeue)
@@ -216,7 +216,7 @@ async fn run_batch(
     let settle = Settle {
         worker,
         ended: &reason,
-        retries: shared.config.retries,
+        retries: shared.config.settings.retries,
         reporter: &reporter,
         shut_down: "the cluster shut down",
         exact: false,

@@ -24,11 +24,14 @@
 //!   moves through the parent, releases).
 
 pub(crate) mod batch;
+pub(crate) mod exit;
 pub(crate) mod loss;
 pub(crate) mod place;
 pub(crate) mod protocol;
 pub(crate) mod resident;
 pub(crate) mod serve;
+pub(crate) mod settings;
+pub(crate) mod worker;
 
 use std::time::Duration;
 

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::StartError;
 use super::conn::{Conn, StartFailure};
-use super::pool::Shared;
+use super::shared::Shared;
 use crate::error::{TaskError, TaskErrorKind};
 use crate::executor::{Batch, Worker};
 use crate::link::batch::{self, Here, Loss, Reporter};
@@ -248,7 +248,7 @@ impl Slot {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        let max = self.shared.config.max_frame_length;
+        let max = self.shared.config.settings.max_frame_length;
         let requeue = |jobs| shared.requeue(jobs);
         let ran = batch::run(
             conn,
@@ -332,7 +332,7 @@ impl Slot {
         Settle {
             worker,
             ended,
-            retries: self.shared.config.retries,
+            retries: self.shared.config.settings.retries,
             reporter,
             shut_down: "the process pool shut down",
             exact: true,

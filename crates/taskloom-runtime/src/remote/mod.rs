@@ -16,7 +16,9 @@
 //! graph carries and that each executor interprets — the process pool sends it down a
 //! pipe, other executors ignore it and call the in-process function.
 //!
-//! - `format`: the one serde format (postcard) values cross in.
+//! - `format`: the one serde format (postcard) values cross in;
+//! - [`Settings`]: what the process pool and the cluster are both told about their
+//!   workers (program, frames, handshake, retries, residency).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -31,7 +33,9 @@ use taskloom_core::{GraphError, Key};
 
 pub(crate) mod format;
 
-pub use crate::process::worker::{init, is_worker};
+pub use crate::init::init;
+pub use crate::link::settings::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_FRAME_LENGTH, Settings};
+pub use crate::link::worker::is_worker;
 
 use crate::error::{BoxError, TaskError, TaskErrorKind};
 use crate::executor::discard;
