@@ -19,8 +19,8 @@ use super::launcher::{JobState, WorkerSpec};
 use super::secret::Secret;
 use super::status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
 use crate::executor::{Batch, Job, Name, Worker};
+use crate::link::place::Home;
 use crate::link::place::{Places, Work};
-use crate::link::resident::Home;
 use crate::link::settings::Settings;
 
 /// The cluster's settings, checked by the builder.

@@ -12,7 +12,7 @@ use taskloom_core::{Graph as CoreGraph, TaskId};
 use crate::error::TaskError;
 use crate::executor::{InputRefs, discard, drop_value};
 use crate::graph::TaskBody;
-use crate::link::resident::RemoteRef;
+use crate::link::place::RemoteRef;
 use crate::value::Value;
 
 /// Values of finished tasks, by task id; released ones are `None` again.

@@ -55,11 +55,13 @@
 //!   one batch's exchange over a `Transport`, the settlement of a lost worker's jobs,
 //!   the worker's serve loop, and worker mode: the pool's worker, which
 //!   [`init`](crate::remote::init) serves over its stdin and stdout;
-//! - `pool`: the parent side's handle, queue and supervisor thread (its own Tokio
-//!   runtime, one task per worker slot);
-//! - `slot`: one slot's life: watch the worker, run batches, settle a lost worker's
-//!   jobs (sent again, retried by [`crate::executor`]'s retry rule, or failed),
-//!   replace it;
+//! - `pool`: the parent side's handle and supervisor thread (its own Tokio runtime,
+//!   one task per worker slot);
+//! - `shared`: what the handle and the slots share (the settings, the queues, each
+//!   slot's status);
+//! - `slot`: one slot's life: watch the worker, run batches through the shared
+//!   driver, kill a lost worker and settle its jobs (sent again, retried by
+//!   [`crate::executor`]'s retry rule, or failed), replace it;
 //! - `conn`: one worker process: start in its own group, handshake, watch, kill; the
 //!   `Transport` over its pipes.
 //!

@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::StartError;
 use crate::executor::{Job, Worker};
+use crate::link::place::Home;
 use crate::link::place::{Places, Work};
-use crate::link::resident::Home;
 use crate::link::settings::Settings;
 
 /// The pool's settings, checked by the builder.
