@@ -4,8 +4,17 @@
 //! scheduling state machine (no I/O, no clocks) is its own crate, reachable as
 //! [`taskloom::core`](crate::core). The README follows; its Rust example runs as a doc
 //! test of this crate, so an example that stops working fails the tests.
+//!
+//! Cargo features: `process` and `cluster` (default), the executors whose workers
+//! are processes (`taskloom::process`, `taskloom::cluster`, and `taskloom::remote`
+//! with either); `progress`, a terminal progress bar; `graph-files`, graphs in the
+//! shared JSON graph format (`taskloom::core::file`). With `default-features = false`
+//! a program that runs graphs on threads compiles no network, crypto or wire-format
+//! crate.
+//!
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use taskloom_core as core;
 pub use taskloom_runtime::*;

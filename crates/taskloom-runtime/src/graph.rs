@@ -22,7 +22,7 @@ use futures::future::BoxFuture;
 use taskloom_core::{GraphError, Key, TaskId};
 
 use crate::error::{BoxError, TaskError, TaskErrorKind};
-use crate::remote::RemoteCall;
+use crate::remote_call::RemoteCall;
 use crate::size::{ResultSize, Sizes, Sizing};
 use crate::value::{Value, value};
 

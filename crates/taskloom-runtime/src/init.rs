@@ -49,7 +49,26 @@ pub fn init(registry: &Registry) {
         Role::Program => return,
         Role::Orphan => 70,
         Role::Pool(pool) => worker::serve_pipes(registry, pool),
-        Role::Cluster => crate::cluster::worker::run(registry),
+        Role::Cluster => cluster_worker(registry),
     };
     std::process::exit(code);
+}
+
+/// Serves as a cluster's worker: the process's exit status.
+#[cfg(feature = "cluster")]
+fn cluster_worker(registry: &Registry) -> i32 {
+    crate::cluster::worker::run(registry)
+}
+
+/// A program built without the cluster cannot be its worker: it says so and exits
+/// (78, EX_CONFIG) instead of running `main`.
+#[cfg(not(feature = "cluster"))]
+fn cluster_worker(_: &Registry) -> i32 {
+    eprintln!(
+        "taskloom worker {}: {} is set, but this program was built without taskloom's \
+         `cluster` feature",
+        std::process::id(),
+        worker::CLUSTER_ADDR_ENV
+    );
+    78
 }

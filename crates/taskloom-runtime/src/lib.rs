@@ -22,12 +22,15 @@
 //!   the shipped [`ThreadPool`](executor::ThreadPool) and
 //!   [`CurrentThread`](executor::CurrentThread).
 //! - [`remote`]: functions registered by name ([`remote::Registry`]) that tasks call
-//!   in other processes, and [`remote::init`], which makes a copy of the program a
-//!   worker; `link`: the conversation with a worker process (frames, a batch's
-//!   exchange, a lost worker's jobs, the serve loop, results kept in workers);
+//!   in other processes, [`remote::init`], which makes a copy of the program a
+//!   worker, and the [`remote::Settings`] both executors below share; `remote_call`:
+//!   the neutral descriptor of such a call, which the graph carries; `link`: the
+//!   conversation with a worker process (frames, one batch's driver and exchange, a
+//!   lost worker's jobs, the serve loop, results kept in workers, worker mode);
 //!   [`process`]: the [`ProcessPool`](process::ProcessPool) (remote tasks in child
 //!   processes); [`cluster`]: the [`Cluster`](cluster::Cluster) (remote tasks on
-//!   workers anywhere, over TCP, started by Slurm or any engine).
+//!   workers anywhere, over TCP, started by Slurm or any engine). Both depend on
+//!   `link`, never on each other; `init` (behind [`remote::init`]) sits above both.
 //! - [`traffic`]: [`traffic::Traffic`], the bytes a computation's remote tasks
 //!   produced, kept in workers, and moved through the parent.
 //! - [`context`]: the running task's key and cancellation flag.
@@ -38,6 +41,16 @@
 //!   figures; `targets` ([`Targets`], [`Request`] → [`Output`]): what a computation
 //!   returns; `error` ([`ComputeError`], [`TaskError`], [`ConfigError`]); `value`
 //!   ([`Value`], the type-erased result).
+//!
+//! # Features
+//!
+//! - `process` (default): the process pool, and [`remote`] with it;
+//! - `cluster` (default): the cluster, and [`remote`] with it;
+//! - `progress`: a terminal progress bar ([`diagnostics`]).
+//!
+//! Without `process` and `cluster`, a program that runs graphs on threads compiles
+//! no network, crypto or wire-format crate (no serde, postcard, sha2, hmac, getrandom,
+//! and Tokio without `net`, `process` or `signal`).
 //!
 //! # Tracing
 //!
@@ -56,7 +69,6 @@
 //!
 //! ```
 //! use taskloom::{Graph, Scheduler};
-//! use taskloom::remote;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -70,22 +82,58 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod callbacks;
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub mod cluster;
 mod compute;
+// The executor layer's side for worker processes (retries after a loss, results kept
+// in workers, their traffic) is unused by a build without the process pool and the
+// cluster: not dead code, so the lint is quiet there (and on in the default build).
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(dead_code, reason = "read by the process pool and the cluster")
+)]
 pub mod context;
 pub mod diagnostics;
 mod error;
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(
+        dead_code,
+        unused_imports,
+        reason = "read by the process pool and the cluster"
+    )
+)]
 pub mod executor;
 mod graph;
+#[cfg(any(feature = "process", feature = "cluster"))]
 mod init;
 pub mod inputs;
+#[cfg(any(feature = "process", feature = "cluster"))]
 mod link;
+#[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
+#[cfg(any(feature = "process", feature = "cluster"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "process", feature = "cluster"))))]
 pub mod remote;
+// Carried by the graph and the loop whatever the features; read only by the
+// executors with worker processes, so unread without them.
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(dead_code, reason = "read only by the process pool and the cluster")
+)]
+mod remote_call;
 mod scheduler;
 mod size;
 mod targets;
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(dead_code, reason = "counted by the process pool and the cluster")
+)]
 pub mod traffic;
 mod value;
 

@@ -12,6 +12,7 @@ use taskloom_core::{Graph as CoreGraph, TaskId};
 use crate::error::TaskError;
 use crate::executor::{InputRefs, discard, drop_value};
 use crate::graph::TaskBody;
+#[cfg(any(feature = "process", feature = "cluster"))]
 use crate::link::place::RemoteRef;
 use crate::value::Value;
 
@@ -100,6 +101,10 @@ impl Held {
     /// The tasks whose results were held by a worker that was lost, and are gone.
     /// `O(tasks)`: called only when a loss shows.
     pub(super) fn lost(&self) -> Vec<TaskId> {
+        // Only the process pool and the cluster keep results in workers.
+        #[cfg(not(any(feature = "process", feature = "cluster")))]
+        return Vec::new();
+        #[cfg(any(feature = "process", feature = "cluster"))]
         self.values
             .iter()
             .enumerate()

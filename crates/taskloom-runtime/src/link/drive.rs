@@ -100,9 +100,14 @@ impl Seat<'_> {
             return Ok(());
         }
         let max = self.settings.max_frame_length;
-        batch::run(conn, jobs, here, max, self.stop, &reporter, self.requeue)
-            .await
-            .map_err(|loss| Unfinished { loss, reporter })
+        match batch::run(conn, jobs, here, max, self.stop, &reporter, self.requeue).await {
+            Ok(()) => Ok(()),
+            Err(mut loss) => {
+                // A frame the worker never read to its end: none of its calls started.
+                loss.running &= !conn.unread();
+                Err(Unfinished { loss, reporter })
+            }
+        }
     }
 
     /// Settles a batch whose worker `ended` as the verb phrase says ("was killed by

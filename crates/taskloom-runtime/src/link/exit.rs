@@ -7,14 +7,6 @@
 
 use std::process::ExitStatus;
 
-/// A wait's result, as a verb phrase.
-pub(crate) fn describe_wait(status: std::io::Result<ExitStatus>) -> String {
-    match status {
-        Ok(status) => describe(status),
-        Err(e) => format!("ended (its status is unknown: {e})"),
-    }
-}
-
 /// "exited with status 3", "was killed by signal 9 (SIGKILL)".
 pub(crate) fn describe(status: ExitStatus) -> String {
     #[cfg(unix)]

@@ -46,8 +46,6 @@ pub(crate) mod serve;
 pub(crate) mod settings;
 pub(crate) mod worker;
 
-use std::time::Duration;
-
 use bytes::{Bytes, BytesMut};
 
 /// The byte stream to one worker, as a batch's exchange and a loss's settlement see
@@ -84,7 +82,8 @@ pub(crate) enum End {
     Misbehaved(String),
     /// It sent nothing, not even a heartbeat, for this long: its process is stuck
     /// or its node is gone.
-    Silent(Duration),
+    #[cfg(feature = "cluster")]
+    Silent(std::time::Duration),
     /// It said it is leaving (its allocation's end is near) after its last answer:
     /// the calls it did not answer never started.
     Retired,

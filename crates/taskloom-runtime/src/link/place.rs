@@ -430,6 +430,7 @@ impl Places {
     }
 
     /// Whether batches wait anywhere.
+    #[cfg(feature = "cluster")]
     pub(crate) fn has_queued(&self) -> bool {
         let table = self.lock();
         !table.shared.is_empty() || table.places.values().any(|p| !p.batches.is_empty())

@@ -27,7 +27,6 @@
 
 use std::fs::File;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::protocol::{MAGIC, Reply, VERSION};
 use super::serve::{self, Output, ServeError};
@@ -35,18 +34,23 @@ use crate::remote::Registry;
 
 /// The environment variable that marks a process as a process pool's worker. Its
 /// value is `<parent pid>:<worker index>`.
+#[cfg_attr(
+    not(feature = "process"),
+    allow(unreachable_pub, reason = "public with the pool")
+)]
 pub const WORKER_ENV: &str = "TASKLOOM_PROCESS_WORKER";
 
 /// The environment variable that makes a program calling
 /// [`remote::init`](crate::remote::init) a cluster worker: the scheduler's address,
 /// `host:port`.
+#[cfg_attr(
+    not(feature = "cluster"),
+    allow(unreachable_pub, reason = "public with the cluster")
+)]
 pub const CLUSTER_ADDR_ENV: &str = "TASKLOOM_CLUSTER_ADDR";
 
-/// Whether `remote::init` ran in this process.
-static INITIALIZED: AtomicBool = AtomicBool::new(false);
-
-/// The registry's fingerprint, recorded by `remote::init`: part of the build id a
-/// cluster's scheduler and workers compare.
+/// The registry's fingerprint, recorded by `remote::init` (so, whether it ran): part
+/// of the build id a cluster's scheduler and workers compare.
 static FINGERPRINT: OnceLock<String> = OnceLock::new();
 
 /// The worker's frame output (its original stdout, or its connection), once it
@@ -55,7 +59,6 @@ static PROTOCOL_OUT: OnceLock<Box<dyn Output>> = OnceLock::new();
 
 /// Records that the program called `remote::init` with `registry`.
 pub(crate) fn record(registry: &Registry) {
-    INITIALIZED.store(true, Ordering::Release);
     let _ = FINGERPRINT.set(registry.fingerprint());
 }
 
@@ -120,12 +123,8 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Whether `remote::init` was called in this process.
-pub(crate) fn initialized() -> bool {
-    INITIALIZED.load(Ordering::Acquire)
-}
-
-/// The fingerprint of the registry given to `remote::init`, if it was called.
+/// The fingerprint of the registry given to `remote::init`, if it was called (`None`:
+/// the program never called it).
 pub(crate) fn fingerprint() -> Option<&'static str> {
     FINGERPRINT.get().map(String::as_str)
 }
@@ -137,9 +136,9 @@ pub(crate) fn protocol_out(output: Box<dyn Output>) -> &'static dyn Output {
 }
 
 /// Writes `bytes` to the pool (or the cluster's scheduler) as they are, bypassing the
-/// framing: for tests of the executors' handling of a misbehaving worker. Fails
-/// outside a serving worker.
-#[doc(hidden)]
+/// framing: for tests of the executors' handling of a misbehaving worker (feature
+/// `test-hooks`). Fails outside a serving worker.
+#[cfg(feature = "test-hooks")]
 pub fn __write_raw_to_pool(bytes: &[u8]) -> std::io::Result<()> {
     let Some(out) = PROTOCOL_OUT.get() else {
         return Err(std::io::Error::other("not a serving taskloom worker"));

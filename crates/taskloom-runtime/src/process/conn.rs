@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::StartError;
 use super::shared::Config;
-use crate::link::exit::describe_wait;
+use crate::link::exit::describe;
 use crate::link::protocol::{self, MAGIC, Reply, VERSION, shorten};
 use crate::link::worker::WORKER_ENV;
 use crate::link::{End, Transport};
@@ -331,5 +331,13 @@ impl Drop for Group {
     /// `kill_on_drop` and Tokio's orphan queue reap the worker.
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A wait's result, as a verb phrase.
+fn describe_wait(status: std::io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => describe(status),
+        Err(e) => format!("ended (its status is unknown: {e})"),
     }
 }

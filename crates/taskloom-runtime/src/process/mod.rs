@@ -107,16 +107,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[doc(hidden)]
-pub use crate::link::serve::held_here;
-#[doc(hidden)]
-pub use crate::link::worker::__write_raw_to_pool;
 pub use crate::link::worker::WORKER_ENV;
 
 use crate::error::ConfigError;
 use crate::executor::{Batch, Executor, ThreadPool, Worker};
 use crate::link::settings::{Invalid, Settings};
-use crate::link::worker::{initialized, is_worker};
+use crate::link::worker::{fingerprint, is_worker};
 
 /// Why a process pool or a registry could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -424,7 +420,7 @@ impl ProcessPoolBuilder {
         let program = match &self.settings.program {
             Some(p) => p.clone(),
             None => {
-                if !initialized() {
+                if fingerprint().is_none() {
                     return Err(ProcessError::NotInitialized);
                 }
                 std::env::current_exe().map_err(ProcessError::Supervisor)?

@@ -30,13 +30,13 @@ use super::conn::{Conn, StartFailure};
 use super::shared::Shared;
 use crate::error::{TaskError, TaskErrorKind};
 use crate::executor::{Batch, Worker};
+use crate::link::End;
 use crate::link::batch::{Here, Lost};
 use crate::link::drive::{self, Seat};
 use crate::link::loss::Settle;
 use crate::link::place::{Fetch, Home, Work};
 use crate::link::report::Reporter;
 use crate::link::resident;
-use crate::link::{End, Transport};
 
 /// The error of jobs failed because the pool shut down.
 const SHUT_DOWN: &str = "the process pool shut down";
@@ -175,7 +175,7 @@ impl Slot {
         let status = conn.kill().await;
         let reason = match end {
             End::Misbehaved(reason) => reason,
-            End::Closed | End::Silent(_) | End::Retired => status,
+            _ => status,
         };
         tracing::warn!(
             index = self.index,
@@ -234,7 +234,7 @@ impl Slot {
             shut_down: SHUT_DOWN,
             exact: true,
         };
-        let Err(mut unfinished) = seat.run(conn, taken).await else {
+        let Err(unfinished) = seat.run(conn, taken).await else {
             return;
         };
         // The worker is lost for the batch: kill and reap it, then settle the jobs.
@@ -245,8 +245,6 @@ impl Slot {
             shared.places.leave(home);
         }
         shared.set_pid(self.index, None);
-        // A frame the worker never read to its end: none of its calls started.
-        unfinished.loss.running &= !conn.unread();
         let status = conn.kill().await;
         let ended = match &unfinished.loss.lost {
             Lost::Worker(End::Misbehaved(reason)) => reason.clone(),

@@ -11,8 +11,8 @@
 //! handle. Under any other executor the same task runs in-process, as a plain
 //! function, with no serialization: one graph runs everywhere.
 //!
-//! This module belongs to no executor: a task's `RemoteCall` is a neutral
-//! descriptor (a name, how to encode the inputs, how to decode the result) that the
+//! This module belongs to no executor: a task's `RemoteCall` (`crate::remote_call`,
+//! compiled without either executor too) is a neutral descriptor (a name, how to encode the inputs, how to decode the result) that the
 //! graph carries and that each executor interprets — the process pool sends it down a
 //! pipe, other executors ignore it and call the in-process function.
 //!
@@ -36,10 +36,15 @@ pub(crate) mod format;
 pub use crate::init::init;
 pub use crate::link::settings::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_FRAME_LENGTH, Settings};
 pub use crate::link::worker::is_worker;
+// Hooks for this crate's own tests (feature `test-hooks`), not API.
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use crate::link::{serve::held_here, worker::__write_raw_to_pool};
 
 use crate::error::{BoxError, TaskError, TaskErrorKind};
 use crate::executor::discard;
 use crate::graph::{BlockingFn, BlockingFnBox, Graph, Handle, Inputs, Many, TaskBody, TaskFn};
+use crate::remote_call::{RemoteCall, unpanic};
 use crate::value::{Value, value};
 
 /// Why a function could not be registered.
@@ -49,84 +54,6 @@ pub enum RegisterError {
     /// Two functions were registered under one name.
     #[error("a remote function named `{0}` is already registered")]
     DuplicateFunction(String),
-}
-
-/// What an executor needs to run a task in another process: the function's name,
-/// how to encode the task's inputs and how to decode its result. Shared by every
-/// task that calls the same [`Remote`].
-///
-/// Encoding and decoding run the user's `Serialize` and `Deserialize` impls in the
-/// executor's own task (a pool's slot, a connection's driver): [`RemoteCall::encode`]
-/// and [`RemoteCall::decode`] turn a panic there into the task's
-/// [`TaskErrorKind::Serialization`] error, so it can never take the executor down.
-pub(crate) struct RemoteCall {
-    pub(crate) name: Arc<str>,
-    /// Encodes input `i`'s value as the function's argument `i`.
-    encode_arg: fn(usize, &Value, &mut Vec<u8>) -> Result<(), TaskError>,
-    /// Encodes every input value at once, as the function's argument tuple.
-    encode_all: fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>,
-    /// Decodes the function's result.
-    decode: fn(&[u8]) -> Result<Value, TaskError>,
-}
-
-impl fmt::Debug for RemoteCall {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RemoteCall({})", self.name)
-    }
-}
-
-impl RemoteCall {
-    /// Encodes input `index`'s value into `out` (cleared first). Each input crosses
-    /// on its own, so that a worker can take some inputs from the values it holds and
-    /// the others from the frame.
-    ///
-    /// # Errors
-    /// [`TaskErrorKind::Serialization`] if the value does not encode or its
-    /// `Serialize` panics; [`TaskErrorKind::TypeMismatch`] if it is not of its
-    /// argument's type.
-    pub(crate) fn encode_arg(
-        &self,
-        index: usize,
-        input: &Value,
-        out: &mut Vec<u8>,
-    ) -> Result<(), TaskError> {
-        out.clear();
-        unpanic("encoding its inputs", || {
-            (self.encode_arg)(index, input, out)
-        })
-    }
-
-    /// Encodes every input value at once into `out` (cleared first), as the
-    /// function's argument tuple: the cheaper form when no input is held by a worker.
-    ///
-    /// # Errors
-    /// As [`RemoteCall::encode_arg`].
-    pub(crate) fn encode_all(&self, inputs: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError> {
-        out.clear();
-        unpanic("encoding its inputs", || (self.encode_all)(inputs, out))
-    }
-
-    /// Decodes the function's result.
-    ///
-    /// # Errors
-    /// [`TaskErrorKind::Serialization`] if the bytes do not decode or the result
-    /// type's `Deserialize` panics.
-    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<Value, TaskError> {
-        unpanic("decoding its result", || (self.decode)(bytes))
-    }
-}
-
-/// Runs user serde code (`what`: "encoding its inputs"...), turning a panic into a
-/// [`TaskErrorKind::Serialization`] error that says where it happened.
-fn unpanic<T>(what: &str, f: impl FnOnce() -> Result<T, TaskError>) -> Result<T, TaskError> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        let panic = TaskError::panicked(&*payload);
-        discard(payload);
-        Err(serialization(format!(
-            "panicked while {what}: {}",
-            panic.message()
-        )))
-    })
 }
 
 /// A registered function that tasks can call in a worker process.
