@@ -130,7 +130,7 @@ pub(crate) fn fingerprint() -> Option<&'static str> {
 }
 
 /// Records where a serving worker's frames go (once per process), for
-/// [`__write_raw_to_pool`] too.
+/// `__write_raw_to_pool` too.
 pub(crate) fn protocol_out(output: Box<dyn Output>) -> &'static dyn Output {
     &**PROTOCOL_OUT.get_or_init(|| output)
 }

@@ -23,8 +23,9 @@
 //!   killer, a stray `kill`) is replaced at once, and no task is blamed for it. A
 //!   worker that dies while running a task (abort, segfault, `exit`, a signal, a
 //!   malformed answer) costs that task an attempt: it runs again on a fresh worker up
-//!   to [`ProcessPoolBuilder::retries`] times (default [`DEFAULT_RETRIES`](crate::executor::DEFAULT_RETRIES), 3), then
-//!   fails with an error naming every attempt's worker and exit status or signal.
+//!   to [`ProcessPoolBuilder::retries`] times (default
+//!   [`DEFAULT_RETRIES`](crate::executor::DEFAULT_RETRIES), 3), then fails with an
+//!   error naming every attempt's worker and exit status or signal.
 //!   Tasks the dead worker had not started are sent again and cost nothing. A
 //!   worker that cannot be started is logged, reported by
 //!   [`ProcessPool::start_errors`], and tried again after a rest; batches go to the

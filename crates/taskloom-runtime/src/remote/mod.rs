@@ -12,9 +12,10 @@
 //! function, with no serialization: one graph runs everywhere.
 //!
 //! This module belongs to no executor: a task's `RemoteCall` (`crate::remote_call`,
-//! compiled without either executor too) is a neutral descriptor (a name, how to encode the inputs, how to decode the result) that the
-//! graph carries and that each executor interprets — the process pool sends it down a
-//! pipe, other executors ignore it and call the in-process function.
+//! compiled without either executor too) is a neutral descriptor (a name, how to
+//! encode the inputs, how to decode the result) that the graph carries and that each
+//! executor interprets — the process pool and the cluster send it to a worker, other
+//! executors ignore it and call the in-process function.
 //!
 //! - `format`: the one serde format (postcard) values cross in;
 //! - [`Settings`]: what the process pool and the cluster are both told about their
