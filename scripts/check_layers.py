@@ -63,15 +63,25 @@ ALLOWED: list[Allow] = [
         dst="executor::scope",
         why="a completion is owed to its computation's scope, whose channel carries it",
     ),
-    # `remote::init` and `remote::is_worker` are re-exported beside the `Registry` they
-    # take, where users look for them; their code is the worker's serve loop, which
-    # sits above `remote` (it calls the registry's functions). A re-export is a path,
-    # not a use: nothing in `remote` calls them.
+    # `remote` is the public face of worker processes: `init` and `is_worker` (the
+    # worker entry point, beside the `Registry` it takes), and the `Settings` both
+    # executors share (with its defaults) are re-exported there, where users look for
+    # them; the code is the link's (the serve loop, which calls the registry's
+    # functions, and the frame limits). The hidden test hooks follow the same path. A
+    # re-export is a path, not a use: nothing in `remote` calls them.
     Allow(
         src="remote",
         dst="*",
-        items=("init", "is_worker"),
-        why="public re-export of the worker entry point beside the registry it takes",
+        items=(
+            "init",
+            "is_worker",
+            "Settings",
+            "DEFAULT_HANDSHAKE_TIMEOUT",
+            "DEFAULT_MAX_FRAME_LENGTH",
+            "held_here",
+            "__write_raw_to_pool",
+        ),
+        why="public re-exports of the worker entry point and the worker settings",
     ),
 ]
 

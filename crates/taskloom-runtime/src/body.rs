@@ -84,6 +84,13 @@ pub(crate) type DecodeResult = fn(&[u8]) -> Result<Value, TaskError>;
 /// panic there into the task's
 /// [`TaskErrorKind::Serialization`](crate::TaskErrorKind::Serialization) error, so it
 /// can never take the executor down.
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(
+        dead_code,
+        reason = "made by the registry and read by the executors with worker processes"
+    )
+)]
 pub(crate) struct RemoteCall {
     pub(crate) name: Arc<str>,
     encode_arg: EncodeArg,
@@ -97,6 +104,13 @@ impl fmt::Debug for RemoteCall {
     }
 }
 
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(
+        dead_code,
+        reason = "made by the registry and read by the executors with worker processes"
+    )
+)]
 impl RemoteCall {
     /// The descriptor of the function registered as `name`, moving its values with
     /// the given functions.

@@ -26,18 +26,20 @@
 //!   `graph` ([`Graph`]): tasks, typed wiring, blocking and async bodies; `targets`
 //!   ([`Targets`], [`Request`] → [`Output`]): what a computation returns.
 //! - [`remote`]: functions registered by name ([`remote::Registry`]) that tasks call
-//!   in other processes, [`Graph::add_remote`], and [`remote::init`], which makes a
-//!   copy of the program a worker.
+//!   in other processes, [`Graph::add_remote`], [`remote::init`], which makes a
+//!   copy of the program a worker, and the [`remote::Settings`] both executors below
+//!   share.
 //! - [`executor`]: the [`Executor`](executor::Executor) trait and the jobs it runs
 //!   (each job owes its computation one completion), the scope every task of a
 //!   computation shares, and the shipped [`ThreadPool`](executor::ThreadPool) and
 //!   [`CurrentThread`](executor::CurrentThread); [`context`]: the running task's key
 //!   and cancellation flag, as the executor layer records them.
-//! - `link`: the conversation with a worker process (frames, a batch's exchange, a
-//!   lost worker's jobs, the serve loop, results kept in workers);
-//!   [`process`]: the [`ProcessPool`](process::ProcessPool) (remote tasks in child
-//!   processes); [`cluster`]: the [`Cluster`](cluster::Cluster) (remote tasks on
-//!   workers anywhere, over TCP, started by Slurm or any engine).
+//! - `link`: the conversation with a worker process (frames, one batch's driver and
+//!   exchange, a lost worker's jobs, the serve loop, results kept in workers, worker
+//!   mode); [`process`]: the [`ProcessPool`](process::ProcessPool) (remote tasks in
+//!   child processes); [`cluster`]: the [`Cluster`](cluster::Cluster) (remote tasks on
+//!   workers anywhere, over TCP, started by Slurm or any engine). Both depend on
+//!   `link`, never on each other; `init` (behind [`remote::init`]) sits above both.
 //! - `options` ([`ComputeOptions`]): one computation's settings; `compute`: the
 //!   scheduling loop of one computation; owns core's `State` and the values (counted,
 //!   with their bytes); completions arrive on one mpsc channel. Tasks start by one of
@@ -47,6 +49,16 @@
 //!   cancellation, callbacks, a byte budget per computation.
 //! - [`diagnostics`]: callbacks that observe: profiler, resource sampler, Chrome trace
 //!   export, progress bar (feature `progress`).
+//!
+//! # Features
+//!
+//! - `process` (default): the process pool, and [`remote`] with it;
+//! - `cluster` (default): the cluster, and [`remote`] with it;
+//! - `progress`: a terminal progress bar ([`diagnostics`]).
+//!
+//! Without `process` and `cluster`, a program that runs graphs on threads compiles
+//! no network, crypto or wire-format crate (no serde, postcard, sha2, hmac, getrandom,
+//! and Tokio without `net`, `process` or `signal`).
 //!
 //! # Tracing
 //!
@@ -65,7 +77,6 @@
 //!
 //! ```
 //! use taskloom::{Graph, Scheduler};
-//! use taskloom::remote;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -80,25 +91,54 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 pub mod callbacks;
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub mod cluster;
 mod compute;
+// The executor layer's side for worker processes (retries after a loss, results kept
+// in workers, their traffic) is unused by a build without the process pool and the
+// cluster: not dead code, so the lint is quiet there (and on in the default build).
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(dead_code, reason = "read by the process pool and the cluster")
+)]
 pub mod context;
 pub mod diagnostics;
 mod error;
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(
+        dead_code,
+        unused_imports,
+        reason = "read by the process pool and the cluster"
+    )
+)]
 pub mod executor;
 mod graph;
 mod handle;
+#[cfg(any(feature = "process", feature = "cluster"))]
+mod init;
 pub mod inputs;
+#[cfg(any(feature = "process", feature = "cluster"))]
 mod link;
 mod options;
+#[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
+#[cfg(any(feature = "process", feature = "cluster"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "process", feature = "cluster"))))]
 pub mod remote;
 mod scheduler;
 mod size;
 mod targets;
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(dead_code, reason = "counted by the process pool and the cluster")
+)]
 pub mod traffic;
 mod tuples;
 mod unwind;

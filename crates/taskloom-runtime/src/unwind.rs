@@ -34,6 +34,10 @@ pub(crate) fn discard<T>(thing: T) {
 
 /// Runs user serde code (`what`: "encoding its inputs"...), turning a panic into a
 /// [`TaskErrorKind::Serialization`] error that says where it happened.
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(dead_code, reason = "guards the serde calls of remote tasks")
+)]
 pub(crate) fn unpanic<T>(
     what: &str,
     f: impl FnOnce() -> Result<T, TaskError>,

@@ -10,16 +10,17 @@ use std::time::Duration;
 use super::engine::Engine;
 use super::shared::{Config, Shared};
 use super::{
-    CLUSTER_ADDR_ENV, Cluster, ClusterError, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL,
-    DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_MAX_FRAME_LENGTH, DEFAULT_NO_WORKER_TIMEOUT,
-    DEFAULT_POLL_INTERVAL, Inner, Launcher, SECRET_FILE_ENV, Secret, SecretError, WorkerSpec,
-    handshake, supervisor, worker,
+    CLUSTER_ADDR_ENV, Cluster, ClusterError, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
+    DEFAULT_NO_WORKER_TIMEOUT, DEFAULT_POLL_INTERVAL, Inner, Launcher, SECRET_FILE_ENV, Secret,
+    SecretError, WorkerSpec, handshake, supervisor, worker,
 };
 use crate::error::ConfigError;
-use crate::executor::{DEFAULT_RETRIES, ThreadPool};
-use crate::process;
+use crate::executor::ThreadPool;
+use crate::link::settings::Settings;
 
-/// Builds a [`Cluster`].
+/// Builds a [`Cluster`]: its own settings (launcher, addresses, secret, heartbeats,
+/// replacements), and the [`Settings`] it shares with the
+/// [process pool](crate::process), each documented there once.
 #[derive(Debug, Clone)]
 pub struct ClusterBuilder {
     launcher: Option<Arc<dyn Launcher>>,
@@ -29,18 +30,12 @@ pub struct ClusterBuilder {
     secret: Option<Secret>,
     secret_file: Option<PathBuf>,
     dir: Option<PathBuf>,
-    program: Option<PathBuf>,
-    args: Vec<OsString>,
-    max_frame_length: usize,
-    handshake_timeout: Duration,
+    settings: Settings,
     heartbeat_interval: Duration,
     heartbeat_timeout: Duration,
-    retries: u32,
     replacements: Option<u32>,
     no_worker_timeout: Duration,
     poll_interval: Duration,
-    local_threads: usize,
-    resident: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -53,18 +48,12 @@ impl Default for ClusterBuilder {
             secret: None,
             secret_file: None,
             dir: None,
-            program: None,
-            args: Vec::new(),
-            max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            settings: Settings::default(),
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
-            retries: DEFAULT_RETRIES,
             replacements: None,
             no_worker_timeout: DEFAULT_NO_WORKER_TIMEOUT,
             poll_interval: DEFAULT_POLL_INTERVAL,
-            local_threads: 1,
-            resident: true,
         }
     }
 }
@@ -125,31 +114,35 @@ impl ClusterBuilder {
         self
     }
 
-    /// The worker program the launcher starts (default: this program). It must call
-    /// [`remote::init`](crate::remote::init) first thing in `main` with the same
-    /// registry.
+    /// Every setting the cluster shares with the process pool at once, in place of
+    /// those set so far (see [`Settings`]).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The worker program the launcher starts: see [`Settings::program`].
     pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.program = Some(program.into());
+        self.settings = self.settings.program(program);
         self
     }
 
-    /// Adds a command-line argument for the worker program.
+    /// Adds an argument for the worker program: see [`Settings::arg`].
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
-        self.args.push(arg.into());
+        self.settings = self.settings.arg(arg);
         self
     }
 
-    /// The largest frame accepted from or sent to a worker once it is in, in bytes
-    /// (default [`DEFAULT_MAX_FRAME_LENGTH`]). Handshake frames are at most 1 KiB.
+    /// The largest frame once a worker is in: see [`Settings::max_frame_length`].
     pub fn max_frame_length(mut self, bytes: usize) -> Self {
-        self.max_frame_length = bytes;
+        self.settings = self.settings.max_frame_length(bytes);
         self
     }
 
-    /// How long a connection has to complete the handshake (default
-    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    /// How long a connection has to complete the handshake: see
+    /// [`Settings::handshake_timeout`].
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.settings = self.settings.handshake_timeout(timeout);
         self
     }
 
@@ -162,27 +155,24 @@ impl ClusterBuilder {
         self
     }
 
-    /// How many times a task whose worker was lost while running it runs again, on
-    /// another worker, before it fails (default [`DEFAULT_RETRIES`](crate::executor::DEFAULT_RETRIES)).
+    /// Runs of a task whose worker was lost while running it: see
+    /// [`Settings::retries`].
     pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
+        self.settings = self.settings.retries(retries);
         self
     }
 
-    /// Whether results stay in the workers that made them (default `true`), as for
-    /// the process pool ([`ProcessPoolBuilder::resident`](crate::process::ProcessPoolBuilder::resident)):
-    /// over a network this is what keeps a cluster from sending every intermediate
-    /// result to the scheduler and back. `false`: every result crosses the scheduler.
+    /// Whether results stay in the workers that made them: see
+    /// [`Settings::resident`].
     ///
     /// ```
     /// use taskloom::cluster::Cluster;
-    /// use taskloom::remote;
     ///
     /// let builder = Cluster::builder().resident(false);
     /// # drop(builder);
     /// ```
     pub fn resident(mut self, resident: bool) -> Self {
-        self.resident = resident;
+        self.settings = self.settings.resident(resident);
         self
     }
 
@@ -208,10 +198,9 @@ impl ClusterBuilder {
         self
     }
 
-    /// Threads in this process for the graph's tasks that are not remote (default
-    /// 1).
+    /// Threads for the tasks that are not remote: see [`Settings::local_threads`].
     pub fn local_threads(mut self, n: usize) -> Self {
-        self.local_threads = n;
+        self.settings = self.settings.local_threads(n);
         self
     }
 
@@ -227,26 +216,18 @@ impl ClusterBuilder {
     /// [`ClusterError::Secret`]; [`ClusterError::Launch`] if the launcher could not
     /// start a worker (those it started are stopped).
     pub fn build(self) -> Result<Cluster, ClusterError> {
-        if crate::remote::is_worker() {
+        if crate::link::worker::is_worker() {
             return Err(ClusterError::InsideWorker);
         }
-        let Some(fingerprint) = process::fingerprint() else {
+        let Some(fingerprint) = crate::link::worker::fingerprint() else {
             return Err(ClusterError::NotInitialized);
         };
         let workers = self.workers.unwrap_or(1);
         if workers == 0 {
             return Err(ConfigError::NumWorkers(0).into());
         }
-        if self.local_threads == 0 {
-            return Err(ClusterError::Setting(
-                "local_threads must be at least 1".into(),
-            ));
-        }
-        if self.max_frame_length < crate::link::protocol::MAX_HELLO {
-            return Err(ClusterError::Setting(format!(
-                "max_frame_length must be at least 256 bytes, got {}",
-                self.max_frame_length
-            )));
+        if let Err(invalid) = self.settings.check() {
+            return Err(ClusterError::Setting(invalid.to_string()));
         }
         if self.heartbeat_timeout <= self.heartbeat_interval || self.heartbeat_interval.is_zero() {
             return Err(ClusterError::Setting(format!(
@@ -255,8 +236,8 @@ impl ClusterBuilder {
                 self.heartbeat_timeout, self.heartbeat_interval
             )));
         }
-        let program = match self.program {
-            Some(program) => program,
+        let program = match &self.settings.program {
+            Some(program) => program.clone(),
             None => std::env::current_exe().map_err(ClusterError::Supervisor)?,
         };
         let listener =
@@ -296,7 +277,7 @@ impl ClusterBuilder {
         };
         let spec = WorkerSpec {
             program,
-            args: self.args,
+            args: self.settings.args.clone(),
             env: vec![
                 (CLUSTER_ADDR_ENV.into(), advertised.clone().into()),
                 (SECRET_FILE_ENV.into(), secret_file.clone().into()),
@@ -305,11 +286,8 @@ impl ClusterBuilder {
         };
         let config = Config {
             workers,
-            max_frame_length: self.max_frame_length,
-            handshake_timeout: self.handshake_timeout,
             heartbeat_interval: self.heartbeat_interval,
             heartbeat_timeout: self.heartbeat_timeout,
-            retries: self.retries,
             replacements: self
                 .replacements
                 .unwrap_or(u32::try_from(workers).unwrap_or(u32::MAX)),
@@ -319,9 +297,9 @@ impl ClusterBuilder {
             secret,
             spec,
             advertised,
-            resident: self.resident,
+            settings: self.settings,
         };
-        let local = ThreadPool::new(self.local_threads)?;
+        let local = ThreadPool::new(config.settings.local_threads)?;
         let engine = match self.launcher {
             Some(launcher) => Some(Engine::start(launcher).map_err(ClusterError::Supervisor)?),
             None => None,

@@ -72,7 +72,7 @@ async fn greet(
 ) {
     let _ = stream.set_nodelay(true);
     let config = &shared.config;
-    let limit = config.handshake_timeout;
+    let limit = config.settings.handshake_timeout;
     let accepted = tokio::select! {
         biased;
         () = shared.shutdown.cancelled() => return,
@@ -107,6 +107,10 @@ async fn greet(
         return;
     }
     drop(permit);
-    let conn = TcpConn::new(stream, config.max_frame_length, config.heartbeat_timeout);
+    let conn = TcpConn::new(
+        stream,
+        config.settings.max_frame_length,
+        config.heartbeat_timeout,
+    );
     member::run(shared, admitted, conn).await;
 }

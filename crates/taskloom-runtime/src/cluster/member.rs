@@ -5,7 +5,7 @@
 //! worker at the same time, so a worker that closes, goes silent (missed
 //! heartbeats), retires or is ended by its engine is noticed when it happens, and no
 //! task is blamed for an idle loss. A batch runs over the connection through the
-//! shared exchange ([`crate::link::batch`]), and a loss in the middle of
+//! shared driver ([`crate::link::drive`]), and a loss in the middle of
 //! one is settled by the shared rule ([`crate::link::loss`]): calls that
 //! never started go back to the queue for free, the running one is retried on
 //! another worker up to the cluster's limit, then fails naming the key, the worker
@@ -24,8 +24,8 @@ use super::conn::TcpConn;
 use super::shared::{Admitted, Event, Left, Shared};
 use crate::executor::{Batch, Worker};
 use crate::link::End;
-use crate::link::batch::{self, Here, Loss, Lost, Reporter};
-use crate::link::loss::Settle;
+use crate::link::batch::{Here, Lost};
+use crate::link::drive::{self, Seat};
 use crate::link::place::Work;
 use crate::link::resident;
 
@@ -73,7 +73,7 @@ pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpCo
                     &shared,
                     &mut conn,
                     batch,
-                    &here,
+                    here,
                     index,
                     &evict,
                     launch.as_deref(),
@@ -84,18 +84,10 @@ pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpCo
                 }
             }
             Wake::Work(Some(Work::Fetch(fetch))) => {
-                let fetched = tokio::select! {
-                    biased;
-                    () = evict.cancelled() => Err(End::Closed),
-                    fetched = resident::fetch(&mut conn, fetch.id) => fetched,
-                };
-                match fetched {
-                    Ok(answer) => {
-                        let _ = fetch.reply.send(answer);
-                    }
-                    Err(end) => {
-                        break lost_idle(&shared, &end, index, worker, launch.as_deref()).await;
-                    }
+                if let Err(end) = resident::answer(&mut conn, fetch, &evict).await {
+                    // Evicted meanwhile: lost as the eviction says.
+                    let end = end.unwrap_or(End::Closed);
+                    break lost_idle(&shared, &end, index, worker, launch.as_deref()).await;
                 }
             }
             Wake::Work(Some(Work::Release(ids))) => {
@@ -150,62 +142,36 @@ async fn run_batch(
     shared: &Shared,
     conn: &mut TcpConn,
     batch: Batch,
-    here: &Here<'_>,
+    here: Here<'_>,
     index: u32,
     evict: &CancellationToken,
     launch: Option<&str>,
 ) -> Option<Left> {
-    let jobs = batch.into_jobs();
-    let first = jobs.first()?;
-    let reporter = Reporter::new(&first.scope);
-    if first.is_cancelled() {
-        let error = || batch::cancelled("before it started");
-        reporter.report(
-            jobs.into_iter()
-                .map(|job| job.failed(error(), Worker::Inline))
-                .collect(),
-        );
-        return None;
-    }
-    let worker = here.worker;
-    // Jobs with inputs held by other workers wait for them elsewhere, and come back
-    // to this worker's queue.
-    let mut jobs = resident::gather(here.places, here.home, worker, jobs);
-    if jobs.len() > 1 && jobs.iter().any(|j| j.alone) {
-        // A job that must run alone (a suspect of an earlier loss) goes back to the
-        // queue in a batch of its own.
-        let (alone, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.alone);
-        for job in alone.into_iter().rev() {
-            shared.requeue(vec![job]);
-        }
-        jobs = rest;
-    }
-    if jobs.is_empty() {
-        return None;
-    }
-    let max = shared.config.max_frame_length;
-    // `evict` is a child of the cluster's shutdown: the batch stops for either.
+    let taken = drive::take(batch)?;
     let requeue = |jobs| shared.requeue(jobs);
-    let loss = batch::run(conn, jobs, here, max, evict, &reporter, &requeue)
-        .await
-        .err()?;
-    let loss = if matches!(loss.lost, Lost::Shutdown) && !shared.shutdown.is_cancelled() {
-        // Evicted, not shut down: a lost worker like any other.
-        Loss {
-            lost: Lost::Worker(End::Closed),
-            ..loss
-        }
-    } else {
-        loss
+    let seat = Seat {
+        here,
+        settings: &shared.config.settings,
+        // A child of the cluster's shutdown: the batch stops for either.
+        stop: evict,
+        requeue: &requeue,
+        shut_down: "the cluster shut down",
+        exact: false,
     };
-    let (reason, left) = match &loss.lost {
+    let mut unfinished = seat.run(conn, taken).await.err()?;
+    let lost = &mut unfinished.loss.lost;
+    if matches!(lost, Lost::Shutdown) && !shared.shutdown.is_cancelled() {
+        // Evicted, not shut down: a lost worker like any other.
+        *lost = Lost::Worker(End::Closed);
+    }
+    let (reason, left) = match &unfinished.loss.lost {
         Lost::Worker(End::Retired) => (String::new(), Left::Retired),
         Lost::Worker(end) => {
             let reason = match shared.evicted(index) {
                 Some(reason) => reason,
                 None => how(shared, end, launch).await,
             };
-            let busy = loss.running;
+            let busy = unfinished.loss.running;
             (reason.clone(), Left::Lost { reason, busy })
         }
         // The computation was cancelled: the worker may be running one of its calls,
@@ -213,23 +179,7 @@ async fn run_batch(
         Lost::Cancelled => (String::new(), Left::Cancelled),
         Lost::Shutdown => (String::new(), Left::Stopped),
     };
-    let settle = Settle {
-        worker,
-        ended: &reason,
-        retries: shared.config.retries,
-        reporter: &reporter,
-        shut_down: "the cluster shut down",
-        exact: false,
-    };
-    let again = settle.loss(loss);
-    if again.alone {
-        // Last first: each goes to the front of the queue, so they keep their order.
-        for job in again.jobs.into_iter().rev() {
-            shared.requeue(vec![job]);
-        }
-    } else {
-        shared.requeue(again.jobs);
-    }
+    seat.settle(unfinished, &reason);
     Some(left)
 }
 

@@ -61,7 +61,6 @@
 //! use std::time::Duration;
 //! use taskloom::{Graph, Scheduler};
 //! use taskloom::cluster::{Cluster, Local};
-//! use taskloom::process;
 //! use taskloom::remote::{self, Registry};
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -101,6 +100,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+pub use crate::link::worker::CLUSTER_ADDR_ENV;
 pub use builder::ClusterBuilder;
 pub use launcher::{JobState, LaunchError, Launcher, Local, Slurm, WorkerSpec};
 pub use secret::{SECRET_ENV, SECRET_FILE_ENV, SECRET_LEN, Secret, SecretError};
@@ -108,13 +108,7 @@ pub use status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
 
 use crate::error::ConfigError;
 use crate::executor::{Batch, Executor, Job, ThreadPool};
-use crate::process;
 use shared::Shared;
-
-/// The environment variable that makes a program calling
-/// [`remote::init`](crate::remote::init) a cluster worker: the scheduler's address,
-/// `host:port`.
-pub const CLUSTER_ADDR_ENV: &str = "TASKLOOM_CLUSTER_ADDR";
 
 /// The environment variable naming a worker's job (set by [`Local`]; a Kubernetes
 /// manifest can set it to the pod's name). Slurm's `SLURM_JOB_ID` is read when it
@@ -124,12 +118,6 @@ pub const JOB_ENV: &str = "TASKLOOM_CLUSTER_JOB";
 /// The environment variable naming a worker's node. Slurm's `SLURMD_NODENAME`, then
 /// the host name, are used when it is not set.
 pub const NODE_ENV: &str = "TASKLOOM_CLUSTER_NODE";
-
-/// Default largest frame, in bytes, as the process pool's.
-pub const DEFAULT_MAX_FRAME_LENGTH: usize = process::DEFAULT_MAX_FRAME_LENGTH;
-
-/// Default time a connection has to complete the handshake.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default interval of workers' heartbeats.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);

@@ -19,19 +19,20 @@ use super::launcher::{JobState, WorkerSpec};
 use super::secret::Secret;
 use super::status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
 use crate::executor::{Batch, Job, Name, Worker};
+use crate::link::place::Home;
 use crate::link::place::{Places, Work};
-use crate::link::resident::Home;
+use crate::link::settings::Settings;
 
 /// The cluster's settings, checked by the builder.
 #[derive(Debug)]
 pub(super) struct Config {
     /// Workers the launcher starts (or, without one, that are expected).
     pub(super) workers: usize,
-    pub(super) max_frame_length: usize,
-    pub(super) handshake_timeout: Duration,
+    /// What the cluster shares with the process pool (frames, handshake timeout,
+    /// retries, residency; its program and arguments are in `spec`).
+    pub(super) settings: Settings,
     pub(super) heartbeat_interval: Duration,
     pub(super) heartbeat_timeout: Duration,
-    pub(super) retries: u32,
     pub(super) replacements: u32,
     pub(super) no_worker_timeout: Duration,
     pub(super) poll_interval: Duration,
@@ -42,8 +43,6 @@ pub(super) struct Config {
     pub(super) spec: WorkerSpec,
     /// The address workers are told to connect to.
     pub(super) advertised: String,
-    /// Whether results stay in the workers that made them.
-    pub(super) resident: bool,
 }
 
 /// Something a member tells the supervisor.
@@ -121,7 +120,7 @@ impl Shared {
         addr: SocketAddr,
     ) -> (Self, mpsc::UnboundedReceiver<Event>) {
         let (events, news) = mpsc::unbounded_channel();
-        let places = Places::new(config.resident);
+        let places = Places::new(config.settings.resident);
         let shared = Shared {
             config,
             engine,

@@ -133,7 +133,7 @@ fn serve(registry: &Registry) -> Result<Stopped, WorkerError> {
         .and_then(|()| stream.set_write_timeout(None))
         .map_err(ServeError::Setup)?;
     let writer = stream.try_clone().map_err(ServeError::Setup)?;
-    let output = crate::process::protocol_out(Box::new(Socket(Mutex::new(Held {
+    let output = crate::link::worker::protocol_out(Box::new(Socket(Mutex::new(Held {
         stream: writer,
         frames: Vec::with_capacity(4096),
     }))));

@@ -12,7 +12,8 @@ use taskloom_core::{Graph as CoreGraph, TaskId};
 use crate::body::TaskBody;
 use crate::error::TaskError;
 use crate::executor::InputRefs;
-use crate::link::resident::RemoteRef;
+#[cfg(any(feature = "process", feature = "cluster"))]
+use crate::link::place::RemoteRef;
 use crate::unwind::{discard, drop_value};
 use crate::value::Value;
 
@@ -101,6 +102,10 @@ impl Held {
     /// The tasks whose results were held by a worker that was lost, and are gone.
     /// `O(tasks)`: called only when a loss shows.
     pub(super) fn lost(&self) -> Vec<TaskId> {
+        // Only the process pool and the cluster keep results in workers.
+        #[cfg(not(any(feature = "process", feature = "cluster")))]
+        return Vec::new();
+        #[cfg(any(feature = "process", feature = "cluster"))]
         self.values
             .iter()
             .enumerate()

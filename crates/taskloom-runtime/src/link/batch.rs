@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::place::Places;
+use super::place::{Home, Places, RemoteRef};
 use super::protocol::{Arg, Blob, Call, Outcome, Reply, Request, shorten};
-use super::resident::{Home, Moved, RemoteRef};
+use super::report::Reporter;
+use super::resident::Moved;
 use super::{End, Transport};
 use crate::error::{TaskError, TaskErrorKind};
-use crate::executor::Scope;
-use crate::executor::{Completion, Job, Message, Sink, Worker, record_span};
+use crate::executor::{Completion, Job, Scope, Worker, record_span};
 use crate::remote::format;
 use crate::value::Value;
 
@@ -52,38 +52,6 @@ pub(crate) enum Lost {
     Cancelled,
     /// The executor is shutting down.
     Shutdown,
-}
-
-/// Sends a batch's completions to its computation.
-pub(crate) struct Reporter {
-    sink: Sink,
-}
-
-impl Reporter {
-    pub(crate) fn new(scope: &Scope) -> Self {
-        Reporter {
-            sink: scope.sink.clone(),
-        }
-    }
-
-    /// Reports completions in one message (none: nothing sent).
-    pub(crate) fn report(&self, completions: Vec<Completion>) {
-        if !completions.is_empty() {
-            self.sink.send(Message::Done(completions));
-        }
-    }
-
-    /// Reports answered calls: their starts (if the loop listens), then their ends,
-    /// in one message.
-    fn answered(&self, done: &mut Vec<Completion>) {
-        if done.is_empty() {
-            return;
-        }
-        for c in done.iter() {
-            self.sink.started(c.task, c.worker, c.started);
-        }
-        self.report(std::mem::take(done));
-    }
 }
 
 /// The worker a batch runs on, as the executor's table of held values knows it.
@@ -596,12 +564,4 @@ fn answer(
         finished,
         members,
     }))
-}
-
-/// The error of a job that did not run because its computation was cancelled.
-pub(crate) fn cancelled(when: &str) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Cancelled,
-        format!("the computation was cancelled {when}"),
-    )
 }

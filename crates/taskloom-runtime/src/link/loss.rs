@@ -20,7 +20,8 @@
 //! pipes.
 
 use super::End;
-use super::batch::{Loss, Lost, Reporter, cancelled};
+use super::batch::{Loss, Lost};
+use super::report::{Reporter, cancelled};
 use crate::error::{TaskError, TaskErrorKind};
 use crate::executor::{AfterLoss, Attempt, Job, Worker};
 

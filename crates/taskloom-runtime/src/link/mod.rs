@@ -1,6 +1,6 @@
 //! One conversation with a worker process, whatever carries it: the frames, one
-//! batch's exchange, what becomes of a lost worker's jobs, and the worker's serve
-//! loop.
+//! batch's run and exchange, what becomes of a lost worker's jobs, the worker's serve
+//! loop, and worker mode.
 //!
 //! Two executors have workers that are processes: the process pool (child processes,
 //! over their pipes) and the cluster (processes anywhere, over TCP). They differ in
@@ -8,29 +8,43 @@
 //! cross either way, a batch is sent and answered the same way, and a worker lost in
 //! the middle of a batch costs its jobs the same thing. So the conversation lives here
 //! once, over a [`Transport`]: the four things a batch and a loss need from the pipe
-//! or the socket underneath.
+//! or the socket underneath. Both executors depend on this module, never on each
+//! other.
 //!
 //! # Layout
 //!
+//! From the bottom up (each imports only modules listed before it):
+//!
 //! - `protocol`: the frames and their codec;
-//! - `batch`: one batch on one worker: encode, send, read the answers in order, and
-//!   on a loss hand back the jobs not answered, saying whether the first one started;
+//! - `settings`: what both executors are told about their workers (`Settings`);
+//! - `exit`: how a worker process ended, in words;
+//! - `report`: where a batch's completions go;
+//! - `place`: the queues (shared, and one per worker), placement by locality, the
+//!   table of what each worker holds, and the parent's references to held results;
+//! - `resident`: moving held results through the parent, and freeing them;
+//! - `batch`: one batch's exchange with one worker: encode, send, read the answers in
+//!   order, and on a loss hand back the jobs not answered, saying whether the first
+//!   one started;
 //! - `loss`: the fate of those jobs (sent again for free, retried by
 //!   [`crate::executor::retry`]'s rule, or failed);
+//! - `drive`: one batch from the queue to its last completion, the driver the pool's
+//!   slots and the cluster's members share;
 //! - `serve`: the worker's side: read batches, run each call, answer it, keep the
 //!   results it is told to keep, and stop taking calls when asked to retire;
-//! - `place`: the queues (shared, and one per worker) and placement by locality;
-//! - `resident`: results held in workers as the parent sees them (references,
-//!   moves through the parent, releases).
+//! - `worker`: worker mode (is this process a worker, and whose; the registry's
+//!   fingerprint; where its frames go) and the pool's worker, served over its pipes.
 
 pub(crate) mod batch;
+pub(crate) mod drive;
+pub(crate) mod exit;
 pub(crate) mod loss;
 pub(crate) mod place;
 pub(crate) mod protocol;
+pub(crate) mod report;
 pub(crate) mod resident;
 pub(crate) mod serve;
-
-use std::time::Duration;
+pub(crate) mod settings;
+pub(crate) mod worker;
 
 use bytes::{Bytes, BytesMut};
 
@@ -68,7 +82,8 @@ pub(crate) enum End {
     Misbehaved(String),
     /// It sent nothing, not even a heartbeat, for this long: its process is stuck
     /// or its node is gone.
-    Silent(Duration),
+    #[cfg(feature = "cluster")]
+    Silent(std::time::Duration),
     /// It said it is leaving (its allocation's end is near) after its last answer:
     /// the calls it did not answer never started.
     Retired,

@@ -1,6 +1,8 @@
 //! Where remote work waits, and where results live: the queues of an executor whose
-//! workers are processes (one for any worker, one per worker), and the table of
-//! which worker holds how many bytes.
+//! workers are processes (one for any worker, one per worker), the table of which
+//! worker holds how many bytes, and the parent's references to results held in
+//! workers ([`RemoteRef`], at a [`Home`]), whose drop releases the value in that table:
+//! the references and the table are one concern, kept in one module.
 //!
 //! **Placement by locality.** A batch handed to the executor is split by where each
 //! job's inputs are: a job some of whose inputs are held in workers goes to the
@@ -20,14 +22,98 @@
 //! fail (their jobs fail naming the lost input and the worker).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use bytes::Bytes;
+use taskloom_core::Key;
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::resident::{Home, RemoteRef};
+use crate::executor::Scope;
 use crate::executor::{Batch, Job, Worker};
+use crate::value::{Value, value};
+
+/// Which worker of an executor holds a value: its place (a pool's slot, a cluster's
+/// member number) and the generation of the process in that place. A value held by a
+/// worker that was replaced is gone: the generation tells the two apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Home {
+    pub(crate) place: u32,
+    pub(crate) generation: u64,
+}
+
+/// A result held in a worker: what the parent keeps in place of the value.
+///
+/// The last reference dropped releases the value in its worker.
+pub(crate) struct RemoteRef {
+    pub(crate) home: Home,
+    /// The worker, for messages.
+    pub(crate) worker: Worker,
+    /// Its id in the worker's table.
+    pub(crate) id: u64,
+    /// Its encoded size.
+    pub(crate) bytes: u64,
+    /// The task that made it, for messages.
+    pub(crate) key: Key,
+    places: Weak<Places>,
+    /// The computation it was kept for, whose per-worker figures it counts in.
+    scope: Weak<Scope>,
+}
+
+impl std::fmt::Debug for RemoteRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RemoteRef({} in {}, {} bytes)",
+            self.key, self.worker, self.bytes
+        )
+    }
+}
+
+impl RemoteRef {
+    /// The reference to a result `worker` (at `home`) just kept, as a [`Value`].
+    pub(crate) fn kept(
+        places: &Arc<Places>,
+        home: Home,
+        worker: Worker,
+        id: u64,
+        bytes: u64,
+        key: Key,
+        scope: &Arc<Scope>,
+    ) -> Value {
+        places.kept(home, bytes);
+        scope.traffic.hold(worker, bytes);
+        value(RemoteRef {
+            home,
+            worker,
+            id,
+            bytes,
+            key,
+            places: Arc::downgrade(places),
+            scope: Arc::downgrade(scope),
+        })
+    }
+}
+
+impl RemoteRef {
+    /// Whether the worker that held it is gone (and the value with it).
+    pub(crate) fn is_lost(&self) -> bool {
+        self.places
+            .upgrade()
+            .is_none_or(|places| !places.is_live(self.home))
+    }
+}
+
+impl Drop for RemoteRef {
+    fn drop(&mut self) {
+        if let Some(places) = self.places.upgrade() {
+            places.release(self.home, self.id, self.bytes);
+        }
+        if let Some(scope) = self.scope.upgrade() {
+            scope.traffic.unhold(self.worker, self.bytes);
+        }
+    }
+}
 
 /// A request for a held value's bytes, for a task on another worker.
 pub(crate) struct Fetch {
@@ -344,6 +430,7 @@ impl Places {
     }
 
     /// Whether batches wait anywhere.
+    #[cfg(feature = "cluster")]
     pub(crate) fn has_queued(&self) -> bool {
         let table = self.lock();
         !table.shared.is_empty() || table.places.values().any(|p| !p.batches.is_empty())

@@ -47,6 +47,7 @@ pub(crate) const VERSION: u32 = 4;
 
 /// A heartbeat: an empty frame (a frame's length prefix of zero). No message encodes
 /// to zero bytes, so it is told apart without decoding.
+#[cfg(feature = "cluster")]
 pub(crate) const HEARTBEAT: [u8; 4] = [0; 4];
 
 /// Longest hello frame the process pool accepts: a hello is a few bytes; anything longer is

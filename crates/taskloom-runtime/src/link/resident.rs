@@ -1,14 +1,16 @@
-//! Results held in workers, as the parent sees them: a reference in place of the
-//! value, the bytes of a value on its way between workers, and the two small
-//! exchanges that move and free held values.
+//! Results held in workers, as the parent moves and frees them: the bytes of a value
+//! on its way between workers, and the small exchanges that move and free held
+//! values.
 //!
 //! A remote task whose result only other remote tasks need (not a target, no local or
 //! async dependent: [`Scope::stays`](crate::executor::Scope::stays)) runs with `keep`:
 //! the worker keeps the result and answers its id and size. The scheduling loop then
-//! holds a [`RemoteRef`] as that task's value, exactly where it would hold the value;
-//! core's release of the result drops the loop's reference, and the last reference
-//! dropped sends the worker a release ([`Places::release`]). Failure and cancellation
-//! drop every value the loop holds, so they free every worker's results the same way.
+//! holds a [`RemoteRef`] (`super::place`'s: its drop updates the table of holdings)
+//! as that task's value, exactly where it would hold the value; core's release of the
+//! result drops the loop's reference, and the last reference dropped queues a
+//! release for the worker ([`Places::release`], sent by [`release`]). Failure and
+//! cancellation drop every value the loop holds, so they free every worker's results
+//! the same way.
 //!
 //! A task placed on a worker that does not hold all its inputs gets the others
 //! *through the parent*: before it runs, its worker's slot asks the holders for their
@@ -16,103 +18,19 @@
 //! them along with the call as [`Moved`] values. Worker-to-worker connections would
 //! save the parent a copy; they are not built (see `docs/cluster.md`).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use taskloom_core::Key;
 
-use super::batch::Reporter;
-use super::place::Places;
+use super::place::{Fetch, Home, Places, RemoteRef};
 use super::protocol::{Blob, Reply, Request, shorten};
+use super::report::Reporter;
 use super::{End, Transport};
 use crate::error::{TaskError, TaskErrorKind};
-use crate::executor::Scope;
 use crate::executor::{Job, Worker};
 use crate::remote::format;
-use crate::value::{Value, value};
-
-/// Which worker of an executor holds a value: its place (a pool's slot, a cluster's
-/// member number) and the generation of the process in that place. A value held by a
-/// worker that was replaced is gone: the generation tells the two apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Home {
-    pub(crate) place: u32,
-    pub(crate) generation: u64,
-}
-
-/// A result held in a worker: what the parent keeps in place of the value.
-///
-/// The last reference dropped releases the value in its worker.
-pub(crate) struct RemoteRef {
-    pub(crate) home: Home,
-    /// The worker, for messages.
-    pub(crate) worker: Worker,
-    /// Its id in the worker's table.
-    pub(crate) id: u64,
-    /// Its encoded size.
-    pub(crate) bytes: u64,
-    /// The task that made it, for messages.
-    pub(crate) key: Key,
-    places: Weak<Places>,
-    /// The computation it was kept for, whose per-worker figures it counts in.
-    scope: Weak<Scope>,
-}
-
-impl std::fmt::Debug for RemoteRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "RemoteRef({} in {}, {} bytes)",
-            self.key, self.worker, self.bytes
-        )
-    }
-}
-
-impl RemoteRef {
-    /// The reference to a result `worker` (at `home`) just kept, as a [`Value`].
-    pub(crate) fn kept(
-        places: &Arc<Places>,
-        home: Home,
-        worker: Worker,
-        id: u64,
-        bytes: u64,
-        key: Key,
-        scope: &Arc<Scope>,
-    ) -> Value {
-        places.kept(home, bytes);
-        scope.traffic.hold(worker, bytes);
-        value(RemoteRef {
-            home,
-            worker,
-            id,
-            bytes,
-            key,
-            places: Arc::downgrade(places),
-            scope: Arc::downgrade(scope),
-        })
-    }
-}
-
-impl RemoteRef {
-    /// Whether the worker that held it is gone (and the value with it).
-    pub(crate) fn is_lost(&self) -> bool {
-        self.places
-            .upgrade()
-            .is_none_or(|places| !places.is_live(self.home))
-    }
-}
-
-impl Drop for RemoteRef {
-    fn drop(&mut self) {
-        if let Some(places) = self.places.upgrade() {
-            places.release(self.home, self.id, self.bytes);
-        }
-        if let Some(scope) = self.scope.upgrade() {
-            scope.traffic.unhold(self.worker, self.bytes);
-        }
-    }
-}
+use crate::value::value;
 
 /// A held value's bytes, fetched through the parent for a task on another worker.
 pub(crate) struct Moved {
@@ -142,6 +60,29 @@ pub(crate) async fn fetch<T: Transport>(
             "sent a malformed frame ({e}): {}",
             shorten(&frame)
         ))),
+    }
+}
+
+/// Serves another worker's `fetch` from the worker on `conn`, between its batches:
+/// the bytes go to the waiting job. `Err(None)` if `stop` was cancelled first,
+/// `Err(Some(end))` if the worker is lost (the job then fails naming the value's key
+/// and this worker, as the dropped request tells it).
+pub(crate) async fn answer<T: Transport>(
+    conn: &mut T,
+    fetch: Fetch,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<(), Option<End>> {
+    let fetched = tokio::select! {
+        biased;
+        () = stop.cancelled() => return Err(None),
+        fetched = self::fetch(conn, fetch.id) => fetched,
+    };
+    match fetched {
+        Ok(answer) => {
+            let _ = fetch.reply.send(answer);
+            Ok(())
+        }
+        Err(end) => Err(Some(end)),
     }
 }
 

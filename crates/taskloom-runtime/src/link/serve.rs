@@ -50,8 +50,9 @@ static HELD_BYTES: AtomicU64 = AtomicU64::new(0);
 static HELD_VALUES: AtomicU64 = AtomicU64::new(0);
 
 /// The results this process holds for its executor as a worker: `(values, bytes)`
-/// (encoded sizes). `(0, 0)` outside a worker. Read by tests (a remote task that
-/// returns it shows what its worker still holds) and by programs that want to log it.
+/// (encoded sizes). `(0, 0)` outside a worker. For tests (feature `test-hooks`): a
+/// remote task that returns it shows what its worker still holds.
+#[cfg(feature = "test-hooks")]
 pub fn held_here() -> (u64, u64) {
     (
         HELD_VALUES.load(Ordering::Relaxed),
@@ -191,6 +192,7 @@ pub(crate) enum ServeError {
 
 /// The encoded [`Reply::Retiring`] frame: the worker runs call `running` of its
 /// batch (if any) and none after it.
+#[cfg(feature = "cluster")]
 pub(crate) fn retiring_frame(running: Option<u32>) -> Vec<u8> {
     encode(&Reply::Retiring { running }).unwrap_or_default()
 }

@@ -24,9 +24,10 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::StartError;
-use super::WORKER_ENV;
-use super::pool::Config;
+use super::shared::Config;
+use crate::link::exit::describe;
 use crate::link::protocol::{self, MAGIC, Reply, VERSION, shorten};
+use crate::link::worker::WORKER_ENV;
 use crate::link::{End, Transport};
 use crate::remote::format;
 
@@ -69,7 +70,7 @@ impl Conn {
         let program = config.program.clone();
         let mut command = Command::new(&config.program);
         command
-            .args(&config.args)
+            .args(&config.settings.args)
             .env(WORKER_ENV, format!("{}:{index}", std::process::id()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -96,7 +97,7 @@ impl Conn {
             child,
             pid,
             reader: FramedRead::new(stdout, protocol::codec(protocol::MAX_HELLO)),
-            writer: FramedWrite::new(stdin, protocol::codec(config.max_frame_length)),
+            writer: FramedWrite::new(stdin, protocol::codec(config.settings.max_frame_length)),
             status: None,
         };
         let first = tokio::select! {
@@ -105,12 +106,12 @@ impl Conn {
                 conn.kill().await;
                 return Err(StartFailure::Shutdown);
             }
-            first = tokio::time::timeout(config.handshake_timeout, conn.reader.next()) => first,
+            first = tokio::time::timeout(config.settings.handshake_timeout, conn.reader.next()) => first,
         };
         let failure = match first {
             Err(_) => Some(StartError::Timeout {
                 program: program.clone(),
-                timeout: config.handshake_timeout,
+                timeout: config.settings.handshake_timeout,
             }),
             Ok(None) => Some(StartError::Exited {
                 program: program.clone(),
@@ -141,7 +142,7 @@ impl Conn {
         }
         conn.reader
             .decoder_mut()
-            .set_max_frame_length(config.max_frame_length);
+            .set_max_frame_length(config.settings.max_frame_length);
         tracing::debug!(index, pid, "taskloom worker started");
         Ok(conn)
     }
@@ -338,50 +339,5 @@ fn describe_wait(status: std::io::Result<ExitStatus>) -> String {
     match status {
         Ok(status) => describe(status),
         Err(e) => format!("ended (its status is unknown: {e})"),
-    }
-}
-
-/// "exited with status 3", "was killed by signal 9 (SIGKILL)".
-pub(crate) fn describe(status: ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            let core = if status.core_dumped() {
-                ", core dumped"
-            } else {
-                ""
-            };
-            return format!(
-                "was killed by signal {signal} ({}{core})",
-                signal_name(signal)
-            );
-        }
-    }
-    match status.code() {
-        Some(code) => format!("exited with status {code}"),
-        None => format!("ended ({status})"),
-    }
-}
-
-#[cfg(unix)]
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => "signal",
     }
 }

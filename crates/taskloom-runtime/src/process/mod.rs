@@ -23,8 +23,9 @@
 //!   killer, a stray `kill`) is replaced at once, and no task is blamed for it. A
 //!   worker that dies while running a task (abort, segfault, `exit`, a signal, a
 //!   malformed answer) costs that task an attempt: it runs again on a fresh worker up
-//!   to [`ProcessPoolBuilder::retries`] times (default [`DEFAULT_RETRIES`], 3), then
-//!   fails with an error naming every attempt's worker and exit status or signal.
+//!   to [`ProcessPoolBuilder::retries`] times (default
+//!   [`DEFAULT_RETRIES`](crate::executor::DEFAULT_RETRIES), 3), then fails with an
+//!   error naming every attempt's worker and exit status or signal.
 //!   Tasks the dead worker had not started are sent again and cost nothing. A
 //!   worker that cannot be started is logged, reported by
 //!   [`ProcessPool::start_errors`], and tried again after a rest; batches go to the
@@ -53,13 +54,15 @@
 //!   [`RemoteArgs`](crate::remote::RemoteArgs) and `Graph::add_remote`, and the serde format;
 //! - `crate::link` (shared with the [cluster](crate::cluster)): the frames,
 //!   one batch's exchange over a `Transport`, the settlement of a lost worker's jobs,
-//!   and the worker's serve loop;
-//! - `worker`: [`init`](crate::remote::init), which makes a process a worker (of a pool, or of a cluster);
-//! - `pool`: the parent side's handle, queue and supervisor thread (its own Tokio
-//!   runtime, one task per worker slot);
-//! - `slot`: one slot's life: watch the worker, run batches, settle a lost worker's
-//!   jobs (sent again, retried by [`crate::executor`]'s retry rule, or failed),
-//!   replace it;
+//!   the worker's serve loop, and worker mode: the pool's worker, which
+//!   [`init`](crate::remote::init) serves over its stdin and stdout;
+//! - `pool`: the parent side's handle and supervisor thread (its own Tokio runtime,
+//!   one task per worker slot);
+//! - `shared`: what the handle and the slots share (the settings, the queues, each
+//!   slot's status);
+//! - `slot`: one slot's life: watch the worker, run batches through the shared
+//!   driver, kill a lost worker and settle its jobs (sent again, retried by
+//!   [`crate::executor`]'s retry rule, or failed), replace it;
 //! - `conn`: one worker process: start in its own group, handshake, watch, kill; the
 //!   `Transport` over its pipes.
 //!
@@ -97,31 +100,20 @@
 
 mod conn;
 mod pool;
+mod shared;
 mod slot;
-pub(crate) mod worker;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[doc(hidden)]
-pub use crate::link::serve::held_here;
-pub(crate) use conn::describe;
-#[doc(hidden)]
-pub use worker::__write_raw_to_pool;
-pub use worker::WORKER_ENV;
-pub(crate) use worker::is_worker;
-pub(crate) use worker::{fingerprint, initialized, protocol_out};
+pub use crate::link::worker::WORKER_ENV;
 
 use crate::error::ConfigError;
-use crate::executor::{Batch, DEFAULT_RETRIES, Executor, ThreadPool, Worker};
-
-/// Default largest frame, in bytes (a batch of encoded inputs, or one encoded result).
-pub const DEFAULT_MAX_FRAME_LENGTH: usize = 64 * 1024 * 1024;
-
-/// Default time a new worker has to say hello.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::executor::{Batch, Executor, ThreadPool, Worker};
+use crate::link::settings::{Invalid, Settings};
+use crate::link::worker::{fingerprint, is_worker};
 
 /// Why a process pool or a registry could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -304,18 +296,14 @@ impl Executor for ProcessPool {
     }
 }
 
-/// Builds a [`ProcessPool`].
+/// Builds a [`ProcessPool`]: its own settings (how many workers, when they start),
+/// and the [`Settings`] it shares with the [cluster](crate::cluster), each documented
+/// there once.
 #[derive(Debug, Clone)]
 pub struct ProcessPoolBuilder {
     workers: Option<usize>,
     eager: bool,
-    program: Option<PathBuf>,
-    args: Vec<OsString>,
-    max_frame_length: usize,
-    handshake_timeout: Duration,
-    local_threads: usize,
-    retries: u32,
-    resident: bool,
+    settings: Settings,
 }
 
 impl Default for ProcessPoolBuilder {
@@ -323,13 +311,7 @@ impl Default for ProcessPoolBuilder {
         ProcessPoolBuilder {
             workers: None,
             eager: true,
-            program: None,
-            args: Vec::new(),
-            max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            local_threads: 1,
-            retries: DEFAULT_RETRIES,
-            resident: true,
+            settings: Settings::default(),
         }
     }
 }
@@ -350,60 +332,54 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// The worker program (default: this program, `std::env::current_exe`). It must
-    /// call [`init`](crate::remote::init) first thing in `main` with a registry of the functions the
-    /// graphs use.
+    /// Every setting the pool shares with the cluster at once, in place of those set
+    /// so far (see [`Settings`]).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The worker program: see [`Settings::program`]. A pool's workers are
+    /// recognised by [`WORKER_ENV`].
     pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.program = Some(program.into());
+        self.settings = self.settings.program(program);
         self
     }
 
-    /// Adds a command-line argument for the worker program (default: none; a worker
-    /// is recognised by [`WORKER_ENV`], not by its arguments).
+    /// Adds an argument for the worker program: see [`Settings::arg`].
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
-        self.args.push(arg.into());
+        self.settings = self.settings.arg(arg);
         self
     }
 
-    /// The largest frame accepted from or sent to a worker, in bytes (default
-    /// [`DEFAULT_MAX_FRAME_LENGTH`]): a task whose inputs or result are larger fails
-    /// with a serialization error naming it.
+    /// The largest frame: see [`Settings::max_frame_length`].
     pub fn max_frame_length(mut self, bytes: usize) -> Self {
-        self.max_frame_length = bytes;
+        self.settings = self.settings.max_frame_length(bytes);
         self
     }
 
-    /// How long a new worker has to say hello before it is killed (default
-    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    /// How long a new worker has to say hello before it is killed: see
+    /// [`Settings::handshake_timeout`].
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.settings = self.settings.handshake_timeout(timeout);
         self
     }
 
-    /// Threads in the parent for the graph's tasks that are not remote (default 1).
+    /// Threads for the tasks that are not remote: see [`Settings::local_threads`].
     pub fn local_threads(mut self, n: usize) -> Self {
-        self.local_threads = n;
+        self.settings = self.settings.local_threads(n);
         self
     }
 
-    /// How many times a task whose worker died while running it (a crash, a signal,
-    /// the OOM killer, a malformed answer) is run again, each time on a fresh worker,
-    /// before it fails (default [`DEFAULT_RETRIES`], 3). The error then names every
-    /// attempt's worker (slot and pid) and how it ended. `0`: fail at the first loss.
-    ///
-    /// Tasks that the dead worker had not started (queued behind the running one, or
-    /// not yet delivered) are sent again and never count as an attempt.
+    /// Runs of a task whose worker died while running it: see
+    /// [`Settings::retries`].
     pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
+        self.settings = self.settings.retries(retries);
         self
     }
 
-    /// Whether results stay in the workers that made them (default `true`): a remote
-    /// task's result that only remote tasks need is kept by its worker, tasks go
-    /// where most of their input bytes are, and only targets and inputs of local tasks
-    /// cross to the parent. `false`: every result comes back to the parent and goes
-    /// out again as an input (the behaviour before residency; cheaper for tiny
-    /// results, and a lost worker then loses no result).
+    /// Whether results stay in the workers that made them: see
+    /// [`Settings::resident`].
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -415,7 +391,7 @@ impl ProcessPoolBuilder {
     /// # }
     /// ```
     pub fn resident(mut self, resident: bool) -> Self {
-        self.resident = resident;
+        self.settings = self.settings.resident(resident);
         self
     }
 
@@ -437,31 +413,26 @@ impl ProcessPoolBuilder {
         if workers == 0 {
             return Err(ConfigError::NumWorkers(0).into());
         }
-        if self.local_threads == 0 {
-            return Err(ProcessError::LocalThreads(0));
+        match self.settings.check() {
+            Ok(()) => {}
+            Err(Invalid::LocalThreads(n)) => return Err(ProcessError::LocalThreads(n)),
+            Err(Invalid::MaxFrameLength(n)) => return Err(ProcessError::MaxFrameLength(n)),
         }
-        if self.max_frame_length < crate::link::protocol::MAX_HELLO {
-            return Err(ProcessError::MaxFrameLength(self.max_frame_length));
-        }
-        let program = match self.program {
-            Some(p) => p,
+        let program = match &self.settings.program {
+            Some(p) => p.clone(),
             None => {
-                if !initialized() {
+                if fingerprint().is_none() {
                     return Err(ProcessError::NotInitialized);
                 }
                 std::env::current_exe().map_err(ProcessError::Supervisor)?
             }
         };
-        let local = ThreadPool::new(self.local_threads)?;
-        let config = pool::Config {
+        let local = ThreadPool::new(self.settings.local_threads)?;
+        let config = shared::Config {
             workers,
             eager: self.eager,
             program,
-            args: self.args,
-            max_frame_length: self.max_frame_length,
-            handshake_timeout: self.handshake_timeout,
-            retries: self.retries,
-            resident: self.resident,
+            settings: self.settings,
         };
         Ok(ProcessPool {
             inner: Arc::new(pool::Pool::start(config, local)?),

@@ -1,5 +1,5 @@
-//! The parent side of the process pool: the executor handle, the queue of batches,
-//! and the supervisor.
+//! The parent side of the process pool: the executor handle and the supervisor
+//! (the queues and the slots' status they share are `super::shared`'s).
 //!
 //! One supervisor thread runs a current-thread Tokio runtime of the pool's own, so the
 //! pool works whatever runtime (or none) drives the computations, and every child is
@@ -13,131 +13,16 @@
 //! supervisor once each slot has killed and reaped its worker.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use tokio_util::sync::CancellationToken;
 
 use super::conn::{Conn, StartFailure};
+use super::shared::{Config, Shared};
 use super::slot::Slot;
 use super::{ProcessError, StartError};
 use crate::error::TaskError;
 use crate::executor::{Batch, Executor, Job, ThreadPool, Worker};
-use crate::link::place::{Places, Work};
-use crate::link::resident::Home;
-
-/// The pool's settings, checked by the builder.
-#[derive(Debug)]
-pub(super) struct Config {
-    pub(super) workers: usize,
-    pub(super) eager: bool,
-    pub(super) program: PathBuf,
-    pub(super) args: Vec<std::ffi::OsString>,
-    pub(super) max_frame_length: usize,
-    pub(super) handshake_timeout: Duration,
-    pub(super) retries: u32,
-    /// Whether results stay in the workers that made them.
-    pub(super) resident: bool,
-}
-
-/// What one slot shows the others and the pool's handle.
-#[derive(Clone, Debug, Default)]
-struct SlotStatus {
-    /// The pid of its current worker.
-    pid: Option<u32>,
-    /// Why its last attempt to start a worker failed (cleared when one starts).
-    start_error: Option<Arc<StartError>>,
-    /// Whether it rests after a failed start (it leaves batches to the others).
-    resting: bool,
-}
-
-/// What the executor handle and the slots share.
-pub(super) struct Shared {
-    pub(super) config: Config,
-    /// Remote work waiting for a slot (shared, and each worker's own), and what each
-    /// worker holds.
-    pub(super) places: Arc<Places>,
-    /// Cancelled when the pool is dropped.
-    pub(super) shutdown: CancellationToken,
-    /// Each slot's status. A `std` mutex: never held across an `.await`.
-    slots: Mutex<Vec<SlotStatus>>,
-}
-
-impl Shared {
-    fn with_slots<T>(&self, f: impl FnOnce(&mut Vec<SlotStatus>) -> T) -> T {
-        f(&mut self.slots.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    fn with_slot(&self, index: usize, f: impl FnOnce(&mut SlotStatus)) {
-        self.with_slots(|slots| slots.get_mut(index).map(f));
-    }
-
-    /// Slot `index` has a worker `pid` (or none); a worker clears its start error.
-    pub(super) fn set_pid(&self, index: usize, pid: Option<u32>) {
-        self.with_slot(index, |slot| {
-            slot.pid = pid;
-            if pid.is_some() {
-                slot.start_error = None;
-            }
-        });
-    }
-
-    /// Slot `index` could not start a worker.
-    pub(super) fn start_failed(&self, index: usize, error: Arc<StartError>) {
-        self.with_slot(index, |slot| {
-            slot.pid = None;
-            slot.start_error = Some(error);
-        });
-    }
-
-    pub(super) fn set_resting(&self, index: usize, resting: bool) {
-        self.with_slot(index, |slot| slot.resting = resting);
-    }
-
-    /// Whether every slot rests after a failed start.
-    pub(super) fn all_resting(&self) -> bool {
-        self.with_slots(|slots| slots.iter().all(|s| s.resting))
-    }
-
-    /// Whether a slot other than `index` has, or may start, a worker.
-    pub(super) fn others_can_run(&self, index: usize) -> bool {
-        self.with_slots(|slots| {
-            slots
-                .iter()
-                .enumerate()
-                .any(|(i, s)| i != index && !s.resting)
-        })
-    }
-
-    /// The next work for the worker at `home` (`None`: a slot without a worker,
-    /// which takes shared batches only), or `None` once the pool shuts down.
-    /// Cancel-safe.
-    pub(super) async fn next_work(&self, home: Option<Home>) -> Option<Work> {
-        self.places.next(home, &self.shutdown).await
-    }
-
-    /// Queues jobs (one computation's) again, ahead of every batch: they lost their
-    /// worker and have waited already. After shutdown they fail instead.
-    pub(super) fn requeue(&self, jobs: Vec<Job>) {
-        if jobs.is_empty() {
-            return;
-        }
-        if self.shutdown.is_cancelled() {
-            for job in jobs {
-                job.lost(
-                    crate::executor::Worker::Inline,
-                    "the process pool shut down",
-                );
-            }
-            return;
-        }
-        // Pushed after `Pool::drop` drained the queues, they are dropped with the
-        // queues when the last slot lets go of them, and report themselves lost.
-        self.places.requeue(jobs);
-    }
-}
 
 /// The process pool behind [`ProcessPool`](super::ProcessPool).
 pub(super) struct Pool {
@@ -159,15 +44,8 @@ impl fmt::Debug for Pool {
 impl Pool {
     /// Starts the supervisor thread and, when eager, every worker.
     pub(super) fn start(config: Config, local: ThreadPool) -> Result<Self, ProcessError> {
-        let workers = config.workers;
         let eager = config.eager;
-        let places = Places::new(config.resident);
-        let shared = Arc::new(Shared {
-            config,
-            places,
-            shutdown: CancellationToken::new(),
-            slots: Mutex::new(vec![SlotStatus::default(); workers]),
-        });
+        let shared = Arc::new(Shared::new(config));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -199,13 +77,11 @@ impl Pool {
     }
 
     pub(super) fn pids(&self) -> Vec<Option<u32>> {
-        self.shared
-            .with_slots(|slots| slots.iter().map(|s| s.pid).collect())
+        self.shared.pids()
     }
 
     pub(super) fn start_errors(&self) -> Vec<Option<Arc<StartError>>> {
-        self.shared
-            .with_slots(|slots| slots.iter().map(|s| s.start_error.clone()).collect())
+        self.shared.start_errors()
     }
 
     pub(super) fn num_workers(&self) -> usize {

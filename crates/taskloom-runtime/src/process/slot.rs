@@ -4,15 +4,15 @@
 //! A slot waits for a batch and watches its worker at the same time, so a worker
 //! that dies while idle (the OOM killer, a stray `kill`) is noticed when it happens
 //! and replaced (at once when the pool is eager, on next use otherwise): the next
-//! computation never meets it. While a batch runs ([`super::batch`]) the worker is
-//! watched the same way.
+//! computation never meets it. A batch runs through the driver every executor with
+//! worker processes shares ([`crate::link::drive`]), which watches the worker the
+//! same way.
 //!
-//! Every loss ends in [`Slot::lose`]: the worker's group is killed and the worker
-//! reaped; then the batch's unfinished jobs are settled as every executor with
-//! process workers settles them ([`crate::link::loss`]): jobs that never
-//! started are queued again, at the front; the job the worker was running is retried
-//! up to the pool's `retries` ([`crate::executor::retry`]), or fails naming every
-//! attempt.
+//! A worker lost in the middle of a batch is killed with its group and reaped first;
+//! then the batch's unfinished jobs are settled as every executor with process
+//! workers settles them ([`crate::link::loss`]): jobs that never started are queued
+//! again, at the front; the job the worker was running is retried up to the pool's
+//! `retries` ([`crate::executor::retry`]), or fails naming every attempt.
 //!
 //! A worker that cannot be started is logged and recorded (the pool's
 //! `start_errors`), and the slot rests, trying again after 1 s, then 2, 4... up to
@@ -27,14 +27,19 @@ use tokio::time::Instant;
 
 use super::StartError;
 use super::conn::{Conn, StartFailure};
-use super::pool::Shared;
+use super::shared::Shared;
 use crate::error::{TaskError, TaskErrorKind};
 use crate::executor::{Batch, Worker};
-use crate::link::batch::{self, Here, Loss, Reporter};
+use crate::link::End;
+use crate::link::batch::{Here, Lost};
+use crate::link::drive::{self, Seat};
 use crate::link::loss::Settle;
-use crate::link::place::{Fetch, Work};
-use crate::link::resident::{self, Home};
-use crate::link::{End, Transport};
+use crate::link::place::{Fetch, Home, Work};
+use crate::link::report::Reporter;
+use crate::link::resident;
+
+/// The error of jobs failed because the pool shut down.
+const SHUT_DOWN: &str = "the process pool shut down";
 
 /// The first rest after a failed start.
 const FIRST_REST: Duration = Duration::from_secs(1);
@@ -73,13 +78,9 @@ enum Started {
 
 impl Slot {
     pub(super) fn new(index: usize, shared: Arc<Shared>, conn: Option<Conn>) -> Self {
-        let home = conn.as_ref().map(|c| {
-            let worker = Worker::Process {
-                index: u32::try_from(index).unwrap_or(u32::MAX),
-                pid: c.pid,
-            };
-            shared.places.arrive(place(index), worker)
-        });
+        let home = conn
+            .as_ref()
+            .map(|c| shared.places.arrive(place(index), worker_at(index, c.pid)));
         Slot {
             index,
             shared,
@@ -129,20 +130,13 @@ impl Slot {
         }
     }
 
-    fn worker(&self, pid: u32) -> Worker {
-        Worker::Process {
-            index: u32::try_from(self.index).unwrap_or(u32::MAX),
-            pid,
-        }
-    }
-
     /// Starts a worker. A failure is logged, recorded, and makes the slot rest.
     async fn start(&mut self) -> Started {
         let shared = &self.shared;
         match Conn::start(&shared.config, self.index, &shared.shutdown).await {
             Ok(conn) => {
                 shared.set_pid(self.index, Some(conn.pid));
-                let worker = self.worker(conn.pid);
+                let worker = worker_at(self.index, conn.pid);
                 self.home = Some(shared.places.arrive(place(self.index), worker));
                 self.conn = Some(conn);
                 self.rest = FIRST_REST;
@@ -181,7 +175,7 @@ impl Slot {
         let status = conn.kill().await;
         let reason = match end {
             End::Misbehaved(reason) => reason,
-            End::Closed | End::Silent(_) | End::Retired => status,
+            _ => status,
         };
         tracing::warn!(
             index = self.index,
@@ -191,36 +185,30 @@ impl Slot {
         );
     }
 
-    /// Runs one batch of remote jobs (one computation's) on this slot's worker.
+    /// Runs one batch of remote jobs (one computation's) on this slot's worker,
+    /// starting one first if the slot has none.
     async fn run_batch(&mut self, batch: Batch) {
-        let jobs = batch.into_jobs();
-        let Some(first) = jobs.first() else { return };
-        let reporter = Reporter::new(&first.scope);
-        if first.is_cancelled() {
-            let error = || batch::cancelled("before it started");
-            reporter.report(
-                jobs.into_iter()
-                    .map(|job| job.failed(error(), Worker::Inline))
-                    .collect(),
-            );
+        let Some(taken) = drive::take(batch) else {
             return;
-        }
+        };
         if self.conn.is_none() {
             match self.start().await {
                 Started::Yes => {}
                 Started::Shutdown => {
-                    return self.settle(Worker::Inline, "", &reporter).shut_down(jobs);
+                    return self.shut_down_rule(&taken.reporter).shut_down(taken.jobs);
                 }
                 Started::No(error) => {
                     if self.shared.others_can_run(self.index) {
                         // Another slot has (or can start) a worker: these jobs did
                         // nothing wrong, they go to it.
-                        self.shared.requeue(jobs);
+                        self.shared.requeue(taken.jobs);
                     } else {
                         let message = format!("worker {} could not start: {error}", self.index);
                         let error = || TaskError::new(TaskErrorKind::WorkerLost, message.clone());
-                        reporter.report(
-                            jobs.into_iter()
+                        taken.reporter.report(
+                            taken
+                                .jobs
+                                .into_iter()
                                 .map(|job| job.failed(error(), Worker::Inline))
                                 .collect(),
                         );
@@ -229,63 +217,40 @@ impl Slot {
                 }
             }
         }
-        let (Some(pid), Some(home)) = (self.conn.as_ref().map(|c| c.pid), self.home) else {
+        let (Some(conn), Some(home)) = (self.conn.as_mut(), self.home) else {
             return;
         };
-        let worker = self.worker(pid);
-        let shared = &self.shared;
-        let here = Here {
-            worker,
-            home,
-            places: &shared.places,
-        };
-        // Jobs with inputs held by other workers wait for them elsewhere, and come
-        // back to this slot's queue.
-        let jobs = resident::gather(&shared.places, home, worker, jobs);
-        if jobs.is_empty() {
-            return;
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return;
-        };
-        let max = self.shared.config.max_frame_length;
+        let shared = &*self.shared;
         let requeue = |jobs| shared.requeue(jobs);
-        let ran = batch::run(
-            conn,
-            jobs,
-            &here,
-            max,
-            &shared.shutdown,
-            &reporter,
-            &requeue,
-        )
-        .await;
-        if let Err(loss) = ran {
-            self.lose(loss, worker, &reporter).await;
-        }
-    }
-
-    /// The worker is lost for a batch: kill and reap it, then settle the batch's
-    /// unfinished jobs ([`Settle::loss`]) and queue again those that go on.
-    async fn lose(&mut self, loss: Loss, worker: Worker, reporter: &Reporter) {
-        let Some(conn) = self.conn.take() else {
-            // Unreachable: a batch runs on a worker. Its jobs report themselves lost.
+        let seat = Seat {
+            here: Here {
+                worker: worker_at(self.index, conn.pid),
+                home,
+                places: &shared.places,
+            },
+            settings: &shared.config.settings,
+            stop: &shared.shutdown,
+            requeue: &requeue,
+            shut_down: SHUT_DOWN,
+            exact: true,
+        };
+        let Err(unfinished) = seat.run(conn, taken).await else {
             return;
         };
-        self.leave();
-        self.shared.set_pid(self.index, None);
-        // A frame the worker never read to its end: none of its calls started.
-        let loss = Loss {
-            running: loss.running && !conn.unread(),
-            ..loss
+        // The worker is lost for the batch: kill and reap it, then settle the jobs.
+        let Some(conn) = self.conn.take() else {
+            return; // unreachable: the batch ran on it
         };
+        if let Some(home) = self.home.take() {
+            shared.places.leave(home);
+        }
+        shared.set_pid(self.index, None);
         let status = conn.kill().await;
-        let ended = match &loss.lost {
-            batch::Lost::Worker(End::Misbehaved(reason)) => reason.clone(),
+        let ended = match &unfinished.loss.lost {
+            Lost::Worker(End::Misbehaved(reason)) => reason.clone(),
             _ => status,
         };
-        let again = self.settle(worker, &ended, reporter).loss(loss);
-        self.shared.requeue(again.jobs);
+        seat.settle(unfinished, &ended);
     }
 
     /// Sends another slot the bytes of a value this worker holds. A worker that
@@ -295,19 +260,8 @@ impl Slot {
         let Some(conn) = self.conn.as_mut() else {
             return; // dropping `fetch` tells its job the value is gone
         };
-        let fetched = tokio::select! {
-            biased;
-            () = self.shared.shutdown.cancelled() => return,
-            fetched = resident::fetch(conn, fetch.id) => fetched,
-        };
-        match fetched {
-            Ok(answer) => {
-                let _ = fetch.reply.send(answer);
-            }
-            Err(end) => {
-                drop(fetch);
-                self.lost_idle(end).await;
-            }
+        if let Err(Some(end)) = resident::answer(conn, fetch, &self.shared.shutdown).await {
+            self.lost_idle(end).await;
         }
     }
 
@@ -328,13 +282,14 @@ impl Slot {
         }
     }
 
-    fn settle<'a>(&self, worker: Worker, ended: &'a str, reporter: &'a Reporter) -> Settle<'a> {
+    /// The rule for jobs failed because the pool shut down before a worker started.
+    fn shut_down_rule<'a>(&self, reporter: &'a Reporter) -> Settle<'a> {
         Settle {
-            worker,
-            ended,
-            retries: self.shared.config.retries,
+            worker: Worker::Inline,
+            ended: "",
+            retries: self.shared.config.settings.retries,
             reporter,
-            shut_down: "the process pool shut down",
+            shut_down: SHUT_DOWN,
             exact: true,
         }
     }
@@ -362,6 +317,14 @@ async fn next_work(shared: &Shared, home: Option<Home>, takes: bool) -> Option<W
         shared.next_work(home).await
     } else {
         std::future::pending().await
+    }
+}
+
+/// The worker `pid` in slot `index`, as completions name it.
+fn worker_at(index: usize, pid: u32) -> Worker {
+    Worker::Process {
+        index: place(index),
+        pid,
     }
 }
 

@@ -28,14 +28,22 @@
 //!   the graph API then knows nothing of registries, and whatever builds this module
 //!   (or leaves it out) takes the method with it;
 //! - `format`: the one serde format (postcard) values cross in; with the registry,
-//!   the only code that names it.
+//!   the only code that names it;
+//! - [`Settings`]: what the process pool and the cluster are both told about their
+//!   workers (program, frames, handshake, retries, residency); it lives in `link`.
 
 mod args;
 pub(crate) mod format;
 mod graph;
 mod registry;
 
-pub use crate::process::worker::{init, is_worker};
+pub use crate::init::init;
+pub use crate::link::settings::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_FRAME_LENGTH, Settings};
+pub use crate::link::worker::is_worker;
+// Hooks for this crate's own tests (feature `test-hooks`), not API.
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use crate::link::{serve::held_here, worker::__write_raw_to_pool};
 
 pub use args::RemoteArgs;
 pub use registry::{RegisterError, Registry, Remote};

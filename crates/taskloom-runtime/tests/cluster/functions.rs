@@ -71,7 +71,7 @@ pub(crate) fn registry() -> (Registry, Fns) {
             .collect(),
         oversized: registry
             .register("oversized", |x: &i64| {
-                taskloom::process::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
+                taskloom::remote::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
                 *x
             })
             .unwrap(),
@@ -98,7 +98,7 @@ pub(crate) fn registry() -> (Registry, Fns) {
             .register("total", |xs: &[&u64]| xs.iter().copied().sum::<u64>())
             .unwrap(),
         held_here: registry
-            .register("held_here", taskloom::process::held_here)
+            .register("held_here", taskloom::remote::held_here)
             .unwrap(),
     };
     if std::env::var_os(OTHER_BUILD_VAR).is_some() {

@@ -259,14 +259,14 @@ pub(crate) fn registry() -> (Registry, Fns) {
         garbage: r
             .register("garbage", || {
                 // A length of 9 bytes, then bytes that are no message.
-                taskloom::process::__write_raw_to_pool(b"\0\0\0\x09\xff\xff\xff\xffgarbage")
+                taskloom::remote::__write_raw_to_pool(b"\0\0\0\x09\xff\xff\xff\xffgarbage")
                     .unwrap();
                 1_i64
             })
             .unwrap(),
         oversized: r
             .register("oversized", || {
-                taskloom::process::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
+                taskloom::remote::__write_raw_to_pool(b"\xff\xff\xff\xf0").unwrap();
                 1_i64
             })
             .unwrap(),
@@ -361,7 +361,7 @@ pub(crate) fn registry() -> (Registry, Fns) {
             })
             .unwrap(),
         held_here: r
-            .register("held_here", taskloom::process::held_here)
+            .register("held_here", taskloom::remote::held_here)
             .unwrap(),
     };
     (r, fns)

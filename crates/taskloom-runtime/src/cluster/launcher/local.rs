@@ -60,7 +60,7 @@ impl Started {
     fn poll(&mut self) -> Option<&str> {
         if self.ended.is_none() {
             if let Ok(Some(status)) = self.child.try_wait() {
-                self.ended = Some(crate::process::describe(status));
+                self.ended = Some(crate::link::exit::describe(status));
             }
         }
         self.ended.as_deref()
@@ -80,7 +80,7 @@ impl Started {
         }
         let _ = self.child.kill();
         if let Ok(status) = self.child.wait() {
-            self.ended = Some(crate::process::describe(status));
+            self.ended = Some(crate::link::exit::describe(status));
         }
     }
 }

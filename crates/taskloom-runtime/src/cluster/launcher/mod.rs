@@ -202,7 +202,7 @@ pub(super) fn run(command: &mut std::process::Command) -> Result<String, LaunchE
     if !output.status.success() {
         return Err(LaunchError::Failed {
             command: line,
-            status: crate::process::describe(output.status),
+            status: crate::link::exit::describe(output.status),
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
     }

@@ -1,99 +1,65 @@
-//! The worker side: [`init`], which turns a copy of the program into a worker that
-//! serves calls and never returns: over its stdin and stdout when a process pool
-//! started it, over a TCP connection to its scheduler when it is a cluster worker.
+//! Worker mode, as every executor with worker processes sees it: whether this process
+//! is a worker (and whose), whether the program called `remote::init`, its
+//! registry's fingerprint, where a serving worker's frames go, and the process pool's
+//! worker itself, which serves over its stdin and stdout.
 //!
 //! A pool starts each worker as the program itself (like Python's `spawn` start
-//! method) with [`WORKER_ENV`] set. `init`, called at the top of `main`, sees the
-//! variable and serves; in the parent it only records that the program calls it. A
-//! worker that reaches code building a pool (its `main` lacks `init`) gets an error
-//! instead of starting workers of its own: no chain of processes. The variable names
-//! the pool's process id, so a program that a task starts (and that inherits the
-//! variable) is told apart from a worker: its parent is not the pool.
+//! method) with [`WORKER_ENV`] set; a cluster's workers are started by whoever the
+//! user chose (Slurm, Kubernetes, a shell) with [`CLUSTER_ADDR_ENV`] set.
+//! `remote::init`, called at the top of `main`, reads [`role`] and serves; in the
+//! parent it only records that the program calls it ([`record`]). A worker that
+//! reaches code building a pool or a cluster (its `main` lacks `init`) gets an error
+//! instead of starting workers of its own ([`is_worker`]): no chain of processes. The
+//! pool's variable names the pool's process id, so a program that a task starts (and
+//! that inherits the variable) is told apart from a worker: its parent is not the
+//! pool.
 //!
-//! A cluster's workers are started by whoever the user chose (Slurm, Kubernetes, a
-//! shell): they are told apart by [`CLUSTER_ADDR_ENV`] and served by
-//! [`crate::cluster`]'s worker side (connect, authenticate, heartbeats).
+//! Both executors read this state, and `init` (a layer above both) dispatches on it,
+//! which is why it lives here and not in either: the pool's worker is served here
+//! ([`serve_pipes`]); the cluster's worker (connect, authenticate, heartbeats) is the
+//! cluster's own.
 //!
-//! The worker keeps its stdin and stdout for frames and points file descriptors 0
-//! and 1 at `/dev/null` and stderr, so a task that reads stdin or prints with
-//! `println!` cannot corrupt the conversation. On Linux it also asks to be killed
-//! when the pool's thread goes away, so even a parent killed by SIGKILL leaves no
-//! worker behind.
+//! The pool's worker keeps its stdin and stdout for frames and points file
+//! descriptors 0 and 1 at `/dev/null` and stderr, so a task that reads stdin or
+//! prints with `println!` cannot corrupt the conversation. On Linux it also asks to
+//! be killed when the pool's thread goes away, so even a parent killed by SIGKILL
+//! leaves no worker behind.
 
 use std::fs::File;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cluster;
-use crate::link::protocol::{MAGIC, Reply, VERSION};
-use crate::link::serve::{self, Output, ServeError};
+use super::protocol::{MAGIC, Reply, VERSION};
+use super::serve::{self, Output, ServeError};
 use crate::remote::Registry;
 
-use crate::cluster::CLUSTER_ADDR_ENV;
-
-/// The environment variable that marks a process as a worker. Its value is
-/// `<parent pid>:<worker index>`.
+/// The environment variable that marks a process as a process pool's worker. Its
+/// value is `<parent pid>:<worker index>`.
+#[cfg_attr(
+    not(feature = "process"),
+    allow(unreachable_pub, reason = "public with the pool")
+)]
 pub const WORKER_ENV: &str = "TASKLOOM_PROCESS_WORKER";
 
-/// Whether [`init`] ran in this process.
-static INITIALIZED: AtomicBool = AtomicBool::new(false);
+/// The environment variable that makes a program calling
+/// [`remote::init`](crate::remote::init) a cluster worker: the scheduler's address,
+/// `host:port`.
+#[cfg_attr(
+    not(feature = "cluster"),
+    allow(unreachable_pub, reason = "public with the cluster")
+)]
+pub const CLUSTER_ADDR_ENV: &str = "TASKLOOM_CLUSTER_ADDR";
 
-/// The registry's fingerprint, recorded by [`init`]: part of the build id a cluster's
-/// scheduler and workers compare.
+/// The registry's fingerprint, recorded by `remote::init` (so, whether it ran): part
+/// of the build id a cluster's scheduler and workers compare.
 static FINGERPRINT: OnceLock<String> = OnceLock::new();
 
 /// The worker's frame output (its original stdout, or its connection), once it
 /// serves.
 static PROTOCOL_OUT: OnceLock<Box<dyn Output>> = OnceLock::new();
 
-/// Makes this process a worker if a process pool started it, or if it was started
-/// as a cluster worker ([`CLUSTER_ADDR_ENV`] is set); otherwise returns at once. Call
-/// it first thing in `main`, with the registry of every remote function the
-/// program's graphs use.
-///
-/// In a worker it serves calls until the pool closes its stdin (or the scheduler its
-/// connection), then exits the process: it never returns. A program that builds a
-/// [`ProcessPool`](super::ProcessPool) or a [`Cluster`](crate::cluster::Cluster)
-/// without calling it gets an error saying so.
-///
-/// Call it before starting a Tokio runtime if you can (a worker needs none; with
-/// `#[tokio::main]` every worker starts the runtime's threads for nothing).
-///
-/// ```no_run
-/// use taskloom::{Graph, Scheduler};
-/// use taskloom::process::ProcessPool;
-/// use taskloom::remote::{self, Registry};
-///
-/// fn main() -> Result<(), Box<dyn std::error::Error>> {
-///     let mut registry = Registry::new();
-///     let square = registry.register("square", |x: &i64| x * x)?;
-///     remote::init(&registry); // a worker never gets past this line
-///
-///     let runtime = tokio::runtime::Runtime::new()?;
-///     let scheduler = Scheduler::builder().executor(ProcessPool::new(2)?).build()?;
-///     let mut g = Graph::new();
-///     let x = g.add("x", (), || 12_i64)?;
-///     let y = g.add_remote("y", &x, &square)?;
-///     assert_eq!(runtime.block_on(scheduler.compute(&g, &y))?, 144);
-///     Ok(())
-/// }
-/// ```
-pub fn init(registry: &Registry) {
-    INITIALIZED.store(true, Ordering::Release);
+/// Records that the program called `remote::init` with `registry`.
+pub(crate) fn record(registry: &Registry) {
     let _ = FINGERPRINT.set(registry.fingerprint());
-    let code = match role() {
-        Role::Program => return,
-        Role::Orphan => 70,
-        Role::Worker(pool) => match serve(registry, pool) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("taskloom worker {}: {e}", std::process::id());
-                70 // EX_SOFTWARE
-            }
-        },
-        Role::ClusterWorker => cluster::worker::run(registry),
-    };
-    std::process::exit(code);
 }
 
 /// Whether this process is a worker, of a process pool or of a cluster (then it must
@@ -103,22 +69,23 @@ pub fn is_worker() -> bool {
 }
 
 /// What [`WORKER_ENV`] and [`CLUSTER_ADDR_ENV`] make of this process.
-enum Role {
+pub(crate) enum Role {
     /// Not a worker: no marker, or one inherited by a program that a worker's task
     /// started (the pool it names is alive, but is not our parent).
     Program,
     /// A worker of the pool whose process id is given (if the marker names one).
-    Worker(Option<u32>),
+    Pool(Option<u32>),
     /// A worker whose pool is gone: it must exit, not run `main`.
     Orphan,
     /// A cluster's worker: it connects to the scheduler at [`CLUSTER_ADDR_ENV`].
-    ClusterWorker,
+    Cluster,
 }
 
-fn role() -> Role {
+/// What this process is, by its environment.
+pub(crate) fn role() -> Role {
     let Some(marker) = std::env::var_os(WORKER_ENV) else {
         return match std::env::var_os(CLUSTER_ADDR_ENV) {
-            Some(addr) if !addr.is_empty() => Role::ClusterWorker,
+            Some(addr) if !addr.is_empty() => Role::Cluster,
             _ => Role::Program,
         };
     };
@@ -134,7 +101,7 @@ fn role() -> Role {
         }
     }
     // A marker that names no pool is treated as a worker: it never starts a pool.
-    Role::Worker(pool)
+    Role::Pool(pool)
 }
 
 /// The pool's process id in a marker `<pool pid>:<worker index>`.
@@ -156,26 +123,22 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Whether [`init`] was called in this process.
-pub(crate) fn initialized() -> bool {
-    INITIALIZED.load(Ordering::Acquire)
-}
-
-/// The fingerprint of the registry given to [`init`], if it was called.
+/// The fingerprint of the registry given to `remote::init`, if it was called (`None`:
+/// the program never called it).
 pub(crate) fn fingerprint() -> Option<&'static str> {
     FINGERPRINT.get().map(String::as_str)
 }
 
 /// Records where a serving worker's frames go (once per process), for
-/// [`__write_raw_to_pool`] too.
+/// `__write_raw_to_pool` too.
 pub(crate) fn protocol_out(output: Box<dyn Output>) -> &'static dyn Output {
     &**PROTOCOL_OUT.get_or_init(|| output)
 }
 
 /// Writes `bytes` to the pool (or the cluster's scheduler) as they are, bypassing the
-/// framing: for tests of the executors' handling of a misbehaving worker. Fails
-/// outside a serving worker.
-#[doc(hidden)]
+/// framing: for tests of the executors' handling of a misbehaving worker (feature
+/// `test-hooks`). Fails outside a serving worker.
+#[cfg(feature = "test-hooks")]
 pub fn __write_raw_to_pool(bytes: &[u8]) -> std::io::Result<()> {
     let Some(out) = PROTOCOL_OUT.get() else {
         return Err(std::io::Error::other("not a serving taskloom worker"));
@@ -183,8 +146,20 @@ pub fn __write_raw_to_pool(bytes: &[u8]) -> std::io::Result<()> {
     out.write_frames(bytes)
 }
 
+/// Serves as a process pool's worker (of the pool `pool`, if the marker names it):
+/// the process's exit status.
+pub(crate) fn serve_pipes(registry: &Registry, pool: Option<u32>) -> i32 {
+    match serve_pool(registry, pool) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("taskloom worker {}: {e}", std::process::id());
+            70 // EX_SOFTWARE
+        }
+    }
+}
+
 /// The worker's life: set up the pipes, say hello, answer batches until EOF.
-fn serve(registry: &Registry, pool: Option<u32>) -> Result<(), ServeError> {
+fn serve_pool(registry: &Registry, pool: Option<u32>) -> Result<(), ServeError> {
     die_with_parent(pool);
     let (mut input, output) = protocol_pipes()?;
     let output = protocol_out(Box::new(output));
