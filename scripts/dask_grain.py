@@ -7,7 +7,7 @@ Usage: dask_grain.py [--workers N] [--lengths 1,10,100,1000] [--runs 5]
 For each task length (µs), n = min(100000, max(1000, 200000 // length)) independent
 tasks of calibrated numpy work, then a tree reduction with fan-in 8 over their
 results, computed with `dask.threaded.get` on a pool of 1 to N threads. Same n, same
-tree, same statistics as examples/grain.rs and ../shared/bench/taskflow/grain.cpp.
+tree, same statistics as examples/grain.rs and benches/taskflow/grain.cpp.
 
 The work releases the GIL: one `numpy.cos` over m float64 values into a per-thread
 buffer (numpy releases the GIL inside a ufunc's loop over more than 500 elements), m

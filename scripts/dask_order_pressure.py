@@ -3,7 +3,7 @@
 
 Usage: dask_order_pressure.py [--runs 5] [--seeds 1] GRAPH.json...
 
-Builds each graph as a Dask dict the way ../shared/bench/dask_overhead.py does (every
+Builds each graph as a Dask dict the way scripts/dask_overhead.py does (every
 task a no-op over its dependencies, keys as the strings stored in the file), times
 `dask.order.order` (median of --runs), then runs `dask.order.diagnostics` with that
 order. Prints one JSON line per graph:
