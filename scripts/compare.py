@@ -24,10 +24,18 @@ cluster (workers over TCP on loopback) against dask.distributed's LocalCluster.
 """
 import argparse
 import glob
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+
+# Outside the project's Python environment, say which one to use rather than fail
+# on an import.
+_missing = [m for m in ('dask', 'distributed') if importlib.util.find_spec(m) is None]
+if _missing:
+    sys.exit(f"compare.py: no module named {', '.join(_missing)}: run it as "
+             "`scripts/py scripts/compare.py ...` (the project's Python environment)")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRAPHS = os.path.join(ROOT, "benches", "graphs")
@@ -62,11 +70,6 @@ def main():
     unknown = [e for e in executors if e not in DASK]
     if unknown:
         sys.exit(f"compare.py: unknown executor {', '.join(unknown)} (one of {', '.join(DASK)})")
-    if "cluster" in executors:
-        try:
-            import distributed  # noqa: F401
-        except ModuleNotFoundError as e:
-            sys.exit(f"compare.py: {e}: run it as `scripts/py scripts/compare.py ...`")
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "overhead"],
                    check=True, cwd=ROOT)

@@ -19,11 +19,19 @@ converts, orders and sets up its state inside `get`). Prints one JSON line per
 us_per_task = median_s / tasks * 1e6. Same schema as taskloom's overhead example.
 """
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import sys
 import time
+
+# Outside the project's Python environment, say which one to use rather than fail
+# on an import.
+_missing = [m for m in ('dask',) if importlib.util.find_spec(m) is None]
+if _missing:
+    sys.exit(f"dask_overhead.py: no module named {', '.join(_missing)}: run it as "
+             "`scripts/py scripts/dask_overhead.py ...` (the project's Python environment)")
 
 
 def noop(*args):
