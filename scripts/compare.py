@@ -15,7 +15,9 @@ executor runs the two systems in turn and prints a table: µs per task for each 
 the ratio dask/taskloom. Each pair is also printed as a JSON line on stderr as it is
 measured, and with --out written to FILE (one line per graph and executor:
 {"graph", "executor", "tasks", "taskloom_us_per_task", "dask_us_per_task", "ratio",
-"taskloom", "dask", "workers"}; `taskloom-benchplot tables` reads such files).
+"taskloom", "dask", "workers", "budget_s", "load_before", "load_after"}, the last two
+the 1-minute load average when the run started and when the pair was done; `taskloom-benchplot tables` makes the
+figures' tables from docs/bench/compare.jsonl, written so).
 
 The taskloom side is `cargo run --release --example overhead -- --executor E
 --budget-s S GRAPH.json`, which prints one JSON line per (graph, executor) in the
@@ -75,6 +77,7 @@ def main():
                    check=True, cwd=ROOT)
     dask_overhead = os.path.join(ROOT, "scripts", "dask_overhead.py")
     out = open(args.out, "w") if args.out else None
+    load_before = os.getloadavg()[0]
     rows = []
     for g in graphs:
         for ex in executors:
@@ -89,7 +92,8 @@ def main():
                     "taskloom_us_per_task": t["us_per_task"],
                     "dask_us_per_task": d["us_per_task"],
                     "ratio": d["us_per_task"] / t["us_per_task"],
-                    "taskloom": t["system"], "dask": d["system"], "workers": t["workers"]}
+                    "taskloom": t["system"], "dask": d["system"], "workers": t["workers"],
+                    "budget_s": args.budget_s, "load_before": load_before, "load_after": os.getloadavg()[0]}
             rows.append(pair)
             print(json.dumps(pair), file=sys.stderr, flush=True)
             if out:
