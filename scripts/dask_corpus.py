@@ -26,10 +26,11 @@ anyone can re-run dask_order_pressure.py on the same file and get them. Two thin
 normalised so that the files are the same from run to run: the random token that
 `dask.compute` puts in its finalize keys (`...finalizecompute-<uuid4>`) becomes a hash of
 the graph's name, and dependencies are sorted; the graphs are built with
-PYTHONHASHSEED=0, since Dask's optimizations name fused tasks in set order, and with
-this file run as `scripts/dask_corpus.py` (its code's file name and `__file__`)
-wherever the checkout is, since Dask tokenizes the functions defined here by value,
-file name included. Impure
+PYTHONHASHSEED=0, since Dask's optimizations name fused tasks in set order; and no
+path gets into a key: functions that Dask would pickle by value (file name included)
+get a token of their code instead (`stable_function_tokens`), and this file runs as
+`scripts/dask_corpus.py` (its code's file name and `__file__`) wherever the checkout
+and the Python environment are. Impure
 delayed calls and Dask's disk shuffle also name keys at random: the graphs use
 `pure=True` and shuffles by tasks. The committed corpus is this script's output with
 the defaults (about 20 s).
@@ -610,6 +611,41 @@ def versions():
             "pandas": pandas.__version__, "python": platform.python_version()}
 
 
+def stable_function_tokens():
+    """Makes Dask's tokens of Python functions independent of where files are.
+
+    Dask names a collection's keys with a hash of what built it, functions included.
+    A function it cannot pickle by reference (a closure inside Dask, like the
+    wrappers of `da.ones`; anything defined in a script) it pickles by value with
+    cloudpickle, which records the absolute path of its source file: the keys then
+    depend on where the checkout and the Python environment are. This registers a
+    token for such functions made of what they compute instead: module, qualified
+    name, bytecode, constants, names, defaults and closure, no file name.
+    """
+    import pickle
+    import types
+
+    from dask.tokenize import normalize_token
+
+    def code_token(code):
+        return ("code", code.co_name, code.co_code, code.co_names, code.co_varnames,
+                code.co_freevars, code.co_cellvars,
+                tuple(code_token(c) if isinstance(c, types.CodeType) else normalize_token(c)
+                      for c in code.co_consts))
+
+    @normalize_token.register(types.FunctionType)
+    def normalize_function(f):
+        try:
+            out = pickle.dumps(f, protocol=5)
+            if b"__main__" not in out:
+                return ("function", out)  # by reference: module and name
+        except Exception:
+            pass
+        closure = tuple(normalize_token(c.cell_contents) for c in f.__closure__ or ())
+        return ("function", f.__module__, f.__qualname__, code_token(f.__code__),
+                normalize_token(f.__defaults__), normalize_token(f.__kwdefaults__), closure)
+
+
 # The name this file's code is compiled under when it builds the graphs (see main).
 STABLE_NAME = "scripts/dask_corpus.py"
 
@@ -632,6 +668,7 @@ def main():
         env = dict(os.environ, PYTHONHASHSEED="0")
         sys.exit(subprocess.run([sys.executable, "-c", _BOOT, os.path.abspath(__file__),
                                  *sys.argv[1:]], env=env).returncode)
+    stable_function_tokens()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="corpus", help="folder for dask.json and dask/*.json")
     ap.add_argument("--seeds", type=int, default=10, help="PYTHONHASHSEED values 0..N-1")
