@@ -4,8 +4,9 @@
 //! Run: `cargo bench -p taskloom-benches --bench core_state` (all graphs) or
 //! `cargo bench -p taskloom-benches --bench core_state -- chain_1m` (a filter).
 //!
-//! Graphs: every file of the shared benchmark set (`../shared/bench/graphs`, or the
-//! folder in `TASKLOOM_GRAPHS`), plus two generated million-task graphs: `chain_1m`
+//! Graphs: every file of the benchmark set in `benches/graphs` (or the folder named by
+//! `TASKLOOM_GRAPHS`; a missing file stops the run with its path), plus two generated
+//! million-task graphs: `chain_1m`
 //! (one chain) and `wide_1m` (1,000 groups of 999 independent leaves, each group
 //! summed by one task). Before the timings, a table gives the bytes of scheduler state
 //! per task and the drain cost per extra edge (crosstalk k=16 against k=1).
@@ -99,29 +100,40 @@ impl Spec {
     }
 }
 
+/// `benches/graphs` in this repository, or the folder named by `TASKLOOM_GRAPHS`.
 fn graphs_dir() -> PathBuf {
     std::env::var_os("TASKLOOM_GRAPHS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/graphs"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("graphs"))
 }
 
-fn load(name: &str) -> Option<Spec> {
+/// Loads (or generates) a benchmark graph. A graph file that cannot be read or parsed
+/// stops the run naming its path: a benchmark that silently registered nothing would
+/// look like a fast one.
+fn load(name: &str) -> Spec {
     if GENERATED.contains(&name) {
-        return Some(if name == "chain_1m" {
+        return if name == "chain_1m" {
             chain(1_000_000)
         } else {
             wide(1000, 999)
-        });
+        };
     }
-    let text = std::fs::read_to_string(graphs_dir().join(format!("{name}.json"))).ok()?;
-    let loaded = load_json(&text).unwrap();
+    let path = graphs_dir().join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "benchmark graph {}: {e} (the graphs are in benches/graphs; \
+             TASKLOOM_GRAPHS names another folder)",
+            path.display()
+        )
+    });
+    let loaded = load_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let g = loaded.graph;
     let mut spec = Spec::new();
     for id in g.ids() {
         spec.push(g.key(id).clone(), g.deps(id).iter().map(|d| d.index()));
     }
     spec.targets = loaded.targets;
-    Some(spec)
+    spec
 }
 
 fn chain(n: usize) -> Spec {
@@ -152,25 +164,22 @@ fn wide(groups: usize, leaves: usize) -> Spec {
 type Loaded = (Spec, Graph<()>, Vec<TaskId>);
 
 /// Graphs are loaded once per process and shared by all benchmarks.
-fn spec(name: &str) -> Option<&'static Loaded> {
-    static CACHE: OnceLock<Vec<(&'static str, Option<Loaded>)>> = OnceLock::new();
+fn spec(name: &str) -> &'static Loaded {
+    static CACHE: OnceLock<Vec<(&'static str, Loaded)>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| {
         ALL.iter()
             .map(|&n| {
-                (
-                    n,
-                    load(n).map(|s| {
-                        let (g, t) = s.build();
-                        (s, g, t)
-                    }),
-                )
+                let s = load(n);
+                let (g, t) = s.build();
+                (n, (s, g, t))
             })
             .collect()
     });
     cache
         .iter()
         .find(|(n, _)| *n == name)
-        .and_then(|(_, s)| s.as_ref())
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("{name} is not one of the benchmark graphs"))
 }
 
 /// The driver loop with no executor: one task at a time, results dropped at once.
@@ -188,9 +197,7 @@ fn drain(state: &mut State) -> usize {
 
 #[divan::bench(args = ALL, sample_count = 20)]
 fn drain_state(bencher: Bencher, name: &str) {
-    let Some((_, g, targets)) = spec(name) else {
-        return;
-    };
+    let (_, g, targets) = spec(name);
     bencher
         .counter(ItemsCount::new(g.len()))
         .with_inputs(|| State::new(g, targets).unwrap())
@@ -199,7 +206,7 @@ fn drain_state(bencher: Bencher, name: &str) {
 
 #[divan::bench(args = ALL, sample_count = 20)]
 fn build(bencher: Bencher, name: &str) {
-    let Some((s, _, _)) = spec(name) else { return };
+    let (s, _, _) = spec(name);
     bencher
         .counter(ItemsCount::new(s.keys.len()))
         .bench_local(|| s.build());
@@ -207,7 +214,7 @@ fn build(bencher: Bencher, name: &str) {
 
 #[divan::bench(args = ALL, sample_count = 10)]
 fn build_by_key(bencher: Bencher, name: &str) {
-    let Some((s, _, _)) = spec(name) else { return };
+    let (s, _, _) = spec(name);
     bencher
         .counter(ItemsCount::new(s.keys.len()))
         .bench_local(|| {
@@ -222,9 +229,7 @@ fn build_by_key(bencher: Bencher, name: &str) {
 /// `State::new`: cull, order and the state's own arrays.
 #[divan::bench(args = ALL, sample_count = 20)]
 fn cull_order_state(bencher: Bencher, name: &str) {
-    let Some((_, g, targets)) = spec(name) else {
-        return;
-    };
+    let (_, g, targets) = spec(name);
     bencher
         .counter(ItemsCount::new(g.len()))
         .bench_local(|| State::new(g, targets).unwrap());
@@ -232,9 +237,7 @@ fn cull_order_state(bencher: Bencher, name: &str) {
 
 #[divan::bench(args = ALL, sample_count = 20)]
 fn order_only(bencher: Bencher, name: &str) {
-    let Some((_, g, targets)) = spec(name) else {
-        return;
-    };
+    let (_, g, targets) = spec(name);
     let culled = cull(g, targets).unwrap();
     bencher
         .counter(ItemsCount::new(g.len()))
@@ -255,10 +258,7 @@ fn report() {
         "graph", "tasks", "edges", "state B", "B/task", "(B-8/edge)/task", "graph B/task"
     );
     for &name in ALL {
-        let Some((_, g, targets)) = spec(name) else {
-            println!("{name:<20} (not found in {})", graphs_dir().display());
-            continue;
-        };
+        let (_, g, targets) = spec(name);
         let state = State::new(g, targets).unwrap();
         let bytes = state.heap_bytes();
         let (n, e) = (g.len() as f64, g.edge_count() as f64);
@@ -272,26 +272,23 @@ fn report() {
             g.heap_bytes() as f64 / n
         );
     }
-    if let (Some((_, g1, t1)), Some((_, g16, t16))) =
-        (spec("crosstalk_10k_k1"), spec("crosstalk_10k_k16"))
-    {
-        let time = |g: &Graph<()>, t: &[TaskId]| {
-            median_ns(31, || {
-                let mut state = State::new(g, t).unwrap();
-                let start = Instant::now();
-                black_box(drain(&mut state));
-                start.elapsed()
-            })
-        };
-        let (a, b) = (time(g1, t1), time(g16, t16));
-        let extra = (g16.edge_count() - g1.edge_count()) as f64;
-        println!(
-            "\ndrain per extra edge: crosstalk k16 {:.0} µs, k1 {:.0} µs -> {:.2} ns per extra edge\n",
-            b / 1e3,
-            a / 1e3,
-            (b - a) / extra
-        );
-    }
+    let ((_, g1, t1), (_, g16, t16)) = (spec("crosstalk_10k_k1"), spec("crosstalk_10k_k16"));
+    let time = |g: &Graph<()>, t: &[TaskId]| {
+        median_ns(31, || {
+            let mut state = State::new(g, t).unwrap();
+            let start = Instant::now();
+            black_box(drain(&mut state));
+            start.elapsed()
+        })
+    };
+    let (a, b) = (time(g1, t1), time(g16, t16));
+    let extra = (g16.edge_count() - g1.edge_count()) as f64;
+    println!(
+        "\ndrain per extra edge: crosstalk k16 {:.0} µs, k1 {:.0} µs -> {:.2} ns per extra edge\n",
+        b / 1e3,
+        a / 1e3,
+        (b - a) / extra
+    );
 }
 
 fn main() {

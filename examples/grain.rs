@@ -6,7 +6,7 @@
 //!
 //! (`--only-workers N` runs only the pool of N workers: for profiling one case.)
 //!
-//! The workload of Taskflow's anchor, `../shared/bench/taskflow/grain.cpp`, task for
+//! The workload of Taskflow's anchor, `benches/taskflow/grain.cpp`, task for
 //! task: for each task length (1, 10, 100 and 1,000 µs of calibrated CPU work, the
 //! same xorshift spin and the same calibration), `n = min(100000, max(1000, 200000 /
 //! µs))` independent tasks, then a tree reduction with fan-in 8 over their results,

@@ -1,10 +1,11 @@
-//! Per-task overhead on the shared benchmark graphs, in the schema of
-//! `../shared/bench/dask_overhead.py`, so `compare.py` can put taskloom and Dask side
+//! Per-task overhead on the benchmark graphs (`benches/graphs`), in the schema of
+//! `scripts/dask_overhead.py`, so `scripts/compare.py` can put taskloom and Dask side
 //! by side.
 //!
 //! ```sh
 //! cargo run --release --example overhead -- --executor current-thread|threads|processes|cluster \
 //!     [--workers N] [--budget-s S] GRAPH.json...
+//! cargo run --release --example overhead -- --executor threads benches/graphs/chains_10k.json
 //! ```
 //!
 //! `cluster` runs the remote no-ops on N local cluster workers over TCP on loopback
@@ -137,7 +138,8 @@ async fn main() -> Result<(), BoxError> {
         }
     };
     for path in &args.graphs {
-        let file = load_json(&std::fs::read_to_string(path)?)?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let file = load_json(&text).map_err(|e| format!("{path}: {e}"))?;
         let remote = matches!(args.executor.as_str(), "processes" | "cluster").then_some(&noop);
         run_once(&scheduler, &file, remote).await?; // warm-up
         let deadline = Instant::now() + std::time::Duration::from_secs_f64(args.budget_s);

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """µs per task: taskloom's Dask schedulers against Dask's own, side by side, one run.
 
-Run in the test virtualenv (scripts/test.sh makes it and installs the package):
+Runs as `scripts/py scripts/bench_dask.py` (the project's Python environment, with the
+taskloom package built and installed):
 
-    target/py-venv/bin/python scripts/bench_dask.py [--runs 7] [--workers 2] [--json F]
-    target/py-venv/bin/python scripts/bench_dask.py --tables F   # medians of the runs in F
+    scripts/py scripts/bench_dask.py [--runs 7] [--workers 2] [--json F]
+    scripts/py scripts/bench_dask.py --tables F   # medians of the runs in F
 
 For each workload it captures the graph that ``compute`` hands a scheduler (optimized,
 as ``compute`` optimizes it), converts it once with Dask's ``convert_legacy_graph``,
@@ -29,6 +30,7 @@ optimization included, against the one-chunk array (the seed's own method).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -36,7 +38,14 @@ import sys
 import time
 from operator import add
 
-import numpy as np
+# Outside the project's Python environment, say which one to use rather than fail
+# on an import.
+_missing = [m for m in ('dask', 'numpy', 'pandas', 'taskloom') if importlib.util.find_spec(m) is None]
+if _missing:
+    sys.exit(f"bench_dask.py: no module named {', '.join(_missing)}: run it as "
+             "`scripts/py scripts/bench_dask.py ...` (the project's Python environment)")
+
+import numpy as np  # noqa: E402
 import pandas as pd
 
 import dask

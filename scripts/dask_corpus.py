@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """A corpus of real Dask task graphs, in the shared JSON graph format.
 
-Usage (from the repository root, in the pinned venv; see scripts/requirements.txt):
+Runs as `scripts/py scripts/dask_corpus.py` (the project's Python environment, with
+the pinned Dask the corpus was made with), from the repository root:
 
-    python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements.txt
-    .venv/bin/python scripts/dask_corpus.py [--out corpus] [--seeds 10] [--only NAME...]
-    .venv/bin/python scripts/dask_corpus.py --list     # the graphs, one line each
+    scripts/py scripts/dask_corpus.py [--out corpus] [--seeds 10] [--only NAME...]
+    scripts/py scripts/dask_corpus.py --list     # the graphs, one line each
 
 Builds each graph from a real Dask collection (arrays, dataframes, bags, delayed), takes
 the graph exactly as `dask.compute` hands it to a scheduler (optimized, culled to the
@@ -26,13 +26,18 @@ anyone can re-run dask_order_pressure.py on the same file and get them. Two thin
 normalised so that the files are the same from run to run: the random token that
 `dask.compute` puts in its finalize keys (`...finalizecompute-<uuid4>`) becomes a hash of
 the graph's name, and dependencies are sorted; the graphs are built with
-PYTHONHASHSEED=0, since Dask's optimizations name fused tasks in set order. Impure
+PYTHONHASHSEED=0, since Dask's optimizations name fused tasks in set order; and no
+path gets into a key: functions that Dask would pickle by value (file name included)
+get a token of their code instead (`stable_function_tokens`), and this file runs as
+`scripts/dask_corpus.py` (its code's file name and `__file__`) wherever the checkout
+and the Python environment are. Impure
 delayed calls and Dask's disk shuffle also name keys at random: the graphs use
 `pure=True` and shuffles by tasks. The committed corpus is this script's output with
 the defaults (about 20 s).
 """
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -41,7 +46,16 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+# Outside the project's Python environment, say which one to use rather than fail
+# on an import.
+_missing = [m for m in ('dask', 'numpy', 'pandas') if importlib.util.find_spec(m) is None]
+if _missing:
+    sys.exit(f"dask_corpus.py: no module named {', '.join(_missing)}: run it as "
+             "`scripts/py scripts/dask_corpus.py ...` (the project's Python environment)")
+
+# This folder. Under main's re-run, `__file__` is STABLE_NAME and the real file is
+# `_REAL_FILE` (see main).
+HERE = os.path.dirname(os.path.abspath(globals().get("_REAL_FILE", __file__)))
 
 # ---------------------------------------------------------------------------------------
 # Capturing the graph a scheduler gets
@@ -597,12 +611,64 @@ def versions():
             "pandas": pandas.__version__, "python": platform.python_version()}
 
 
+def stable_function_tokens():
+    """Makes Dask's tokens of Python functions independent of where files are.
+
+    Dask names a collection's keys with a hash of what built it, functions included.
+    A function it cannot pickle by reference (a closure inside Dask, like the
+    wrappers of `da.ones`; anything defined in a script) it pickles by value with
+    cloudpickle, which records the absolute path of its source file: the keys then
+    depend on where the checkout and the Python environment are. This registers a
+    token for such functions made of what they compute instead: module, qualified
+    name, bytecode, constants, names, defaults and closure, no file name.
+    """
+    import pickle
+    import types
+
+    from dask.tokenize import normalize_token
+
+    def code_token(code):
+        return ("code", code.co_name, code.co_code, code.co_names, code.co_varnames,
+                code.co_freevars, code.co_cellvars,
+                tuple(code_token(c) if isinstance(c, types.CodeType) else normalize_token(c)
+                      for c in code.co_consts))
+
+    @normalize_token.register(types.FunctionType)
+    def normalize_function(f):
+        try:
+            out = pickle.dumps(f, protocol=5)
+            if b"__main__" not in out:
+                return ("function", out)  # by reference: module and name
+        except Exception:
+            pass
+        closure = tuple(normalize_token(c.cell_contents) for c in f.__closure__ or ())
+        return ("function", f.__module__, f.__qualname__, code_token(f.__code__),
+                normalize_token(f.__defaults__), normalize_token(f.__kwdefaults__), closure)
+
+
+# The name this file's code is compiled under when it builds the graphs (see main).
+STABLE_NAME = "scripts/dask_corpus.py"
+
+# Runs this file as __main__ under STABLE_NAME, both its code's file name and its
+# `__file__`: `path`, the real file, is `_REAL_FILE`.
+_BOOT = ("import sys; path = sys.argv[1]; sys.argv = [path, *sys.argv[2:]]; "
+         "code = compile(open(path).read(), %r, 'exec'); "
+         "exec(code, {'__name__': '__main__', '__file__': %r, '_REAL_FILE': path})"
+         ) % (STABLE_NAME, STABLE_NAME)
+
+
 def main():
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        # Dask's graph optimizations iterate sets too (which fused task gets which
-        # name): build the graphs in an interpreter with a fixed hash seed.
+    if os.environ.get("PYTHONHASHSEED") != "0" or __file__ != STABLE_NAME:
+        # Build the graphs in an interpreter with a fixed hash seed (Dask's graph
+        # optimizations iterate sets: which fused task gets which name), and with this
+        # file's code compiled under a name, and its `__file__` set to one, that do not
+        # depend on where the checkout is: Dask tokenizes the functions defined here by
+        # value (cloudpickle), with their code's file name and their module's
+        # `__file__`, and the tokens are in the keys.
         env = dict(os.environ, PYTHONHASHSEED="0")
-        sys.exit(subprocess.run([sys.executable, *sys.argv], env=env).returncode)
+        sys.exit(subprocess.run([sys.executable, "-c", _BOOT, os.path.abspath(__file__),
+                                 *sys.argv[1:]], env=env).returncode)
+    stable_function_tokens()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="corpus", help="folder for dask.json and dask/*.json")
     ap.add_argument("--seeds", type=int, default=10, help="PYTHONHASHSEED values 0..N-1")

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Granularity on Dask's threaded scheduler: the workload of taskloom's `grain` example.
 
-Usage: dask_grain.py [--workers N] [--lengths 1,10,100,1000] [--runs 5]
-(needs dask and numpy; tools/benchplot/grain.sh runs it in compare.py's virtualenv)
+Runs as `scripts/py scripts/dask_grain.py` (the project's Python environment;
+tools/benchplot/grain.sh runs it so):
+
+    scripts/py scripts/dask_grain.py [--workers N] [--lengths 1,10,100,1000] [--runs 5]
 
 For each task length (µs), n = min(100000, max(1000, 200000 // length)) independent
 tasks of calibrated numpy work, then a tree reduction with fan-in 8 over their
 results, computed with `dask.threaded.get` on a pool of 1 to N threads. Same n, same
-tree, same statistics as examples/grain.rs and ../shared/bench/taskflow/grain.cpp.
+tree, same statistics as examples/grain.rs and benches/taskflow/grain.cpp.
 
 The work releases the GIL: one `numpy.cos` over m float64 values into a per-thread
 buffer (numpy releases the GIL inside a ufunc's loop over more than 500 elements), m
@@ -23,6 +25,7 @@ that by the workers instead. One JSON line per (length, workers), in the schema 
 taskloom's `grain` example.
 """
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -31,7 +34,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
+# Outside the project's Python environment, say which one to use rather than fail
+# on an import.
+_missing = [m for m in ('dask', 'numpy') if importlib.util.find_spec(m) is None]
+if _missing:
+    sys.exit(f"dask_grain.py: no module named {', '.join(_missing)}: run it as "
+             "`scripts/py scripts/dask_grain.py ...` (the project's Python environment)")
+
+import numpy as np  # noqa: E402
 
 SOURCE = np.linspace(0.0, 1.0, 1_000_000)
 LOCAL = threading.local()

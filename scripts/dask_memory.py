@@ -2,9 +2,9 @@
 """Memory under real data on Dask's local schedulers: the Dask half of taskloom's
 `cargo run --release --example memory`.
 
-Usage (in the venv of scripts/requirements.txt):
+Runs as `scripts/py scripts/dask_memory.py` (the project's Python environment):
 
-    .venv/bin/python scripts/dask_memory.py [--executor sync|threads] [--workers N] \
+    scripts/py scripts/dask_memory.py [--executor sync|threads] [--workers N] \
         [--mib M] GRAPH.json...
 
 Every task of a graph in the shared JSON format becomes a call that reads one element
@@ -27,6 +27,7 @@ kernel's high-water mark (VmHWM), reset before each graph through
 before).
 """
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -34,6 +35,13 @@ import sys
 import threading
 import time
 import weakref
+
+# Outside the project's Python environment, say which one to use rather than fail
+# on an import.
+_missing = [m for m in ('dask', 'numpy') if importlib.util.find_spec(m) is None]
+if _missing:
+    sys.exit(f"dask_memory.py: no module named {', '.join(_missing)}: run it as "
+             "`scripts/py scripts/dask_memory.py ...` (the project's Python environment)")
 
 
 def proc_status_bytes(field):

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Memory pressure and run time of `dask.order.order` on graphs in the shared JSON format.
+"""Memory pressure and run time of `dask.order.order` on graphs in the JSON graph format.
 
-Usage: dask_order_pressure.py [--runs 5] [--seeds 1] GRAPH.json...
+Runs as `scripts/py scripts/dask_order_pressure.py` (the project's Python environment):
 
-Builds each graph as a Dask dict the way ../shared/bench/dask_overhead.py does (every
+    scripts/py scripts/dask_order_pressure.py [--runs 5] [--seeds 1] GRAPH.json...
+    scripts/py scripts/dask_order_pressure.py --seeds 5 benches/graphs/*.json
+
+Builds each graph as a Dask dict the way scripts/dask_overhead.py does (every
 task a no-op over its dependencies, keys as the strings stored in the file), times
 `dask.order.order` (median of --runs), then runs `dask.order.diagnostics` with that
 order. Prints one JSON line per graph:
@@ -18,12 +21,20 @@ with PYTHONHASHSEED=0..N-1; max_pressure is then the lowest seen (Dask at its be
 max_pressure_worst the highest, and order_ms the median over all runs.
 """
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+
+# Outside the project's Python environment, say which one to use rather than fail
+# on an import.
+_missing = [m for m in ('dask',) if importlib.util.find_spec(m) is None]
+if _missing:
+    sys.exit(f"dask_order_pressure.py: no module named {', '.join(_missing)}: run it as "
+             "`scripts/py scripts/dask_order_pressure.py ...` (the project's Python environment)")
 
 
 def noop(*args):

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The pipeline of taskloom's `resident` example on Dask's multiprocessing scheduler.
 
-Usage: dask_resident.py [--workers N] [--mib M] [--chunks C] [--optimize]
-(needs dask and numpy: `python3 -m venv .venv && .venv/bin/pip install -r
-scripts/requirements.txt`)
+Runs as `scripts/py scripts/dask_resident.py` (the project's Python environment):
+
+    scripts/py scripts/dask_resident.py [--workers N] [--mib M] [--chunks C] [--optimize]
 
 C chunks (default 1,000) of M MiB of float64 (default 1): each made in a worker
 (`make`, like taskloom's: the values i*len .. i*len+len-1), mapped twice (+1, then
@@ -23,11 +23,20 @@ Timed: one `compute` of the prebuilt collection. Prints one JSON line:
 chunk) as taskloom's example does.
 """
 import argparse
+import importlib.util
 import json
 import multiprocessing
+import sys
 import time
 
-import dask
+# Outside the project's Python environment, say which one to use rather than fail
+# on an import.
+_missing = [m for m in ('dask', 'numpy') if importlib.util.find_spec(m) is None]
+if _missing:
+    sys.exit(f"dask_resident.py: no module named {', '.join(_missing)}: run it as "
+             "`scripts/py scripts/dask_resident.py ...` (the project's Python environment)")
+
+import dask  # noqa: E402
 import dask.multiprocessing
 import numpy as np
 from dask.delayed import delayed

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Memory under real data, taskloom and Dask side by side: one command, one table.
 
-Usage (from the repository root, in the venv of scripts/requirements.txt):
+Runs as `scripts/py scripts/memory_compare.py` (the project's Python environment),
+from the repository root:
 
-    .venv/bin/python scripts/memory_compare.py [--repeat 3] [--mib 1] \
+    scripts/py scripts/memory_compare.py [--repeat 3] [--mib 1] \
         [--configs sync,threads:2] [--budget-mib B] [--out memory.jsonl] [GRAPH.json...]
-    .venv/bin/python scripts/memory_compare.py --from memory.jsonl   # table again
+    scripts/py scripts/memory_compare.py --from memory.jsonl   # table again
 
 Graphs default to the corpus (corpus/dask/*.json). For each graph and configuration
 it runs, in a fresh process each time (so peak RSS is the graph's own):
@@ -43,12 +44,20 @@ no higher RSS), and those within (workers + 1) of its plan, and name the others.
 """
 import argparse
 import glob
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+
+# Outside the project's Python environment, say which one to use rather than fail
+# on an import.
+_missing = [m for m in ('dask', 'numpy') if importlib.util.find_spec(m) is None]
+if _missing:
+    sys.exit(f"memory_compare.py: no module named {', '.join(_missing)}: run it as "
+             "`scripts/py scripts/memory_compare.py ...` (the project's Python environment)")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

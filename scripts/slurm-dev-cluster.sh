@@ -10,7 +10,7 @@
 # ports 6821 and 6822, one CPU each, in partition `ci`; no systemd, no cgroups (they
 # do not work in a sandbox). Everything it makes lives under /etc/slurm,
 # /var/spool/slurm*, /var/log/slurm and /run, and `stop` removes the state, so the
-# next start is clean. Facts behind it: ../shared/reference/slurm-on-one-host.md.
+# next start is clean.
 set -euo pipefail
 
 CONF=/etc/slurm/slurm.conf

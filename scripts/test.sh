@@ -7,11 +7,11 @@
 #      (scripts/slurm-dev-cluster.sh), started here when Slurm is installed and this
 #      is root, and stopped at exit if it was started here. Without Slurm the tests
 #      say why they skip; with TASKLOOM_REQUIRE_SLURM=1 (CI) they fail instead.
-#   3. a virtualenv (made once, reused: target/py-venv), with the pinned test
-#      requirements from PyPI (python/requirements-test.txt: Dask with its array,
-#      bag and dataframe extras, numpy, pandas, pytest, maturin...)
-#   4. pip install ./python: the `taskloom` package, built by the pinned maturin
-#   5. pytest python/tests
+#   3. pytest python/tests in the project's Python environment (scripts/py: a
+#      virtualenv made once and reused, target/py-venv, with the pinned packages of
+#      scripts/requirements.txt from PyPI: Dask with its array, bag and dataframe
+#      extras, numpy, pandas, pytest, maturin...), the `taskloom` package (./python)
+#      rebuilt and reinstalled first, every run, with the pinned maturin
 #
 # Environment: PYTHON, the interpreter that makes the virtualenv (default python3);
 # TASKLOOM_VENV, where it lives (default target/py-venv). Extra arguments go to pytest.
@@ -35,24 +35,6 @@ if [ "$slurm_started_here" = 1 ]; then
     trap - EXIT
 fi
 
-venv="${TASKLOOM_VENV:-target/py-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-    echo "== virtualenv $venv"
-    "${PYTHON:-python3}" -m venv "$venv"
-fi
-venv="$(cd "$venv" && pwd)"
-py="$venv/bin/python"
-# The build backend runs the `maturin` program: the virtualenv's, pinned.
-export PATH="$venv/bin:$PATH"
-
-echo "== test requirements (python/requirements-test.txt)"
-"$py" -m pip install --quiet --disable-pip-version-check -r python/requirements-test.txt
-
-echo "== pip install ./python"
-# Rebuilt every run (the version number does not change with the code); built with
-# the pinned maturin from the requirements rather than whatever PyPI has today.
-"$py" -m pip install --quiet --disable-pip-version-check \
-    --force-reinstall --no-deps --no-build-isolation ./python
-
-echo "== pytest python/tests"
-"$venv/bin/pytest" -p no:cacheprovider python/tests "$@"
+echo "== pytest python/tests (scripts/py, the taskloom package rebuilt)"
+# Rebuilt every run: the version number does not change with the code.
+TASKLOOM_PY_REINSTALL=1 scripts/py -m pytest -p no:cacheprovider python/tests "$@"

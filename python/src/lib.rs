@@ -3,11 +3,11 @@
 //! The Python package (`python/taskloom`) does what must stay Dask's: it turns what
 //! `compute` hands a scheduler into a dict of task-spec nodes with Dask's own
 //! `convert_legacy_graph`, and calls the `start`, `start_state` and `finish` callbacks
-//! around the computation. It then calls [`compute`], which does the rest in Rust:
-//! builds a taskloom graph of the nodes the requested keys need, and runs it on a
-//! shared taskloom scheduler, with the GIL released while it waits. taskloom-core
-//! orders the tasks and keeps the LIFO ready stack; a worker takes the GIL only to call
-//! a node.
+//! around the computation. It then calls this module's `compute`, which does the rest
+//! in Rust: builds a taskloom graph of the nodes the requested keys need, and runs it
+//! on a shared taskloom scheduler, with the GIL released while it waits. taskloom-core
+//! orders the tasks and hands out the ready ones in that order; a worker takes the GIL
+//! only to call a node.
 //!
 //! # Layout
 //!

@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# The granularity benchmark of issue 14, three systems side by side in one run, and its
-# README table and figure. Writes docs/bench/grain/{grain.jsonl,grain.svg,load.txt}.
+# The granularity benchmark, three systems side by side in one run, and its table and
+# figure. Writes docs/bench/grain/{grain.jsonl,grain.svg,load.txt}.
 #
-#   tools/benchplot/grain.sh               # Taskflow, taskloom, Dask (about 5 minutes)
-#   tools/benchplot/grain.sh --skip-dask   # Taskflow and taskloom only (about 40 s)
+#   TASKFLOW_INCLUDE=DIR tools/benchplot/grain.sh               # Taskflow, taskloom, Dask (about 5 minutes)
+#   TASKFLOW_INCLUDE=DIR tools/benchplot/grain.sh --skip-dask   # Taskflow and taskloom only (about 40 s)
 #
-# Taskflow: ../shared/bench/taskflow/run.sh (grain.cpp, C++, work stealing), its text
-# turned into JSON lines here. taskloom: `cargo run --release --example grain`.
-# Dask 2026.8.0: scripts/dask_grain.py in the virtualenv compare.py uses (numpy added).
+# Taskflow: benches/taskflow/run.sh (grain.cpp, C++, work stealing; TASKFLOW_INCLUDE is
+# the folder holding Taskflow's taskflow/taskflow.hpp), its text turned into JSON lines
+# here. taskloom: `cargo run --release --example grain`.
+# Dask 2026.8.0: scripts/dask_grain.py in the project's Python environment (scripts/py).
 # All three: 1 and 2 workers, 1, 10, 100 and 1000 µs tasks, best of 5 (and median).
 # ROUNDS (default 1) repeats Taskflow and taskloom alternately; the figure keeps each
 # system's best run. The 1-minute load average before and after goes to load.txt:
-# take figures only from a quiet machine (load below about 1.2). SHARED (default
-# ../shared beside the repository) is the shared folder holding bench/taskflow.
+# take figures only from a quiet machine (load below about 1.2). Then
+# `taskloom-benchplot tables` regenerates the figures' tables from the data.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-SHARED=${SHARED:-$ROOT/../shared}
+if [ -z "${TASKFLOW_INCLUDE:-}" ]; then
+    echo "grain.sh: set TASKFLOW_INCLUDE (see benches/taskflow/run.sh)" >&2
+    exit 2
+fi
 OUT=$ROOT/docs/bench/grain
 ROUNDS=${ROUNDS:-1}
 SKIP_DASK=0
@@ -34,7 +38,7 @@ echo "load before: $(load)" > "$TMP/load.txt"
 
 # "task     1 us x 100000:  w=1: 111.1 ms (ideal 100.0, eff 90%)  w=2: ..." -> JSON lines
 taskflow_json() {
-    python3 -c '
+    scripts/py -c '
 import json, re, sys
 for line in sys.stdin:
     m = re.match(r"task\s+(\d+) us x\s+(\d+):", line)
@@ -52,7 +56,7 @@ for line in sys.stdin:
 : > "$TMP/grain.jsonl"
 for round in $(seq "$ROUNDS"); do
     echo "== Taskflow (round $round)" >&2
-    bash "$SHARED/bench/taskflow/run.sh" > "$TMP/taskflow.txt"
+    benches/taskflow/run.sh > "$TMP/taskflow.txt"
     cat "$TMP/taskflow.txt" >&2
     taskflow_json < "$TMP/taskflow.txt" >> "$TMP/grain.jsonl"
     echo "== taskloom (round $round)" >&2
@@ -63,14 +67,7 @@ done
 
 if [ "$SKIP_DASK" = 0 ]; then
     echo "== Dask" >&2
-    VENV=${TMPDIR:-/tmp}/taskloom-dask-2026.8.0
-    if [ ! -x "$VENV/bin/python" ]; then
-        python3 -m venv "$VENV"
-    fi
-    if ! "$VENV/bin/python" -c "import dask, numpy" 2>/dev/null; then
-        "$VENV/bin/python" -m pip install -q "dask==2026.8.0" "distributed==2026.8.0" numpy
-    fi
-    "$VENV/bin/python" "$ROOT/scripts/dask_grain.py" --workers 2 > "$TMP/dask.jsonl"
+    scripts/py scripts/dask_grain.py --workers 2 > "$TMP/dask.jsonl"
     cat "$TMP/dask.jsonl" >&2
     cat "$TMP/dask.jsonl" >> "$TMP/grain.jsonl"
 fi
@@ -80,3 +77,4 @@ cat "$TMP/load.txt" >&2
 mv "$TMP/grain.jsonl" "$OUT/grain.jsonl"
 mv "$TMP/load.txt" "$OUT/load.txt"
 "$ROOT/target/release/taskloom-benchplot" grain "$OUT"
+"$ROOT/target/release/taskloom-benchplot" tables

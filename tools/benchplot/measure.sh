@@ -1,27 +1,26 @@
 #!/usr/bin/env bash
 # Measures per-task overhead of taskloom and Dask on the chains and crosstalk graphs
-# and redraws the README's figures. Run from anywhere; writes docs/bench/.
+# and redraws the figures of the README and the guide. Run from anywhere; writes docs/bench/.
 #
 #   tools/benchplot/measure.sh              # taskloom and Dask (Dask takes minutes)
 #   tools/benchplot/measure.sh --skip-dask  # taskloom only; keeps docs/bench/dask.jsonl
 #
-# taskloom: `cargo run --release --example overhead` on chains 1k, 10k, 100k (shared)
-# and 1M (generated into a temporary folder, not committed: 37 MB), and crosstalk
-# k = 1, 2, 4, 8, 16, with 1 s of runs per graph (at least 3).
-# Dask 2026.8.0: ../shared/bench/dask_overhead.py in a virtualenv under $TMPDIR (the
-# one compare.py uses), same graphs without 1M (a minute or more per run), budget 1 s;
+# taskloom: `cargo run --release --example overhead` on chains 1k, 10k, 100k
+# (benches/graphs) and 1M (generated into a temporary folder, not committed: 37 MB),
+# and crosstalk k = 1, 2, 4, 8, 16, with 1 s of runs per graph (at least 3).
+# Dask 2026.8.0: scripts/dask_overhead.py in the project's Python environment
+# (scripts/py), same graphs without 1M (a minute or more per run), budget 1 s;
 # about 10 minutes in all, most of it the process pool.
 # Then `taskloom-benchplot plot docs/bench` draws docs/bench/scaling-{tasks,deps}.svg
-# and prints the tables.
+# and prints the tables, and `taskloom-benchplot tables` regenerates the figures'
+# tables from the data.
 #
 # Environment: TASKLOOM_EXECUTORS (default "current-thread threads processes"),
-# DASK_EXECUTORS (default "sync,threads,processes"), BUDGET_S (default 1), SHARED
-# (default ../shared beside the repository).
+# DASK_EXECUTORS (default "sync,threads,processes"), BUDGET_S (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-SHARED=${SHARED:-$ROOT/../shared}
-GRAPHS=$SHARED/bench/graphs
+GRAPHS=$ROOT/benches/graphs
 OUT=$ROOT/docs/bench
 BUDGET_S=${BUDGET_S:-1}
 TASKLOOM_EXECUTORS=${TASKLOOM_EXECUTORS:-"current-thread threads processes"}
@@ -53,14 +52,10 @@ mv "$TMP/taskloom.jsonl" "$OUT/taskloom.jsonl"
 
 if [ "$SKIP_DASK" = 0 ]; then
     echo "== dask ($DASK_EXECUTORS)" >&2
-    VENV=${TMPDIR:-/tmp}/taskloom-dask-2026.8.0
-    if [ ! -x "$VENV/bin/python" ]; then
-        python3 -m venv "$VENV"
-        "$VENV/bin/python" -m pip install -q "dask==2026.8.0"
-    fi
-    "$VENV/bin/python" "$SHARED/bench/dask_overhead.py" --executors "$DASK_EXECUTORS" \
+    scripts/py scripts/dask_overhead.py --executors "$DASK_EXECUTORS" \
         --budget-s "$BUDGET_S" "${CHAINS[@]}" "${CROSSTALK[@]}" | tee "$TMP/dask.jsonl" >&2
     mv "$TMP/dask.jsonl" "$OUT/dask.jsonl"
 fi
 
 "$BENCHPLOT" plot "$OUT"
+"$BENCHPLOT" tables

@@ -1,13 +1,13 @@
-//! Memory pressure and run time of taskloom's `order` on graphs in the shared JSON
+//! Memory pressure and run time of taskloom's `order` on graphs in the JSON graph
 //! format; the Rust half of `scripts/dask_order_pressure.py`.
 //!
 //! ```sh
 //! cargo run --release -p taskloom-core --features serde --example order_pressure -- \
-//!     ../shared/bench/graphs/*.json
+//!     benches/graphs/*.json
 //! # side by side with Dask (a table in Markdown):
-//! python3 scripts/dask_order_pressure.py --seeds 5 ../shared/bench/graphs/*.json > /tmp/dask.jsonl
+//! scripts/py scripts/dask_order_pressure.py --seeds 5 benches/graphs/*.json > /tmp/dask.jsonl
 //! cargo run --release -p taskloom-core --features serde --example order_pressure -- \
-//!     --dask /tmp/dask.jsonl ../shared/bench/graphs/*.json
+//!     --dask /tmp/dask.jsonl benches/graphs/*.json
 //! ```
 //!
 //! Besides files, `gen:chain_1m` (one chain of a million tasks) and `gen:wide_1m`
@@ -158,11 +158,13 @@ fn measure(loaded: LoadedGraph, timing: bool) -> Result<Row, Box<dyn Error>> {
 /// `(max_pressure, order_ms)` by graph name, from the Python script's JSON lines.
 fn read_dask(path: &str) -> Result<HashMap<String, (u64, f64)>, Box<dyn Error>> {
     let mut out = HashMap::new();
-    for line in std::fs::read_to_string(path)?.lines() {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    for line in text.lines() {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{path}: {e}"))?;
         let field = |k: &str| {
             v.get(k)
                 .ok_or_else(|| format!("{path}: no `{k}` in {line}"))
@@ -195,7 +197,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let loaded = match path.strip_prefix("gen:") {
             Some(name) => generate(name)?,
             None => {
-                let text = std::fs::read_to_string(path)?;
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
                 if !text.contains("\"tasks\"")
                     || path.ends_with("/index.json")
                     || path == "index.json"

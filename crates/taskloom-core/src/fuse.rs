@@ -18,7 +18,7 @@
 //!   [`Fused::dask_key`] gives that readable name for display;
 //! - **what is computed**: every needed task is a member of exactly one fused task,
 //!   after the members it depends on; tasks that no target needs are dropped, as
-//!   [`cull`] drops them.
+//!   [`cull()`](crate::cull::cull) drops them.
 //!
 //! One pass over the culled graph: `O(n + e)` time and memory, no recursion.
 

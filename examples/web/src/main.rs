@@ -4,8 +4,8 @@
 //! ```sh
 //! cargo run --release -p taskloom-web-example -- [--addr 127.0.0.1:3000] [--workers N]
 //! curl -s localhost:3000/compute -d '{"tree_sum": {"chunks": 500}}'
-//! jq -c '{graph: ., task: "depth"}' ../shared/bench/graphs/chains_1k.json \
-//!     | curl -s localhost:3000/compute -d @-
+//! curl -s localhost:3000/compute --data-binary @examples/web/chains_1k_depth.json
+//! # (a graph of benches/graphs as a request: jq -c '{graph: ., task: "depth"}' FILE)
 //! curl -s localhost:3000/stats
 //! ```
 //!

@@ -204,6 +204,23 @@ async fn two_hundred_concurrent_requests_are_all_answered_right() {
     assert_eq!(stats.computations_running.load(Ordering::SeqCst), 0);
 }
 
+/// The request body the guide shows (`curl ... -d @examples/web/chains_1k_depth.json`):
+/// Dask's `chains_1k` graph, 10 chains of 100 tasks, each target at depth 100.
+#[tokio::test]
+async fn the_documented_request_body_is_answered() {
+    let server = Server::start();
+    let body = include_str!("../chains_1k_depth.json");
+    let (status, answer) = post(&client(), server.addr, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["tasks"], 1000);
+    let result = answer["result"].as_array().unwrap();
+    assert_eq!(result.len(), 10);
+    for (c, target) in result.iter().enumerate() {
+        assert_eq!(target["key"], format!("c{c}_99"));
+        assert_eq!(target["value"], 100);
+    }
+}
+
 #[tokio::test]
 async fn bad_requests_get_a_4xx_with_the_error() {
     let server = Server::start();

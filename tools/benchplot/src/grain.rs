@@ -1,5 +1,5 @@
 //! The granularity figure: efficiency against task length, taskloom beside Taskflow
-//! and Dask (issue 14).
+//! and Dask.
 //!
 //! Reads `grain.jsonl` of a folder, one JSON line per (system, task length,
 //! workers) in the schema of taskloom's `grain` example; a system measured more than
@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::{Error, read_jsonl};
 
-/// Efficiency targets of issue 14 with 2 workers: (task µs, efficiency).
+/// Efficiency targets with 2 workers: (task µs, efficiency).
 const TARGETS: [(u64, f64); 4] = [(1, 0.60), (10, 0.95), (100, 0.98), (1000, 0.98)];
 
 /// One measured line.
@@ -74,7 +74,8 @@ fn percent(p: &Point) -> String {
     }
 }
 
-fn table(best: &Best) {
+/// The efficiency table, as `grain` prints it and the guide shows it.
+fn table(best: &Best) -> String {
     let mut workers: Vec<u32> = best.keys().map(|k| k.1).collect();
     workers.sort_unstable();
     workers.dedup();
@@ -86,15 +87,15 @@ fn table(best: &Best) {
         .map(|s| s.0)
         .filter(|s| best.keys().any(|k| k.0 == *s))
         .collect();
-    print!("| task | tasks |");
+    let mut out = String::from("| task | tasks |");
     for w in &workers {
         for s in &present {
-            print!(" {s}, {w} worker{} |", if *w == 1 { "" } else { "s" });
+            out += &format!(" {s}, {w} worker{} |", if *w == 1 { "" } else { "s" });
         }
     }
-    println!(" target, 2 workers |");
-    println!(
-        "|---|---:|{}---:|",
+    out += " target, 2 workers |\n";
+    out += &format!(
+        "|---|---:|{}---:|\n",
         "---:|".repeat(workers.len() * present.len())
     );
     for &us in &lengths {
@@ -102,24 +103,28 @@ fn table(best: &Best) {
             .values()
             .find(|p| p.task_us == us)
             .map_or(0, |p| p.tasks);
-        print!("| {us} µs | {tasks} |");
+        out += &format!("| {us} µs | {tasks} |");
         for w in &workers {
             for s in &present {
                 match best.get(&((*s).to_owned(), *w, us)) {
-                    Some(p) => print!(" {} |", percent(p)),
-                    None => print!(" – |"),
+                    Some(p) => out += &format!(" {} |", percent(p)),
+                    None => out += " – |",
                 }
             }
         }
         match TARGETS.iter().find(|t| t.0 == us) {
-            Some(t) => println!(" ≥ {:.0} |", t.1 * 100.0),
-            None => println!(" |"),
+            Some(t) => out += &format!(" ≥ {:.0} |\n", t.1 * 100.0),
+            None => out += " |\n",
         }
     }
-    println!(
-        "\nEfficiency in % = ideal ÷ measured, ideal = tasks × length ÷ workers; best of \
-         the runs, (median) where the program reports one.\n"
-    );
+    out += "\nEfficiency in % = ideal ÷ measured, ideal = tasks × length ÷ workers; best of \
+            the runs, (median) where the program reports one.\n";
+    out
+}
+
+/// The table of `dir`'s `grain.jsonl`, for the generated figures.
+pub(crate) fn table_of(dir: &Path) -> Result<String, Error> {
+    Ok(table(&load(dir)?))
 }
 
 fn draw(best: &Best, path: &Path) -> Result<(), Error> {
@@ -234,7 +239,7 @@ fn draw(best: &Best, path: &Path) -> Result<(), Error> {
 /// Prints the table and draws `grain.svg` in `dir` from its `grain.jsonl`.
 pub(crate) fn plot(dir: &Path) -> Result<(), Error> {
     let best = load(dir)?;
-    table(&best);
+    println!("{}", table(&best));
     let path = dir.join("grain.svg");
     draw(&best, &path)?;
     eprintln!("wrote {}", path.display());

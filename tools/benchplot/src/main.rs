@@ -1,30 +1,39 @@
-//! taskloom-benchplot: the benchmark figures of the README, drawn from measured data.
+//! taskloom-benchplot: the benchmark figures, drawn and tabulated from measured data.
 //!
 //! ```sh
-//! taskloom-benchplot plot docs/bench          # docs/bench/*.jsonl -> docs/bench/*.svg
+//! taskloom-benchplot plot docs/bench          # taskloom.jsonl, dask.jsonl -> scaling-*.svg
 //! taskloom-benchplot grain docs/bench/grain   # grain.jsonl -> grain.svg (efficiency)
-//! taskloom-benchplot gen-chains 10000 100     # chains graph (shared JSON format) on stdout
+//! taskloom-benchplot tables                   # docs/bench -> the figures' Markdown tables
+//! taskloom-benchplot tables --check           # fails if a generated file is stale
+//! taskloom-benchplot gen-chains 10000 100     # chains graph (JSON graph format) on stdout
 //! ```
 //!
-//! `plot` reads every `*.jsonl` file of a folder: JSON lines in the schema of
-//! `../shared/bench/dask_overhead.py` and taskloom's `overhead` example (`system,
-//! graph, executor, workers, tasks, edges, runs, median_s, min_s, us_per_task`). It
-//! draws µs per task against the number of tasks (the `chains_*` graphs) and against
+//! `plot` reads `taskloom.jsonl` and `dask.jsonl` of a folder (what
+//! `tools/benchplot/measure.sh` writes there): JSON lines in the schema of
+//! `scripts/dask_overhead.py` and taskloom's `overhead` example (`system, graph,
+//! executor, workers, tasks, edges, runs, median_s, min_s, us_per_task`). It draws µs
+//! per task against the number of tasks (the `chains_*` graphs) and against
 //! dependencies per task (the `crosstalk_*_k*` graphs), one series per system and
 //! executor, log scales, as SVG; and prints the same numbers as Markdown tables.
-//! `tools/benchplot/measure.sh` runs the measurements and then this.
+//! Other JSON-lines files of the folder have other layouts and are not read.
 //!
 //! `grain` reads `grain.jsonl` of a folder: the granularity benchmark's JSON lines
 //! (taskloom's `grain` example, `scripts/dask_grain.py`, and Taskflow's
 //! `grain.cpp` turned into the same schema by `tools/benchplot/grain.sh`), and draws
 //! the efficiency (ideal time ÷ measured) against the task length, one series per
-//! system and number of workers, with the targets of issue 14; it prints the same
-//! numbers as a Markdown table.
+//! system and number of workers, with the targets; it prints the same numbers as a
+//! Markdown table.
+//!
+//! `tables` (run from the repository root, or given it with `--root DIR`) writes every
+//! table of measured figures that the guide and the README show, from the committed
+//! data in `docs/bench` (and `corpus/dask.json`): see [`tables`]. The output depends on
+//! nothing but those files, so `--check` can tell a table edited by hand, or data
+//! re-measured without regenerating, from an up-to-date one.
 //!
 //! `gen-chains WIDTH HEIGHT` writes Dask's `graphs.chains(width, height)` (the shape
-//! of the shared `chains_*` files: `WIDTH` independent chains of `HEIGHT` tasks, keys
-//! `c{chain}_{i}`, the last task of each chain a target), for sizes the shared set
-//! lacks (1M tasks: 10000 × 100).
+//! of the `chains_*` files of `benches/graphs`: `WIDTH` independent chains of
+//! `HEIGHT` tasks, keys `c{chain}_{i}`, the last task of each chain a target), for
+//! sizes the stored set lacks (1M tasks: 10000 × 100).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
@@ -35,12 +44,17 @@ use plotters::prelude::*;
 use serde::Deserialize;
 
 mod grain;
+mod markdown;
+mod tables;
 
 /// Why the figures could not be made.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
     /// Bad command line.
-    #[error("{0}\nusage: taskloom-benchplot plot DIR | grain DIR | gen-chains WIDTH HEIGHT")]
+    #[error(
+        "{0}\nusage: taskloom-benchplot plot DIR | grain DIR | tables [--check] [--root DIR] \
+         | gen-chains WIDTH HEIGHT"
+    )]
     Usage(String),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -63,6 +77,30 @@ pub(crate) enum Error {
     /// Nothing to draw.
     #[error("no measurement of {0} graphs in the data")]
     NoData(&'static str),
+    /// A data file lacks what a table needs.
+    #[error("{}: {message}", path.display())]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        message: String,
+    },
+    /// The README has no place for its generated table.
+    #[error("{}: no `{start}` ... `{end}` markers to put the generated table between", path.display())]
+    NoMarkers {
+        /// The README.
+        path: PathBuf,
+        /// The opening marker.
+        start: &'static str,
+        /// The closing marker.
+        end: &'static str,
+    },
+    /// `tables --check`: generated files that differ from what the data gives.
+    #[error(
+        "stale generated tables (regenerate with `cargo run -p taskloom-benchplot -- tables`): {}",
+        .0.join(", ")
+    )]
+    Stale(Vec<String>),
     /// plotters failed.
     #[error("drawing {}: {message}", path.display())]
     Draw {
@@ -73,16 +111,16 @@ pub(crate) enum Error {
     },
 }
 
-/// One measured line.
+/// One measured line of the `overhead` example or `scripts/dask_overhead.py`.
 #[derive(Debug, Clone, Deserialize)]
-struct Measurement {
-    system: String,
-    graph: String,
-    executor: String,
-    workers: u32,
-    tasks: u64,
-    edges: u64,
-    us_per_task: f64,
+pub(crate) struct Measurement {
+    pub(crate) system: String,
+    pub(crate) graph: String,
+    pub(crate) executor: String,
+    pub(crate) workers: u32,
+    pub(crate) tasks: u64,
+    pub(crate) edges: u64,
+    pub(crate) us_per_task: f64,
 }
 
 impl Measurement {
@@ -125,6 +163,24 @@ fn run() -> Result<(), Error> {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["plot", dir] => plot(Path::new(dir)),
         ["grain", dir] => grain::plot(Path::new(dir)),
+        ["tables", ref rest @ ..] => {
+            let mut check = false;
+            let mut root = PathBuf::from(".");
+            let mut rest = rest.iter();
+            while let Some(arg) = rest.next() {
+                match *arg {
+                    "--check" => check = true,
+                    "--root" => {
+                        root = rest
+                            .next()
+                            .ok_or_else(|| Error::Usage("--root needs a folder".into()))?
+                            .into();
+                    }
+                    other => return Err(Error::Usage(format!("unexpected argument {other}"))),
+                }
+            }
+            tables::run(&root, check)
+        }
         ["gen-chains", width, height] => {
             let number = |s: &str| {
                 s.parse::<usize>()
@@ -181,18 +237,15 @@ fn gen_chains(width: usize, height: usize, out: &mut impl Write) -> io::Result<(
     out.flush()
 }
 
-/// Reads every `*.jsonl` of `dir`; a later line for the same series and graph
-/// replaces an earlier one.
-fn load(dir: &Path) -> Result<Vec<Measurement>, Error> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|source| io_error(dir, source))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
+/// The files of the scaling figures' layout in a folder: what `measure.sh` writes.
+pub(crate) const SCALING_FILES: [&str; 2] = ["taskloom.jsonl", "dask.jsonl"];
+
+/// Reads the scaling figures' files of `dir` ([`SCALING_FILES`]); a later line for the
+/// same series and graph replaces an earlier one.
+pub(crate) fn load(dir: &Path) -> Result<Vec<Measurement>, Error> {
     let mut latest: BTreeMap<(String, String), Measurement> = BTreeMap::new();
-    for path in files {
-        for m in read_jsonl::<Measurement>(&path)? {
+    for name in SCALING_FILES {
+        for m in read_jsonl::<Measurement>(&dir.join(name))? {
             latest.insert((m.series(), m.graph.clone()), m);
         }
     }
@@ -403,9 +456,9 @@ fn format_k(x: f64) -> String {
     format!("{x}")
 }
 
-/// Prints the cost of one more dependency, from crosstalk k = 1 to k = 16: (time of
-/// k16 − time of k1) / (edges of k16 − edges of k1), per series.
-fn per_edge(data: &[Measurement]) {
+/// The cost of one more dependency, from crosstalk k = 1 to k = 16: (time of k16 −
+/// time of k1) / (edges of k16 − edges of k1), per series, as a Markdown table.
+fn per_edge(data: &[Measurement]) -> String {
     let find = |series: &str, k: u32| {
         data.iter()
             .find(|m| m.series() == series && m.crosstalk_k() == Some(k))
@@ -413,7 +466,7 @@ fn per_edge(data: &[Measurement]) {
     let mut names: Vec<String> = data.iter().map(Measurement::series).collect();
     names.sort();
     names.dedup();
-    println!("| ns per extra edge (crosstalk k1 → k16) | |\n|---|---:|");
+    let mut out = String::from("| ns per extra edge (crosstalk k1 → k16) | |\n|---|---:|\n");
     for name in names {
         let (Some(a), Some(b)) = (find(&name, 1), find(&name, 16)) else {
             continue;
@@ -422,57 +475,75 @@ fn per_edge(data: &[Measurement]) {
             continue;
         }
         let extra_ns = (b.us_per_task * b.tasks as f64 - a.us_per_task * a.tasks as f64) * 1e3;
-        println!("| {name} | {:.1} |", extra_ns / (b.edges - a.edges) as f64);
+        out += &format!(
+            "| {name} | {:.1} |\n",
+            extra_ns / (b.edges - a.edges) as f64
+        );
     }
-    println!();
+    out
 }
 
-/// Prints a Markdown table: one row per x, one column per series.
-fn table(series: &[Series], x_name: &str, x_format: fn(f64) -> String) {
+/// A Markdown table: one row per x, one column per series.
+fn table(series: &[Series], x_name: &str, x_format: fn(f64) -> String) -> String {
     let mut xs: Vec<f64> = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
-    print!("| {x_name} |");
+    let mut out = format!("| {x_name} |");
     for s in series {
-        print!(" {} |", s.label);
+        out += &format!(" {} |", s.label);
     }
-    println!();
-    println!("|---|{}", "---:|".repeat(series.len()));
+    out += &format!("\n|---|{}\n", "---:|".repeat(series.len()));
     for x in xs {
-        print!("| {} |", x_format(x));
+        out += &format!("| {} |", x_format(x));
         for s in series {
             match s.points.iter().find(|p| p.0 == x) {
-                Some(&(_, y)) if y < 10.0 => print!(" {y:.3} |"),
-                Some(&(_, y)) => print!(" {y:.1} |"),
-                None => print!(" – |"),
+                Some(&(_, y)) if y < 10.0 => out += &format!(" {y:.3} |"),
+                Some(&(_, y)) => out += &format!(" {y:.1} |"),
+                None => out += " – |",
             }
         }
-        println!();
+        out.push('\n');
     }
-    println!();
+    out
+}
+
+/// The scaling figures' tables (chains, crosstalk, cost per extra edge) of `data`, as
+/// `plot` prints them and the guide shows them.
+pub(crate) fn scaling_tables(data: &[Measurement]) -> Result<String, Error> {
+    let chains = chains_series(data);
+    if chains.is_empty() {
+        return Err(Error::NoData("chains_*"));
+    }
+    let crosstalk = crosstalk_series(data);
+    if crosstalk.is_empty() {
+        return Err(Error::NoData("crosstalk_*_k*"));
+    }
+    Ok(format!(
+        "µs per task, chains graphs:\n\n{}\nµs per task, crosstalk graphs (10,000 tasks, k \
+         dependencies each):\n\n{}\n{}",
+        table(&chains, "tasks", format_tasks),
+        table(&crosstalk, "deps per task", format_k),
+        per_edge(data)
+    ))
+}
+
+fn chains_series(data: &[Measurement]) -> Vec<Series> {
+    series(data, |m| {
+        m.graph.starts_with("chains").then_some(m.tasks as f64)
+    })
+}
+
+fn crosstalk_series(data: &[Measurement]) -> Vec<Series> {
+    series(data, |m| m.crosstalk_k().map(f64::from))
 }
 
 fn plot(dir: &Path) -> Result<(), Error> {
     let data = load(dir)?;
-    let chains = series(&data, |m| {
-        m.graph.starts_with("chains").then_some(m.tasks as f64)
-    });
-    if chains.is_empty() {
-        return Err(Error::NoData("chains_*"));
-    }
-    let crosstalk = series(&data, |m| m.crosstalk_k().map(f64::from));
-    if crosstalk.is_empty() {
-        return Err(Error::NoData("crosstalk_*_k*"));
-    }
-    println!("µs per task, chains graphs (`{}`):\n", dir.display());
-    table(&chains, "tasks", format_tasks);
-    println!("µs per task, crosstalk graphs (10,000 tasks, k dependencies each):\n");
-    table(&crosstalk, "deps per task", format_k);
-    per_edge(&data);
-
+    println!("{}", scaling_tables(&data)?);
+    let (chains, crosstalk) = (chains_series(&data), crosstalk_series(&data));
     for figure in [
         Figure {
             path: dir.join("scaling-tasks.svg"),

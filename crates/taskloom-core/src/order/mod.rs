@@ -26,7 +26,7 @@
 //!    later than before. Chains are followed link by link this way, a reduction runs
 //!    as soon as its inputs are there, and results are handed on instead of waiting
 //!    while unrelated work runs in between. This is where taskloom holds fewer results
-//!    than Dask (see the table in the README). Counting sinks as outputs, not held
+//!    than Dask (see the guide's ordering chapter). Counting sinks as outputs, not held
 //!    results, is Dask's model and [`diagnostics`]'; a [`State`](crate::State) keeps
 //!    a requested result to the end wherever it runs, so an early sink makes its
 //!    result sooner but lets its inputs go sooner too.

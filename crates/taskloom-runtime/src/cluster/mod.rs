@@ -7,7 +7,7 @@
 //! [`SECRET_FILE_ENV`]); [`remote::init`](crate::remote::init) at the top of `main`
 //! turns each copy into a worker that connects back. Any process that connects and
 //! passes the handshake is a worker, whoever started it: a Kubernetes Deployment
-//! needs no launcher (`docs/cluster.md`).
+//! needs no launcher (the guide's cluster chapter).
 //!
 //! - **Same worker, other wire**: registered functions, postcard values, the frames,
 //!   a batch's exchange and the rules for lost workers are the process pool's
@@ -23,7 +23,7 @@
 //!   in [`ClusterStatus::refusals`]. The listener binds 127.0.0.1 unless told
 //!   otherwise ([`ClusterBuilder::listen`]); workers on other nodes are told the
 //!   [advertised](ClusterBuilder::advertise) address. No TLS: the content of frames
-//!   is readable on the network (`docs/cluster.md` says when that matters).
+//!   is readable on the network (the guide's cluster chapter says when that matters).
 //! - **Loss**: a closed connection, missed heartbeats (workers write one every
 //!   interval from a thread of their own, also during long calls), or the engine
 //!   ending the job (`NODE_FAIL`) loses the worker. Calls it had not started go to

@@ -16,7 +16,7 @@
 //! *through the parent*: before it runs, its worker's slot asks the holders for their
 //! bytes ([`fetch`], served by each holder's own slot between its batches) and sends
 //! them along with the call as [`Moved`] values. Worker-to-worker connections would
-//! save the parent a copy; they are not built (see `docs/cluster.md`).
+//! save the parent a copy; they are not built (see the guide's cluster chapter).
 
 use std::sync::Arc;
 use std::time::Instant;

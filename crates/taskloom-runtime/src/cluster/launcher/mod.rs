@@ -7,7 +7,7 @@
 //! prove they know the secret, and speak the same protocol whoever started them; so a
 //! new engine is a launcher of a few dozen lines, never a new executor. An engine that
 //! starts workers on its own (a Kubernetes Deployment) needs no launcher at all:
-//! `docs/cluster.md`.
+//! the guide's cluster chapter (`docs/guide/src/cluster.md`).
 //!
 //! - [`Local`]: N processes on this machine, over loopback (tests, one box);
 //! - [`Slurm`]: one `sbatch` job per worker, watched with `squeue`, ended with
@@ -134,7 +134,7 @@ pub enum LaunchError {
 /// transport (the workers connect and authenticate themselves).
 ///
 /// A launcher for another engine (PBS, HyperQueue, a cloud API) implements these
-/// four methods; `docs/cluster.md` sketches HyperQueue's.
+/// four methods; the guide's cluster chapter sketches HyperQueue's.
 ///
 /// ```
 /// use taskloom::cluster::{JobState, Launcher, LaunchError, WorkerSpec};
