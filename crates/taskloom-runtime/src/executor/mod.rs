@@ -90,7 +90,6 @@ pub(crate) use sink::{Outbox, Sink};
 pub(crate) use span::{record_span, task_span};
 pub use threads::ThreadPool;
 
-pub(crate) use crate::unwind::discard;
 pub use crate::worker::{Name, Worker};
 
 /// Runs batches of blocking tasks. Shared by every computation of a

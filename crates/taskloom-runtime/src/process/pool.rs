@@ -220,7 +220,7 @@ async fn keep_slot(shared: Arc<Shared>, index: usize, conn: Option<Conn>) {
             Ok(()) => return,
             Err(payload) => {
                 let message = TaskError::panicked(&*payload).message().to_owned();
-                crate::executor::discard(payload);
+                crate::unwind::discard(payload);
                 shared.set_pid(index, None);
                 if shared.shutdown.is_cancelled() {
                     return;
