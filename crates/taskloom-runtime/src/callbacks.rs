@@ -74,6 +74,9 @@ pub struct TaskStart<'a> {
     pub computation: ComputationId,
     /// The task's key.
     pub key: &'a Key,
+    /// Which attempt this is: 1, or more for a task run again by its
+    /// [retry policy](crate::policy::Retry).
+    pub attempt: u32,
     /// Where it runs.
     pub worker: Worker,
     /// When it started.
@@ -87,6 +90,10 @@ pub struct TaskFinish<'a> {
     pub computation: ComputationId,
     /// The task's key.
     pub key: &'a Key,
+    /// Which attempt ended: 1, or more for a task run again by its
+    /// [retry policy](crate::policy::Retry). A failed attempt that is retried is
+    /// reported like any failure (with its `error`); the next attempt follows.
+    pub attempt: u32,
     /// Where it ran.
     pub worker: Worker,
     /// When it started.

@@ -28,6 +28,7 @@ use crate::body::{AsyncFn, AsyncFnBox, BlockingFn, BlockingFnBox, TaskBody};
 use crate::error::{BoxError, TaskError};
 use crate::handle::{AnyHandle, Handle};
 use crate::inputs::{AsyncTaskFn, Inputs, TaskFn};
+use crate::policy::{Policy, Table};
 use crate::size::{ResultSize, Sizes, Sizing};
 use crate::value::{Value, value};
 
@@ -57,7 +58,19 @@ pub struct Graph {
     /// What tasks say about their results' sizes; shared with computations like
     /// `core`, copied on write.
     sizes: Arc<Sizes>,
+    /// What tasks do besides run once (timeouts, retries), and which results are
+    /// cached: like `sizes`, shared with computations and copied on write.
+    per_task: PerTask,
     scratch: Vec<TaskId>,
+}
+
+/// The per-task settings of a graph that live beside its core (most graphs set none:
+/// empty tables, no cost).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PerTask {
+    pub(crate) policies: Arc<Table>,
+    #[cfg(feature = "cache")]
+    pub(crate) cached: Arc<crate::cache::Specs>,
 }
 
 impl Default for Graph {
@@ -90,6 +103,7 @@ impl Graph {
             id: next_graph_id(),
             core: Arc::new(taskloom_core::Graph::with_capacity(tasks, edges)),
             sizes: Arc::default(),
+            per_task: PerTask::default(),
             scratch: Vec::new(),
         }
     }
@@ -194,6 +208,50 @@ impl Graph {
     /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
     pub fn declare_size<T>(&mut self, handle: &Handle<T>, bytes: u64) -> Result<(), GraphError> {
         self.set_sizing(handle.id(), handle.graph_id(), Sizing::Declared(bytes))
+    }
+
+    /// Gives the task behind `handle` a [`Policy`]: a timeout for each attempt,
+    /// retries after errors (see [`crate::policy`]). Fields it leaves unset take the
+    /// computation's defaults ([`ComputeOptions::timeout`], [`ComputeOptions::retry`]).
+    /// Setting a policy again replaces the previous one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskloom::{ComputeError, Graph, Scheduler, TaskErrorKind};
+    /// use taskloom::policy::Policy;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut g = Graph::new();
+    /// let slow = g.add_async("fetch", (), || async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await; // a server that hangs
+    ///     0_u8
+    /// })?;
+    /// g.policy(&slow, Policy::new().timeout(Duration::from_millis(20)))?;
+    /// let err = Scheduler::current_thread().compute(&g, &slow).await.unwrap_err();
+    /// assert!(matches!(&err, ComputeError::Task { key, error }
+    ///     if key.to_string() == "fetch" && error.kind() == TaskErrorKind::TimedOut));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`ComputeOptions::timeout`]: crate::ComputeOptions::timeout
+    /// [`ComputeOptions::retry`]: crate::ComputeOptions::retry
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    pub fn policy<T>(&mut self, handle: &Handle<T>, policy: Policy) -> Result<(), GraphError> {
+        let id = self.own(handle.id(), handle.graph_id())?;
+        Arc::make_mut(&mut self.per_task.policies).set(id.index(), policy);
+        Ok(())
+    }
+
+    /// `id` if it is a task of this graph (`graph`: the id of the handle's graph).
+    pub(crate) fn own(&self, id: TaskId, graph: u64) -> Result<TaskId, GraphError> {
+        if graph != self.id || id.index() >= self.core.len() {
+            return Err(GraphError::InvalidTarget { id });
+        }
+        Ok(id)
     }
 
     fn set_sizing(&mut self, id: TaskId, graph: u64, sizing: Sizing) -> Result<(), GraphError> {
@@ -387,6 +445,20 @@ impl Graph {
     /// What the tasks say about their results' sizes, as of now.
     pub(crate) fn sizes(&self) -> Arc<Sizes> {
         Arc::clone(&self.sizes)
+    }
+
+    /// The per-task settings, as of now.
+    pub(crate) fn per_task(&self) -> PerTask {
+        self.per_task.clone()
+    }
+
+    /// The per-task settings, to change (copied on write).
+    #[cfg_attr(
+        not(feature = "cache"),
+        allow(dead_code, reason = "the cache sets them")
+    )]
+    pub(crate) fn per_task_mut(&mut self) -> &mut PerTask {
+        &mut self.per_task
     }
 
     pub(crate) fn id(&self) -> u64 {

@@ -126,6 +126,7 @@ pub mod inputs;
 #[cfg(any(feature = "process", feature = "cluster"))]
 mod link;
 mod options;
+pub mod policy;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
