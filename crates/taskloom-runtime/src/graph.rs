@@ -246,6 +246,71 @@ impl Graph {
         Ok(())
     }
 
+    /// Caches the result of the task behind `handle` (see [`crate::cache`]), keyed
+    /// by `cached`: a version (`"v1"`: bump it when the task's code changes) or a
+    /// [`Cached`](crate::cache::Cached) with literal inputs. Its value is stored
+    /// with serde in postcard. Every input of the task must be cached too (its
+    /// entry key is made of theirs), or the task runs uncached.
+    ///
+    /// Applies to computations given a cache
+    /// ([`ComputeOptions::cache`](crate::ComputeOptions::cache)); without one the
+    /// task runs as any other.
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cached<T>(
+        &mut self,
+        handle: &Handle<T>,
+        cached: impl Into<crate::cache::Cached>,
+    ) -> Result<(), GraphError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Any + Send + Sync,
+    {
+        let codec = Arc::new(crate::cache::Postcard::<T>::new());
+        self.cached_with(&handle.erase(), cached, codec)
+    }
+
+    /// [`Graph::cached`] for any task, with the [`Codec`](crate::cache::Codec) that
+    /// stores its value (untyped tasks, values serde does not describe).
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cached_with(
+        &mut self,
+        handle: &AnyHandle,
+        cached: impl Into<crate::cache::Cached>,
+        codec: Arc<dyn crate::cache::Codec>,
+    ) -> Result<(), GraphError> {
+        let id = self.own(handle.id(), handle.graph_id())?;
+        let spec = crate::cache::Spec {
+            cached: cached.into(),
+            codec,
+        };
+        Arc::make_mut(&mut self.per_task.cached).set(id.index(), spec);
+        Ok(())
+    }
+
+    /// Caches every task of the graph that has no setting of its own, keyed by
+    /// `cached` and stored with `codec` (a task whose value the codec cannot encode
+    /// is run and not stored). Tasks added later are included.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cache_all(
+        &mut self,
+        cached: impl Into<crate::cache::Cached>,
+        codec: Arc<dyn crate::cache::Codec>,
+    ) {
+        let spec = crate::cache::Spec {
+            cached: cached.into(),
+            codec,
+        };
+        Arc::make_mut(&mut self.per_task.cached).set_all(spec);
+    }
+
     /// `id` if it is a task of this graph (`graph`: the id of the handle's graph).
     pub(crate) fn own(&self, id: TaskId, graph: u64) -> Result<TaskId, GraphError> {
         if graph != self.id || id.index() >= self.core.len() {
@@ -450,15 +515,6 @@ impl Graph {
     /// The per-task settings, as of now.
     pub(crate) fn per_task(&self) -> PerTask {
         self.per_task.clone()
-    }
-
-    /// The per-task settings, to change (copied on write).
-    #[cfg_attr(
-        not(feature = "cache"),
-        allow(dead_code, reason = "the cache sets them")
-    )]
-    pub(crate) fn per_task_mut(&mut self) -> &mut PerTask {
-        &mut self.per_task
     }
 
     pub(crate) fn id(&self) -> u64 {

@@ -154,6 +154,18 @@ impl ComputeOptions {
         self
     }
 
+    /// Caches the results of the graph's cached tasks in `cache` (see
+    /// [`crate::cache`]): tasks whose entries are there are loaded instead of run.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cache(mut self, cache: crate::cache::Cache) -> Self {
+        self.cache = Some(crate::cache::Caching {
+            cache,
+            report: None,
+        });
+        self
+    }
+
     /// Adds a callback for this computation only.
     pub fn callback(mut self, callback: impl Callback) -> Self {
         self.callbacks.push(Arc::new(callback));

@@ -35,9 +35,13 @@
 //!   budget);
 //! - `hooks`: the callbacks, with `on_finish` exactly once;
 //! - `dispatch`, `inline`, `spawn`: the two strategies and the async spawner;
+//! - `cached` (feature `cache`): the result cache's plan (entries found are loaded,
+//!   what only they needed is culled) and its reports;
 //! - `watch`: task policies (retries waiting for their time, deadlines of blocking
 //!   tasks), made only when a task has one.
 
+#[cfg(feature = "cache")]
+mod cached;
 mod dispatch;
 mod gate;
 mod held;
@@ -112,6 +116,23 @@ pub(crate) async fn run(
     targets: Vec<TaskId>,
     options: ComputeOptions,
 ) -> Result<Held, ComputeError> {
+    #[cfg(feature = "cache")]
+    let (graph, cache_report) = match &options.cache {
+        Some(caching) => {
+            match cached::plan(
+                &setup, &graph, &sizes, &per_task, &targets, &options, caching,
+            )? {
+                // A recomputation inside another computation reports into that
+                // one's report, which that one's loop tells its callbacks.
+                Some(planned) => (
+                    planned.graph,
+                    caching.report.is_none().then_some(planned.report),
+                ),
+                None => (graph, None),
+            }
+        }
+        None => (graph, None),
+    };
     let state = State::new(&graph, &targets)?;
     let policy = Resolved::new(&per_task.policies, options.timeout, options.retry.clone());
     let planned = state.planned_pressure();
@@ -174,6 +195,8 @@ pub(crate) async fn run(
             reruns: HashMap::new(),
             attempts: RefCell::new(HashMap::new()),
             watch,
+            #[cfg(feature = "cache")]
+            cache_report,
         },
         strategy,
         spawner: Spawner::new(setup.max_async_tasks, setup.runtime.clone()),
@@ -190,10 +213,11 @@ pub(crate) async fn run(
         });
         // A panic in `on_start` fails the computation, and `on_finish` hears that
         // (returning early would leave it to the drop guard, which says Cancelled).
-        let result = match started {
+        let result = match started.and_then(|()| computation.ledger.tell_cache()) {
             Ok(()) => computation.drive(&*executor, &about.name).await,
             Err(e) => Err(e),
         };
+        let result = result.and_then(|()| computation.ledger.tell_cache());
         let traffic = computation.ledger.scope.traffic.snapshot();
         if traffic != Traffic::default() {
             let span = &computation.ledger.span;
@@ -337,6 +361,9 @@ struct Ledger {
     attempts: RefCell<HashMap<TaskId, (Vec<Attempt>, bool)>>,
     /// Task policies: retries waiting, deadlines watched (`None`: no task has one).
     watch: Option<Box<Watch>>,
+    /// What the result cache did, for the callbacks (`None`: no cache).
+    #[cfg(feature = "cache")]
+    cache_report: Option<Arc<crate::cache::Report>>,
 }
 
 impl Computation {
@@ -462,7 +489,7 @@ impl Computation {
                 if let Strategy::Dispatch(d) = &mut self.strategy {
                     d.learn();
                 }
-                Ok(())
+                self.ledger.tell_cache()
             }
         }
     }
@@ -522,6 +549,16 @@ impl Ledger {
             );
         }
         Some(task)
+    }
+
+    /// Tells the callbacks what the result cache did since the last call.
+    #[inline]
+    fn tell_cache(&self) -> Result<(), ComputeError> {
+        #[cfg(feature = "cache")]
+        if let Some(report) = &self.cache_report {
+            return cached::tell(report, &self.hooks, &self.graph, self.scope.id);
+        }
+        Ok(())
     }
 
     /// Whether a byte budget limits what starts.
