@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use taskloom::callbacks::{CacheEvent, CacheEventKind, Callback};
 use taskloom::cache::Cache;
+use taskloom::callbacks::{CacheEvent, CacheEventKind, Callback};
 use taskloom::{ComputeOptions, Graph, Handle, Scheduler};
 
 /// A task's result: bytes, serialized as one byte string (serde's `Vec<u8>` is a
@@ -71,7 +71,10 @@ struct Shape {
 }
 
 /// The graph: `tasks` cached tasks and their cached total; counts the tasks run.
-fn graph(shape: Shape, ran: &Arc<AtomicUsize>) -> Result<(Graph, Handle<u64>), Box<dyn std::error::Error>> {
+fn graph(
+    shape: Shape,
+    ran: &Arc<AtomicUsize>,
+) -> Result<(Graph, Handle<u64>), Box<dyn std::error::Error>> {
     let mut g = Graph::new();
     let mut parts = Vec::with_capacity(shape.tasks);
     for i in 0..shape.tasks {
@@ -116,11 +119,17 @@ impl Callback for Counts {
     }
 }
 
-/// One timed computation of the total: (seconds, tasks run, the cache's counts).
-fn run(
-    shape: Shape,
-    cache: Option<&Cache>,
-) -> Result<(f64, usize, Arc<Counts>, u64), Box<dyn std::error::Error>> {
+/// One timed computation of the total.
+struct Ran {
+    seconds: f64,
+    /// Tasks that ran (not loaded).
+    tasks: usize,
+    counts: Arc<Counts>,
+    value: u64,
+}
+
+/// Computes the total, timed.
+fn run(shape: Shape, cache: Option<&Cache>) -> Result<Ran, Box<dyn std::error::Error>> {
     let ran = Arc::new(AtomicUsize::new(0));
     let (g, total) = graph(shape, &ran)?;
     let counts = Arc::new(Counts::default());
@@ -129,17 +138,28 @@ fn run(
         options = options.cache(cache.clone());
     }
     let scheduler = Scheduler::new()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let start = Instant::now();
     let value = runtime.block_on(scheduler.compute_with(&g, &total, options))?;
-    Ok((start.elapsed().as_secs_f64(), ran.load(Ordering::Relaxed), counts, value))
+    Ok(Ran {
+        seconds: start.elapsed().as_secs_f64(),
+        tasks: ran.load(Ordering::Relaxed),
+        counts,
+        value,
+    })
 }
 
 /// Entry files under a cache directory, with their sizes.
 fn entries(dir: &Path) -> Vec<(PathBuf, u64)> {
     let mut found = Vec::new();
     for shard in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(shard.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = file.file_name();
             if !name.to_string_lossy().starts_with('.') {
                 let len = file.metadata().map_or(0, |m| m.len());
@@ -160,7 +180,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let shape = Shape {
         tasks: arg("--tasks").map_or(Ok(1000), |v| v.parse())?,
-        bytes: arg("--mib").map_or(Ok(1.0), |v| v.parse::<f64>())?.mul_add(1048576.0, 0.0) as usize,
+        bytes: arg("--mib")
+            .map_or(Ok(1.0), |v| v.parse::<f64>())?
+            .mul_add(1048576.0, 0.0) as usize,
         ms: arg("--ms").map_or(Ok(1), |v| v.parse())?,
     };
     if let Some(dir) = arg("--child") {
@@ -175,17 +197,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (cold_dir, resume_dir) = (base.join("cold"), base.join("resume"));
     let _ = std::fs::remove_dir_all(&base);
 
-    let (uncached_s, _, _, expected) = run(shape, None)?;
+    let Ran {
+        seconds: uncached_s,
+        value: expected,
+        ..
+    } = run(shape, None)?;
     eprintln!("uncached: {uncached_s:.3} s");
     let cache = Cache::open(&cold_dir)?;
-    let (first_s, ran, _, value) = run(shape, Some(&cache))?;
-    assert_eq!((value, ran), (expected, shape.tasks));
+    let first = run(shape, Some(&cache))?;
+    let (first_s, ran) = (first.seconds, first.tasks);
+    assert_eq!((first.value, ran), (expected, shape.tasks));
     eprintln!("first (cold): {first_s:.3} s, {ran} tasks run");
-    let (cached_s, ran, counts, value) = run(shape, Some(&cache))?;
-    assert_eq!((value, ran), (expected, 0));
+    let cached = run(shape, Some(&cache))?;
+    let cached_s = cached.seconds;
+    assert_eq!((cached.value, cached.tasks), (expected, 0));
     eprintln!(
-        "cached: {cached_s:.4} s, {ran} tasks run, {} entries loaded",
-        counts.hits.load(Ordering::Relaxed)
+        "cached: {cached_s:.4} s, {} tasks run, {} entries loaded",
+        cached.tasks,
+        cached.counts.hits.load(Ordering::Relaxed)
     );
 
     // A child computes into a fresh cache and is killed once half is stored.
@@ -208,8 +237,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     child.kill()?; // SIGKILL
     child.wait()?;
     let killed_after_stored = entries(&resume_dir).len();
-    let (resumed_s, resumed_tasks_run, _, value) = run(shape, Some(&Cache::open(&resume_dir)?))?;
-    assert_eq!(value, expected);
+    let resumed = run(shape, Some(&Cache::open(&resume_dir)?))?;
+    let (resumed_s, resumed_tasks_run) = (resumed.seconds, resumed.tasks);
+    assert_eq!(resumed.value, expected);
     eprintln!(
         "resumed: killed with {killed_after_stored} entries stored; {resumed_tasks_run} of {} tasks run, {resumed_s:.3} s",
         shape.tasks
@@ -225,9 +255,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&victim, bytes)?;
-    let (corrupt_s, ran, counts, value) = run(shape, Some(&cache))?;
-    let corrupt_detected = counts.corrupt.load(Ordering::Relaxed) > 0 && value == expected;
-    eprintln!("corrupt: {corrupt_s:.3} s, {ran} task run again, detected: {corrupt_detected}");
+    let damaged = run(shape, Some(&cache))?;
+    let corrupt_detected =
+        damaged.counts.corrupt.load(Ordering::Relaxed) > 0 && damaged.value == expected;
+    eprintln!(
+        "corrupt: {:.3} s, {} task run again, detected: {corrupt_detected}",
+        damaged.seconds, damaged.tasks
+    );
     let _ = std::fs::remove_dir_all(&base);
 
     let line = format!(
@@ -253,7 +287,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(out) = arg("--out") {
         use std::io::Write as _;
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(out)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)?;
         writeln!(file, "{line}")?;
     }
     println!("{line}");

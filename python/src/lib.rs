@@ -72,7 +72,10 @@ fn compute(
     callbacks: Option<Py<PyAny>>,
     disk_cache: Option<std::path::PathBuf>,
 ) -> PyResult<Py<PyAny>> {
-    let disk_cache = disk_cache.map(taskloom::cache::Cache::open).transpose().map_err(GetError::from)?;
+    let disk_cache = disk_cache
+        .map(taskloom::cache::Cache::open)
+        .transpose()
+        .map_err(GetError::from)?;
     Ok(run(py, dsk, keys, threads, cache, callbacks, disk_cache)?)
 }
 

@@ -90,6 +90,7 @@ pub(crate) use sink::{Outbox, Sink};
 pub(crate) use span::{record_span, task_span};
 pub use threads::ThreadPool;
 
+#[cfg(feature = "process")]
 pub(crate) use crate::unwind::discard;
 pub use crate::worker::{Name, Worker};
 
