@@ -70,7 +70,9 @@ impl ComputeOptions {
     /// only applies where it saves time: executors with workers (not the inline
     /// `CurrentThread`, which already runs chains back to back), and computations
     /// without callbacks that want task events (they are told of every task as it
-    /// starts; see [`Callback::task_events`]).
+    /// starts; see [`Callback::task_events`]), and computations where a task has a
+    /// [timeout](crate::policy::Policy::timeout) (each deadline counts from its own
+    /// task's start).
     pub fn fuse(mut self, fuse: bool) -> Self {
         self.fuse = fuse;
         self

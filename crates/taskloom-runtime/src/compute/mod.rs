@@ -135,6 +135,9 @@ pub(crate) async fn run(
     };
     let state = State::new(&graph, &targets)?;
     let policy = Resolved::new(&per_task.policies, options.timeout, options.retry.clone());
+    // A chain handed to a worker whole reports its first task's start only: tasks
+    // with deadlines are handed out one by one.
+    let timeouts = policy.as_ref().is_some_and(|p| p.any_timeout());
     let planned = state.planned_pressure();
     let executor = Arc::clone(&setup.executor);
     let about = About::ask(&*executor)?;
@@ -178,7 +181,7 @@ pub(crate) async fn run(
     let strategy = if about.inline {
         Strategy::Inline(InlineRunner::new())
     } else {
-        let fuse = options.fuse && !hooks.listening();
+        let fuse = options.fuse && !hooks.listening() && !timeouts;
         Strategy::Dispatch(Dispatcher::new(workers, setup.chunksize, fuse))
     };
     let mut computation = Computation {

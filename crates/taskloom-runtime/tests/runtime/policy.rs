@@ -275,6 +275,29 @@ async fn panics_are_not_retried_unless_the_predicate_says_so_and_a_task_may_opt_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_task_of_a_chain_has_its_own_deadline() {
+    // Each link takes 100 ms, the chain 400: a deadline of 250 ms per task holds
+    // (with room for a loaded machine), and would not if the chain, handed to a
+    // worker whole, were timed from its first task's start.
+    let mut g = Graph::new();
+    let link = |x: &u32| {
+        std::thread::sleep(Duration::from_millis(100));
+        x + 1
+    };
+    let a = g.add("a", (), || 0_u32).unwrap();
+    let b = g.add("b", &a, link).unwrap();
+    let c = g.add("c", &b, link).unwrap();
+    let d = g.add("d", &c, link).unwrap();
+    let e = g.add("e", &d, link).unwrap();
+    let options = ComputeOptions::new().timeout(Duration::from_millis(250));
+    let out = Scheduler::threads(2)
+        .unwrap()
+        .compute_with(&g, &e, options)
+        .await;
+    assert_eq!(out.unwrap(), 4);
+}
+
 #[test]
 fn a_retry_wait_without_timers_is_a_clear_error_not_a_panic() {
     let runtime = tokio::runtime::Builder::new_current_thread()
