@@ -27,6 +27,8 @@ chapters! {
     resident => "resident.md",
     diagnostics => "diagnostics.md",
     memory => "memory.md",
+    policies => "policies.md",
+    cache => "cache.md",
     web => "web.md",
     python => "python.md",
     ordering => "ordering.md",

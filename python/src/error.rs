@@ -57,6 +57,9 @@ pub(crate) enum GetError {
     /// The computation failed for a reason other than a task's exception.
     #[error(transparent)]
     Compute(ComputeError),
+    /// The cache directory cannot be used.
+    #[error(transparent)]
+    Cache(#[from] taskloom::cache::CacheError),
     /// The thread pool could not be made.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -102,6 +105,10 @@ impl From<GetError> for PyErr {
             e @ GetError::MissingDependency { .. } => PyValueError::new_err(e.to_string()),
             e @ GetError::Cycle(_) => PyRuntimeError::new_err(e.to_string()),
             e @ GetError::NotANode { .. } => PyTypeError::new_err(e.to_string()),
+            e @ GetError::Cache(
+                taskloom::cache::CacheError::Exposed { .. }
+                | taskloom::cache::CacheError::NotOwner { .. },
+            ) => pyo3::exceptions::PyPermissionError::new_err(e.to_string()),
             e => SchedulerError::new_err(e.to_string()),
         }
     }

@@ -49,6 +49,8 @@ pub(crate) struct Settings {
     pub(crate) context: Option<Arc<Py<PyAny>>>,
     /// Whether results must be handed to `posttask` callbacks.
     pub(crate) callbacks: bool,
+    /// Whether every task is cached on disk (`get(..., cache="dir")`).
+    pub(crate) disk_cache: bool,
 }
 
 /// Builds the graph of everything `keys` needs from `dsk`, reading keys that `dsk`
@@ -331,9 +333,21 @@ fn assemble(
             }
         };
         let is_data = matches!(body, Body::Constant(_));
+        let cached = if settings.disk_cache {
+            let literal = match &node.kind {
+                Kind::Data(value) => Some(value),
+                _ => None,
+            };
+            Some(crate::cache::spec(&node.key, literal)?)
+        } else {
+            None
+        };
         let task = Task::new(body, index, if is_data { None } else { stash.clone() });
         let key = coder.key(&node.key, at);
         let handle = graph.add_dyn(key.clone(), &inputs, move |values| task.run(values))?;
+        if let Some(cached) = cached {
+            graph.cached_with(&handle, cached, crate::cache::pickle())?;
+        }
         if handle.id().index() != index {
             return Err(GetError::Internal("task ids are not dense".into()));
         }

@@ -23,8 +23,10 @@
 //! - `wait`: drive the computation with the GIL released; Ctrl-C cancels it.
 //! - `callbacks`: Dask's `pretask` / `posttask`, from taskloom's callbacks.
 //! - `exit`: the interpreter's exit waits for pool threads that are calling Python.
+//! - `cache`: `cache="dir"`, every task on taskloom's result cache, values pickled.
 //! - `error`: why `get` failed, as the Python exception Dask would raise.
 
+mod cache;
 mod callbacks;
 mod context;
 mod error;
@@ -49,7 +51,8 @@ use crate::graph::{Built, Settings};
 /// Computes `keys` of `dsk`, a dict of Dask task-spec nodes (`GraphNode`s).
 ///
 /// `keys` is a key or a (nested) list of keys; lists come back as tuples, as Dask's
-/// `get` returns them. `threads` is the number of worker threads, or `None` to run
+/// `get` returns them. `disk_cache` is a directory: every task is cached there by
+/// its Dask key (see `cache`), and a rerun loads what is there. `threads` is the number of worker threads, or `None` to run
 /// every task inline on the calling thread (`get_sync`). Keys missing from `dsk` are
 /// read from `cache` (a mapping). `callbacks` is a `taskloom._callbacks.Run`, told of
 /// each task before it runs (`pretask(key)`) and after (`posttask(key, value,
@@ -59,7 +62,7 @@ use crate::graph::{Built, Settings};
 /// of a signal handler (Ctrl-C: `KeyboardInterrupt`), which also cancels the
 /// computation.
 #[pyfunction]
-#[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None))]
+#[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None, disk_cache = None))]
 fn compute(
     py: Python<'_>,
     dsk: &Bound<'_, PyDict>,
@@ -67,8 +70,13 @@ fn compute(
     threads: Option<usize>,
     cache: Option<&Bound<'_, PyAny>>,
     callbacks: Option<Py<PyAny>>,
+    disk_cache: Option<std::path::PathBuf>,
 ) -> PyResult<Py<PyAny>> {
-    Ok(run(py, dsk, keys, threads, cache, callbacks)?)
+    let disk_cache = disk_cache
+        .map(taskloom::cache::Cache::open)
+        .transpose()
+        .map_err(GetError::from)?;
+    Ok(run(py, dsk, keys, threads, cache, callbacks, disk_cache)?)
 }
 
 fn run(
@@ -78,6 +86,7 @@ fn run(
     threads: Option<usize>,
     cache: Option<&Bound<'_, PyAny>>,
     callbacks: Option<Py<PyAny>>,
+    disk_cache: Option<taskloom::cache::Cache>,
 ) -> Result<Py<PyAny>, GetError> {
     let scheduler = match threads {
         Some(n) => pool::threads(n)?,
@@ -89,6 +98,7 @@ fn run(
             None => None,
         },
         callbacks: callbacks.is_some(),
+        disk_cache: disk_cache.is_some(),
     };
     let Built {
         graph,
@@ -99,6 +109,9 @@ fn run(
     } = graph::build(dsk, keys, cache, &settings)?;
     let graph = Arc::new(graph);
     let mut options = ComputeOptions::new();
+    if let Some(disk_cache) = disk_cache {
+        options = options.cache(disk_cache);
+    }
     let mut callback_error: Option<CallbackError> = None;
     if let (Some(run), Some(stash)) = (callbacks, stash) {
         let (forward, error) =

@@ -9,6 +9,7 @@ results) happens in ``taskloom._native``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from dask import config
@@ -35,10 +36,16 @@ def get(dsk, keys, num_workers=None, cache=None, callbacks=None, **kwargs):
         Worker threads; default ``dask.config.get("num_workers")``, else one per
         available core (``dask.system.CPU_COUNT``). One pool per worker count is made
         on first use and shared by every later call, from any thread.
-    cache : MutableMapping, optional
-        Default ``dask.config.get("cache")``. Keys the graph lacks are read from it;
-        the graph's literal values are put in it before tasks run, and the results of
-        ``keys`` after.
+    cache : MutableMapping, str or os.PathLike, optional
+        Default ``dask.config.get("cache")``. A mapping, as Dask's schedulers take
+        it: keys the graph lacks are read from it; the graph's literal values are put
+        in it before tasks run, and the results of ``keys`` after. A directory (a
+        ``str`` or a path): taskloom's result cache on disk, which survives the
+        process. Every task is cached there by its Dask key (a collection's keys are
+        tokens of its contents), its result pickled; a rerun loads what is there and
+        runs only what is missing, so a computation that crashed or was killed
+        resumes. The directory is created private to its user; one that other users
+        can write to is refused (``PermissionError``): a pickle runs code when loaded.
     callbacks : tuple or list of tuples, optional
         Dask callbacks for this call only; by default those of
         ``dask.callbacks.Callback.active``.
@@ -68,19 +75,24 @@ def _compute(dsk, keys, threads, cache, callbacks):
     dsk = convert_legacy_graph(dsk)
     if cache is None:
         cache = config.get("cache", None)
+    disk_cache = None
+    if isinstance(cache, (str, os.PathLike)):
+        disk_cache, cache = os.fspath(cache), None
     if cache is not None:
         _put_literals(dsk, cache)
     with local_callbacks(callbacks) as active:
         if active:
-            result = _compute_with_callbacks(dsk, keys, threads, cache, active)
+            result = _compute_with_callbacks(dsk, keys, threads, cache, active, disk_cache)
         else:
-            result = _native.compute(dsk, keys, threads=threads, cache=cache)
+            result = _native.compute(
+                dsk, keys, threads=threads, cache=cache, disk_cache=disk_cache
+            )
     if cache is not None:
         _put_results(keys, result, cache)
     return result
 
 
-def _compute_with_callbacks(dsk, keys, threads, cache, callbacks):
+def _compute_with_callbacks(dsk, keys, threads, cache, callbacks, disk_cache):
     """Computes with Dask's callbacks, called as ``get_async`` calls them.
 
     ``start`` for each callback in turn; if one raises, only those started hear
@@ -96,7 +108,9 @@ def _compute_with_callbacks(dsk, keys, threads, cache, callbacks):
                 start(dsk)
             started.append(callback)
         run.start_state(cache)
-        result = _native.compute(dsk, keys, threads=threads, cache=cache, callbacks=run)
+        result = _native.compute(
+            dsk, keys, threads=threads, cache=cache, callbacks=run, disk_cache=disk_cache
+        )
         succeeded = True
     finally:
         for callback in started:

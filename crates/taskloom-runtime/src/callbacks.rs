@@ -74,6 +74,9 @@ pub struct TaskStart<'a> {
     pub computation: ComputationId,
     /// The task's key.
     pub key: &'a Key,
+    /// Which attempt this is: 1, or more for a task run again by its
+    /// [retry policy](crate::policy::Retry).
+    pub attempt: u32,
     /// Where it runs.
     pub worker: Worker,
     /// When it started.
@@ -87,6 +90,10 @@ pub struct TaskFinish<'a> {
     pub computation: ComputationId,
     /// The task's key.
     pub key: &'a Key,
+    /// Which attempt ended: 1, or more for a task run again by its
+    /// [retry policy](crate::policy::Retry). A failed attempt that is retried is
+    /// reported like any failure (with its `error`); the next attempt follows.
+    pub attempt: u32,
     /// Where it ran.
     pub worker: Worker,
     /// When it started.
@@ -114,6 +121,50 @@ impl TaskFinish<'_> {
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
+}
+
+/// What the result cache did for one task of a computation (see
+/// [`crate::cache`]; only computations with a cache have these).
+#[derive(Debug, Clone)]
+pub struct CacheEvent<'a> {
+    /// Its computation.
+    pub computation: ComputationId,
+    /// The task's key.
+    pub key: &'a Key,
+    /// What happened.
+    pub kind: CacheEventKind<'a>,
+}
+
+/// What a [`CacheEvent`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheEventKind<'a> {
+    /// The task's entry was found: its value is loaded instead of computed, and what
+    /// only it needed is not run. Said when the computation starts.
+    Hit,
+    /// The task's value was stored, in so many bytes.
+    Stored {
+        /// Bytes of the entry.
+        bytes: u64,
+    },
+    /// The task's entry was damaged (truncated, altered, not an entry); it was
+    /// removed and the task runs again.
+    Corrupt {
+        /// What was wrong with it.
+        reason: &'a str,
+    },
+    /// The task's value could not be written (a full disk, a read-only directory):
+    /// it is not cached, and the computation goes on. Said once per computation,
+    /// for the first entry that failed.
+    Unwritable {
+        /// What the OS said.
+        reason: &'a str,
+    },
+    /// The task's codec could not encode its value: it is not cached.
+    NotStored {
+        /// What the codec said.
+        reason: &'a str,
+    },
 }
 
 /// A computation ended.
@@ -197,6 +248,11 @@ pub trait Callback: Send + Sync + 'static {
 
     /// A task ends.
     fn on_task_finish(&self, _event: &TaskFinish<'_>) {}
+
+    /// The result cache found, stored, or could not use a task's entry (computations
+    /// with a [cache](crate::ComputeOptions::cache) only; called whatever
+    /// [`Callback::task_events`] says).
+    fn on_cache(&self, _event: &CacheEvent<'_>) {}
 
     /// The computation ends; called exactly once.
     fn on_finish(&self, _info: &FinishInfo) {}

@@ -45,6 +45,11 @@ pub enum TaskErrorKind {
     /// and the task after them; the computation fails with this error, naming the
     /// lost key and the worker, only past that limit.
     InputLost,
+    /// An attempt of the task ran past its timeout
+    /// ([`Policy::timeout`](crate::policy::Policy::timeout)): an async task's future
+    /// was dropped, a remote task's worker was killed, a blocking task's thread was
+    /// left to finish.
+    TimedOut,
 }
 
 impl TaskError {
@@ -88,6 +93,22 @@ impl TaskError {
         )
     }
 
+    /// An attempt that ran past `limit`; `stopped` says what became of it ("its
+    /// future was dropped").
+    pub(crate) fn timed_out(limit: std::time::Duration, stopped: &str) -> Self {
+        TaskError::new(
+            TaskErrorKind::TimedOut,
+            format!("did not finish within {limit:?}; {stopped}"),
+        )
+    }
+
+    /// The error of a task's last attempt, its message preceded by `history` (what
+    /// the earlier attempts ended with); kind and source stay the last attempt's.
+    pub(crate) fn after_attempts(mut self, history: &str) -> Self {
+        self.message = format!("{history}{}", self.message);
+        self
+    }
+
     /// A stand-in for a result moved out of a completion (never shown).
     pub(crate) fn placeholder() -> Self {
         TaskError::new(TaskErrorKind::Cancelled, String::new())
@@ -111,6 +132,7 @@ impl fmt::Display for TaskError {
             TaskErrorKind::Panicked => write!(f, "panicked: {}", self.message),
             TaskErrorKind::WorkerLost => write!(f, "lost its worker: {}", self.message),
             TaskErrorKind::InputLost => write!(f, "lost an input: {}", self.message),
+            TaskErrorKind::TimedOut => write!(f, "timed out: {}", self.message),
             TaskErrorKind::Serialization => write!(f, "could not move its data: {}", self.message),
             TaskErrorKind::Cancelled => write!(f, "was cancelled: {}", self.message),
             TaskErrorKind::TypeMismatch => {
@@ -189,6 +211,18 @@ pub enum ComputeError {
         /// The async task.
         key: Key,
     },
+    /// A task has a timeout or waits before a retry, and no Tokio runtime with its
+    /// timers enabled is there to measure the time (a computation driven by
+    /// [`Scheduler::compute_blocking`](crate::Scheduler::compute_blocking) outside a
+    /// runtime, or on a runtime built without `enable_time`).
+    #[error(
+        "task `{key}` has a timeout or a retry to wait for, but no Tokio runtime with \
+         timers enabled is available to measure it"
+    )]
+    NoTimer {
+        /// The task.
+        key: Key,
+    },
 }
 
 impl ComputeError {
@@ -197,7 +231,8 @@ impl ComputeError {
         match self {
             ComputeError::Task { key, .. }
             | ComputeError::DuplicateTarget { key }
-            | ComputeError::NoRuntime { key } => Some(key),
+            | ComputeError::NoRuntime { key }
+            | ComputeError::NoTimer { key } => Some(key),
             ComputeError::ExecutorPanicked { key, .. } => key.as_ref(),
             _ => None,
         }

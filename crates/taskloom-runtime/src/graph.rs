@@ -28,6 +28,7 @@ use crate::body::{AsyncFn, AsyncFnBox, BlockingFn, BlockingFnBox, TaskBody};
 use crate::error::{BoxError, TaskError};
 use crate::handle::{AnyHandle, Handle};
 use crate::inputs::{AsyncTaskFn, Inputs, TaskFn};
+use crate::policy::{Policy, Table};
 use crate::size::{ResultSize, Sizes, Sizing};
 use crate::value::{Value, value};
 
@@ -57,7 +58,19 @@ pub struct Graph {
     /// What tasks say about their results' sizes; shared with computations like
     /// `core`, copied on write.
     sizes: Arc<Sizes>,
+    /// What tasks do besides run once (timeouts, retries), and which results are
+    /// cached: like `sizes`, shared with computations and copied on write.
+    per_task: PerTask,
     scratch: Vec<TaskId>,
+}
+
+/// The per-task settings of a graph that live beside its core (most graphs set none:
+/// empty tables, no cost).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PerTask {
+    pub(crate) policies: Arc<Table>,
+    #[cfg(feature = "cache")]
+    pub(crate) cached: Arc<crate::cache::Specs>,
 }
 
 impl Default for Graph {
@@ -90,6 +103,7 @@ impl Graph {
             id: next_graph_id(),
             core: Arc::new(taskloom_core::Graph::with_capacity(tasks, edges)),
             sizes: Arc::default(),
+            per_task: PerTask::default(),
             scratch: Vec::new(),
         }
     }
@@ -194,6 +208,115 @@ impl Graph {
     /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
     pub fn declare_size<T>(&mut self, handle: &Handle<T>, bytes: u64) -> Result<(), GraphError> {
         self.set_sizing(handle.id(), handle.graph_id(), Sizing::Declared(bytes))
+    }
+
+    /// Gives the task behind `handle` a [`Policy`]: a timeout for each attempt,
+    /// retries after errors (see [`crate::policy`]). Fields it leaves unset take the
+    /// computation's defaults ([`ComputeOptions::timeout`], [`ComputeOptions::retry`]).
+    /// Setting a policy again replaces the previous one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskloom::{ComputeError, Graph, Scheduler, TaskErrorKind};
+    /// use taskloom::policy::Policy;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut g = Graph::new();
+    /// let slow = g.add_async("fetch", (), || async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await; // a server that hangs
+    ///     0_u8
+    /// })?;
+    /// g.policy(&slow, Policy::new().timeout(Duration::from_millis(20)))?;
+    /// let err = Scheduler::current_thread().compute(&g, &slow).await.unwrap_err();
+    /// assert!(matches!(&err, ComputeError::Task { key, error }
+    ///     if key.to_string() == "fetch" && error.kind() == TaskErrorKind::TimedOut));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`ComputeOptions::timeout`]: crate::ComputeOptions::timeout
+    /// [`ComputeOptions::retry`]: crate::ComputeOptions::retry
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    pub fn policy<T>(&mut self, handle: &Handle<T>, policy: Policy) -> Result<(), GraphError> {
+        let id = self.own(handle.id(), handle.graph_id())?;
+        Arc::make_mut(&mut self.per_task.policies).set(id.index(), policy);
+        Ok(())
+    }
+
+    /// Caches the result of the task behind `handle` (see [`crate::cache`]), keyed
+    /// by `cached`: a version (`"v1"`: bump it when the task's code changes) or a
+    /// [`Cached`](crate::cache::Cached) with literal inputs. Its value is stored
+    /// with serde in postcard. Every input of the task must be cached too (its
+    /// entry key is made of theirs), or the task runs uncached.
+    ///
+    /// Applies to computations given a cache
+    /// ([`ComputeOptions::cache`](crate::ComputeOptions::cache)); without one the
+    /// task runs as any other.
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cached<T>(
+        &mut self,
+        handle: &Handle<T>,
+        cached: impl Into<crate::cache::Cached>,
+    ) -> Result<(), GraphError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Any + Send + Sync,
+    {
+        let codec = Arc::new(crate::cache::Postcard::<T>::new());
+        self.cached_with(&handle.erase(), cached, codec)
+    }
+
+    /// [`Graph::cached`] for any task, with the [`Codec`](crate::cache::Codec) that
+    /// stores its value (untyped tasks, values serde does not describe).
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cached_with(
+        &mut self,
+        handle: &AnyHandle,
+        cached: impl Into<crate::cache::Cached>,
+        codec: Arc<dyn crate::cache::Codec>,
+    ) -> Result<(), GraphError> {
+        let id = self.own(handle.id(), handle.graph_id())?;
+        let spec = crate::cache::Spec {
+            cached: cached.into(),
+            codec,
+        };
+        Arc::make_mut(&mut self.per_task.cached).set(id.index(), spec);
+        Ok(())
+    }
+
+    /// Caches every task of the graph that has no setting of its own, keyed by
+    /// `cached` and stored with `codec` (a task whose value the codec cannot encode
+    /// is run and not stored). Tasks added later are included.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cache_all(
+        &mut self,
+        cached: impl Into<crate::cache::Cached>,
+        codec: Arc<dyn crate::cache::Codec>,
+    ) {
+        let spec = crate::cache::Spec {
+            cached: cached.into(),
+            codec,
+        };
+        Arc::make_mut(&mut self.per_task.cached).set_all(spec);
+    }
+
+    /// `id` if it is a task of this graph (`graph`: the id of the handle's graph).
+    pub(crate) fn own(&self, id: TaskId, graph: u64) -> Result<TaskId, GraphError> {
+        if graph != self.id || id.index() >= self.core.len() {
+            return Err(GraphError::InvalidTarget { id });
+        }
+        Ok(id)
     }
 
     fn set_sizing(&mut self, id: TaskId, graph: u64, sizing: Sizing) -> Result<(), GraphError> {
@@ -387,6 +510,11 @@ impl Graph {
     /// What the tasks say about their results' sizes, as of now.
     pub(crate) fn sizes(&self) -> Arc<Sizes> {
         Arc::clone(&self.sizes)
+    }
+
+    /// The per-task settings, as of now.
+    pub(crate) fn per_task(&self) -> PerTask {
+        self.per_task.clone()
     }
 
     pub(crate) fn id(&self) -> u64 {

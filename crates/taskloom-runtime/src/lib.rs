@@ -40,6 +40,10 @@
 //!   child processes); [`cluster`]: the [`Cluster`](cluster::Cluster) (remote tasks on
 //!   workers anywhere, over TCP, started by Slurm or any engine). Both depend on
 //!   `link`, never on each other; `init` (behind [`remote::init`]) sits above both.
+//! - [`policy`]: what a task may do besides run once (a timeout per attempt,
+//!   retries with backoff), set per task and defaulted per computation;
+//!   [`cache`] (feature `cache`): a result cache on disk, keyed by a Merkle chain
+//!   of the tasks' keys, versions and inputs, that survives restarts.
 //! - `options` ([`ComputeOptions`]): one computation's settings; `compute`: the
 //!   scheduling loop of one computation; owns core's `State` and the values (counted,
 //!   with their bytes); completions arrive on one mpsc channel. Tasks start by one of
@@ -54,11 +58,12 @@
 //!
 //! - `process` (default): the process pool, and [`remote`] with it;
 //! - `cluster` (default): the cluster, and [`remote`] with it;
+//! - `cache` (default): the result cache ([`cache`]: serde, postcard, BLAKE3);
 //! - `progress`: a terminal progress bar ([`diagnostics`]).
 //!
 //! Without `process` and `cluster`, a program that runs graphs on threads compiles
 //! no network, crypto or wire-format crate (no serde, postcard, sha2, hmac, getrandom,
-//! and Tokio without `net`, `process` or `signal`).
+//! blake3, and Tokio without `net`, `process` or `signal`).
 //!
 //! # Tracing
 //!
@@ -94,6 +99,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+pub mod cache;
 pub mod callbacks;
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
@@ -126,6 +134,7 @@ pub mod inputs;
 #[cfg(any(feature = "process", feature = "cluster"))]
 mod link;
 mod options;
+pub mod policy;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;

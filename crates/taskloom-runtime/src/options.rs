@@ -7,10 +7,12 @@
 //! and the loop that reads it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::callbacks::Callback;
+use crate::policy::Retry;
 
 /// Options of one computation.
 ///
@@ -29,6 +31,10 @@ pub struct ComputeOptions {
     pub(crate) callbacks: Vec<Arc<dyn Callback>>,
     pub(crate) fuse: bool,
     pub(crate) memory_limit: Option<u64>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<Retry>,
+    #[cfg(feature = "cache")]
+    pub(crate) cache: Option<crate::cache::Caching>,
 }
 
 impl Default for ComputeOptions {
@@ -38,6 +44,10 @@ impl Default for ComputeOptions {
             callbacks: Vec::new(),
             fuse: true,
             memory_limit: None,
+            timeout: None,
+            retry: None,
+            #[cfg(feature = "cache")]
+            cache: None,
         }
     }
 }
@@ -60,7 +70,9 @@ impl ComputeOptions {
     /// only applies where it saves time: executors with workers (not the inline
     /// `CurrentThread`, which already runs chains back to back), and computations
     /// without callbacks that want task events (they are told of every task as it
-    /// starts; see [`Callback::task_events`]).
+    /// starts; see [`Callback::task_events`]), and computations where a task has a
+    /// [timeout](crate::policy::Policy::timeout) (each deadline counts from its own
+    /// task's start).
     pub fn fuse(mut self, fuse: bool) -> Self {
         self.fuse = fuse;
         self
@@ -109,6 +121,50 @@ impl ComputeOptions {
     /// ```
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// The timeout of each attempt of every task that does not set its own (see
+    /// [`Policy::timeout`](crate::policy::Policy::timeout) and [`crate::policy`] for
+    /// what a timeout does to each kind of task).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskloom::{ComputeError, ComputeOptions, Graph, Scheduler, TaskErrorKind};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut g = Graph::new();
+    /// let hang = g.add("hang", (), || std::thread::sleep(Duration::from_millis(300)))?;
+    /// let options = ComputeOptions::new().timeout(Duration::from_millis(20));
+    /// let err = Scheduler::threads(1)?.compute_with(&g, &hang, options).await.unwrap_err();
+    /// // A blocking task cannot be stopped: the computation fails at the deadline,
+    /// // and the thread finishes the call in the background.
+    /// assert!(matches!(err, ComputeError::Task { error, .. } if error.kind() == TaskErrorKind::TimedOut));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Retries of every task that does not set its own (see
+    /// [`Retry`] and [`Policy::retry`](crate::policy::Policy::retry)).
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Caches the results of the graph's cached tasks in `cache` (see
+    /// [`crate::cache`]): tasks whose entries are there are loaded instead of run.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cache(mut self, cache: crate::cache::Cache) -> Self {
+        self.cache = Some(crate::cache::Caching {
+            cache,
+            report: None,
+        });
         self
     }
 

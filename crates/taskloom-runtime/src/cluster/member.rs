@@ -128,6 +128,10 @@ pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpCo
             tracing::debug!(%worker, "taskloom cluster worker dropped: its computation was cancelled");
             Some(false)
         }
+        Left::TimedOut => {
+            tracing::warn!(%worker, "taskloom cluster worker dropped: its call ran past its timeout");
+            Some(false)
+        }
         Left::Lost { .. } => Some(true),
     };
     shared.left(index, left);
@@ -177,6 +181,9 @@ async fn run_batch(
         // The computation was cancelled: the worker may be running one of its calls,
         // and a connection cannot be interrupted mid-call; dropping it is the kill.
         Lost::Cancelled => (String::new(), Left::Cancelled),
+        // The same for a call past its timeout: the task fails as timed out, and the
+        // worker's job is stopped and replaced.
+        Lost::TimedOut(_) => (String::new(), Left::TimedOut),
         Lost::Shutdown => (String::new(), Left::Stopped),
     };
     seat.settle(unfinished, &reason);

@@ -332,6 +332,11 @@ impl Executor for Cluster {
         "cluster"
     }
 
+    /// A remote task past its timeout has its worker killed and replaced.
+    fn stops_remote_tasks(&self) -> bool {
+        true
+    }
+
     /// The workers the cluster was built for (its launcher starts that many), or
     /// more when more are connected.
     fn num_workers(&self) -> usize {

@@ -380,7 +380,7 @@ impl Shared {
                     t.retired.push(worker);
                     keep(&mut t.retired);
                 }
-                Left::Cancelled | Left::Stopped => {}
+                Left::Cancelled | Left::TimedOut | Left::Stopped => {}
             }
         });
     }
@@ -452,6 +452,9 @@ pub(super) enum Left {
     /// Dropped because its computation was cancelled while it ran a call (a call
     /// cannot be interrupted over a connection; dropping it is the kill).
     Cancelled,
+    /// Dropped because the call it ran passed its task's timeout (dropping the
+    /// connection is the kill, as for `Cancelled`).
+    TimedOut,
     /// Stopped with the cluster.
     Stopped,
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::callbacks::{
-    Callback, FinishInfo, MemoryStats, Outcome, StartInfo, TaskFinish, TaskStart,
+    CacheEvent, Callback, FinishInfo, MemoryStats, Outcome, StartInfo, TaskFinish, TaskStart,
 };
 use crate::error::{ComputeError, TaskError};
 use crate::executor::Scope;
@@ -70,6 +70,11 @@ impl Hooks {
 
     pub(super) fn task_finish(&self, event: &TaskFinish<'_>) -> Result<(), ComputeError> {
         self.each(|c| c.on_task_finish(event))
+    }
+
+    #[cfg_attr(not(feature = "cache"), allow(dead_code, reason = "the cache reports"))]
+    pub(super) fn cache(&self, event: &CacheEvent<'_>) -> Result<(), ComputeError> {
+        self.each(|c| c.on_cache(event))
     }
 
     pub(super) fn finish(&mut self, outcome: Outcome, memory: MemoryStats) {

@@ -26,6 +26,7 @@ use crate::callbacks::TaskStart;
 use crate::error::ComputeError;
 use crate::executor::running;
 use crate::executor::{Clock, Completion, Worker, run_task, task_span};
+use crate::unwind::discard;
 
 /// Longest run of inline tasks between two yields to the runtime.
 const SLICE: Duration = Duration::from_millis(1);
@@ -130,7 +131,8 @@ impl InlineRunner {
     ) -> Result<(), ComputeError> {
         let span = task_span(Some(&ledger.span), &ledger.scope, task);
         let listening = ledger.hooks.listening();
-        let timed = listening || !span.is_disabled();
+        let watched = ledger.watch.as_ref().is_some_and(|w| w.has_timeout(task));
+        let timed = listening || watched || !span.is_disabled();
         if timed && !self.clock_fresh {
             self.clock = Instant::now();
         }
@@ -141,6 +143,7 @@ impl InlineRunner {
                 key: ledger.graph.key(task),
                 worker: Worker::Inline,
                 at: started,
+                attempt: ledger.watch.as_ref().map_or(1, |w| w.attempt(task)),
             })?;
         }
         let inputs = ledger
@@ -161,12 +164,19 @@ impl InlineRunner {
         drop(inputs);
         self.clock = ran.finished;
         self.clock_fresh = timed;
-        ledger.complete(&mut Completion::settled(
-            task,
-            ran.result,
-            Worker::Inline,
-            started,
-            ran.finished,
-        ))
+        let mut result = ran.result;
+        // A task past its timeout here cannot have been stopped: its result is
+        // thrown away, and the computation fails (no retry: as on a thread).
+        let overran = watched
+            .then(|| ledger.watch.as_ref()?.overran(task, started, ran.finished))
+            .flatten();
+        if let Some(error) = overran {
+            if let Ok(value) = std::mem::replace(&mut result, Err(error)) {
+                discard(value);
+            }
+        }
+        let mut completion =
+            Completion::settled(task, result, Worker::Inline, started, ran.finished);
+        ledger.complete_with(&mut completion, !watched)
     }
 }

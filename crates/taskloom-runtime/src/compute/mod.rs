@@ -34,14 +34,21 @@
 //! - `gate`: what may start when memory matters (the plan's count, the byte
 //!   budget);
 //! - `hooks`: the callbacks, with `on_finish` exactly once;
-//! - `dispatch`, `inline`, `spawn`: the two strategies and the async spawner.
+//! - `dispatch`, `inline`, `spawn`: the two strategies and the async spawner;
+//! - `cached` (feature `cache`): the result cache's plan (entries found are loaded,
+//!   what only they needed is culled) and its reports;
+//! - `watch`: task policies (retries waiting for their time, deadlines of blocking
+//!   tasks), made only when a task has one.
 
+#[cfg(feature = "cache")]
+mod cached;
 mod dispatch;
 mod gate;
 mod held;
 mod hooks;
 mod inline;
 mod spawn;
+mod watch;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -59,8 +66,10 @@ use crate::error::{ComputeError, TaskError, TaskErrorKind};
 use crate::executor::running;
 use crate::executor::{Attempt, DEFAULT_RETRIES};
 use crate::executor::{CancelLink, Scope};
-use crate::executor::{Completion, Executor, Inputs, Message, Sink};
+use crate::executor::{Completion, Executor, Inputs, Message, Sink, Worker};
+use crate::graph::PerTask;
 use crate::options::ComputeOptions;
+use crate::policy::Resolved;
 use crate::size::Sizes;
 use crate::traffic::Traffic;
 use crate::unwind::{discard, drop_value};
@@ -72,6 +81,7 @@ use held::Missing;
 use hooks::Hooks;
 use inline::InlineRunner;
 use spawn::Spawner;
+use watch::{Verdict, Watch};
 
 /// How many times one result lost with its worker runs again, at most. Losses come
 /// from worker deaths, which the executors' retry limit already bounds (a task that
@@ -102,10 +112,32 @@ pub(crate) async fn run(
     setup: Arc<Setup>,
     graph: Arc<CoreGraph<TaskBody>>,
     sizes: Arc<Sizes>,
+    per_task: PerTask,
     targets: Vec<TaskId>,
     options: ComputeOptions,
 ) -> Result<Held, ComputeError> {
+    #[cfg(feature = "cache")]
+    let (graph, cache_report) = match &options.cache {
+        Some(caching) => {
+            match cached::plan(
+                &setup, &graph, &sizes, &per_task, &targets, &options, caching,
+            )? {
+                // A recomputation inside another computation reports into that
+                // one's report, which that one's loop tells its callbacks.
+                Some(planned) => (
+                    planned.graph,
+                    caching.report.is_none().then_some(planned.report),
+                ),
+                None => (graph, None),
+            }
+        }
+        None => (graph, None),
+    };
     let state = State::new(&graph, &targets)?;
+    let policy = Resolved::new(&per_task.policies, options.timeout, options.retry.clone());
+    // A chain handed to a worker whole reports its first task's start only: tasks
+    // with deadlines are handed out one by one.
+    let timeouts = policy.as_ref().is_some_and(|p| p.any_timeout());
     let planned = state.planned_pressure();
     let executor = Arc::clone(&setup.executor);
     let about = About::ask(&*executor)?;
@@ -116,7 +148,9 @@ pub(crate) async fn run(
         Sink::new(tx, listening),
         ComputationId::next(),
         Arc::from(targets.as_slice()),
+        policy.clone(),
     ));
+    let watch = policy.map(|p| Box::new(Watch::new(p, about.stops_remote, setup.runtime.clone())));
     // Cancelled with the user's token, and with the computation this one was started
     // from (a sub-graph computed inside a task).
     let links: Vec<CancelLink> = options
@@ -147,7 +181,7 @@ pub(crate) async fn run(
     let strategy = if about.inline {
         Strategy::Inline(InlineRunner::new())
     } else {
-        let fuse = options.fuse && !hooks.listening();
+        let fuse = options.fuse && !hooks.listening() && !timeouts;
         Strategy::Dispatch(Dispatcher::new(workers, setup.chunksize, fuse))
     };
     let mut computation = Computation {
@@ -163,6 +197,9 @@ pub(crate) async fn run(
             worked: 0,
             reruns: HashMap::new(),
             attempts: RefCell::new(HashMap::new()),
+            watch,
+            #[cfg(feature = "cache")]
+            cache_report,
         },
         strategy,
         spawner: Spawner::new(setup.max_async_tasks, setup.runtime.clone()),
@@ -179,10 +216,11 @@ pub(crate) async fn run(
         });
         // A panic in `on_start` fails the computation, and `on_finish` hears that
         // (returning early would leave it to the drop guard, which says Cancelled).
-        let result = match started {
+        let result = match started.and_then(|()| computation.ledger.tell_cache()) {
             Ok(()) => computation.drive(&*executor, &about.name).await,
             Err(e) => Err(e),
         };
+        let result = result.and_then(|()| computation.ledger.tell_cache());
         let traffic = computation.ledger.scope.traffic.snapshot();
         if traffic != Traffic::default() {
             let span = &computation.ledger.span;
@@ -221,6 +259,14 @@ pub(crate) async fn run(
     .await
 }
 
+/// Waits for the watch's timer (forever without a watch).
+fn tick(watch: &mut Option<Box<Watch>>) -> watch::Tick<'_> {
+    match watch {
+        Some(w) => w.tick(),
+        None => watch::Tick::never(),
+    }
+}
+
 /// What the loop asks the executor once, before anything runs. A custom executor
 /// that panics here fails the computation with an error instead of unwinding into
 /// the caller.
@@ -228,6 +274,8 @@ struct About {
     name: String,
     workers: usize,
     inline: bool,
+    /// Whether it kills the worker of a remote task past its timeout.
+    stops_remote: bool,
 }
 
 impl About {
@@ -239,10 +287,14 @@ impl About {
             || ask("is_worker_thread", &|| {
                 usize::from(executor.is_worker_thread())
             })? == 1;
+        let stops_remote = ask("stops_remote_tasks", &|| {
+            usize::from(executor.stops_remote_tasks())
+        })? == 1;
         Ok(About {
             name,
             workers,
             inline,
+            stops_remote,
         })
     }
 }
@@ -310,6 +362,11 @@ struct Ledger {
     /// their next job counts on from them, so a task that kills its worker still
     /// fails after the retry limit.
     attempts: RefCell<HashMap<TaskId, (Vec<Attempt>, bool)>>,
+    /// Task policies: retries waiting, deadlines watched (`None`: no task has one).
+    watch: Option<Box<Watch>>,
+    /// What the result cache did, for the callbacks (`None`: no cache).
+    #[cfg(feature = "cache")]
+    cache_report: Option<Arc<crate::cache::Report>>,
 }
 
 impl Computation {
@@ -352,12 +409,21 @@ impl Computation {
                     "no task is running or ready, yet the computation is not done".into(),
                 ));
             }
+            if let Some(watch) = &mut self.ledger.watch {
+                let graph = &self.ledger.graph;
+                watch.arm(|t| graph.key(t).clone())?;
+            }
+            let timed = self.ledger.watch.as_ref().is_some_and(|w| w.armed());
             let received = tokio::select! {
                 biased;
                 () = self.ledger.scope.cancel.token().cancelled() => {
                     return Err(self.ledger.cancelled());
                 }
                 n = self.rx.recv_many(&mut inbox, 64) => n,
+                () = tick(&mut self.ledger.watch), if timed => {
+                    self.ledger.wake()?;
+                    continue;
+                }
             };
             if received == 0 {
                 // The loop's own scope holds a sender: the channel cannot close.
@@ -381,17 +447,31 @@ impl Computation {
             Strategy::Dispatch(d) => d.in_flight(),
             Strategy::Inline(_) => 0,
         };
-        blocking + self.spawner.running()
+        let retrying = self.ledger.watch.as_ref().map_or(0, |w| w.waiting());
+        blocking + self.spawner.running() + retrying
     }
 
     fn handle(&mut self, message: Message) -> Result<(), ComputeError> {
         match message {
-            Message::Started { task, worker, at } => self.ledger.hooks.task_start(&TaskStart {
-                computation: self.ledger.scope.id,
-                key: self.ledger.graph.key(task),
-                worker,
-                at,
-            }),
+            Message::Started { task, worker, at } => {
+                let attempt = match &mut self.ledger.watch {
+                    Some(watch) => {
+                        watch.started(&self.ledger.graph, task, at);
+                        watch.attempt(task)
+                    }
+                    None => 1,
+                };
+                if !self.ledger.hooks.listening() {
+                    return Ok(());
+                }
+                self.ledger.hooks.task_start(&TaskStart {
+                    computation: self.ledger.scope.id,
+                    key: self.ledger.graph.key(task),
+                    worker,
+                    at,
+                    attempt,
+                })
+            }
             Message::Done(mut completions) => {
                 // Each completion is read in place (they are large: moving each out
                 // of the vector, then into each call, costs more than reading it).
@@ -412,7 +492,7 @@ impl Computation {
                 if let Strategy::Dispatch(d) = &mut self.strategy {
                     d.learn();
                 }
-                Ok(())
+                self.ledger.tell_cache()
             }
         }
     }
@@ -450,6 +530,10 @@ impl Ledger {
     /// first; else what [`Gate::next`] allows.
     #[inline]
     fn next_ready(&mut self, outstanding: usize, follow_plan: bool) -> Option<TaskId> {
+        if let Some(again) = self.watch.as_mut().and_then(|w| w.next_again()) {
+            // A retry whose wait is over: it was started once already.
+            return Some(again);
+        }
         if !follow_plan && !self.gate.budgeted() {
             return self.state.pop_ready();
         }
@@ -468,6 +552,16 @@ impl Ledger {
             );
         }
         Some(task)
+    }
+
+    /// Tells the callbacks what the result cache did since the last call.
+    #[inline]
+    fn tell_cache(&self) -> Result<(), ComputeError> {
+        #[cfg(feature = "cache")]
+        if let Some(report) = &self.cache_report {
+            return cached::tell(report, &self.hooks, &self.graph, self.scope.id);
+        }
+        Ok(())
     }
 
     /// Whether a byte budget limits what starts.
@@ -553,6 +647,17 @@ impl Ledger {
     /// Feeds one completion to the state, keeps its result, drops what it releases.
     /// The one path every finished task takes, whatever ran it.
     fn complete(&mut self, c: &mut Completion) -> Result<(), ComputeError> {
+        self.complete_with(c, true)
+    }
+
+    /// [`Ledger::complete`]; an error is retried, if the task's policy says so, only
+    /// if `retry_allowed` (not a blocking task past its deadline: its thread is
+    /// still busy).
+    fn complete_with(
+        &mut self,
+        c: &mut Completion,
+        retry_allowed: bool,
+    ) -> Result<(), ComputeError> {
         self.worked += c.members as usize;
         // The members of a fused chain before the last all succeeded: feed them in
         // order. Each next member became ready when the one before finished; it is
@@ -579,6 +684,9 @@ impl Ledger {
                     .put(task, value, bytes, self.state.is_target(task));
                 self.gate.completed(c.task, bytes, self.held.tally().bytes);
                 self.task_finished(c, task, None)?;
+                if let Some(watch) = &mut self.watch {
+                    watch.succeeded(task);
+                }
                 self.finish(task)
             }
             Err(error) if error.kind() == TaskErrorKind::InputLost && self.rerun(task)? => {
@@ -592,6 +700,10 @@ impl Ledger {
             }
             Err(error) => {
                 self.task_finished(c, task, Some(error.message()))?;
+                let error = match self.retry(c, task, error, retry_allowed) {
+                    Some(error) => error,
+                    None => return Ok(()),
+                };
                 if error.kind() == TaskErrorKind::Cancelled && self.scope.cancel.is_cancelled() {
                     // The job saw the cancel before it started (a token cancelled
                     // from another thread between the loop's check and the job's):
@@ -609,6 +721,53 @@ impl Ledger {
                 })
             }
         }
+    }
+
+    /// A failed attempt of `task` (the last of `c`): `None` if it runs again after a
+    /// wait (its policy's retry), else the error it fails with.
+    fn retry(
+        &mut self,
+        c: &Completion,
+        task: TaskId,
+        error: TaskError,
+        retry_allowed: bool,
+    ) -> Option<TaskError> {
+        let Some(watch) = &mut self.watch else {
+            return Some(error);
+        };
+        if error.kind() == TaskErrorKind::Cancelled || self.scope.cancel.is_cancelled() {
+            return Some(error);
+        }
+        let ran = c.finished.saturating_duration_since(c.started);
+        let message = error.to_string();
+        match watch.failed(task, error, c.worker, ran, retry_allowed) {
+            Verdict::Fail(error) => Some(error),
+            Verdict::Retry { next, delay } => {
+                self.gate.completed(c.task, 0, self.held.tally().bytes);
+                tracing::warn!(
+                    parent: &self.span,
+                    key = %self.graph.key(task),
+                    attempt = next - 1,
+                    error = %message,
+                    retry_in_ms = delay.as_secs_f64() * 1e3,
+                    "taskloom task attempt failed; it runs again"
+                );
+                None
+            }
+        }
+    }
+
+    /// The timer went off: retries due go to the front of the queue, and a blocking
+    /// attempt past its deadline fails the computation.
+    fn wake(&mut self) -> Result<(), ComputeError> {
+        let Some(watch) = &mut self.watch else {
+            return Ok(());
+        };
+        let Some((task, started, error)) = watch.wake() else {
+            return Ok(());
+        };
+        let mut c = Completion::settled(task, Err(error), Worker::Inline, started, Instant::now());
+        self.complete_with(&mut c, false)
     }
 
     /// `task` found an input lost with the worker that held it: every result the
@@ -666,6 +825,7 @@ impl Ledger {
         self.hooks.task_finish(&TaskFinish {
             computation: self.scope.id,
             key: self.graph.key(task),
+            attempt: self.watch.as_ref().map_or(1, |w| w.attempt(task)),
             worker: c.worker,
             started: c.started,
             finished: c.finished,

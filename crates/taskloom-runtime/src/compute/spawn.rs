@@ -97,6 +97,18 @@ impl Spawner {
             catch_unwind(AssertUnwindSafe(|| (func.0)(inputs))).unwrap_or_else(|payload| {
                 futures::future::ready(Err(TaskError::panicked(&*payload))).boxed()
             });
+        // A timeout drops the future at the deadline. The timer is made when the
+        // task first runs, inside its panic guard: a runtime without timers gives the
+        // task Tokio's panic message as its error.
+        let future = match ledger.scope.timeout(task) {
+            None => future,
+            Some(limit) => async move {
+                tokio::time::timeout(limit, future)
+                    .await
+                    .unwrap_or_else(|_| Err(TaskError::timed_out(limit, "its future was dropped")))
+            }
+            .boxed(),
+        };
         let scope = Arc::clone(&ledger.scope);
         let span = task_span(Some(&ledger.span), &ledger.scope, task);
         let recorded = span.clone();

@@ -24,6 +24,9 @@ pub struct TaskRecord {
     pub computation: ComputationId,
     /// The task's key.
     pub key: Key,
+    /// Which attempt of the task this was (1, or more when its retry policy ran it
+    /// again: each attempt is a record of its own).
+    pub attempt: u32,
     /// Where it ran.
     pub worker: Worker,
     /// When it started.
@@ -164,6 +167,7 @@ impl Callback for Profiler {
         self.lock().records.push(TaskRecord {
             computation: event.computation,
             key: event.key.clone(),
+            attempt: event.attempt,
             worker: event.worker,
             start: event.started,
             end: event.finished.max(event.started),

@@ -2,7 +2,9 @@
 //!
 //! The trace-event format (a JSON object with a `traceEvents` array) is what
 //! Perfetto (<https://ui.perfetto.dev>) and `chrome://tracing` open. Each task is a
-//! complete event (`"ph": "X"`) on the track of the worker that ran it; CPU % and
+//! complete event (`"ph": "X"`) on the track of the worker that ran it (each attempt
+//! of a task its retry policy ran again is an event of its own, with its `attempt`
+//! number and error in its args); CPU % and
 //! resident memory are counter events (`"ph": "C"`) drawn as graphs above the tracks,
 //! and so is what the scheduling loop held: `memory (MiB)` has a `held` series (bytes
 //! of results as they report them) beside the sampler's `rss`, and `results held`
@@ -233,6 +235,9 @@ impl ChromeTrace {
             );
             json_string(line, &record.worker.to_string());
             let _ = write!(line, r#","ok":{}"#, record.ok());
+            if record.attempt > 1 {
+                let _ = write!(line, r#","attempt":{}"#, record.attempt);
+            }
             if let Some(error) = &record.error {
                 line.push_str(r#","error":"#);
                 json_string(line, error);
@@ -381,6 +386,7 @@ mod tests {
         TaskRecord {
             computation: crate::callbacks::ComputationId::next(),
             key: Key::from(key),
+            attempt: 1,
             worker,
             start: t0 + Duration::from_millis(start_ms),
             end: t0 + Duration::from_millis(end_ms),

@@ -116,7 +116,12 @@ impl Job {
     /// the reference counts of shared results only change on the loop's thread.
     pub fn run(self, worker: Worker) -> Completion {
         let _scope = running::enter_scope(&self.scope);
-        self.run_from(worker, Instant::now())
+        let now = Instant::now();
+        if self.scope.watched(self.task) {
+            // Its deadline counts from here (a batch's run reports its own starts).
+            self.scope.sink.started_if(self.task, worker, now, true);
+        }
+        self.run_from(worker, now)
     }
 
     /// [`Job::run`] inside its scope, already entered, with the start instant already

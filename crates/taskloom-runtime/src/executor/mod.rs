@@ -122,6 +122,15 @@ pub trait Executor: Send + Sync + 'static {
     fn is_worker_thread(&self) -> bool {
         false
     }
+
+    /// Whether the executor stops a remote task that runs past its
+    /// [timeout](crate::policy::Policy::timeout) itself, by killing the worker process
+    /// that runs it (the process pool and the cluster do). For other tasks, and on
+    /// executors that return `false`, the scheduling loop watches the deadline: the
+    /// computation fails when it passes, and the call is left to finish.
+    fn stops_remote_tasks(&self) -> bool {
+        false
+    }
 }
 
 /// A batch of jobs of one computation, handed to an executor as one unit of work.
@@ -196,7 +205,8 @@ impl Batch {
         let mut outbox = Outbox::new(&scope.sink, self.jobs.len());
         let mut now = Instant::now();
         for job in self.jobs {
-            outbox.sink().started(job.task, worker, now);
+            let watched = scope.watched(job.task);
+            outbox.sink().started_if(job.task, worker, now, watched);
             let completion = job.run_from(worker, now);
             now = completion.finished;
             outbox.push(completion);

@@ -105,7 +105,8 @@ impl Packed {
         let start = Instant::now();
         let mut now = start;
         while let Some(job) = jobs.get_mut(*next) {
-            outbox.sink().started(job.task, worker, now);
+            let watched = scope.watched(job.task);
+            outbox.sink().started_if(job.task, worker, now, watched);
             let ran = match blocking_body(scope, job.task) {
                 Ok(body) => {
                     let refs = input_refs(&job.inputs);

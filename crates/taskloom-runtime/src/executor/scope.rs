@@ -20,6 +20,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use super::sink::Sink;
 use crate::body::TaskBody;
 use crate::callbacks::ComputationId;
+use crate::policy::Resolved;
 use crate::traffic::Counters;
 
 /// What every task of one computation shares: the graph (for keys), the
@@ -37,6 +38,11 @@ pub(crate) struct Scope {
     stays: OnceLock<Box<[bool]>>,
     /// Bytes its remote tasks produced and moved.
     pub(crate) traffic: Counters,
+    /// The tasks' timeouts and retries (`None`: no task has any).
+    pub(crate) policy: Option<Arc<Resolved>>,
+    /// Whether any task has a timeout the loop watches (its start is then reported
+    /// even without callbacks).
+    watching: bool,
 }
 
 impl Scope {
@@ -45,8 +51,12 @@ impl Scope {
         sink: Sink,
         id: ComputationId,
         targets: Arc<[TaskId]>,
+        policy: Option<Arc<Resolved>>,
     ) -> Self {
+        let watching = policy.as_ref().is_some_and(|p| p.any_timeout());
         Scope {
+            policy,
+            watching,
             graph,
             cancel: Cancel::default(),
             sink,
@@ -55,6 +65,19 @@ impl Scope {
             stays: OnceLock::new(),
             traffic: Counters::default(),
         }
+    }
+
+    /// `task`'s timeout, if it has one.
+    #[inline]
+    pub(crate) fn timeout(&self, task: TaskId) -> Option<std::time::Duration> {
+        self.policy.as_ref().and_then(|p| p.timeout(task.index()))
+    }
+
+    /// Whether the start of `task` must be reported to the loop, which watches its
+    /// deadline (a task with a timeout); callbacks aside.
+    #[inline]
+    pub(crate) fn watched(&self, task: TaskId) -> bool {
+        self.watching && self.timeout(task).is_some()
     }
 
     /// Whether `task`'s result may stay in the worker that made it: it is a remote

@@ -37,9 +37,17 @@ impl Sink {
         }
     }
 
-    /// Reports that `task` started, if the loop listens.
+    /// Reports that `task` started, if the loop listens (or `watched`: it watches
+    /// the task's deadline).
+    #[inline]
     pub(crate) fn started(&self, task: TaskId, worker: Worker, at: Instant) {
-        if self.report_starts {
+        self.started_if(task, worker, at, false);
+    }
+
+    /// [`Sink::started`], also sent when `watched`.
+    #[inline]
+    pub(crate) fn started_if(&self, task: TaskId, worker: Worker, at: Instant, watched: bool) {
+        if self.report_starts || watched {
             self.send(Message::Started { task, worker, at });
         }
     }

@@ -52,6 +52,9 @@ pub(crate) enum Lost {
     Cancelled,
     /// The executor is shutting down.
     Shutdown,
+    /// The call the worker was running ran past its task's timeout (the worker
+    /// must be killed: it is still running it).
+    TimedOut(Duration),
 }
 
 /// The worker a batch runs on, as the executor's table of held values knows it.
@@ -356,6 +359,9 @@ async fn exchange<T: Transport>(
     }
     let sent_at = Instant::now();
     let mut pending: VecDeque<Job> = jobs.into();
+    // The deadline of the call due, if its task has a timeout: from the moment the
+    // worker could start it (the batch sent, or the answer before it read).
+    let mut deadline = deadline_of(pending.front(), sent_at);
     let mut done = Vec::with_capacity(pending.len());
     let mut expected: u32 = 0;
     let mut flow = Flow::Continue;
@@ -367,6 +373,11 @@ async fn exchange<T: Transport>(
                 return Err((Lost::Cancelled, pending.into(), true));
             }
             frame = conn.next_frame() => frame,
+            () = sleep_until(deadline), if deadline.is_some() => {
+                let limit = deadline.map_or(Duration::ZERO, |(_, limit)| limit);
+                reporter.answered(&mut done);
+                return Err((Lost::TimedOut(limit), pending.into(), true));
+            }
         };
         // Take every answer already here, then report them in one message.
         loop {
@@ -378,6 +389,7 @@ async fn exchange<T: Transport>(
                                 done.push(answered.complete(job));
                             }
                             expected += 1;
+                            deadline = deadline_of(pending.front(), Instant::now());
                             None
                         }
                         Ok(Answer::Retiring { runs_due }) => {
@@ -413,6 +425,22 @@ async fn exchange<T: Transport>(
         reporter.answered(&mut done);
     }
     Ok(flow)
+}
+
+/// When the call of `job`, started by the worker from `since`, passes its task's
+/// timeout, and the timeout.
+fn deadline_of(job: Option<&Job>, since: Instant) -> Option<(Instant, Duration)> {
+    let job = job?;
+    let limit = job.scope.timeout(job.task)?;
+    Some((since + limit, limit))
+}
+
+/// Sleeps until the deadline (forever without one).
+async fn sleep_until(deadline: Option<(Instant, Duration)>) {
+    match deadline {
+        Some((at, _)) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A worker's answer to one call, placed on the parent's clock.

@@ -87,10 +87,14 @@ impl Seat<'_> {
         // Jobs with inputs held by other workers wait for them elsewhere, and come
         // back to this worker's queue.
         let mut jobs = resident::gather(here.places, here.home, here.worker, jobs);
-        if jobs.len() > 1 && jobs.iter().any(|j| j.alone) {
-            // A job that must run alone (a suspect of an earlier loss) goes back to
-            // the queue in a batch of its own.
-            let (alone, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.alone);
+        let alone = |j: &Job| j.alone || j.scope.timeout(j.task).is_some();
+        if jobs.len() > 1 && jobs.iter().any(alone) {
+            // A job that must run alone goes back to the queue in a batch of its own:
+            // a suspect of an earlier loss, or a task with a timeout (its deadline
+            // counts from the start of its own call, which a worker that holds
+            // answers back does not tell, and killing its worker must cost no other
+            // call its place).
+            let (alone, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| alone(j));
             for job in alone.into_iter().rev() {
                 (self.requeue)(vec![job]);
             }

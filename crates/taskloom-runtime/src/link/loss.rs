@@ -7,6 +7,9 @@
 //! - the batch's computation was cancelled: every job fails as cancelled;
 //! - the executor shut down: every job fails as lost;
 //! - the worker retired: none of them started, all are sent again;
+//! - the call the worker was running ran past its timeout (the worker is killed):
+//!   that job fails as timed out (its task's retry policy may run it again); the
+//!   others never started and are sent again;
 //! - the worker died, broke the protocol or went silent: the job it was running is
 //!   handed to [`Job::worker_lost`] (retried up to the executor's limit, or failed
 //!   naming every attempt); the others never started and are sent again, at no cost.
@@ -78,6 +81,24 @@ impl Settle<'_> {
             Lost::Shutdown => {
                 self.shut_down(jobs);
                 Again::default()
+            }
+            Lost::TimedOut(limit) => {
+                let mut jobs = jobs.into_iter();
+                if let Some(job) = jobs.next() {
+                    tracing::warn!(
+                        %worker,
+                        key = %job.key(),
+                        timeout = ?limit,
+                        "taskloom task ran past its timeout; its worker is killed and replaced"
+                    );
+                    let stopped = format!("its worker {worker} was killed and is replaced");
+                    let error = TaskError::timed_out(limit, &stopped);
+                    self.reporter.report(vec![job.failed(error, worker)]);
+                }
+                Again {
+                    jobs: jobs.collect(),
+                    alone: false,
+                }
             }
             Lost::Worker(End::Retired) => {
                 tracing::info!(

@@ -283,6 +283,11 @@ impl Executor for ProcessPool {
         "processes"
     }
 
+    /// A remote task past its timeout has its worker killed and replaced.
+    fn stops_remote_tasks(&self) -> bool {
+        true
+    }
+
     fn num_workers(&self) -> usize {
         self.inner.num_workers()
     }

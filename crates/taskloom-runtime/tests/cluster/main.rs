@@ -20,6 +20,7 @@ mod resident;
 mod security;
 mod slurm;
 mod support;
+mod timeouts;
 
 use functions::Fns;
 use taskloom::remote;
@@ -36,6 +37,7 @@ fn main() {
         faults::TESTS,
         slurm::TESTS,
         resident::TESTS,
+        timeouts::TESTS,
     ]
     .concat();
     harness::main(&tests, &fns);

@@ -146,6 +146,9 @@ pub(crate) struct Fns {
     pub(crate) count: Remote<Many<Chunk>, u64>,
     /// What this worker holds for its executor: `(values, bytes)`.
     pub(crate) held_here: Remote<(), (u64, u64)>,
+    /// Hangs (a minute) the first time it runs with a directory, writing its pid to
+    /// `dir/hung`; afterwards returns its pid at once.
+    pub(crate) hangs_once: Remote<(PathBuf,), u32>,
 }
 
 /// A chunk of numbers, with the pid of the worker that made it.
@@ -285,6 +288,21 @@ pub(crate) fn registry() -> (Registry, Fns) {
             })
             .unwrap(),
         unknown: Registry::new().register("unknown", || 5_i64).unwrap(),
+        hangs_once: r
+            .register("hangs_once", |dir: &PathBuf| {
+                use std::io::Write as _;
+                let first = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join("hung"));
+                if let Ok(mut marker) = first {
+                    write!(marker, "{}", std::process::id()).unwrap();
+                    drop(marker);
+                    std::thread::sleep(Duration::from_secs(60));
+                }
+                std::process::id()
+            })
+            .unwrap(),
         crash_once_a: r
             .register("crash_once_a", |dir: &PathBuf| crash_once(dir, "a"))
             .unwrap(),

@@ -12,5 +12,6 @@ mod failures;
 mod faults;
 mod fusion;
 mod memory;
+mod policy;
 mod sharing;
 mod support;

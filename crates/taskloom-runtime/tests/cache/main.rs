@@ -1,0 +1,28 @@
+//! The result cache's tests.
+//!
+//! A `harness = false` test binary, so that it can be its own child process: the
+//! tests that need other processes (one killed with SIGKILL halfway, two writing the
+//! same entries at once, one in a mount namespace of its own with a full tmpfs) run
+//! this binary again with `TASKLOOM_CACHE_CHILD` set, and `main` plays that child's
+//! part instead of running the tests. The tests run one after the other with the
+//! process pool's runner (`../process/harness.rs`), which gives each a time limit.
+#![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
+
+mod children;
+mod disk;
+mod entries;
+#[path = "../process/harness.rs"]
+#[allow(dead_code)] // the runner's own tests are the process binary's
+mod harness;
+mod processes;
+mod support;
+
+type Test = harness::Test<()>;
+
+fn main() {
+    if children::play() {
+        return;
+    }
+    let tests: Vec<Test> = [entries::TESTS, processes::TESTS, disk::TESTS].concat();
+    harness::main(&tests, &());
+}
