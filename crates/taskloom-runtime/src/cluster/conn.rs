@@ -14,19 +14,18 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
+use super::stream::{ReadHalf, Stream, WriteHalf};
 use crate::link::protocol::{self, Reply, shorten};
 use crate::link::{End, Transport};
 use crate::remote::format;
 
-/// A welcomed worker's connection.
+/// A welcomed worker's connection (plain TCP or TLS).
 pub(super) struct TcpConn {
-    reader: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
-    writer: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    reader: FramedRead<ReadHalf, LengthDelimitedCodec>,
+    writer: FramedWrite<WriteHalf, LengthDelimitedCodec>,
     /// How long the worker may stay silent.
     silence: Duration,
     /// When the worker was last heard from.
@@ -39,8 +38,8 @@ pub(super) struct TcpConn {
 
 impl TcpConn {
     /// Wraps a connection that passed the handshake; frames up to `max` bytes.
-    pub(super) fn new(stream: TcpStream, max: usize, silence: Duration) -> Self {
-        let (read, write) = stream.into_split();
+    pub(super) fn new(stream: Stream, max: usize, silence: Duration) -> Self {
+        let (read, write) = stream.split();
         let heard = Instant::now();
         TcpConn {
             reader: FramedRead::new(read, protocol::codec(max)),
@@ -90,7 +89,8 @@ impl TcpConn {
         }
     }
 
-    /// Closes the connection: the worker reads the end of its input and exits.
+    /// Closes the connection (with TLS's `close_notify` first): the worker reads the
+    /// end of its input and exits.
     pub(super) async fn close(mut self) {
         let _ = SinkExt::<Bytes>::close(&mut self.writer).await;
     }

@@ -88,11 +88,16 @@ mod handshake;
 mod launcher;
 mod listener;
 mod member;
+mod pending;
+mod refusals;
 mod secret;
 mod shared;
 mod status;
+mod stream;
 mod supervisor;
+mod tls;
 pub(crate) mod worker;
+mod worker_tls;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -104,7 +109,9 @@ pub use crate::link::worker::CLUSTER_ADDR_ENV;
 pub use builder::ClusterBuilder;
 pub use launcher::{JobState, LaunchError, Launcher, Local, Slurm, WorkerSpec};
 pub use secret::{SECRET_ENV, SECRET_FILE_ENV, SECRET_LEN, Secret, SecretError};
-pub use status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
+pub use status::{
+    ClusterStatus, KEPT_REFUSALS, LaunchInfo, Refusal, RefusalKind, WorkerInfo, WorkerLoss,
+};
 
 use crate::error::ConfigError;
 use crate::executor::{Batch, Executor, Job, ThreadPool};
@@ -258,6 +265,17 @@ impl Cluster {
     /// must be given, as [`SECRET_FILE_ENV`] or its content as [`SECRET_ENV`]).
     pub fn secret_file(&self) -> &Path {
         &self.inner.secret_file
+    }
+
+    /// The fingerprint of the scheduler's certificate (`sha256:` and 64 hex digits)
+    /// when workers must use TLS (it is in the secret file, so workers pin it), or
+    /// `None` when plain TCP is allowed (a loopback cluster, or
+    /// [`ClusterBuilder::insecure_plain_tcp`]).
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        let config = &self.inner.shared.config;
+        config
+            .require_tls
+            .then(|| config.tls.fingerprint.to_string())
     }
 
     /// The build workers must run: taskloom's version, the protocol's, and the
