@@ -58,7 +58,7 @@ impl TcpConn {
                 biased;
                 frame = self.reader.next() => match frame {
                     None => return Err(End::Closed),
-                    Some(Err(e)) => return Err(End::malformed(&e)),
+                    Some(Err(e)) => return Err(broken(&e)),
                     Some(Ok(frame)) => {
                         self.heard = Instant::now();
                         if !frame.is_empty() {
@@ -96,6 +96,31 @@ impl TcpConn {
     }
 }
 
+/// Why a read failed: a TLS record that did not decrypt (either side found one: the
+/// connection was altered on the way, or a record came from elsewhere), or a frame
+/// that would not decode.
+fn broken(error: &std::io::Error) -> End {
+    let tls = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::DecryptError) => End::Misbehaved(
+            "sent a TLS record that did not decrypt: the connection was altered on the way".into(),
+        ),
+        Some(rustls::Error::AlertReceived(rustls::AlertDescription::BadRecordMac)) => {
+            End::Misbehaved(
+                "received a TLS record from the scheduler that did not decrypt: the connection \
+                 was altered on the way"
+                    .into(),
+            )
+        }
+        Some(rustls::Error::AlertReceived(alert)) => {
+            End::Misbehaved(format!("ended its TLS session ({alert:?})"))
+        }
+        _ => End::malformed(error),
+    }
+}
+
 impl Transport for TcpConn {
     async fn send(&mut self, frame: Bytes) -> Result<(), End> {
         self.writer.send(frame).await.map_err(|_| End::Closed)
@@ -109,7 +134,7 @@ impl Transport for TcpConn {
         loop {
             match futures::FutureExt::now_or_never(self.reader.next())? {
                 None => return Some(Err(End::Closed)),
-                Some(Err(e)) => return Some(Err(End::malformed(&e))),
+                Some(Err(e)) => return Some(Err(broken(&e))),
                 Some(Ok(frame)) => {
                     self.heard = Instant::now();
                     if !frame.is_empty() {

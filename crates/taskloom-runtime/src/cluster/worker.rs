@@ -247,7 +247,10 @@ fn tls_error(error: std::io::Error) -> JoinError {
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())
     {
-        Some(rustls::Error::InvalidCertificate(e)) => JoinError::Certificate(e.to_string()),
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(e))) => {
+            JoinError::Certificate(e.0.to_string())
+        }
+        Some(rustls::Error::InvalidCertificate(e)) => JoinError::Certificate(format!("{e:?}")),
         Some(e) => JoinError::Tls(e.to_string()),
         None => JoinError::Io(error),
     }

@@ -161,8 +161,7 @@ impl Session {
 impl Read for TlsReader {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         loop {
-            let wants_write;
-            {
+            let fed = {
                 let mut conn = lock(&self.session.conn);
                 match conn.reader().read(dst) {
                     // 0: the scheduler closed the session (close_notify).
@@ -170,27 +169,28 @@ impl Read for TlsReader {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
                 }
-                if self.start == self.end {
-                    wants_write = false;
-                } else {
+                if self.start < self.end {
                     let mut raw = &self.raw[self.start..self.end];
                     let n = conn.read_tls(&mut raw)?;
                     self.start += n;
                     let processed = conn.process_new_packets();
-                    wants_write = conn.wants_write();
-                    if let Err(error) = processed {
-                        drop(conn);
-                        // Tell the scheduler why (an alert), then stop.
+                    let wants_write = conn.wants_write();
+                    drop(conn);
+                    if wants_write {
+                        // An alert (on an error, telling the scheduler why), or a
+                        // key update's answer.
                         self.session.flush_if_free();
+                    }
+                    if let Err(error) = processed {
                         return Err(io::Error::new(io::ErrorKind::InvalidData, error));
                     }
+                    true
+                } else {
+                    false
                 }
-            }
-            if wants_write {
-                self.session.flush_if_free();
-            }
-            if self.start < self.end {
-                continue;
+            };
+            if fed {
+                continue; // plaintext may be ready now
             }
             let n = self.sock.read(&mut self.raw)?;
             if n == 0 {
