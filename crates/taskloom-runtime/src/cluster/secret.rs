@@ -315,7 +315,47 @@ impl fmt::Debug for Secret {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use super::{Secret, SecretError};
+    use super::{Given, Secret, SecretError, Transport};
+    use crate::cluster::tls::Fingerprint;
+
+    #[test]
+    fn the_file_says_how_workers_connect() {
+        let secret = Secret::generate().unwrap();
+        let pin = Fingerprint([0xab; 32]);
+        for transport in [
+            Transport::Tls(Some(pin)),
+            Transport::Tls(None),
+            Transport::Plain,
+        ] {
+            let given = Given {
+                secret: secret.clone(),
+                transport,
+            };
+            let again = Given::parse(&given.text()).unwrap();
+            assert_eq!((again.secret, again.transport), (secret.clone(), transport));
+        }
+        let text = Given {
+            secret: secret.clone(),
+            transport: Transport::Tls(Some(pin)),
+        }
+        .text();
+        assert!(
+            text.ends_with(&format!("\ntls sha256:{}\n", "ab".repeat(32))),
+            "{text}"
+        );
+        // The secret alone (as made by hand): TLS, any certificate.
+        assert_eq!(
+            Given::parse(&secret.to_hex()).unwrap().transport,
+            Transport::Tls(None)
+        );
+        for bad in ["tls sha256:abc", "tls md5:00", "plain", "plain-tcp\nmore"] {
+            let text = format!("{}\n{bad}\n", secret.to_hex());
+            assert!(
+                matches!(Given::parse(&text), Err(SecretError::Transport(_))),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn two_secrets_differ() {
