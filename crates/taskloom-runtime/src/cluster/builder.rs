@@ -14,7 +14,7 @@ use super::tls::ServerTls;
 use super::{
     CLUSTER_ADDR_ENV, Cluster, ClusterError, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
     DEFAULT_NO_WORKER_TIMEOUT, DEFAULT_POLL_INTERVAL, Inner, Launcher, SECRET_FILE_ENV, Secret,
-    SecretError, WorkerSpec, handshake, supervisor, worker,
+    SecretError, WorkerSpec, handshake, listener, supervisor, worker,
 };
 use crate::error::ConfigError;
 use crate::executor::ThreadPool;
@@ -281,11 +281,10 @@ impl ClusterBuilder {
             Some(program) => program.clone(),
             None => std::env::current_exe().map_err(ClusterError::Supervisor)?,
         };
-        let listener =
-            std::net::TcpListener::bind(self.listen).map_err(|error| ClusterError::Bind {
-                addr: self.listen,
-                error,
-            })?;
+        let listener = listener::bind(self.listen).map_err(|error| ClusterError::Bind {
+            addr: self.listen,
+            error,
+        })?;
         let addr = listener.local_addr().map_err(|error| ClusterError::Bind {
             addr: self.listen,
             error,

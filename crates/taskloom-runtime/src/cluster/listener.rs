@@ -43,9 +43,11 @@ use super::status::RefusalKind;
 use super::stream::Stream;
 use super::tls::Binding;
 
-/// Handshakes in progress at most (fewer when the process may open few files:
-/// a quarter of its limit).
-const MAX_PENDING: usize = 256;
+/// Handshakes in progress at most (fewer when the process may open few files: a
+/// quarter of its limit). A newcomer beyond them evicts the handshake that made the
+/// least progress for the longest; the larger the table, the less a flood churns
+/// (a flood smaller than it is only closed by the first-message deadline).
+pub const MAX_HANDSHAKES: usize = 1024;
 
 /// How long a new connection has to send its first message whole: a taskloom
 /// hello, or TLS's client hello.
@@ -54,6 +56,33 @@ pub(super) const FIRST_MESSAGE: Duration = Duration::from_secs(2);
 /// How long the listener rests after `accept` fails (out of file descriptors): the
 /// error is not the peer's, and retrying at once would spin.
 const ACCEPT_REST: Duration = Duration::from_millis(100);
+
+/// Connections the kernel may hold for the listener (capped by the system's
+/// `somaxconn`): the queue a flood fills before the listener takes its connections,
+/// where a real worker's must not be dropped (its next try would wait a second).
+const BACKLOG: i32 = 4096;
+
+/// Binds the scheduler's listening socket, with a long accept queue ([`BACKLOG`];
+/// the standard library's is 128).
+pub(super) fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    #[cfg(unix)]
+    {
+        use rustix::net::{AddressFamily, SocketFlags, SocketType};
+        let family = if addr.is_ipv4() {
+            AddressFamily::INET
+        } else {
+            AddressFamily::INET6
+        };
+        let socket =
+            rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+        rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+        rustix::net::bind(&socket, &addr)?;
+        rustix::net::listen(&socket, BACKLOG)?;
+        Ok(std::net::TcpListener::from(socket))
+    }
+    #[cfg(not(unix))]
+    std::net::TcpListener::bind(addr)
+}
 
 /// TLS's record type of a handshake message: the first byte of a client hello. A
 /// taskloom hello starts with its length's high byte, 0 (it is at most 1 KiB).
@@ -66,17 +95,17 @@ fn lock(table: &Table) -> std::sync::MutexGuard<'_, Pending<AbortHandle>> {
     table.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// How many handshakes may run at once: [`MAX_PENDING`], or a quarter of the
+/// How many handshakes may run at once: [`MAX_HANDSHAKES`], or a quarter of the
 /// process's file limit if that is less (the flood's connections are files too).
 pub(super) fn capacity() -> usize {
     #[cfg(unix)]
     {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
         if let Some(limit) = limit.and_then(|l| usize::try_from(l).ok()) {
-            return MAX_PENDING.min((limit / 4).max(16));
+            return MAX_HANDSHAKES.min((limit / 4).max(16));
         }
     }
-    MAX_PENDING
+    MAX_HANDSHAKES
 }
 
 /// Accepts connections until the cluster shuts down, then waits for every member to
@@ -115,6 +144,9 @@ pub(super) async fn listen(shared: Arc<Shared>, listener: TcpListener) {
                     );
                     shared.refused(out.peer, RefusalKind::Evicted, reason);
                 }
+                // The members share this thread: one connection, then their turn, so
+                // a flood of connections slows the door, not the computations.
+                tokio::task::yield_now().await;
             }
             Err(error) => {
                 tracing::warn!(%error, "taskloom cluster could not accept a connection");

@@ -108,6 +108,7 @@ use std::time::Duration;
 pub use crate::link::worker::CLUSTER_ADDR_ENV;
 pub use builder::ClusterBuilder;
 pub use launcher::{JobState, LaunchError, Launcher, Local, Slurm, WorkerSpec};
+pub use listener::MAX_HANDSHAKES;
 pub use secret::{SECRET_ENV, SECRET_FILE_ENV, SECRET_LEN, Secret, SecretError};
 pub use status::{
     ClusterStatus, KEPT_REFUSALS, LaunchInfo, Refusal, RefusalKind, WorkerInfo, WorkerLoss,

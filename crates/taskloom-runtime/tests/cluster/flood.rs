@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use taskloom::Scheduler;
-use taskloom::cluster::{Cluster, KEPT_REFUSALS, RefusalKind};
+use taskloom::cluster::{Cluster, KEPT_REFUSALS, MAX_HANDSHAKES, RefusalKind};
 
 use crate::flood_gen::{Flood, FloodKind, loopback_sources};
 use crate::functions::Fns;
@@ -33,8 +33,8 @@ pub(crate) const TESTS: &[crate::Test] = &[
     ),
 ];
 
-/// Connections of each flood, open at once.
-const CONNECTIONS: usize = 500;
+/// Connections of each flood at least.
+const AT_LEAST: usize = 500;
 
 /// The promise: a worker with the secret is in within this.
 const JOIN_WITHIN: Duration = Duration::from_secs(2);
@@ -53,15 +53,10 @@ fn a_worker_joins_under_a_garbage_flood(f: &Fns) {
 
 /// From one address over plain TCP, then from eight over TLS.
 fn joins_under(f: &Fns, kind: FloodKind) {
-    files_enough();
+    let connections = connections();
     for (sources, tls) in [(1, false), (8, true)] {
-        joins_under_from(
-            f,
-            kind,
-            &loopback_sources(sources),
-            tls,
-            expected(kind, tls),
-        );
+        let sources = loopback_sources(sources);
+        joins_under_from(f, kind, connections, &sources, tls, expected(kind, tls));
     }
 }
 
@@ -76,16 +71,23 @@ fn expected(kind: FloodKind, tls: bool) -> RefusalKind {
     }
 }
 
-fn joins_under_from(f: &Fns, kind: FloodKind, sources: &[IpAddr], tls: bool, refused: RefusalKind) {
+fn joins_under_from(
+    f: &Fns,
+    kind: FloodKind,
+    connections: usize,
+    sources: &[IpAddr],
+    tls: bool,
+    refused: RefusalKind,
+) {
     let rt = support::runtime();
     let mut builder = support::builder().workers(1);
     if tls {
         builder = builder.require_tls();
     }
     let cluster: Cluster = builder.build().unwrap();
-    let flood = Flood::start(cluster.addr(), kind, CONNECTIONS, sources).unwrap();
+    let flood = Flood::start(cluster.addr(), kind, connections, sources).unwrap();
     assert!(
-        flood.wait_opened(CONNECTIONS as u64, WAIT),
+        flood.wait_opened(connections as u64, WAIT),
         "the {} flood opened only {} connections",
         kind.name(),
         flood.opened()
@@ -139,20 +141,23 @@ fn joins_under_from(f: &Fns, kind: FloodKind, sources: &[IpAddr], tls: bool, ref
     assert_eq!(support::exit_of(worker).0, Some(0), "{what}");
 }
 
-/// The flood's connections and the scheduler's ends of them must fit in this
-/// process's file limit (no limit is raised).
-fn files_enough() {
+/// Connections of the floods: at least [`AT_LEAST`], and more than the door's
+/// handshakes (so that newcomers evict), within this process's file limit (no
+/// limit is raised): the flood's ends, the scheduler's, and a margin.
+fn connections() -> usize {
     let limit = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|text| {
             let line = text.lines().find(|l| l.starts_with("Max open files"))?;
             line.split_whitespace().nth(3)?.parse::<usize>().ok()
-        });
-    if let Some(limit) = limit {
-        assert!(
-            limit >= CONNECTIONS * 2,
-            "the flood tests need {} open files; `ulimit -n` is {limit}",
-            CONNECTIONS * 2
-        );
-    }
+        })
+        .unwrap_or(1024);
+    let door = MAX_HANDSHAKES.min(limit / 4);
+    let connections = (door + door / 4).max(AT_LEAST);
+    assert!(
+        connections + door + 200 <= limit,
+        "the flood tests need {} open files; `ulimit -n` is {limit}",
+        connections + door + 200
+    );
+    connections
 }
