@@ -11,8 +11,9 @@
 //!                      <-  Welcome { index, heartbeat_ms }  or  Refused { reason }
 //! ```
 //!
-//! - `proof_s = HMAC-SHA256(secret, "taskloom-cluster-2 scheduler" ‖ hello ‖ nonce_s ‖
-//!   build_s ‖ binding)` and `proof_w` the same with `worker`: each side's proof
+//! - `proof_s = HMAC-SHA256(secret, "taskloom-cluster-2 scheduler" ‖ hello ‖ build_s ‖
+//!   binding ‖ nonce_s)` (the first three with their lengths) and `proof_w` the same
+//!   with `worker`: each side's proof
 //!   covers the whole transcript (the worker's hello as sent, so its claimed node and
 //!   job are bound to it; both nonces, so neither proof can be replayed on another
 //!   connection; the scheduler's build), and the two labels keep a proof of one side

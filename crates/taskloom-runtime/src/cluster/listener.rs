@@ -205,7 +205,22 @@ async fn greet(shared: Arc<Shared>, table: Table, id: u64, stream: TcpStream, pe
             );
             return shared.refused(peer, RefusalKind::TimedOut, reason);
         }
-        Ok(Err(refused)) => return shared.refused(peer, refused.kind, refused.reason),
+        Ok(Err(Failed { refused, stream })) => {
+            let hold = matches!(refused.kind, RefusalKind::Garbage | RefusalKind::Transport);
+            shared.refused(peer, refused.kind, refused.reason);
+            if let (true, Some(stream)) = (hold, stream) {
+                // Held, unread, until the first-message deadline (evictable like any
+                // handshake): closed at once, a flood of garbage comes back at once,
+                // as fast as its machine can, and the door churns.
+                let until = tokio::time::Instant::from_std(accepted + FIRST_MESSAGE);
+                tokio::select! {
+                    () = shared.shutdown.cancelled() => {}
+                    () = tokio::time::sleep_until(until) => {}
+                }
+                drop(stream);
+            }
+            return;
+        }
         Ok(Ok(passed)) => passed,
     };
     let door = Door {
@@ -235,13 +250,28 @@ async fn greet(shared: Arc<Shared>, table: Table, id: u64, stream: TcpStream, pe
     member::run(shared, admitted, conn).await;
 }
 
+/// A refused handshake, with its connection when it is still at hand (plain TCP).
+struct Failed {
+    refused: Refused,
+    stream: Option<Stream>,
+}
+
+impl From<Refused> for Failed {
+    fn from(refused: Refused) -> Self {
+        Failed {
+            refused,
+            stream: None,
+        }
+    }
+}
+
 /// The handshake on a new connection, TLS first if the peer speaks it: the worker,
 /// its stream, and whether it is TLS.
 async fn handshake(
     shared: &Shared,
     stream: TcpStream,
     advance: impl Fn(Stage),
-) -> Result<(Greeted, Stream, bool), Refused> {
+) -> Result<(Greeted, Stream, bool), Failed> {
     let config = &shared.config;
     let first_by = tokio::time::Instant::now() + FIRST_MESSAGE;
     let silent = || {
@@ -255,26 +285,28 @@ async fn handshake(
     };
     let mut first = [0_u8; 1];
     match tokio::time::timeout_at(first_by, stream.peek(&mut first)).await {
-        Err(_) => return Err(silent()),
+        Err(_) => return Err(silent().into()),
         Ok(Ok(0)) => {
             return Err(Refused::new(
                 RefusalKind::Closed,
                 "closed the connection before the handshake",
-            ));
+            )
+            .into());
         }
         Ok(Err(e)) => {
             return Err(Refused::new(
                 RefusalKind::Closed,
                 format!("broke the connection before the handshake ({e})"),
-            ));
+            )
+            .into());
         }
         Ok(Ok(_)) => {}
     }
     if first[0] == TLS_HANDSHAKE {
         let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
         let start = match tokio::time::timeout_at(first_by, acceptor).await {
-            Err(_) => return Err(silent()),
-            Ok(Err(e)) => return Err(tls_refusal(&e)),
+            Err(_) => return Err(silent().into()),
+            Ok(Err(e)) => return Err(tls_refusal(&e).into()),
             Ok(Ok(start)) => start,
         };
         advance(Stage::Spoke);
@@ -299,9 +331,26 @@ async fn handshake(
         return Ok((greeted, stream, true));
     }
     let mut stream = Stream::Plain(stream);
+    match plain(shared, &mut stream, first_by, &advance).await {
+        Ok(greeted) => Ok((greeted, stream, false)),
+        Err(refused) => Err(Failed {
+            refused,
+            stream: Some(stream),
+        }),
+    }
+}
+
+/// The handshake over plain TCP (refused where TLS is required).
+async fn plain(
+    shared: &Shared,
+    stream: &mut Stream,
+    first_by: tokio::time::Instant,
+    advance: &impl Fn(Stage),
+) -> Result<Greeted, Refused> {
+    let config = &shared.config;
     if config.require_tls {
         handshake::refuse(
-            &mut stream,
+            stream,
             "this cluster requires TLS and the worker spoke plain TCP: give the worker the \
              cluster's secret file as it is (its second line names the scheduler's \
              certificate), or its secret alone",
@@ -312,21 +361,28 @@ async fn handshake(
             "spoke plain TCP to a cluster that requires TLS",
         ));
     }
-    let hello = match tokio::time::timeout_at(first_by, handshake::read_hello(&mut stream)).await {
-        Err(_) => return Err(silent()),
+    let hello = match tokio::time::timeout_at(first_by, handshake::read_hello(stream)).await {
+        Err(_) => {
+            return Err(Refused::new(
+                RefusalKind::TimedOut,
+                format!(
+                    "sent no hello within {:.1} s of connecting",
+                    FIRST_MESSAGE.as_secs_f64()
+                ),
+            ));
+        }
         Ok(hello) => hello?,
     };
     advance(Stage::Spoke);
-    let greeted = handshake::accept_hello(
-        &mut stream,
+    handshake::accept_hello(
+        stream,
         &hello,
         &config.secret,
         &config.build,
         &Binding::Plain,
-        &advance,
+        advance,
     )
-    .await?;
-    Ok((greeted, stream, false))
+    .await
 }
 
 /// What a failed TLS handshake says about the peer.

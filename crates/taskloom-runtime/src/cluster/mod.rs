@@ -18,12 +18,21 @@
 //!   version, the protocol's, the registry's fingerprint) compared, and a worker of
 //!   another build refused with a clear message on both sides; frame limits (1 KiB
 //!   during the handshake, [`ClusterBuilder::max_frame_length`] after); a handshake
-//!   timeout; at most 64 handshakes at once. Nothing a peer sends before its welcome
-//!   reaches the scheduling loop or delays another worker; refused peers are listed
-//!   in [`ClusterStatus::refusals`]. The listener binds 127.0.0.1 unless told
-//!   otherwise ([`ClusterBuilder::listen`]); workers on other nodes are told the
-//!   [advertised](ClusterBuilder::advertise) address. No TLS: the content of frames
-//!   is readable on the network (the guide's cluster chapter says when that matters).
+//!   timeout. Nothing a peer sends before its welcome reaches the scheduling loop or
+//!   delays another worker; refused peers are counted by [kind](RefusalKind) and the
+//!   latest listed in [`ClusterStatus::refusals`]. The listener binds 127.0.0.1
+//!   unless told otherwise ([`ClusterBuilder::listen`]); workers on other nodes are
+//!   told the [advertised](ClusterBuilder::advertise) address.
+//! - **TLS off loopback**: TLS 1.3 (rustls) whenever the listening address is not
+//!   loopback ([`ClusterBuilder::require_tls`] forces it,
+//!   [`ClusterBuilder::insecure_plain_tcp`] refuses it), with a certificate the
+//!   cluster makes when it starts; the secret file names its fingerprint, which the
+//!   workers pin, and the handshake's proofs are bound to the TLS session.
+//! - **A door no flood closes**: every connection is accepted; at most
+//!   [`MAX_HANDSHAKES`] run at once, and a newcomer beyond them evicts the one that
+//!   made the least progress for the longest (never a worker that already spoke); a
+//!   connection has 2 s to send its first message; refusals are logged once per
+//!   kind and interval. A worker whose handshake is cut off tries again.
 //! - **Loss**: a closed connection, missed heartbeats (workers write one every
 //!   interval from a thread of their own, also during long calls), or the engine
 //!   ending the job (`NODE_FAIL`) loses the worker. Calls it had not started go to
@@ -43,8 +52,12 @@
 //!
 //! - `builder`: [`ClusterBuilder`], the settings and the start;
 //! - [`secret`](Secret): the secret, its file and its variables;
+//! - `tls`: the certificate, both sides' rustls settings, the pin, the binding;
 //! - `handshake`: both sides of the mutual authentication and build check;
-//! - `listener`: accept, handshake under a time limit, admit;
+//! - `pending`: the handshakes in progress, and which one makes room;
+//! - `refusals`: refusals logged per kind and interval;
+//! - `listener`: accept, TLS and the handshake under time limits, admit;
+//! - `stream`: a connection plain or TLS, whole and split;
 //! - `conn`: a worker's connection, as the `Transport` batches run over, with the
 //!   heartbeat watch;
 //! - `member`: one connected worker's life: batches, idle watch, losses;
@@ -53,7 +66,9 @@
 //! - `engine`: the launcher's own thread, where its (blocking) calls run in order;
 //! - `shared`: the queue and the table behind [`ClusterStatus`];
 //! - [`launcher`](Launcher): [`Launcher`], [`Local`], [`Slurm`];
-//! - `worker`: the worker's side (connect, handshake, heartbeats, retirement).
+//! - `worker`: the worker's side (connect, handshake, heartbeats, retirement);
+//! - `worker_tls`: the worker's TLS session, shared by its reading and writing
+//!   threads.
 //!
 //! # Example
 //!

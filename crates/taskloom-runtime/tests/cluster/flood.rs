@@ -93,7 +93,7 @@ fn joins_under_from(
         flood.opened()
     );
     let what = format!(
-        "{} flood from {} address(es), TLS {tls}",
+        "{} flood of {connections} from {} address(es), TLS {tls}",
         kind.name(),
         sources.len()
     );
