@@ -138,8 +138,9 @@ impl Secret {
     }
 
     /// Reads the secret from `path`, which only its owner may read (mode 0600 or
-    /// stricter, on Unix): its first line (a line after it may say how workers
-    /// connect, see the [module](self)).
+    /// stricter, on Unix): its first line. A second line may say how workers
+    /// connect: `tls sha256:` and the scheduler's certificate's fingerprint (TLS, that
+    /// certificate pinned), or `plain-tcp`; a file the cluster writes always has one.
     ///
     /// # Errors
     /// [`SecretError::File`], [`SecretError::Exposed`], [`SecretError::Malformed`],
