@@ -3,14 +3,14 @@
 //! by side.
 //!
 //! ```sh
-//! cargo run --release --example overhead -- --executor current-thread|threads|processes|cluster \
+//! cargo run --release --example overhead -- --executor current-thread|threads|processes|cluster|cluster-tls \
 //!     [--workers N] [--budget-s S] GRAPH.json...
 //! cargo run --release --example overhead -- --executor threads benches/graphs/chains_10k.json
 //! ```
 //!
 //! `cluster` runs the remote no-ops on N local cluster workers over TCP on loopback
 //! (the analogue of dask.distributed's `LocalCluster`, which `compare.py` runs
-//! beside it).
+//! beside it); `cluster-tls` the same over TLS, as a cluster off loopback runs.
 //!
 //! Every task is a no-op that takes its dependencies' values. Timed together, as
 //! Dask's `get` does its own conversion and ordering: building the typed graph from
@@ -19,7 +19,7 @@
 
 use std::time::Instant;
 
-use taskloom::cluster::Cluster;
+use taskloom::cluster::{Cluster, Local};
 use taskloom::core::file::{LoadedGraph, load_json};
 use taskloom::inputs::Many;
 use taskloom::process::ProcessPool;
@@ -64,7 +64,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if args.graphs.is_empty() {
-        return Err("usage: overhead --executor current-thread|threads|processes|cluster [--workers N] [--budget-s S] GRAPH.json...".into());
+        return Err("usage: overhead --executor current-thread|threads|processes|cluster|cluster-tls [--workers N] [--budget-s S] GRAPH.json...".into());
     }
     Ok(args)
 }
@@ -120,8 +120,14 @@ async fn main() -> Result<(), BoxError> {
                 .build()?,
             args.workers,
         ),
-        "cluster" => {
-            let cluster = Cluster::local(args.workers)?;
+        "cluster" | "cluster-tls" => {
+            let mut builder = Cluster::builder()
+                .launcher(Local::new())
+                .workers(args.workers);
+            if args.executor == "cluster-tls" {
+                builder = builder.require_tls();
+            }
+            let cluster = builder.build()?;
             cluster
                 .wait_for_workers(args.workers, std::time::Duration::from_secs(60))
                 .await?;
@@ -132,7 +138,8 @@ async fn main() -> Result<(), BoxError> {
         }
         other => {
             return Err(format!(
-                "unknown executor {other} (current-thread, threads, processes, cluster)"
+                "unknown executor {other} (current-thread, threads, processes, cluster, \
+                 cluster-tls)"
             )
             .into());
         }
@@ -140,7 +147,11 @@ async fn main() -> Result<(), BoxError> {
     for path in &args.graphs {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         let file = load_json(&text).map_err(|e| format!("{path}: {e}"))?;
-        let remote = matches!(args.executor.as_str(), "processes" | "cluster").then_some(&noop);
+        let remote = matches!(
+            args.executor.as_str(),
+            "processes" | "cluster" | "cluster-tls"
+        )
+        .then_some(&noop);
         run_once(&scheduler, &file, remote).await?; // warm-up
         let deadline = Instant::now() + std::time::Duration::from_secs_f64(args.budget_s);
         let mut times = Vec::new();

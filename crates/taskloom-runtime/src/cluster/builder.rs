@@ -8,11 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::engine::Engine;
+use super::secret::{Given, Transport};
 use super::shared::{Config, Shared};
+use super::tls::ServerTls;
 use super::{
     CLUSTER_ADDR_ENV, Cluster, ClusterError, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
     DEFAULT_NO_WORKER_TIMEOUT, DEFAULT_POLL_INTERVAL, Inner, Launcher, SECRET_FILE_ENV, Secret,
-    SecretError, WorkerSpec, handshake, supervisor, worker,
+    SecretError, WorkerSpec, handshake, listener, supervisor, worker,
 };
 use crate::error::ConfigError;
 use crate::executor::ThreadPool;
@@ -36,6 +38,18 @@ pub struct ClusterBuilder {
     replacements: Option<u32>,
     no_worker_timeout: Duration,
     poll_interval: Duration,
+    tls: TlsChoice,
+}
+
+/// Whether workers must use TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsChoice {
+    /// Unless the listening address is loopback.
+    Auto,
+    /// Always ([`ClusterBuilder::require_tls`]).
+    Required,
+    /// Never ([`ClusterBuilder::insecure_plain_tcp`]).
+    InsecurePlainTcp,
 }
 
 impl Default for ClusterBuilder {
@@ -54,6 +68,7 @@ impl Default for ClusterBuilder {
             replacements: None,
             no_worker_timeout: DEFAULT_NO_WORKER_TIMEOUT,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            tls: TlsChoice::Auto,
         }
     }
 }
@@ -78,6 +93,32 @@ impl ClusterBuilder {
     /// `0.0.0.0:7070` with [`ClusterBuilder::advertise`].
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
+        self
+    }
+
+    /// Workers must use TLS even on loopback (off loopback they must anyway): for a
+    /// scheduler reached through a tunnel or a port forward that ends on loopback,
+    /// and for tests. See the guide's cluster chapter for what TLS protects.
+    ///
+    /// ```
+    /// use taskloom::cluster::Cluster;
+    ///
+    /// let builder = Cluster::builder().require_tls();
+    /// # drop(builder);
+    /// ```
+    pub fn require_tls(mut self) -> Self {
+        self.tls = TlsChoice::Required;
+        self
+    }
+
+    /// **Insecure**: workers speak plain TCP even off loopback. Anyone on the path
+    /// between a worker and the scheduler can then read every input and result, and
+    /// alter or inject frames on an authenticated connection; the handshake still
+    /// keeps out whoever lacks the secret. Only for a network that carries nothing
+    /// but the cluster's own traffic, when TLS's cost matters (it seldom does: see
+    /// the guide's figures). The cluster logs a warning when it starts so.
+    pub fn insecure_plain_tcp(mut self) -> Self {
+        self.tls = TlsChoice::InsecurePlainTcp;
         self
     }
 
@@ -240,11 +281,10 @@ impl ClusterBuilder {
             Some(program) => program.clone(),
             None => std::env::current_exe().map_err(ClusterError::Supervisor)?,
         };
-        let listener =
-            std::net::TcpListener::bind(self.listen).map_err(|error| ClusterError::Bind {
-                addr: self.listen,
-                error,
-            })?;
+        let listener = listener::bind(self.listen).map_err(|error| ClusterError::Bind {
+            addr: self.listen,
+            error,
+        })?;
         let addr = listener.local_addr().map_err(|error| ClusterError::Bind {
             addr: self.listen,
             error,
@@ -259,6 +299,21 @@ impl ClusterBuilder {
                 addr.to_string()
             }
         });
+        let require_tls = match self.tls {
+            TlsChoice::Auto => !addr.ip().is_loopback(),
+            TlsChoice::Required => true,
+            TlsChoice::InsecurePlainTcp => false,
+        };
+        if !require_tls && !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "taskloom cluster listens off loopback WITHOUT TLS (insecure_plain_tcp): \
+                 inputs and results cross the network in clear, and can be altered on the way"
+            );
+        }
+        // Always made: a worker may speak TLS to any cluster (one given only the bare
+        // secret does), even where plain TCP is allowed.
+        let tls = ServerTls::generate().map_err(|e| ClusterError::Setting(e.to_string()))?;
         let dir = make_dir(self.dir)?;
         let (secret, secret_file) = match (self.secret_file, self.secret) {
             (Some(path), _) => (Secret::from_file(&path)?, path),
@@ -268,7 +323,15 @@ impl ClusterBuilder {
                     None => Secret::generate()?,
                 };
                 let path = dir.join("secret");
-                if let Err(e) = secret.write_new(&path) {
+                let given = Given {
+                    secret: secret.clone(),
+                    transport: if require_tls {
+                        Transport::Tls(Some(tls.fingerprint))
+                    } else {
+                        Transport::Plain
+                    },
+                };
+                if let Err(e) = given.write_new(&path) {
                     let _ = std::fs::remove_dir_all(&dir);
                     return Err(e.into());
                 }
@@ -295,6 +358,8 @@ impl ClusterBuilder {
             poll_interval: self.poll_interval,
             build: handshake::build_id(fingerprint),
             secret,
+            tls,
+            require_tls,
             spec,
             advertised,
             settings: self.settings,

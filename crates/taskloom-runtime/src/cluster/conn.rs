@@ -14,19 +14,18 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
+use super::stream::{ReadHalf, Stream, WriteHalf};
 use crate::link::protocol::{self, Reply, shorten};
 use crate::link::{End, Transport};
 use crate::remote::format;
 
-/// A welcomed worker's connection.
+/// A welcomed worker's connection (plain TCP or TLS).
 pub(super) struct TcpConn {
-    reader: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
-    writer: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    reader: FramedRead<ReadHalf, LengthDelimitedCodec>,
+    writer: FramedWrite<WriteHalf, LengthDelimitedCodec>,
     /// How long the worker may stay silent.
     silence: Duration,
     /// When the worker was last heard from.
@@ -39,8 +38,8 @@ pub(super) struct TcpConn {
 
 impl TcpConn {
     /// Wraps a connection that passed the handshake; frames up to `max` bytes.
-    pub(super) fn new(stream: TcpStream, max: usize, silence: Duration) -> Self {
-        let (read, write) = stream.into_split();
+    pub(super) fn new(stream: Stream, max: usize, silence: Duration) -> Self {
+        let (read, write) = stream.split();
         let heard = Instant::now();
         TcpConn {
             reader: FramedRead::new(read, protocol::codec(max)),
@@ -59,7 +58,7 @@ impl TcpConn {
                 biased;
                 frame = self.reader.next() => match frame {
                     None => return Err(End::Closed),
-                    Some(Err(e)) => return Err(End::malformed(&e)),
+                    Some(Err(e)) => return Err(broken(&e)),
                     Some(Ok(frame)) => {
                         self.heard = Instant::now();
                         if !frame.is_empty() {
@@ -90,9 +89,35 @@ impl TcpConn {
         }
     }
 
-    /// Closes the connection: the worker reads the end of its input and exits.
+    /// Closes the connection (with TLS's `close_notify` first): the worker reads the
+    /// end of its input and exits.
     pub(super) async fn close(mut self) {
         let _ = SinkExt::<Bytes>::close(&mut self.writer).await;
+    }
+}
+
+/// Why a read failed: a TLS record that did not decrypt (either side found one: the
+/// connection was altered on the way, or a record came from elsewhere), or a frame
+/// that would not decode.
+fn broken(error: &std::io::Error) -> End {
+    let tls = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::DecryptError) => End::Misbehaved(
+            "sent a TLS record that did not decrypt: the connection was altered on the way".into(),
+        ),
+        Some(rustls::Error::AlertReceived(rustls::AlertDescription::BadRecordMac)) => {
+            End::Misbehaved(
+                "received a TLS record from the scheduler that did not decrypt: the connection \
+                 was altered on the way"
+                    .into(),
+            )
+        }
+        Some(rustls::Error::AlertReceived(alert)) => {
+            End::Misbehaved(format!("ended its TLS session ({alert:?})"))
+        }
+        _ => End::malformed(error),
     }
 }
 
@@ -109,7 +134,7 @@ impl Transport for TcpConn {
         loop {
             match futures::FutureExt::now_or_never(self.reader.next())? {
                 None => return Some(Err(End::Closed)),
-                Some(Err(e)) => return Some(Err(End::malformed(&e))),
+                Some(Err(e)) => return Some(Err(broken(&e))),
                 Some(Ok(frame)) => {
                     self.heard = Instant::now();
                     if !frame.is_empty() {

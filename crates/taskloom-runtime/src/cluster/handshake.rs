@@ -11,13 +11,19 @@
 //!                      <-  Welcome { index, heartbeat_ms }  or  Refused { reason }
 //! ```
 //!
-//! - `proof_s = HMAC-SHA256(secret, "taskloom-cluster-1 scheduler" ‖ hello ‖ nonce_s ‖
-//!   build_s)` and `proof_w` the same with `worker`: each side's proof covers the
-//!   whole transcript (the worker's hello as sent, so its claimed node and job are
-//!   bound to it; both nonces, so neither proof can be replayed on another
+//! - `proof_s = HMAC-SHA256(secret, "taskloom-cluster-2 scheduler" ‖ hello ‖ build_s ‖
+//!   binding ‖ nonce_s)` (the first three with their lengths) and `proof_w` the same
+//!   with `worker`: each side's proof
+//!   covers the whole transcript (the worker's hello as sent, so its claimed node and
+//!   job are bound to it; both nonces, so neither proof can be replayed on another
 //!   connection; the scheduler's build), and the two labels keep a proof of one side
 //!   from serving as the other's. Both are checked with `hmac`'s `verify_slice`, in
 //!   constant time.
+//! - `binding` is what the connection is ([`Binding`]): over TLS, keying material
+//!   exported from the session, so a proof made on one TLS session does not verify
+//!   on another and nobody without the secret can relay the handshake between two
+//!   sessions of their own; over plain TCP, the word `plain`, so a proof made for a
+//!   plain connection never passes on a TLS one.
 //! - The worker answers the challenge only after checking the scheduler's proof, so
 //!   a program that merely listens on the scheduler's address learns no proof of the
 //!   worker's, and a worker never runs calls for a scheduler that is not its own.
@@ -37,13 +43,19 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::pending::Stage;
 use super::secret::Secret;
+use super::status::RefusalKind;
+use super::tls::Binding;
 use crate::link::protocol::{MAGIC, VERSION, shorten};
 use crate::remote::format;
 
 /// Longest frame of the handshake: a hello is a few hundred bytes at most (node and
 /// job names are cut to [`MAX_NAME`]).
 pub(super) const MAX_HANDSHAKE_FRAME: usize = 1024;
+
+/// How a refusal for another build starts, on either side.
+const OTHER_BUILD: &str = "this worker's build";
 
 /// Longest node or job name a worker sends.
 pub(super) const MAX_NAME: usize = 200;
@@ -104,16 +116,25 @@ pub(super) fn build_id(fingerprint: &str) -> String {
     )
 }
 
-fn proof(secret: &Secret, side: &str, hello: &[u8], nonce: &[u8; NONCE], build: &str) -> Mac256 {
+/// What a proof covers, besides the secret it is keyed with.
+struct Transcript<'a> {
+    hello: &'a [u8],
+    nonce_s: &'a [u8; NONCE],
+    build: &'a str,
+    binding: &'a Binding,
+}
+
+fn proof(secret: &Secret, side: &str, t: &Transcript<'_>) -> Mac256 {
     // `new_from_slice` takes keys of any length: a 32-byte key cannot fail.
     let mut mac = <Mac256 as Mac>::new_from_slice(secret.key())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(b"taskloom-cluster-1 ");
+    mac.update(b"taskloom-cluster-2 ");
     mac.update(side.as_bytes());
-    mac.update(&u32::try_from(hello.len()).unwrap_or(u32::MAX).to_be_bytes());
-    mac.update(hello);
-    mac.update(nonce);
-    mac.update(build.as_bytes());
+    for part in [t.hello, t.build.as_bytes(), t.binding.bytes()] {
+        mac.update(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+        mac.update(part);
+    }
+    mac.update(t.nonce_s);
     mac
 }
 
@@ -144,17 +165,56 @@ pub(super) struct Greeted {
     pub(super) identity: Identity,
 }
 
-/// Runs the scheduler's side on a new connection, up to the worker's proof and the
-/// build check. `Err` says why the peer was refused, as a verb phrase about it; the
-/// refusal was sent to it when it had got that far. The caller bounds it in time and
-/// then sends [`welcome`].
-pub(super) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+/// Why the scheduler refused a peer: the kind, and what the peer did as a verb
+/// phrase about it.
+#[derive(Debug)]
+pub(super) struct Refused {
+    pub(super) kind: RefusalKind,
+    pub(super) reason: String,
+}
+
+impl Refused {
+    pub(super) fn new(kind: RefusalKind, reason: impl Into<String>) -> Self {
+        Refused {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Runs the scheduler's side on a new connection (`binding` says which), up to the
+/// worker's proof and the build check: [`read_hello`], then [`accept_hello`].
+#[cfg(test)]
+async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &Secret,
     build: &str,
-) -> Result<Greeted, String> {
-    let hello = read_async(stream).await?;
-    let (identity, worker_build) = match format::decode_borrowed::<Message<'_>>(&hello) {
+    binding: &Binding,
+    progress: impl Fn(Stage),
+) -> Result<Greeted, Refused> {
+    let hello = read_hello(stream).await?;
+    accept_hello(stream, &hello, secret, build, binding, &progress).await
+}
+
+/// Reads the worker's first frame, its hello (at most [`MAX_HANDSHAKE_FRAME`]
+/// bytes, refused before it is read if it announces more).
+pub(super) async fn read_hello<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, Refused> {
+    read_async(stream).await
+}
+
+/// The scheduler's side after the worker's `hello`: the challenge, the worker's
+/// proof and the build check, telling `progress` each stage it reaches. `Err` says
+/// why the peer was refused; the refusal was sent to it when it had got that far.
+/// The caller bounds it in time and then sends [`welcome`].
+pub(super) async fn accept_hello<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    hello: &[u8],
+    secret: &Secret,
+    build: &str,
+    binding: &Binding,
+    progress: &impl Fn(Stage),
+) -> Result<Greeted, Refused> {
+    let (identity, worker_build) = match format::decode_borrowed::<Message<'_>>(hello) {
         Ok(Message::Hello {
             magic: MAGIC,
             version,
@@ -170,7 +230,10 @@ pub(super) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
                      run the scheduler's build on the workers"
                 );
                 send_async(stream, &Message::Refused { reason: &reason }).await;
-                return Err(format!("was refused: {reason}"));
+                return Err(Refused::new(
+                    RefusalKind::OtherBuild,
+                    format!("was refused: {reason}"),
+                ));
             }
             let identity = Identity {
                 node: node.to_owned(),
@@ -180,42 +243,65 @@ pub(super) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             (identity, build.to_owned())
         }
         Ok(_) | Err(_) => {
-            return Err(format!(
-                "sent garbage before the handshake: {}",
-                shorten(&hello)
+            return Err(Refused::new(
+                RefusalKind::Garbage,
+                format!("sent garbage before the handshake: {}", shorten(hello)),
             ));
         }
     };
-    let nonce_s = nonce().map_err(|e| format!("could not be challenged: {e}"))?;
+    progress(Stage::Secured);
+    let nonce_s = nonce()
+        .map_err(|e| Refused::new(RefusalKind::Closed, format!("could not be challenged: {e}")))?;
+    let transcript = Transcript {
+        hello,
+        nonce_s: &nonce_s,
+        build,
+        binding,
+    };
     let challenge = Message::Challenge {
         nonce: nonce_s,
         build,
-        proof: proof(secret, "scheduler", &hello, &nonce_s, build)
+        proof: proof(secret, "scheduler", &transcript)
             .finalize()
             .into_bytes()
             .into(),
     };
-    stream
-        .write_all(&encode(&challenge))
-        .await
-        .map_err(|e| format!("closed the connection during the handshake ({e})"))?;
+    stream.write_all(&encode(&challenge)).await.map_err(|e| {
+        Refused::new(
+            RefusalKind::Closed,
+            format!("closed the connection during the handshake ({e})"),
+        )
+    })?;
     let answer = read_async(stream).await?;
+    progress(Stage::Proved);
     match format::decode_borrowed::<Message<'_>>(&answer) {
         Ok(Message::Proof { proof: theirs }) => {
-            let verified = proof(secret, "worker", &hello, &nonce_s, build).verify_slice(&theirs);
+            let verified = proof(secret, "worker", &transcript).verify_slice(&theirs);
             if verified.is_err() {
                 let reason = "the worker did not prove it knows the cluster's secret";
                 send_async(stream, &Message::Refused { reason }).await;
-                return Err(
-                    "did not prove it knows the cluster's secret (wrong or no secret)".into(),
-                );
+                return Err(Refused::new(
+                    RefusalKind::Unauthenticated,
+                    "did not prove it knows the cluster's secret (wrong or no secret)",
+                ));
             }
         }
-        Ok(Message::Refused { reason }) => return Err(format!("refused the scheduler: {reason}")),
+        Ok(Message::Refused { reason }) => {
+            // The worker's words (see `join`): another build, or a wrong secret.
+            let kind = if reason.starts_with(OTHER_BUILD) {
+                RefusalKind::OtherBuild
+            } else {
+                RefusalKind::Unauthenticated
+            };
+            return Err(Refused::new(
+                kind,
+                format!("refused the scheduler: {reason}"),
+            ));
+        }
         Ok(_) | Err(_) => {
-            return Err(format!(
-                "sent garbage instead of its proof: {}",
-                shorten(&answer)
+            return Err(Refused::new(
+                RefusalKind::Garbage,
+                format!("sent garbage instead of its proof: {}", shorten(&answer)),
             ));
         }
     }
@@ -225,7 +311,10 @@ pub(super) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
              same program on the workers"
         );
         send_async(stream, &Message::Refused { reason: &reason }).await;
-        return Err(format!("was refused: {reason}"));
+        return Err(Refused::new(
+            RefusalKind::OtherBuild,
+            format!("was refused: {reason}"),
+        ));
     }
     Ok(Greeted { identity })
 }
@@ -245,13 +334,20 @@ pub(super) async fn welcome<S: AsyncWrite + Unpin>(
         .await
 }
 
-async fn send_async<S: AsyncWrite + Unpin>(stream: &mut S, message: &Message<'_>) {
-    // Best effort: the peer is being refused either way.
-    let _ = stream.write_all(&encode(message)).await;
+/// Tells a peer why it is refused, best effort (it is refused either way), and
+/// pushes the words out (TLS buffers them until flushed).
+pub(super) async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, reason: &str) {
+    send_async(stream, &Message::Refused { reason }).await;
 }
 
-/// Reads one handshake frame; `Err` says what the peer did, as a verb phrase.
-async fn read_async<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, String> {
+async fn send_async<S: AsyncWrite + Unpin>(stream: &mut S, message: &Message<'_>) {
+    if stream.write_all(&encode(message)).await.is_ok() {
+        let _ = stream.flush().await;
+    }
+}
+
+/// Reads one handshake frame; `Err` says what the peer did.
+async fn read_async<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, Refused> {
     let mut len = [0_u8; 4];
     stream
         .read_exact(&mut len)
@@ -259,7 +355,7 @@ async fn read_async<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, Str
         .map_err(|e| closed(&e, "before the handshake ended"))?;
     let len = usize::try_from(u32::from_be_bytes(len)).unwrap_or(usize::MAX);
     if len > MAX_HANDSHAKE_FRAME {
-        return Err(too_long(len));
+        return Err(Refused::new(RefusalKind::Garbage, too_long(len)));
     }
     let mut body = vec![0_u8; len];
     stream
@@ -269,12 +365,19 @@ async fn read_async<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, Str
     Ok(body)
 }
 
-fn closed(error: &std::io::Error, when: &str) -> String {
-    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+fn closed(error: &std::io::Error, when: &str) -> Refused {
+    let reason = if error.kind() == std::io::ErrorKind::UnexpectedEof {
         format!("closed the connection {when}")
     } else {
         format!("broke the connection {when} ({error})")
-    }
+    };
+    // A TLS record that does not decrypt is tampering or garbage, not a close.
+    let kind = if error.kind() == std::io::ErrorKind::InvalidData {
+        RefusalKind::Garbage
+    } else {
+        RefusalKind::Closed
+    };
+    Refused::new(kind, reason)
 }
 
 fn too_long(len: usize) -> String {
@@ -316,6 +419,12 @@ pub(super) enum JoinError {
     /// The peer is not a taskloom scheduler.
     #[error("the peer is not a taskloom scheduler: {0}")]
     Garbage(String),
+    /// The scheduler's certificate is not the one the secret file names.
+    #[error("refused the scheduler during the TLS handshake: {0}")]
+    Certificate(String),
+    /// The TLS handshake failed (the scheduler refused it, or spoke no TLS).
+    #[error("the TLS handshake with the scheduler failed: {0}")]
+    Tls(String),
 }
 
 /// What the scheduler said when it let the worker in.
@@ -325,12 +434,14 @@ pub(super) struct Welcomed {
     pub(super) heartbeat: std::time::Duration,
 }
 
-/// Runs the worker's side on a connected stream (whose reads time out).
+/// Runs the worker's side on a connected stream (whose reads time out), bound to
+/// `binding`.
 pub(super) fn join<S: Read + Write>(
     stream: &mut S,
     secret: &Secret,
     build: &str,
     me: &Identity,
+    binding: &Binding,
 ) -> Result<Welcomed, JoinError> {
     let nonce_w = nonce()?;
     let hello = encode(&Message::Hello {
@@ -352,13 +463,20 @@ pub(super) fn join<S: Read + Write>(
             build: theirs,
             proof: their_proof,
         }) => {
-            if proof(secret, "scheduler", hello_body, &nonce, theirs)
+            let transcript = Transcript {
+                hello: hello_body,
+                nonce_s: &nonce,
+                build: theirs,
+                binding,
+            };
+            if proof(secret, "scheduler", &transcript)
                 .verify_slice(&their_proof)
                 .is_err()
             {
                 let reason = "the scheduler did not prove it knows the worker's secret: the \
                               worker's secret is not the scheduler's";
                 let _ = stream.write_all(&encode(&Message::Refused { reason }));
+                let _ = stream.flush();
                 return Err(JoinError::Impostor);
             }
             (nonce, theirs.to_owned())
@@ -368,16 +486,23 @@ pub(super) fn join<S: Read + Write>(
     };
     if scheduler_build != build {
         let reason = format!(
-            "this worker's build ({build}) is not the scheduler's ({scheduler_build}): run the \
-             same program on the workers"
+            "{OTHER_BUILD} ({build}) is not the scheduler's ({scheduler_build}): run the same \
+             program on the workers"
         );
         let _ = stream.write_all(&encode(&Message::Refused { reason: &reason }));
+        let _ = stream.flush();
         return Err(JoinError::OtherBuild {
             scheduler: scheduler_build,
             worker: build.to_owned(),
         });
     }
-    let mine: [u8; NONCE] = proof(secret, "worker", hello_body, &nonce_s, &scheduler_build)
+    let transcript = Transcript {
+        hello: hello_body,
+        nonce_s: &nonce_s,
+        build: &scheduler_build,
+        binding,
+    };
+    let mine: [u8; NONCE] = proof(secret, "worker", &transcript)
         .finalize()
         .into_bytes()
         .into();
@@ -457,12 +582,26 @@ mod tests {
         worker_secret: Secret,
         scheduler_build: &str,
         worker_build: &str,
-    ) -> (Result<Greeted, String>, Result<Welcomed, JoinError>) {
+    ) -> (Result<Greeted, Refused>, Result<Welcomed, JoinError>) {
         let (mut s, mut w) = connection().await;
         let worker_build = worker_build.to_owned();
-        let worker =
-            tokio::task::spawn_blocking(move || join(&mut w, &worker_secret, &worker_build, &me()));
-        let accepted = accept(&mut s, &scheduler_secret, scheduler_build).await;
+        let worker = tokio::task::spawn_blocking(move || {
+            join(
+                &mut w,
+                &worker_secret,
+                &worker_build,
+                &me(),
+                &Binding::Plain,
+            )
+        });
+        let accepted = accept(
+            &mut s,
+            &scheduler_secret,
+            scheduler_build,
+            &Binding::Plain,
+            |_| {},
+        )
+        .await;
         if accepted.is_ok() {
             welcome(&mut s, 3, std::time::Duration::from_millis(500))
                 .await
@@ -495,7 +634,9 @@ mod tests {
         .await;
         // The worker checks first: it refuses the scheduler, which says so.
         assert!(matches!(joined, Err(JoinError::Impostor)), "{joined:?}");
-        let reason = accepted.unwrap_err();
+        let refused = accepted.unwrap_err();
+        assert_eq!(refused.kind, RefusalKind::Unauthenticated);
+        let reason = refused.reason;
         assert!(reason.starts_with("refused the scheduler"), "{reason}");
     }
 
@@ -510,7 +651,9 @@ mod tests {
             (scheduler.as_str(), worker.as_str()),
             ("build-a", "build-b")
         );
-        let reason = accepted.unwrap_err();
+        let refused = accepted.unwrap_err();
+        assert_eq!(refused.kind, RefusalKind::OtherBuild);
+        let reason = refused.reason;
         assert!(
             reason.contains("build-b") && reason.contains("build-a"),
             "{reason}"
@@ -521,7 +664,11 @@ mod tests {
     async fn a_forged_proof_is_refused() {
         let (mut s, mut w) = pair();
         let secret = Secret::generate().unwrap();
-        let scheduler = tokio::spawn(async move { accept(&mut s, &secret, "b").await });
+        let scheduler = tokio::spawn(async move {
+            accept(&mut s, &secret, "b", &Binding::Plain, |_| {})
+                .await
+                .map_err(|r| r.reason)
+        });
         let hello = encode(&Message::Hello {
             magic: MAGIC,
             version: VERSION,
@@ -549,10 +696,45 @@ mod tests {
         let (mut s, mut w) = pair();
         // Only the length is sent: the refusal must not wait for the body.
         w.write_all(&(64_u32 << 20).to_be_bytes()).await.unwrap();
-        let reason = accept(&mut s, &Secret::generate().unwrap(), "b")
-            .await
-            .unwrap_err();
-        assert!(reason.contains("67108864 bytes"), "{reason}");
+        let refused = accept(
+            &mut s,
+            &Secret::generate().unwrap(),
+            "b",
+            &Binding::Plain,
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.kind, RefusalKind::Garbage);
+        assert!(
+            refused.reason.contains("67108864 bytes"),
+            "{}",
+            refused.reason
+        );
+    }
+
+    #[tokio::test]
+    async fn a_proof_for_one_binding_fails_on_another() {
+        // The worker thinks it is on TLS session A, the scheduler on session B (a
+        // relay in the middle): the worker refuses the scheduler's proof.
+        let (mut s, mut w) = connection().await;
+        let secret = Secret::generate().unwrap();
+        let worker_secret = secret.clone();
+        let worker = tokio::task::spawn_blocking(move || {
+            join(&mut w, &worker_secret, "b", &me(), &Binding::Tls([1; 32]))
+        });
+        let accepted = accept(&mut s, &secret, "b", &Binding::Tls([2; 32]), |_| {}).await;
+        assert!(matches!(worker.await.unwrap(), Err(JoinError::Impostor)));
+        assert_eq!(accepted.unwrap_err().kind, RefusalKind::Unauthenticated);
+        // Nor does a plain connection's proof pass on a TLS one.
+        let (mut s, mut w) = connection().await;
+        let worker_secret = secret.clone();
+        let worker = tokio::task::spawn_blocking(move || {
+            join(&mut w, &worker_secret, "b", &me(), &Binding::Plain)
+        });
+        let accepted = accept(&mut s, &secret, "b", &Binding::Tls([0; 32]), |_| {}).await;
+        assert!(matches!(worker.await.unwrap(), Err(JoinError::Impostor)));
+        assert!(accepted.is_err());
     }
 
     #[test]

@@ -18,12 +18,21 @@
 //!   version, the protocol's, the registry's fingerprint) compared, and a worker of
 //!   another build refused with a clear message on both sides; frame limits (1 KiB
 //!   during the handshake, [`ClusterBuilder::max_frame_length`] after); a handshake
-//!   timeout; at most 64 handshakes at once. Nothing a peer sends before its welcome
-//!   reaches the scheduling loop or delays another worker; refused peers are listed
-//!   in [`ClusterStatus::refusals`]. The listener binds 127.0.0.1 unless told
-//!   otherwise ([`ClusterBuilder::listen`]); workers on other nodes are told the
-//!   [advertised](ClusterBuilder::advertise) address. No TLS: the content of frames
-//!   is readable on the network (the guide's cluster chapter says when that matters).
+//!   timeout. Nothing a peer sends before its welcome reaches the scheduling loop or
+//!   delays another worker; refused peers are counted by [kind](RefusalKind) and the
+//!   latest listed in [`ClusterStatus::refusals`]. The listener binds 127.0.0.1
+//!   unless told otherwise ([`ClusterBuilder::listen`]); workers on other nodes are
+//!   told the [advertised](ClusterBuilder::advertise) address.
+//! - **TLS off loopback**: TLS 1.3 (rustls) whenever the listening address is not
+//!   loopback ([`ClusterBuilder::require_tls`] forces it,
+//!   [`ClusterBuilder::insecure_plain_tcp`] refuses it), with a certificate the
+//!   cluster makes when it starts; the secret file names its fingerprint, which the
+//!   workers pin, and the handshake's proofs are bound to the TLS session.
+//! - **A door no flood closes**: every connection is accepted; at most
+//!   [`MAX_HANDSHAKES`] run at once, and a newcomer beyond them evicts the one that
+//!   made the least progress for the longest (never a worker that already spoke); a
+//!   connection has 2 s to send its first message; refusals are logged once per
+//!   kind and interval. A worker whose handshake is cut off tries again.
 //! - **Loss**: a closed connection, missed heartbeats (workers write one every
 //!   interval from a thread of their own, also during long calls), or the engine
 //!   ending the job (`NODE_FAIL`) loses the worker. Calls it had not started go to
@@ -43,8 +52,12 @@
 //!
 //! - `builder`: [`ClusterBuilder`], the settings and the start;
 //! - [`secret`](Secret): the secret, its file and its variables;
+//! - `tls`: the certificate, both sides' rustls settings, the pin, the binding;
 //! - `handshake`: both sides of the mutual authentication and build check;
-//! - `listener`: accept, handshake under a time limit, admit;
+//! - `pending`: the handshakes in progress, and which one makes room;
+//! - `refusals`: refusals logged per kind and interval;
+//! - `listener`: accept, TLS and the handshake under time limits, admit;
+//! - `stream`: a connection plain or TLS, whole and split;
 //! - `conn`: a worker's connection, as the `Transport` batches run over, with the
 //!   heartbeat watch;
 //! - `member`: one connected worker's life: batches, idle watch, losses;
@@ -53,7 +66,9 @@
 //! - `engine`: the launcher's own thread, where its (blocking) calls run in order;
 //! - `shared`: the queue and the table behind [`ClusterStatus`];
 //! - [`launcher`](Launcher): [`Launcher`], [`Local`], [`Slurm`];
-//! - `worker`: the worker's side (connect, handshake, heartbeats, retirement).
+//! - `worker`: the worker's side (connect, handshake, heartbeats, retirement);
+//! - `worker_tls`: the worker's TLS session, shared by its reading and writing
+//!   threads.
 //!
 //! # Example
 //!
@@ -88,11 +103,16 @@ mod handshake;
 mod launcher;
 mod listener;
 mod member;
+mod pending;
+mod refusals;
 mod secret;
 mod shared;
 mod status;
+mod stream;
 mod supervisor;
+mod tls;
 pub(crate) mod worker;
+mod worker_tls;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -103,8 +123,11 @@ use std::time::Duration;
 pub use crate::link::worker::CLUSTER_ADDR_ENV;
 pub use builder::ClusterBuilder;
 pub use launcher::{JobState, LaunchError, Launcher, Local, Slurm, WorkerSpec};
+pub use listener::MAX_HANDSHAKES;
 pub use secret::{SECRET_ENV, SECRET_FILE_ENV, SECRET_LEN, Secret, SecretError};
-pub use status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
+pub use status::{
+    ClusterStatus, KEPT_REFUSALS, LaunchInfo, Refusal, RefusalKind, WorkerInfo, WorkerLoss,
+};
 
 use crate::error::ConfigError;
 use crate::executor::{Batch, Executor, Job, ThreadPool};
@@ -258,6 +281,17 @@ impl Cluster {
     /// must be given, as [`SECRET_FILE_ENV`] or its content as [`SECRET_ENV`]).
     pub fn secret_file(&self) -> &Path {
         &self.inner.secret_file
+    }
+
+    /// The fingerprint of the scheduler's certificate (`sha256:` and 64 hex digits)
+    /// when workers must use TLS (it is in the secret file, so workers pin it), or
+    /// `None` when plain TCP is allowed (a loopback cluster, or
+    /// [`ClusterBuilder::insecure_plain_tcp`]).
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        let config = &self.inner.shared.config;
+        config
+            .require_tls
+            .then(|| config.tls.fingerprint.to_string())
     }
 
     /// The build workers must run: taskloom's version, the protocol's, and the

@@ -16,8 +16,12 @@ use tokio_util::sync::CancellationToken;
 use super::engine::Engine;
 use super::handshake::Identity;
 use super::launcher::{JobState, WorkerSpec};
+use super::refusals::RefusalLog;
 use super::secret::Secret;
-use super::status::{ClusterStatus, LaunchInfo, Refusal, WorkerInfo, WorkerLoss};
+use super::status::{
+    ClusterStatus, KEPT_REFUSALS, LaunchInfo, Refusal, RefusalKind, WorkerInfo, WorkerLoss,
+};
+use super::tls::ServerTls;
 use crate::executor::{Batch, Job, Name, Worker};
 use crate::link::place::Home;
 use crate::link::place::{Places, Work};
@@ -39,6 +43,10 @@ pub(super) struct Config {
     /// This program's build (`handshake::build_id`).
     pub(super) build: String,
     pub(super) secret: Secret,
+    /// The scheduler's certificate (a worker may always use TLS).
+    pub(super) tls: ServerTls,
+    /// Whether workers must use TLS (plain TCP is refused).
+    pub(super) require_tls: bool,
     /// What the launcher starts.
     pub(super) spec: WorkerSpec,
     /// The address workers are told to connect to.
@@ -77,7 +85,9 @@ struct Table {
     next_index: u32,
     members: BTreeMap<u32, Member>,
     launches: Vec<Launch>,
-    refusals: Vec<Refusal>,
+    refusals: std::collections::VecDeque<Refusal>,
+    refused: BTreeMap<RefusalKind, u64>,
+    refusal_log: RefusalLog,
     losses: Vec<WorkerLoss>,
     retired: Vec<Worker>,
     replacements: u32,
@@ -144,6 +154,11 @@ impl Shared {
         f(&self.table.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Changes what [`ClusterStatus`] does not show: nobody is woken.
+    fn read_table_mut<T>(&self, f: impl FnOnce(&mut Table) -> T) -> T {
+        f(&mut self.table.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// A receiver that sees every change of the table.
     pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
@@ -153,7 +168,8 @@ impl Shared {
         self.read_table(|t| ClusterStatus {
             workers: t.members.values().map(|m| m.info.clone()).collect(),
             launches: t.launches.iter().map(|l| l.info.clone()).collect(),
-            refusals: t.refusals.clone(),
+            refusals: t.refusals.iter().cloned().collect(),
+            refused: t.refused.clone(),
             losses: t.losses.clone(),
             retired: t.retired.clone(),
             replacements: t.replacements,
@@ -294,18 +310,34 @@ impl Shared {
 
     // --- members -----------------------------------------------------------------
 
-    /// A connection was refused during its handshake.
-    pub(super) fn refused(&self, peer: SocketAddr, reason: String) {
-        tracing::warn!(%peer, %reason, "taskloom cluster refused a connection");
-        self.with_table(|t| {
-            t.refusals.push(Refusal { peer, reason });
-            keep(&mut t.refusals);
+    /// A connection was refused during its handshake: counted, listed among the
+    /// latest, and logged (one line per kind and interval, see `refusals`).
+    pub(super) fn refused(&self, peer: SocketAddr, kind: RefusalKind, reason: String) {
+        let line = self.with_table(|t| {
+            *t.refused.entry(kind).or_default() += 1;
+            let line = t.refusal_log.record(Instant::now(), peer, kind, &reason);
+            if t.refusals.len() >= KEPT_REFUSALS {
+                t.refusals.pop_front();
+            }
+            t.refusals.push_back(Refusal { peer, kind, reason });
+            line
         });
+        if let Some(line) = line {
+            line.log();
+        }
+    }
+
+    /// Logs the refusals counted but not logged for an interval.
+    pub(super) fn flush_refusals(&self) {
+        let lines = self.read_table_mut(|t| t.refusal_log.flush(Instant::now()));
+        for line in lines {
+            line.log();
+        }
     }
 
     /// Lets a greeted worker in: its number, its [`Worker`], its eviction token, and
     /// its launch id if the launcher started it.
-    pub(super) fn admit(&self, identity: &Identity, peer: SocketAddr) -> Admitted {
+    pub(super) fn admit(&self, identity: &Identity, peer: SocketAddr, door: Door) -> Admitted {
         let launcher = self.engine.as_ref().map(Engine::launcher);
         self.with_table(|t| {
             let index = t.next_index;
@@ -340,6 +372,8 @@ impl Shared {
                         launch: launch.clone(),
                         peer,
                         since: Instant::now(),
+                        handshake: door.took,
+                        tls: door.tls,
                     },
                     evict: evict.clone(),
                     evicted: None,
@@ -433,6 +467,13 @@ impl Shared {
     pub(super) fn drain_queue(&self) -> Vec<Batch> {
         self.places.drain()
     }
+}
+
+/// How a worker came through the door: how long its handshake took, and over what.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Door {
+    pub(super) took: Duration,
+    pub(super) tls: bool,
 }
 
 /// A worker let in.

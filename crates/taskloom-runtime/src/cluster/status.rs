@@ -2,8 +2,10 @@
 //! workers connected now, the jobs its launcher started and what became of them,
 //! the connections it refused and why, the workers it lost and why.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::launcher::JobState;
 use crate::executor::Worker;
@@ -16,8 +18,11 @@ pub struct ClusterStatus {
     pub workers: Vec<WorkerInfo>,
     /// Every job the launcher started, oldest first.
     pub launches: Vec<LaunchInfo>,
-    /// Connections refused before they reached the scheduling loop, oldest first.
+    /// The latest connections refused before they reached the scheduling loop (at
+    /// most [`KEPT_REFUSALS`]), oldest first.
     pub refusals: Vec<Refusal>,
+    /// Every connection refused since the cluster started, counted by kind.
+    pub refused: BTreeMap<RefusalKind, u64>,
     /// Workers lost (closed, silent, misbehaving, or ended by their engine), oldest
     /// first.
     pub losses: Vec<WorkerLoss>,
@@ -39,6 +44,11 @@ pub struct WorkerInfo {
     pub peer: SocketAddr,
     /// When it was let in.
     pub since: Instant,
+    /// How long its handshake took, from the accepted connection to its welcome
+    /// (TLS's included).
+    pub handshake: Duration,
+    /// Whether its connection is TLS.
+    pub tls: bool,
 }
 
 /// A job the launcher started.
@@ -59,15 +69,57 @@ pub struct LaunchInfo {
     pub at: Instant,
 }
 
+/// Refusals listed in [`ClusterStatus::refusals`]; older ones are only counted (a
+/// cluster under a flood of connections must not grow without bound).
+pub const KEPT_REFUSALS: usize = 100;
+
 /// A connection refused during the handshake.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Refusal {
     /// Where it came from.
     pub peer: SocketAddr,
+    /// What kind of refusal.
+    pub kind: RefusalKind,
     /// What the peer did, as a verb phrase ("did not prove it knows the cluster's
     /// secret", "sent garbage before the handshake: ...").
     pub reason: String,
+}
+
+/// What a refused connection did, for counting and for the log (one warning per
+/// kind and interval, not one per connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum RefusalKind {
+    /// Closed to make room for a newer connection: the handshakes in progress were
+    /// at their limit, and it had made the least progress for the longest.
+    Evicted,
+    /// Sent no hello in time, or did not finish the handshake in time.
+    TimedOut,
+    /// Not a taskloom worker: garbage, an oversized frame, a broken TLS handshake.
+    Garbage,
+    /// Spoke plain TCP to a cluster that requires TLS (or the reverse).
+    Transport,
+    /// Did not prove it knows the cluster's secret, or refused the scheduler.
+    Unauthenticated,
+    /// Runs another build or protocol version.
+    OtherBuild,
+    /// Closed or broke its connection during the handshake.
+    Closed,
+}
+
+impl fmt::Display for RefusalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RefusalKind::Evicted => "evicted",
+            RefusalKind::TimedOut => "timed out",
+            RefusalKind::Garbage => "not a taskloom worker",
+            RefusalKind::Transport => "wrong transport",
+            RefusalKind::Unauthenticated => "unauthenticated",
+            RefusalKind::OtherBuild => "another build",
+            RefusalKind::Closed => "closed",
+        })
+    }
 }
 
 /// A worker lost.

@@ -7,10 +7,13 @@
 //!    [`SECRET_ENV`](super::SECRET_ENV)), its node ([`NODE_ENV`], Slurm's
 //!    `SLURMD_NODENAME`, or the host name) and its job ([`JOB_ENV`] or Slurm's
 //!    `SLURM_JOB_ID`).
-//! 2. Connects, retrying for a while (a scheduler may start after its workers), and
-//!    runs its side of the handshake: nothing is served to a peer that did not prove
-//!    it knows the secret or runs another build; either is an error on the worker's
-//!    standard error and in its exit status.
+//! 2. Connects, retrying for a while (a scheduler may start after its workers, or
+//!    close a handshake to make room during a flood of connections), over TLS unless
+//!    its secret file says `plain-tcp` (pinning the scheduler's certificate when the
+//!    file names it: `tls`), and runs its side of the handshake: nothing is served
+//!    to a peer that did not prove it knows the secret, shows another certificate or
+//!    runs another build; each is an error on the worker's standard error and in its
+//!    exit status.
 //! 3. Serves calls with the same loop as a process-pool worker
 //!    ([`crate::link::serve`]), over the connection. A thread of its own
 //!    writes a heartbeat every interval the scheduler asked for, so a long call
@@ -32,7 +35,9 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::handshake::{self, Identity, JoinError};
-use super::secret::{Secret, SecretError};
+use super::secret::{Given, SecretError, Transport};
+use super::tls::{self, Binding};
+use super::worker_tls;
 use super::{CLUSTER_ADDR_ENV, JOB_ENV, NODE_ENV};
 use crate::link::protocol::HEARTBEAT;
 use crate::link::serve::{self, Gate, Output, ServeError, Stopped};
@@ -63,6 +68,9 @@ enum WorkerError {
     /// The handshake failed.
     #[error(transparent)]
     Join(#[from] JoinError),
+    /// TLS could not be set up on this side.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// Serving failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
@@ -72,7 +80,7 @@ impl WorkerError {
     /// The exit status (sysexits.h).
     fn code(&self) -> i32 {
         match self {
-            WorkerError::Config(_) | WorkerError::Secret(_) => 78,
+            WorkerError::Config(_) | WorkerError::Secret(_) | WorkerError::Tls(_) => 78,
             WorkerError::Connect { .. } | WorkerError::Join(JoinError::Io(_)) => 69,
             WorkerError::Join(_) => 77,
             WorkerError::Serve(_) => 70,
@@ -99,7 +107,7 @@ pub(crate) fn run(registry: &Registry) -> i32 {
 fn serve(registry: &Registry) -> Result<Stopped, WorkerError> {
     let addr = std::env::var(CLUSTER_ADDR_ENV)
         .map_err(|_| WorkerError::Config(format!("{CLUSTER_ADDR_ENV} is not a valid address")))?;
-    let secret = Secret::from_env()?;
+    let given = Given::from_env()?;
     let build = handshake::build_id(&registry.fingerprint());
     let me = Identity {
         node: node_name(),
@@ -114,32 +122,138 @@ fn serve(registry: &Registry) -> Result<Stopped, WorkerError> {
             me.pid
         );
     }
-    let mut stream = connect(&addr)?;
-    let _ = stream.set_nodelay(true);
-    stream
-        .set_read_timeout(Some(HANDSHAKE_IO))
-        .and_then(|()| stream.set_write_timeout(Some(HANDSHAKE_IO)))
-        .map_err(|e| WorkerError::Connect {
-            addr: addr.clone(),
-            error: e,
-        })?;
-    let welcomed = handshake::join(&mut stream, &secret, &build, &me)?;
+    let tls = match given.transport {
+        Transport::Tls(pin) => Some(tls::client_config(pin)?),
+        Transport::Plain => None,
+    };
+    let (joined, welcomed) = join_retrying(&addr, &given, tls.as_ref(), &build, &me)?;
     eprintln!(
-        "taskloom cluster worker {}: joined the scheduler at {addr} as cluster-{} on {}",
-        me.pid, welcomed.index, me.node
+        "taskloom cluster worker {}: joined the scheduler at {addr} as cluster-{} on {}{}",
+        me.pid,
+        welcomed.index,
+        me.node,
+        match joined {
+            Joined::Plain(_) => " (plain TCP)",
+            Joined::Tls(_) => " (TLS)",
+        }
     );
-    stream
-        .set_read_timeout(None)
-        .and_then(|()| stream.set_write_timeout(None))
-        .map_err(ServeError::Setup)?;
-    let writer = stream.try_clone().map_err(ServeError::Setup)?;
-    let output = crate::link::worker::protocol_out(Box::new(Socket(Mutex::new(Held {
-        stream: writer,
-        frames: Vec::with_capacity(4096),
-    }))));
-    life.joined(output);
-    beat(output, welcomed.heartbeat)?;
-    Ok(serve::serve(registry, &mut stream, output, &*life)?)
+    match joined {
+        Joined::Plain(mut stream) => {
+            stream
+                .set_read_timeout(None)
+                .and_then(|()| stream.set_write_timeout(None))
+                .map_err(ServeError::Setup)?;
+            let writer = stream.try_clone().map_err(ServeError::Setup)?;
+            let output = crate::link::worker::protocol_out(Box::new(Socket(Mutex::new(Held {
+                stream: writer,
+                frames: Vec::with_capacity(4096),
+            }))));
+            life.joined(output);
+            beat(output, welcomed.heartbeat)?;
+            Ok(serve::serve(registry, &mut stream, output, &*life)?)
+        }
+        Joined::Tls(stream) => {
+            let sock = &stream.sock;
+            sock.set_read_timeout(None)
+                .and_then(|()| sock.set_write_timeout(None))
+                .map_err(ServeError::Setup)?;
+            let (mut reader, writer) = worker_tls::split(*stream).map_err(ServeError::Setup)?;
+            let output = crate::link::worker::protocol_out(Box::new(writer));
+            life.joined(output);
+            beat(output, welcomed.heartbeat)?;
+            Ok(serve::serve(registry, &mut reader, output, &*life)?)
+        }
+    }
+}
+
+/// A connection that passed the handshake.
+enum Joined {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+/// Connects and joins, trying again (every 50 ms at first, then up to every 2 s)
+/// for [`CONNECT_FOR`] while the scheduler cannot be reached or closes the
+/// connection during the handshake (it may not be up yet, or may have closed this
+/// handshake to make room during a flood); a refusal ends the tries at once.
+fn join_retrying(
+    addr: &str,
+    given: &Given,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    build: &str,
+    me: &Identity,
+) -> Result<(Joined, handshake::Welcomed), WorkerError> {
+    let deadline = Instant::now() + CONNECT_FOR;
+    let mut rest = Duration::from_millis(50);
+    loop {
+        let attempt = connect_once(addr)
+            .map_err(JoinError::Io)
+            .and_then(|stream| {
+                let _ = stream.set_nodelay(true);
+                stream
+                    .set_read_timeout(Some(HANDSHAKE_IO))
+                    .and_then(|()| stream.set_write_timeout(Some(HANDSHAKE_IO)))?;
+                join_over(stream, given, tls, build, me)
+            });
+        match attempt {
+            Ok(joined) => return Ok(joined),
+            Err(JoinError::Io(error)) if Instant::now() + rest > deadline => {
+                return Err(WorkerError::Connect {
+                    addr: addr.to_owned(),
+                    error,
+                });
+            }
+            Err(JoinError::Io(_)) => {
+                std::thread::sleep(rest);
+                rest = (rest * 2).min(Duration::from_secs(2));
+            }
+            Err(refused) => return Err(refused.into()),
+        }
+    }
+}
+
+/// The TLS handshake (if any), then the cluster's, over a connected stream.
+fn join_over(
+    stream: TcpStream,
+    given: &Given,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    build: &str,
+    me: &Identity,
+) -> Result<(Joined, handshake::Welcomed), JoinError> {
+    let Some(config) = tls else {
+        let mut stream = stream;
+        let welcomed = handshake::join(&mut stream, &given.secret, build, me, &Binding::Plain)?;
+        return Ok((Joined::Plain(stream), welcomed));
+    };
+    let conn = rustls::ClientConnection::new(Arc::clone(config), tls::server_name())
+        .map_err(|e| JoinError::Tls(e.to_string()))?;
+    let mut stream = rustls::StreamOwned::new(conn, stream);
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .map_err(tls_error)?;
+    }
+    let binding = Binding::of(&stream.conn).map_err(JoinError::Tls)?;
+    let welcomed = handshake::join(&mut stream, &given.secret, build, me, &binding)?;
+    Ok((Joined::Tls(Box::new(stream)), welcomed))
+}
+
+/// What a failed TLS handshake means for the worker: a certificate that is not the
+/// cluster's, or a scheduler that refused TLS, ends it; a broken connection is tried
+/// again.
+fn tls_error(error: std::io::Error) -> JoinError {
+    match error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(e))) => {
+            JoinError::Certificate(e.0.to_string())
+        }
+        Some(rustls::Error::InvalidCertificate(e)) => JoinError::Certificate(format!("{e:?}")),
+        Some(e) => JoinError::Tls(e.to_string()),
+        None => JoinError::Io(error),
+    }
 }
 
 /// The connection's writing end: frames from the serve loop, the heartbeat thread
@@ -175,32 +289,13 @@ impl Output for Socket {
     }
 }
 
-/// Connects to `addr`, trying again (every 50 ms at first, then up to every 2 s)
-/// for [`CONNECT_FOR`].
-fn connect(addr: &str) -> Result<TcpStream, WorkerError> {
-    let deadline = Instant::now() + CONNECT_FOR;
-    let mut rest = Duration::from_millis(50);
-    loop {
-        let attempt = addr.to_socket_addrs().and_then(|mut addrs| {
-            let first = addrs.next().ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address")
-            })?;
-            TcpStream::connect_timeout(&first, Duration::from_secs(10))
-        });
-        match attempt {
-            Ok(stream) => return Ok(stream),
-            Err(error) if Instant::now() + rest > deadline => {
-                return Err(WorkerError::Connect {
-                    addr: addr.to_owned(),
-                    error,
-                });
-            }
-            Err(_) => {
-                std::thread::sleep(rest);
-                rest = (rest * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
+/// One attempt to connect to `addr`.
+fn connect_once(addr: &str) -> std::io::Result<TcpStream> {
+    let mut addrs = addr.to_socket_addrs()?;
+    let first = addrs.next().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address")
+    })?;
+    TcpStream::connect_timeout(&first, Duration::from_secs(10))
 }
 
 /// Writes a heartbeat every `interval` from a thread of its own, for the life of the

@@ -42,6 +42,8 @@ pub(crate) struct Fns {
     pub(crate) total: Remote<Many<u64>, u64>,
     /// What this worker holds for the scheduler: `(values, bytes)`.
     pub(crate) held_here: Remote<(), (u64, u64)>,
+    /// A text in capitals: a known input and result for the proxy tests.
+    pub(crate) shout: Remote<(String,), String>,
 }
 
 /// The registry, as every process of the tests builds it.
@@ -99,6 +101,9 @@ pub(crate) fn registry() -> (Registry, Fns) {
             .unwrap(),
         held_here: registry
             .register("held_here", taskloom::remote::held_here)
+            .unwrap(),
+        shout: registry
+            .register("shout", |text: &String| text.to_uppercase())
             .unwrap(),
     };
     if std::env::var_os(OTHER_BUILD_VAR).is_some() {

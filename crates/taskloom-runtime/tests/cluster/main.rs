@@ -11,16 +11,22 @@
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
 mod faults;
+mod flood;
+#[path = "../../../../examples/cluster/flood.rs"]
+#[allow(dead_code)] // what the `cluster` example's measurement uses
+mod flood_gen;
 mod functions;
 #[path = "../process/harness.rs"]
 #[allow(dead_code)] // the runner's own tests are the process binary's
 mod harness;
 mod local;
+mod proxy;
 mod resident;
 mod security;
 mod slurm;
 mod support;
 mod timeouts;
+mod tls;
 
 use functions::Fns;
 use taskloom::remote;
@@ -34,6 +40,8 @@ fn main() {
     let tests: Vec<Test> = [
         local::TESTS,
         security::TESTS,
+        tls::TESTS,
+        flood::TESTS,
         faults::TESTS,
         slurm::TESTS,
         resident::TESTS,

@@ -127,8 +127,11 @@ fn a_graph_spreads_over_both_nodes(f: &Fns) {
         return;
     }
     let rt = support::runtime();
-    let (cluster, scheduler) = connected(&rt, 2, support::builder());
+    // Over TLS, as off loopback: the jobs read the certificate's fingerprint from the
+    // secret file the cluster wrote.
+    let (cluster, scheduler) = connected(&rt, 2, support::builder().require_tls());
     let status = cluster.status();
+    assert!(status.workers.iter().all(|w| w.tls), "{status:?}");
     let mut nodes: Vec<String> = status.workers.iter().map(|w| node(w.worker)).collect();
     nodes.sort();
     assert_eq!(nodes, ["n1", "n2"]);

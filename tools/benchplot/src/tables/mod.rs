@@ -18,6 +18,7 @@
 //! again without regenerating.
 
 mod cluster;
+mod door;
 mod memory;
 mod order;
 mod overhead;
@@ -102,6 +103,8 @@ fn figures(root: &Path) -> Result<Vec<Figure>, Error> {
         cluster::compare(root)?,
         cluster::overhead(root)?,
         cluster::slurm(root)?,
+        door::tls(root)?,
+        door::door(root)?,
         order::pressure(root)?,
         order::corpus(root)?,
         memory::summary(root)?,
