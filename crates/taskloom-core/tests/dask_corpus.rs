@@ -22,11 +22,7 @@ use taskloom_core::{cull, order};
 
 /// Graphs where taskloom's order still holds more results than Dask's best seed, and
 /// the most it holds on each today (Dask's best seed, worst seed in the comment).
-const KNOWN_LOSSES: &[(&str, u32)] = &[
-    ("array_matmul_blocks", 124),  // Dask 122 (126)
-    ("array_cholesky", 112),       // Dask 111 (112)
-    ("array_fancy_indexing", 124), // Dask 121 (121)
-];
+const KNOWN_LOSSES: &[(&str, u32)] = &[];
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../corpus")
