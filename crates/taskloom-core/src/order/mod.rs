@@ -25,19 +25,25 @@
 //!    fewer results held).
 //!
 //!    **1b. Owed branches first.** A task *owes* when it is the last consumer of a
-//!    held result but still misses a dependency, and the walk is not inside it: the
-//!    product of a loaded row block of `x` with a column block of `y` not loaded
-//!    yet, the halo of a stencil's cell whose neighbour was made. It owes too, and
-//!    so does each task above it through single dependents (the reduction it
-//!    feeds), up to a task the walk has open. That task's owing dependency is walked
-//!    next, before heavier ones, and a task the walk opens takes its owing
-//!    dependencies first. Rule 1 alone goes on into the heaviest branch and the held
-//!    results wait through all of it: on `(x @ y).sum()` with `x` 10 × 10 blocks and
-//!    `y` 10 × 3 the sum tree pairs the output's first two columns, so the rows of
-//!    `x` loaded for them stayed held for the third until the tree came back to it
-//!    (69 results held; 48 with the rule: `y`, and `x` a row at a time). On trees
-//!    and chains nothing owes (the consumer of a finished branch is on the walk's
-//!    stack, or ready), so they pay next to nothing for it.
+//!    held result (or of a root's, once all but two have read it, one of those
+//!    two) but still misses a dependency, and the walk is not inside it: the product of a loaded row block
+//!    of `x` with a column block of `y` not loaded yet, the halo of a stencil's
+//!    cell whose neighbour was made. So does each task above it through single
+//!    dependents (the reduction it feeds), up to a task the walk has open. That
+//!    task's owing dependency is walked next, before heavier ones, and a task the
+//!    walk opens takes its owing dependencies first. Rule 1 alone goes on into the
+//!    heaviest branch and the held results wait through all of it: on `(x @ y).sum()`
+//!    with `x` 10 × 10 blocks and `y` 10 × 3 the sum tree pairs the output's first
+//!    two columns, so the rows of `x` loaded for them stayed held for the third until
+//!    the tree came back to it (69 results held; 48 with the rule: `y`, and `x` a
+//!    row at a time). With `x` 4 × 16 and `y` 16 × 8 blocks, a block of `y` is read
+//!    by four output rows that the sum tree takes two by two: once two are left,
+//!    the other pair of rows goes next and `y`'s first columns are released
+//!    (122 → 91), where waiting for the last consumer alone kept them. Only roots'
+//!    last two consumers are looked for: there is where operands are shared, and
+//!    looking through every result's consumers costs a tenth more on lattices. On
+//!    trees and chains nothing owes (the consumer of a finished branch is on the
+//!    walk's stack, or ready), so they pay next to nothing for it.
 //! 2. **Free moves.** Each time a task is placed, every task that thereby became ready
 //!    and either (a) is now the last consumer of some held result, or (b) is a sink,
 //!    is placed at once (and so on, as those placements make more tasks eligible). Such
@@ -276,8 +282,8 @@ struct Node {
 
 impl Node {
     /// Flag of a task that owes (rule 1b): it is the last consumer of a held
-    /// result but misses a dependency, or it is the ancestor of such a task below
-    /// an open frame.
+    /// result (or one of a root's last two) but misses a dependency, or it is the
+    /// ancestor of such a task below an open frame.
     const OWED: u8 = 1;
     /// Flag of a task the walk opened a frame for (it stays set once the task is
     /// placed; the walk only reads it on unplaced tasks).
@@ -288,7 +294,7 @@ impl Node {
         self.flags & flag != 0
     }
 
-    /// Whether a task that releases a held result starts to owe (rule 1b): it
+    /// Whether a consumer a held result waits for starts to owe (rule 1b): it
     /// misses a dependency, is not on the walk's stack and did not owe already.
     #[inline]
     fn owes_now(&self) -> bool {
@@ -910,6 +916,22 @@ impl<'g> Walk<'g> {
                         self.owe(last);
                     }
                 }
+            } else if dn.unplaced_dependents == 2 && shape.deps(d).is_empty() {
+                // A root's last two consumers (rule 1b) both owe it. Once per root,
+                // so the look through its dependents costs `O(e)` over the order.
+                let mut left = 2;
+                for &c in shape.dependents(d) {
+                    let node = &self.nodes[c.index()];
+                    if !node.placed {
+                        if node.owes_now() {
+                            self.owe(c);
+                        }
+                        left -= 1;
+                        if left == 0 {
+                            break;
+                        }
+                    }
+                }
             }
         }
         let dependents = shape.dependents(t);
@@ -1042,8 +1064,9 @@ impl<'g> Walk<'g> {
         self.fire = fire;
     }
 
-    /// Rule 1b: `t` releases a held result but misses a dependency, and is not
-    /// on the walk's stack ([`Node::owes_now`]). It owes: it is flagged, and so is
+    /// Rule 1b: `t` is the last consumer of a held result (or one of a root's
+    /// last two) but misses a dependency, and is not on the walk's stack
+    /// ([`Node::owes_now`]). It owes: it is flagged, and so is
     /// the chain of its single dependents above it (a reduction tree), up to an
     /// open frame, which gets the last of them queued to walk next
     /// (`owed_below`). A task is flagged once and a chain stops at a flagged
