@@ -919,17 +919,27 @@ impl<'g> Walk<'g> {
             } else if dn.unplaced_dependents == 2 && shape.deps(d).is_empty() {
                 // A root's last two consumers (rule 1b) both owe it. Once per root,
                 // so the look through its dependents costs `O(e)` over the order.
-                let mut left = 2;
+                // The smaller first, as rule 3 would: the order of the dependents'
+                // ids is the graph's insertion order, which must not matter.
+                let mut two = [None; 2];
+                let mut found = 0;
                 for &c in shape.dependents(d) {
-                    let node = &self.nodes[c.index()];
-                    if !node.placed {
-                        if node.owes_now() {
-                            self.owe(c);
-                        }
-                        left -= 1;
-                        if left == 0 {
+                    if !self.nodes[c.index()].placed {
+                        two[found] = Some(c);
+                        found += 1;
+                        if found == 2 {
                             break;
                         }
+                    }
+                }
+                if let [Some(a), Some(b)] = two {
+                    if shape.cmp_size(&self.nodes, b, a) == Ordering::Less {
+                        two = [Some(b), Some(a)];
+                    }
+                }
+                for c in two.into_iter().flatten() {
+                    if self.nodes[c.index()].owes_now() {
+                        self.owe(c);
                     }
                 }
             }
