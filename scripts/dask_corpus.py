@@ -33,7 +33,8 @@ get a token of their code instead (`stable_function_tokens`), and this file runs
 and the Python environment are. Impure
 delayed calls and Dask's disk shuffle also name keys at random: the graphs use
 `pure=True` and shuffles by tasks. The committed corpus is this script's output with
-the defaults (about 20 s).
+the defaults (two to three minutes, most of it `dask.order` on the larger graphs
+under ten hash seeds).
 """
 import argparse
 import hashlib
@@ -202,6 +203,26 @@ def _():
     return [(a @ b).sum()]
 
 
+@graph("array_matmul_small", "array", "(a @ b).sum(), (1200, 1200) chunks 200: 6 x 6 blocks")
+def _():
+    return [(_rand((1200, 1200), (200, 200)) @ _rand((1200, 1200), (200, 200))).sum()]
+
+
+@graph("array_matmul_large", "array", "(a @ b).sum(), (3200, 3200) chunks 200: 16 x 16 blocks")
+def _():
+    return [(_rand((3200, 3200), (200, 200)) @ _rand((3200, 3200), (200, 200))).sum()]
+
+
+@graph("array_matmul_narrow", "array", "(a @ b).sum(), a (2000, 2000) and b (2000, 600) chunks 200: 10 x 10 and 10 x 3 blocks")
+def _():
+    return [(_rand((2000, 2000), (200, 200)) @ _rand((2000, 600), (200, 200))).sum()]
+
+
+@graph("array_matmul_wide", "array", "(a @ b).sum(), a (800, 3200) and b (3200, 1600) chunks 200: 4 x 16 and 16 x 8 blocks")
+def _():
+    return [(_rand((800, 3200), (200, 200)) @ _rand((3200, 1600), (200, 200))).sum()]
+
+
 @graph("array_matmul_blocks", "array", "a @ b, (1600, 1600) chunks 200 (the whole product: its blocks, then the finalize)")
 def _():
     a = _rand((1600, 1600), (200, 200))
@@ -239,6 +260,30 @@ def _():
 def _():
     x = _rand((3000, 3000), (200, 200))
     return [x.map_overlap(lambda b: b * 2, depth=1, boundary="reflect").sum()]
+
+
+@graph("array_map_overlap_small", "array", "map_overlap (depth 1, none) of (1200, 1200) chunks 200: 6 x 6 blocks, then sum()")
+def _():
+    x = _rand((1200, 1200), (200, 200))
+    return [x.map_overlap(lambda b: b * 2, depth=1, boundary="none").sum()]
+
+
+@graph("array_map_overlap_none", "array", "map_overlap (depth 1, none) of (2200, 2200) chunks 200: 11 x 11 blocks, then sum()")
+def _():
+    x = _rand((2200, 2200), (200, 200))
+    return [x.map_overlap(lambda b: b * 2, depth=1, boundary="none").sum()]
+
+
+@graph("array_map_overlap_large", "array", "map_overlap (depth 2, reflect) of (12000, 12000) chunks 500: 24 x 24 blocks, then sum()")
+def _():
+    x = _rand((12000, 12000), (500, 500))
+    return [x.map_overlap(lambda b: b * 2, depth=2, boundary="reflect").sum()]
+
+
+@graph("array_map_overlap_periodic", "array", "map_overlap (depth 1, periodic) of (1600, 3200) chunks 200: 8 x 16 blocks, then sum()")
+def _():
+    x = _rand((1600, 3200), (200, 200))
+    return [x.map_overlap(lambda b: b * 2, depth=1, boundary="periodic").sum()]
 
 
 @graph("array_map_overlap_depth", "array", "map_overlap (depth 2, none) of 3-d (200, 200, 200) chunks 50, then mean(axis=0)")

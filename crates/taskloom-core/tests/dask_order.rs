@@ -12,8 +12,10 @@
 //!   rather than tasks and orders them apart; taskloom has no such distinction, so
 //!   those nodes are ordinary tasks here.
 //! - Dask breaks final ties by `str(key)`; taskloom by [`Key`]'s order (name, then
-//!   indices as integers). The two agree on every graph below: none has indices of
-//!   different digit counts in a tie.
+//!   indices as integers), and between equally big branches of the walk it takes
+//!   the lowest key first where Dask takes the highest (`break_ties_by_str`). The
+//!   two orders of keys agree on every graph below: none has indices of different
+//!   digit counts in a tie.
 //! - Many Dask tests run twice, with the letters `a..e` swapped for `e..a`, to show
 //!   that structure and not names decides; [`LETTERS`] does the same.
 
@@ -213,16 +215,18 @@ fn prefer_deep() {
 
 #[test]
 fn break_ties_by_str() {
-    // Ten structurally identical inputs of one sum: only the key can decide, and
-    // Dask takes the largest first. taskloom compares keys by name then index as
-    // integers; for indices 0..=9 that is the order of their `str` as well.
+    // Ten structurally identical inputs of one sum: only the key can decide. Dask
+    // takes the largest `str(key)` first and asserts ('x', 9), ('x', 8), ...;
+    // taskloom takes the lowest key first (rule 1 of the order: a grid of chunks is
+    // then swept the way rule 3 goes). Either way the sum waits for all ten.
     let mut tasks: Vec<(Key, Vec<Key>)> = (0..10).map(|i| (k("x", i), vec![])).collect();
     tasks.push((s("y"), (0..10).map(|i| k("x", i)).collect()));
     let o = Ordered::new(tasks);
     assert_eq!(o.o(&s("y")), 10);
     for i in 0..10 {
-        assert_eq!(o.o(&k("x", i)), 9 - i as u32, "{:?}", o.keys_in_order());
+        assert_eq!(o.o(&k("x", i)), i as u32, "{:?}", o.keys_in_order());
     }
+    assert_eq!(o.max_pressure(), 10, "as Dask's order");
 }
 
 #[test]

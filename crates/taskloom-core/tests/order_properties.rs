@@ -198,3 +198,83 @@ fn a_stencil_is_swept_step_by_step() {
     assert_eq!(held, p.max_pressure());
     assert!(held <= 24 + 2, "{held} results held for a row of 24");
 }
+
+/// `(x @ y).sum()` over blocks, as Dask builds it: `x` has `rows × inner` blocks and
+/// `y` `inner × cols`; each product of two blocks is summed over `inner` in groups
+/// of four, then per output block, then over the output blocks, two by two along
+/// each axis, down to one task.
+fn matmul_sum(rows: i64, inner: i64, cols: i64) -> (Graph<()>, TaskId) {
+    let mut g = Graph::new();
+    let x: Vec<Vec<TaskId>> = (0..rows)
+        .map(|i| {
+            (0..inner)
+                .map(|k| g.push(("x", i, k), &[], ()).unwrap())
+                .collect()
+        })
+        .collect();
+    let y: Vec<Vec<TaskId>> = (0..inner)
+        .map(|k| {
+            (0..cols)
+                .map(|j| g.push(("y", k, j), &[], ()).unwrap())
+                .collect()
+        })
+        .collect();
+    let mut out: Vec<Vec<TaskId>> = Vec::new();
+    for i in 0..rows {
+        let mut row = Vec::new();
+        for j in 0..cols {
+            let partials: Vec<TaskId> = (0..inner)
+                .step_by(4)
+                .map(|k0| {
+                    let products: Vec<TaskId> = (k0..(k0 + 4).min(inner))
+                        .map(|k| {
+                            let (a, b) = (x[i as usize][k as usize], y[k as usize][j as usize]);
+                            g.push(("product", i, k, j), &[a, b], ()).unwrap()
+                        })
+                        .collect();
+                    g.push(("partial", i, k0 / 4, j), &products, ()).unwrap()
+                })
+                .collect();
+            row.push(g.push(("block", i, j), &partials, ()).unwrap());
+        }
+        out.push(row);
+    }
+    let mut level = 0;
+    while out.len() > 1 || out[0].len() > 1 {
+        level += 1;
+        let (h, w) = (out.len().div_ceil(2), out[0].len().div_ceil(2));
+        out = (0..h)
+            .map(|i| {
+                (0..w)
+                    .map(|j| {
+                        let tile: Vec<TaskId> = (2 * i..(2 * i + 2).min(out.len()))
+                            .flat_map(|r| {
+                                let row = &out[r];
+                                (2 * j..(2 * j + 2).min(row.len())).map(move |c| row[c])
+                            })
+                            .collect();
+                        g.push(("sum", level, i as i64, j as i64), &tile, ())
+                            .unwrap()
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+    let total = out[0][0];
+    (g, total)
+}
+
+#[test]
+fn a_product_holds_its_narrow_operand_and_streams_the_wide_one() {
+    // x is 10 × 10 blocks, y 10 × 3: the order holds y (30 blocks) and goes
+    // through x a row at a time, holding besides a few blocks of x and the partial
+    // sums of the row and of the tree (48 at most). Going on into the sum tree's
+    // heavier branches instead leaves the rows of x loaded for the third column held
+    // until the tree comes back to that column (69); rule 1b takes it first.
+    let (g, total) = matmul_sum(10, 10, 3);
+    let culled = cull(&g, &[total]).unwrap();
+    let p = order(&g, &culled);
+    let held = diagnostics(&g, &culled, &p).max_pressure;
+    assert_eq!(held, p.max_pressure());
+    assert!(held <= 48, "{held} results held");
+}

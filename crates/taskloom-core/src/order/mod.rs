@@ -14,9 +14,36 @@
 //!
 //! 1. **Heavy branch first.** A task's dependencies are walked largest first by Dask's
 //!    sort key: total dependencies (`1 +` those of each dependency: the work below),
-//!    then number of dependencies, then fewest dependents of its roots, then key. The
+//!    then number of dependencies, then fewest dependents of its roots. The
 //!    big branch runs first and the small one last, so the small branch's result is
 //!    held for little time (the Sethi–Ullman idea behind Dask's critical path).
+//!    Branches of equal size go by key, lowest first, where Dask takes the highest:
+//!    the chunks of a collection are numbered along the array, and rule 3 takes
+//!    started tasks lowest key first too, so the walk sweeps a grid of chunks in
+//!    one direction instead of starting each part from its far end and leaving
+//!    the seam between two parts held (`map_overlap`, FFTs, scans: up to a third
+//!    fewer results held).
+//!
+//!    **1b. Owed branches first.** A task *owes* when it is the last consumer of a
+//!    held result (or of a root's, once all but two have read it, one of those
+//!    two) but still misses a dependency, and the walk is not inside it: the product of a loaded row block
+//!    of `x` with a column block of `y` not loaded yet, the halo of a stencil's
+//!    cell whose neighbour was made. So does each task above it through single
+//!    dependents (the reduction it feeds), up to a task the walk has open. That
+//!    task's owing dependency is walked next, before heavier ones, and a task the
+//!    walk opens takes its owing dependencies first. Rule 1 alone goes on into the
+//!    heaviest branch and the held results wait through all of it: on `(x @ y).sum()`
+//!    with `x` 10 × 10 blocks and `y` 10 × 3 the sum tree pairs the output's first
+//!    two columns, so the rows of `x` loaded for them stayed held for the third until
+//!    the tree came back to it (69 results held; 48 with the rule: `y`, and `x` a
+//!    row at a time). With `x` 4 × 16 and `y` 16 × 8 blocks, a block of `y` is read
+//!    by four output rows that the sum tree takes two by two: once two are left,
+//!    the other pair of rows goes next and `y`'s first columns are released
+//!    (122 → 91), where waiting for the last consumer alone kept them. Only roots'
+//!    last two consumers are looked for: there is where operands are shared, and
+//!    looking through every result's consumers costs a tenth more on lattices. On
+//!    trees and chains nothing owes (the consumer of a finished branch is on the
+//!    walk's stack, or ready), so they pay next to nothing for it.
 //! 2. **Free moves.** Each time a task is placed, every task that thereby became ready
 //!    and either (a) is now the last consumer of some held result, or (b) is a sink,
 //!    is placed at once (and so on, as those placements make more tasks eligible). Such
@@ -46,7 +73,8 @@
 //!    built again without it, and that one is kept only if it holds fewer results
 //!    at most. The walk counts those results as it places tasks, exactly as
 //!    [`diagnostics`] does, and the second one stops as soon as it holds as many as
-//!    the first.
+//!    the first. When several reducers become complete at once, the one with the
+//!    fewest chains left goes first: it releases its inputs soonest.
 //! 3. **Finish what was started.** The next goal is the cheapest *started* task: not
 //!    placed, with at least one dependency placed; fewest dependencies still missing,
 //!    then smallest by Dask's sort key. From it, the walk climbs to a sink through the
@@ -86,9 +114,10 @@
 //!
 //! `O((n + e) log n)` time and `O(n + e)` memory for `n` needed tasks and `e`
 //! dependency edges; every loop is iterative, so a million-task chain needs no stack.
-//! Rule 2b follows each task's chain once and, when it placed anything, up to doubles
+//! Rule 1b flags each task once and queues at most one entry per edge. Rule 2b
+//! follows each task's chain once and, when it placed anything, up to doubles
 //! the cost (the second build of the order, which stops once it is no better); on
-//! chains, trees and wide sums it never applies.
+//! chains, trees and wide sums neither applies.
 //! Dask's roots-per-sink counts, which can cost `O(n × roots)`, are not computed:
 //! rule 3 stands in for them.
 
@@ -168,7 +197,7 @@ impl Priorities {
 /// let total = g.push("total", &[a2, b2], ())?;
 /// let culled = cull(&g, &[total])?;
 /// let p = order(&g, &culled);
-/// assert_eq!(p.sequence(), &[b1, b2, a1, a2, total]);
+/// assert_eq!(p.sequence(), &[a1, a2, b1, b2, total]);
 /// // One worker running that order never holds more than two results.
 /// assert_eq!(diagnostics(&g, &culled, &p).max_pressure, 2);
 /// # Ok::<(), taskloom_core::GraphError>(())
@@ -247,9 +276,31 @@ struct Node {
     /// The task ends a ready chain counted in its dependent's entry of
     /// `Walk::ready_chains`.
     counted_chain: bool,
+    /// [`Node::OWED`] and [`Node::OPEN`].
+    flags: u8,
 }
 
 impl Node {
+    /// Flag of a task that owes (rule 1b): it is the last consumer of a held
+    /// result (or one of a root's last two) but misses a dependency, or it is the
+    /// ancestor of such a task below an open frame.
+    const OWED: u8 = 1;
+    /// Flag of a task the walk opened a frame for (it stays set once the task is
+    /// placed; the walk only reads it on unplaced tasks).
+    const OPEN: u8 = 2;
+
+    #[inline]
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Whether a consumer a held result waits for starts to owe (rule 1b): it
+    /// misses a dependency, is not on the walk's stack and did not owe already.
+    #[inline]
+    fn owes_now(&self) -> bool {
+        self.missing > 0 && !self.has(Node::OWED | Node::OPEN)
+    }
+
     /// Packs Dask's sort key but the key: total dependencies (`weight`), number of
     /// dependencies, minus the most dependents of a root below (`max_dependents`).
     ///
@@ -295,6 +346,8 @@ impl Node {
 /// ahead, up to the key's first index.
 #[derive(Clone, Copy)]
 struct SortEntry {
+    /// In rule 1's order only: the task owes (rule 1b).
+    owes: bool,
     size: (u64, u64),
     /// [`Node::key_prefix`].
     prefix: u64,
@@ -357,7 +410,8 @@ impl<'g> Shape<'g> {
         }
     }
 
-    /// Sorts `tasks` by [`Shape::cmp_size`], largest first if `largest_first`. Each
+    /// Sorts `tasks` by [`Shape::cmp_size`], or if `walk_order` in rule 1's order:
+    /// those that owe first, then largest first, equal sizes by key, lowest first. Each
     /// task's packed size, name prefix, name address and first index are read once
     /// into `scratch` ([`SortEntry`]), so the comparisons of the sort touch no task
     /// state, and no key unless two tasks tie past their first index; on regular
@@ -366,7 +420,7 @@ impl<'g> Shape<'g> {
         self,
         nodes: &[Node],
         tasks: &mut [TaskId],
-        largest_first: bool,
+        walk_order: bool,
         scratch: &mut Vec<SortEntry>,
     ) {
         if tasks.len() < 2 {
@@ -377,6 +431,7 @@ impl<'g> Shape<'g> {
             let node = &nodes[t.index()];
             let key = &self.keys[t.index()];
             SortEntry {
+                owes: walk_order && node.has(Node::OWED),
                 size: node.size,
                 prefix: node.key_prefix(key),
                 name: key.name().as_ptr() as usize,
@@ -385,8 +440,14 @@ impl<'g> Shape<'g> {
             }
         }));
         let cmp = |a: &SortEntry, b: &SortEntry| {
-            let o = (a.size, a.prefix)
-                .cmp(&(b.size, b.prefix))
+            let size = if walk_order {
+                b.owes.cmp(&a.owes).then(b.size.cmp(&a.size))
+            } else {
+                a.size.cmp(&b.size)
+            };
+            let o = a
+                .prefix
+                .cmp(&b.prefix)
                 .then_with(|| {
                     // Equal addresses are equal names: `Key`'s order is then the
                     // indices', and a key without indices (`None`) comes first.
@@ -397,13 +458,12 @@ impl<'g> Shape<'g> {
                     }
                 })
                 .then_with(|| self.cmp_keys(a.task, b.task));
-            if largest_first { o.reverse() } else { o }
+            size.then(o)
         };
         // Keys are unique, so no two entries compare equal. Tasks often come in key
-        // order (the chunks of a collection, added in a loop) and are wanted largest
-        // first: a reversed run is then turned round in one pass, where the standard
-        // sort's insertion sort (below 20 elements) moves every element past all the
-        // others.
+        // order (the chunks of a collection, added in a loop), sorted already, or in
+        // the reverse order, turned round in one pass, where the standard sort's
+        // insertion sort (below 20 elements) moves every element past all the others.
         match scratch.windows(2).try_fold(None, |run, w| {
             let o = cmp(&w[0], &w[1]);
             (run.is_none() || run == Some(o)).then_some(Some(o))
@@ -490,6 +550,8 @@ struct Frame {
     task: TaskId,
     start: u32,
     next: u32,
+    /// Entries of `Walk::owed_below` before this one were looked at for this frame.
+    seen: u32,
 }
 
 /// A started task waiting to become a goal, with its missing dependencies when it
@@ -545,6 +607,9 @@ struct Walk<'g> {
     round: u32,
     stack: Vec<Frame>,
     children: Vec<TaskId>,
+    /// Rule 1b: (open task, its dependency that owes below), for the frame of the
+    /// open task to take that dependency next.
+    owed_below: Vec<(TaskId, TaskId)>,
     /// Reused by [`Shape::sort_by_size`].
     scratch: Vec<SortEntry>,
 }
@@ -619,6 +684,7 @@ impl<'g> Walk<'g> {
                 placed: false,
                 sink: dependents == 0,
                 counted_chain: false,
+                flags: 0,
             });
         }
         // Dask's `use_longest_path`: with far fewer sinks than roots (reductions),
@@ -647,6 +713,7 @@ impl<'g> Walk<'g> {
             round: 0,
             stack: Vec::new(),
             children: Vec::new(),
+            owed_below: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -714,9 +781,18 @@ impl<'g> Walk<'g> {
                 self.stack.clear();
                 return;
             }
-            let end = self.children.len() as u32;
+            // Rule 1b: a dependency that now owes below goes first.
             let mut next = None;
-            while frame.next < end {
+            while (frame.seen as usize) < self.owed_below.len() {
+                let (open, child) = self.owed_below[frame.seen as usize];
+                frame.seen += 1;
+                if open == frame.task && !self.nodes[child.index()].placed {
+                    next = Some(child);
+                    break;
+                }
+            }
+            let end = self.children.len() as u32;
+            while next.is_none() && frame.next < end {
                 let child = self.children[frame.next as usize];
                 frame.next += 1;
                 // A child may have been placed since (by a free move or another branch).
@@ -738,6 +814,7 @@ impl<'g> Walk<'g> {
                 }
             }
         }
+        self.owed_below.clear();
     }
 
     /// Walks into `t`: places it if it is ready, else opens a frame for it. A task
@@ -775,10 +852,12 @@ impl<'g> Walk<'g> {
         self.children
             .extend(shape.deps(t).iter().filter(|d| !nodes[d.index()].placed));
         shape.sort_by_size(nodes, &mut self.children[start..], true, &mut self.scratch);
+        self.nodes[t.index()].flags |= Node::OPEN;
         self.stack.push(Frame {
             task: t,
             start: start as u32,
             next: start as u32,
+            seen: self.owed_below.len() as u32,
         });
     }
 
@@ -833,10 +912,40 @@ impl<'g> Walk<'g> {
                 if !self.nodes[last.index()].placed {
                     self.nodes[last.index()].releases += 1;
                     self.consider_free(last);
+                    if self.nodes[last.index()].owes_now() {
+                        self.owe(last);
+                    }
+                }
+            } else if dn.unplaced_dependents == 2 && shape.deps(d).is_empty() {
+                // A root's last two consumers (rule 1b) both owe it. Once per root,
+                // so the look through its dependents costs `O(e)` over the order.
+                // The smaller first, as rule 3 would: the order of the dependents'
+                // ids is the graph's insertion order, which must not matter.
+                let mut two = [None; 2];
+                let mut found = 0;
+                for &c in shape.dependents(d) {
+                    if !self.nodes[c.index()].placed {
+                        two[found] = Some(c);
+                        found += 1;
+                        if found == 2 {
+                            break;
+                        }
+                    }
+                }
+                if let [Some(a), Some(b)] = two {
+                    if shape.cmp_size(&self.nodes, b, a) == Ordering::Less {
+                        two = [Some(b), Some(a)];
+                    }
+                }
+                for c in two.into_iter().flatten() {
+                    if self.nodes[c.index()].owes_now() {
+                        self.owe(c);
+                    }
                 }
             }
         }
-        for &c in shape.dependents(t) {
+        let dependents = shape.dependents(t);
+        for &c in dependents {
             let node = &mut self.nodes[c.index()];
             node.missing -= 1;
             // (`c` depended on `t`, so it is not placed.)
@@ -849,6 +958,11 @@ impl<'g> Walk<'g> {
                     node.touched_in = self.round;
                     self.touched.push(c);
                 }
+                if dependents.len() == 1 && node.owes_now() {
+                    // `c` releases `t` (counted in `Walk::new`) but waits for more.
+                    self.owe(c);
+                }
+                let node = &self.nodes[c.index()];
                 if !self.reducers {
                     // (rule 2b is off)
                 } else if node.missing == 0 {
@@ -935,6 +1049,9 @@ impl<'g> Walk<'g> {
             self.fired = true;
         }
         shape.sort_by_size(nodes, &mut fire, false, &mut self.scratch);
+        // The reducers with the fewest chains left go first (pushed last; the sort
+        // is stable, so by size within): each releases its held inputs soonest.
+        fire.sort_by_key(|r| std::cmp::Reverse(nodes[r.index()].missing));
         for &r in &fire {
             let start = self.children.len();
             let nodes = &self.nodes;
@@ -955,6 +1072,34 @@ impl<'g> Walk<'g> {
         }
         fire.clear();
         self.fire = fire;
+    }
+
+    /// Rule 1b: `t` is the last consumer of a held result (or one of a root's
+    /// last two) but misses a dependency, and is not on the walk's stack
+    /// ([`Node::owes_now`]). It owes: it is flagged, and so is
+    /// the chain of its single dependents above it (a reduction tree), up to an
+    /// open frame, which gets the last of them queued to walk next
+    /// (`owed_below`). A task is flagged once and a chain stops at a flagged
+    /// task, so this costs `O(n + e)` over the whole order.
+    fn owe(&mut self, mut t: TaskId) {
+        let shape = self.shape;
+        loop {
+            self.nodes[t.index()].flags |= Node::OWED;
+            let ups = shape.dependents(t);
+            if let &[up] = ups {
+                let flags = self.nodes[up.index()].flags;
+                if flags & (Node::OPEN | Node::OWED) == 0 {
+                    t = up;
+                    continue;
+                }
+            }
+            for &up in ups {
+                if self.nodes[up.index()].has(Node::OPEN) {
+                    self.owed_below.push((up, t));
+                }
+            }
+            return;
+        }
     }
 
     /// Queues `t` for a free move if it is ready and releases a result or is a sink.
