@@ -37,6 +37,7 @@
 //! # }
 //! ```
 
+pub mod picture;
 pub mod profiler;
 #[cfg(feature = "progress")]
 pub mod progress;

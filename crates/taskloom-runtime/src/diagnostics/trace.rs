@@ -387,6 +387,7 @@ mod tests {
             error: None,
             held_results: 1,
             held_bytes: 1 << 20,
+            lost_runs: Vec::new(),
         }
     }
 

@@ -91,7 +91,7 @@ pub(crate) use span::{record_span, task_span};
 pub use threads::ThreadPool;
 
 pub(crate) use crate::unwind::discard;
-pub use crate::worker::{Name, Worker};
+pub use crate::worker::{LostRun, Name, Worker};
 
 /// Runs batches of blocking tasks. Shared by every computation of a
 /// [`Scheduler`](crate::Scheduler), so it must be thread-safe.
