@@ -11,10 +11,12 @@
 //!    then four sweeps down and up sort each layer by the mean position of its
 //!    neighbours in the layer before (the barycentre heuristic), which removes most
 //!    edge crossings.
-//! 4. **Coordinates.** Six sweeps place each layer as close as its neighbours'
-//!    mean positions allow without overlap: a least-squares fit under the order's
-//!    separation constraints, solved exactly by the pool-adjacent-violators
-//!    algorithm.
+//! 4. **Coordinates.** The widest layer is packed; from it outwards, each layer
+//!    is placed as close to the mean position of its neighbours in the layer
+//!    already placed as it can be without overlap: a least-squares fit under the
+//!    order's separation constraints, solved exactly by the pool-adjacent-violators
+//!    algorithm. A sum's inputs are centred under it, a fan-out's outputs over its
+//!    input.
 //!
 //! Drawn straight, outputs are above their inputs (Dask's bottom-to-top graphs).
 //! A graph much wider than deep (a sum over 500 chunks is 500 nodes wide and 7
@@ -304,29 +306,34 @@ fn place(
             x[s] = at;
         }
     }
+    // Outward from the widest row, which stays packed: each row above it is pulled
+    // towards its inputs, each row below towards its users (alternating sweeps both
+    // ways would squeeze every row towards the narrowest).
+    let widest_row = (0..rows.len())
+        .max_by(|&a, &b| {
+            let span = |l: usize| rows[l].windows(2).map(|w| separation(w[0], w[1])).sum::<f64>();
+            span(a).total_cmp(&span(b)).then(b.cmp(&a))
+        })
+        .unwrap_or(0);
     let mut wanted = Vec::new();
-    for round in 0..6 {
-        let (order, neighbours): (Vec<usize>, &[Vec<usize>]) = if round % 2 == 0 {
-            ((1..rows.len()).collect(), below)
-        } else {
-            ((0..rows.len().saturating_sub(1)).rev().collect(), above)
-        };
-        for l in order {
-            let row = &rows[l];
-            wanted.clear();
-            wanted.extend(row.iter().map(|&s| {
-                let ns = &neighbours[s];
-                if ns.is_empty() {
-                    x[s]
-                } else {
-                    ns.iter().map(|&t| x[t]).sum::<f64>() / ns.len() as f64
-                }
-            }));
-            let seps: Vec<f64> = row.windows(2).map(|w| separation(w[0], w[1])).collect();
-            let fitted = fit(&wanted, &seps);
-            for (&s, v) in row.iter().zip(fitted) {
-                x[s] = v;
+    let sweeps = (widest_row + 1..rows.len())
+        .map(|l| (l, below))
+        .chain((0..widest_row).rev().map(|l| (l, above)));
+    for (l, neighbours) in sweeps {
+        let row = &rows[l];
+        wanted.clear();
+        wanted.extend(row.iter().map(|&s| {
+            let ns = &neighbours[s];
+            if ns.is_empty() {
+                x[s]
+            } else {
+                ns.iter().map(|&t| x[t]).sum::<f64>() / ns.len() as f64
             }
+        }));
+        let seps: Vec<f64> = row.windows(2).map(|w| separation(w[0], w[1])).collect();
+        let fitted = fit(&wanted, &seps);
+        for (&s, v) in row.iter().zip(fitted) {
+            x[s] = v;
         }
     }
     x

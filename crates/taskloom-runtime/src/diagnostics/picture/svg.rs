@@ -52,10 +52,12 @@ pub(crate) fn write(scene: &Scene) -> String {
     );
 
     let mut header = Header::new(scene);
-    let width = (layout.width + 2.0 * PAD).max(header.width + 2.0 * PAD);
-    let height = layout.height + 2.0 * PAD + header.height;
+    // A big drawing is shown scaled down: its header grows with it, to stay legible.
+    let k = (layout.width / 1000.0).max(1.0);
+    let width = (layout.width + 2.0 * PAD).max((header.width + 2.0 * PAD) * k);
+    let height = layout.height + 2.0 * PAD + header.height * k;
     let dx = (width - layout.width) / 2.0;
-    let dy = header.height + PAD;
+    let dy = header.height * k + PAD;
 
     let mut out = String::with_capacity(1024 + scene.nodes.len() * 140 + scene.edges.len() * 70);
     let _ = write!(
@@ -80,7 +82,7 @@ pub(crate) fn write(scene: &Scene) -> String {
     }
     out.push_str(r##"</linearGradient><marker id="taskloom-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#555555"/></marker></defs>"##);
     out.push_str(r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    header.write(&mut out, scene);
+    header.write(&mut out, scene, k);
 
     let _ = write!(out, r#"<g transform="translate({dx:.1},{dy:.1})">"#);
     // Arrows first (under the nodes), those on the critical path last (on top).
@@ -215,9 +217,9 @@ impl Header {
         Header { width, height }
     }
 
-    fn write(&mut self, out: &mut String, scene: &Scene) {
+    fn write(&mut self, out: &mut String, scene: &Scene, scale: f64) {
         let mut y = PAD;
-        out.push_str(r#"<g class="legend">"#);
+        let _ = write!(out, r#"<g class="legend" transform="scale({scale:.3})">"#);
         if let Some(title) = &scene.title {
             y += 14.0;
             let _ = write!(
