@@ -8,4 +8,5 @@ mod picture;
 mod profiler;
 #[cfg(feature = "progress")]
 mod progress;
+mod report;
 mod support;
