@@ -8,7 +8,16 @@
 //!
 //! writes `DIR/graph.svg` and `DIR/report.html` (one file, opened from disk with no
 //! network).
+//!
+//! ```sh
+//! cargo run --release --example report -- --cost 200 [--json docs/bench/report-cost.jsonl]
+//! ```
+//!
+//! measures what recording a report costs instead: the sum on two threads, with and
+//! without a [`Report`] callback, alternated (ABBA) for the given number of rounds;
+//! prints the medians and, with `--json`, appends them as one JSON line.
 
+mod cost;
 mod seed_sum;
 
 use std::path::PathBuf;
@@ -21,22 +30,45 @@ use taskloom::{ComputeOptions, Scheduler, remote};
 
 type BoxError = Box<dyn std::error::Error>;
 
-fn parse_args() -> Result<PathBuf, String> {
-    let mut out = None;
+const USAGE: &str = "usage: report --out DIR | report --cost ROUNDS [--json FILE]";
+
+enum Mode {
+    Pictures(PathBuf),
+    Cost {
+        rounds: usize,
+        json: Option<PathBuf>,
+    },
+}
+
+fn parse_args() -> Result<Mode, String> {
+    let (mut out, mut rounds, mut json) = (None, None, None);
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
-            "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a value")?)),
-            other => return Err(format!("unknown argument {other}; usage: report --out DIR")),
+            "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "--cost" => {
+                let n = value("--cost")?;
+                rounds = Some(n.parse().map_err(|e| format!("--cost {n}: {e}"))?);
+            }
+            "--json" => json = Some(PathBuf::from(value("--json")?)),
+            other => return Err(format!("unknown argument {other}; {USAGE}")),
         }
     }
-    out.ok_or_else(|| "usage: report --out DIR".to_owned())
+    match (out, rounds) {
+        (Some(dir), None) => Ok(Mode::Pictures(dir)),
+        (None, Some(rounds)) => Ok(Mode::Cost { rounds, json }),
+        _ => Err(USAGE.to_owned()),
+    }
 }
 
 fn main() -> Result<(), BoxError> {
     let (registry, fns) = seed_sum::registry()?;
     remote::init(&registry); // a worker serves here and never returns
-    let dir = parse_args()?;
+    let dir = match parse_args()? {
+        Mode::Pictures(dir) => dir,
+        Mode::Cost { rounds, json } => return cost::measure(&fns, rounds, json.as_deref()),
+    };
     std::fs::create_dir_all(&dir)?;
     let (graph, total) = seed_sum::graph(&fns)?;
 

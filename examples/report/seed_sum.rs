@@ -26,9 +26,7 @@ pub(crate) fn registry() -> Result<(Registry, Fns), Box<dyn std::error::Error>> 
     let fns = Fns {
         ones: registry.register("ones_like", || vec![1.0_f64; 2])?,
         sum: registry.register("sum", |chunk: &Vec<f64>| chunk.iter().sum())?,
-        partial: registry.register("sum-partial", |parts: &[&f64]| {
-            parts.iter().copied().sum()
-        })?,
+        partial: registry.register("sum-partial", |parts: &[&f64]| parts.iter().copied().sum())?,
     };
     Ok((registry, fns))
 }

@@ -30,11 +30,12 @@ pub(crate) fn picture(
     engine: &str,
     title: Option<String>,
 ) -> PyResult<String> {
-    let color: Color = color
-        .parse()
-        .map_err(|e: taskloom::diagnostics::picture::UnknownColor| {
-            PyValueError::new_err(e.to_string())
-        })?;
+    let color: Color =
+        color
+            .parse()
+            .map_err(|e: taskloom::diagnostics::picture::UnknownColor| {
+                PyValueError::new_err(e.to_string())
+            })?;
     if color == Color::RunTime {
         return Err(PyValueError::new_err(
             "color=\"run-time\" needs a run: use taskloom.report(), whose page draws the graph coloured by run time",

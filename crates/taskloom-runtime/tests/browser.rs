@@ -111,7 +111,10 @@ fn headless(chrome: &Path, page: &Path, args: &[String]) -> Run {
         if started.elapsed() > BROWSER_LIMIT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("chromium did not finish with {} in {BROWSER_LIMIT:?}", page.display());
+            panic!(
+                "chromium did not finish with {} in {BROWSER_LIMIT:?}",
+                page.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -156,7 +159,12 @@ fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
 /// Checks that the page ran its script to the end without an error.
 fn assert_drawn(dom: &str, run: &Run) -> String {
     let body = body_tag(dom).to_owned();
-    assert_eq!(attribute(&body, "data-ready"), Some("1"), "{body}\n{}", run.stderr);
+    assert_eq!(
+        attribute(&body, "data-ready"),
+        Some("1"),
+        "{body}\n{}",
+        run.stderr
+    );
     assert_eq!(attribute(&body, "data-errors"), None, "{body}");
     assert!(console_errors(&run.stderr).is_empty(), "{}", run.stderr);
     body
@@ -197,12 +205,16 @@ fn wide(n: usize) -> (Graph, Handle<usize>) {
         .chunks(100)
         .enumerate()
         .map(|(i, c)| {
-            g.add(("part", i), c, |xs: &[&usize]| xs.iter().copied().sum::<usize>())
-                .unwrap()
+            g.add(("part", i), c, |xs: &[&usize]| {
+                xs.iter().copied().sum::<usize>()
+            })
+            .unwrap()
         })
         .collect();
     let total = g
-        .add("total", &sums[..], |xs: &[&usize]| xs.iter().copied().sum::<usize>())
+        .add("total", &sums[..], |xs: &[&usize]| {
+            xs.iter().copied().sum::<usize>()
+        })
         .unwrap();
     (g, total)
 }
@@ -213,8 +225,12 @@ fn report_of(g: &Graph, total: &Handle<usize>, name: &str) -> (PathBuf, usize) {
     let report = Arc::new(Report::new());
     report.graph(g);
     let options = ComputeOptions::new().shared_callback(report.clone());
-    rt.block_on(Scheduler::threads(2).unwrap().compute_with(g, total, options))
-        .unwrap();
+    rt.block_on(
+        Scheduler::threads(2)
+            .unwrap()
+            .compute_with(g, total, options),
+    )
+    .unwrap();
     let path = scratch(name);
     report.save(&path).unwrap();
     (path, report.profiler().records().len())
@@ -229,9 +245,19 @@ fn a_small_run_draws_a_bar_per_task() {
 
     let (dom, run) = dump(&chrome, &page);
     let body = assert_drawn(&dom, &run);
-    assert_eq!(attribute(&body, "data-bars"), Some(tasks.to_string().as_str()));
-    assert_eq!(dom.matches("class=\"bar\"").count(), tasks, "a rect per task");
-    assert!(dom.contains("<td>leaf</td>") || dom.contains("leaf</td>"), "the table");
+    assert_eq!(
+        attribute(&body, "data-bars"),
+        Some(tasks.to_string().as_str())
+    );
+    assert_eq!(
+        dom.matches("class=\"bar\"").count(),
+        tasks,
+        "a rect per task"
+    );
+    assert!(
+        dom.contains("<td>leaf</td>") || dom.contains("leaf</td>"),
+        "the table"
+    );
 
     let shot = scratch("small.png");
     let run = headless(
@@ -245,13 +271,25 @@ fn a_small_run_draws_a_bar_per_task() {
     assert!(console_errors(&run.stderr).is_empty(), "{}", run.stderr);
     let (w, h, px) = pixels(&std::fs::read(&shot).unwrap());
     assert_eq!((w, h), (1200, 1000));
-    let white = px.iter().filter(|p| p[0] > 245 && p[1] > 245 && p[2] > 245).count();
+    let white = px
+        .iter()
+        .filter(|p| p[0] > 245 && p[1] > 245 && p[2] > 245)
+        .count();
     let distinct: std::collections::HashSet<[u8; 4]> = px.iter().copied().collect();
-    assert!(white < px.len() * 97 / 100, "the page is blank: {white} of {} white", px.len());
-    assert!(distinct.len() > 20, "the page is nearly one colour: {} colours", distinct.len());
+    assert!(
+        white < px.len() * 97 / 100,
+        "the page is blank: {white} of {} white",
+        px.len()
+    );
+    assert!(
+        distinct.len() > 20,
+        "the page is nearly one colour: {} colours",
+        distinct.len()
+    );
     // The task stream's colours are there (the palette's blue, the first function's).
     assert!(
-        px.iter().any(|p| p[0] == 0x00 && p[1] == 0x72 && p[2] == 0xb2),
+        px.iter()
+            .any(|p| p[0] == 0x00 && p[1] == 0x72 && p[2] == 0xb2),
         "no bar of the first function's colour"
     );
     let _ = std::fs::remove_file(&page);
@@ -283,13 +321,25 @@ fn keys_that_look_like_markup_stay_text() {
 
     let (dom, run) = dump(&chrome, &page);
     let body = assert_drawn(&dom, &run);
-    assert_eq!(attribute(&body, "data-pwned"), None, "a key ran as script: {body}");
-    assert_eq!(attribute(&body, "data-bars"), Some(tasks.to_string().as_str()));
+    assert_eq!(
+        attribute(&body, "data-pwned"),
+        None,
+        "a key ran as script: {body}"
+    );
+    assert_eq!(
+        attribute(&body, "data-bars"),
+        Some(tasks.to_string().as_str())
+    );
     // Each key is in the page as text (the DOM serializes `<` in text as `&lt;`).
-    assert!(dom.contains("&lt;script&gt;document.body.setAttribute('data-pwned','key')&lt;/script&gt;"));
+    assert!(
+        dom.contains("&lt;script&gt;document.body.setAttribute('data-pwned','key')&lt;/script&gt;")
+    );
     assert!(dom.contains("&lt;/svg&gt;&lt;img src=x onerror="));
     assert!(dom.contains("日本語のキー ✓ é"));
-    assert!(!dom.contains("<img src=\"x\""), "an image element was made from a key");
+    assert!(
+        !dom.contains("<img src=\"x\""),
+        "an image element was made from a key"
+    );
     // The graph picture is whole: its nodes all drawn.
     assert_eq!(dom.matches("<g class=\"node\">").count(), g.len());
 
@@ -297,7 +347,10 @@ fn keys_that_look_like_markup_stay_text() {
     let svg = scratch("hostile.svg");
     std::fs::write(&svg, g.to_svg(&DotOptions::new()).unwrap()).unwrap();
     let (dom, run) = dump(&chrome, &svg);
-    assert!(!dom.contains("parsererror") && !dom.contains("This page contains the following errors"), "{dom}");
+    assert!(
+        !dom.contains("parsererror") && !dom.contains("This page contains the following errors"),
+        "{dom}"
+    );
     assert!(dom.contains("&lt;script&gt;document.body"), "{dom}");
     assert!(!dom.contains("data-pwned=\""), "{dom}");
     assert!(console_errors(&run.stderr).is_empty(), "{}", run.stderr);

@@ -82,7 +82,10 @@ fn colours_follow_the_static_order_and_the_legend_says_so() {
     assert_eq!(fills[0].1, "#440154");
     assert_eq!(fills[3].1, "#fde725");
     let middle: Vec<&str> = fills[1..3].iter().map(|(_, f)| f.as_str()).collect();
-    assert!(middle.contains(&"#30688e") && middle.contains(&"#35b779"), "{middle:?}");
+    assert!(
+        middle.contains(&"#30688e") && middle.contains(&"#35b779"),
+        "{middle:?}"
+    );
     // Text stays readable: white on dark, black on light.
     let (_, a) = &nodes(&dot)[0];
     assert_eq!(attr(a, "fontcolor"), "#ffffff");
@@ -111,7 +114,8 @@ fn pressure_and_critical_path_colourings() {
         last = g.add(("chain", i), &last, |x: &u8| *x).unwrap();
     }
     let short = g.add("short", (), || 0_u8).unwrap();
-    g.add("end", (&last, &short), |_: &u8, _: &u8| 0_u8).unwrap();
+    g.add("end", (&last, &short), |_: &u8, _: &u8| 0_u8)
+        .unwrap();
 
     let dot = g.to_dot(&DotOptions::new().color(Color::CriticalPath));
     let emphasized: Vec<String> = nodes(&dot)
@@ -164,7 +168,9 @@ fn big_graphs_are_summarised_by_key_name() {
     let mut g = Graph::new();
     let mut sums = Vec::new();
     for i in 0..1500 {
-        let load = g.add(("load-8f14e45fceea167a5a36dedd4bea2543", i), (), || 1_u32).unwrap();
+        let load = g
+            .add(("load-8f14e45fceea167a5a36dedd4bea2543", i), (), || 1_u32)
+            .unwrap();
         sums.push(g.add(("clean", i), &load, |x: &u32| *x).unwrap());
     }
     g.add("total", &sums[..], |xs: &[&u32]| xs.len()).unwrap();
@@ -184,8 +190,14 @@ fn big_graphs_are_summarised_by_key_name() {
 
     // Asked for, a small graph is summarised too; a big one can be drawn whole.
     let (small, _) = diamond();
-    assert_eq!(nodes(&small.to_dot(&DotOptions::new().max_tasks(0))).len(), 4);
-    assert_eq!(nodes(&g.to_dot(&DotOptions::new().max_tasks(5000))).len(), 3001);
+    assert_eq!(
+        nodes(&small.to_dot(&DotOptions::new().max_tasks(0))).len(),
+        4
+    );
+    assert_eq!(
+        nodes(&g.to_dot(&DotOptions::new().max_tasks(5000))).len(),
+        3001
+    );
 
     let svg = g.to_svg(&DotOptions::new()).unwrap();
     assert_eq!(svg.matches("<g class=\"node\">").count(), 3);
@@ -241,7 +253,10 @@ fn graphviz_draws_the_dot_when_installed() {
     let options = DotOptions::new().engine(Engine::Graphviz);
     match g.to_svg(&options) {
         Ok(svg) => {
-            assert!(svg.contains("<svg") && svg.contains("<title>a</title>"), "{svg}");
+            assert!(
+                svg.contains("<svg") && svg.contains("<title>a</title>"),
+                "{svg}"
+            );
         }
         Err(PictureError::Graphviz(message)) => {
             assert!(

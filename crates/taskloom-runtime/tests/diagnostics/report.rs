@@ -112,7 +112,12 @@ async fn failures_are_marked_and_messages_stay_data() {
         .map(|f| f.as_u64().unwrap())
         .collect();
     assert_eq!(flags.iter().filter(|&&f| f & 1 == 1).count(), 1);
-    assert!(data["computations"][0]["outcome"].as_str().unwrap().starts_with("failed: "));
+    assert!(
+        data["computations"][0]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed: ")
+    );
 }
 
 /// A run of `n` leaves summed 100 at a time, then in one task.
@@ -125,12 +130,16 @@ pub(crate) fn wide(n: usize) -> (Graph, taskloom::Handle<usize>) {
         .chunks(100)
         .enumerate()
         .map(|(i, c)| {
-            g.add(("part", i), c, |xs: &[&usize]| xs.iter().copied().sum::<usize>())
-                .unwrap()
+            g.add(("part", i), c, |xs: &[&usize]| {
+                xs.iter().copied().sum::<usize>()
+            })
+            .unwrap()
         })
         .collect();
     let total = g
-        .add("total", &sums[..], |xs: &[&usize]| xs.iter().copied().sum::<usize>())
+        .add("total", &sums[..], |xs: &[&usize]| {
+            xs.iter().copied().sum::<usize>()
+        })
         .unwrap();
     (g, total)
 }
@@ -160,7 +169,11 @@ async fn past_a_screen_of_bars_tasks_are_binned() {
         .iter()
         .map(|c| c.as_u64().unwrap())
         .sum();
-    assert_eq!(count as usize, g.len(), "every task counted in the bin it started in");
+    assert_eq!(
+        count as usize,
+        g.len(),
+        "every task counted in the bin it started in"
+    );
     assert!(bins["lane"].as_array().unwrap().len() <= 20_000);
     assert!(data["held"]["t"].as_array().unwrap().len() <= 2_000);
     // The graph is summarised: leaf, part, total.

@@ -98,27 +98,55 @@ fn report_marks_the_lost_worker_and_the_retry(f: &Fns) {
     let _ = std::fs::remove_dir_all(&dir);
 
     let records = report.profiler().records();
-    let crashed = records.iter().find(|r| r.key.to_string() == "crashes-once").unwrap();
+    let crashed = records
+        .iter()
+        .find(|r| r.key.to_string() == "crashes-once")
+        .unwrap();
     assert_eq!(crashed.lost_runs.len(), 1);
     let lost = &crashed.lost_runs[0];
-    assert_eq!(lost.worker, Worker::Process { index: 0, pid: first });
+    assert_eq!(
+        lost.worker,
+        Worker::Process {
+            index: 0,
+            pid: first
+        }
+    );
     assert!(lost.at <= crashed.start, "lost before the retry started");
-    assert_eq!(crashed.worker, Worker::Process { index: 0, pid: second });
+    assert_eq!(
+        crashed.worker,
+        Worker::Process {
+            index: 0,
+            pid: second
+        }
+    );
 
     let html = report.to_html();
-    let start = html.find(r#"<script type="application/json" id="data">"#).unwrap();
+    let start = html
+        .find(r#"<script type="application/json" id="data">"#)
+        .unwrap();
     let json = &html[start..];
     let json = &json[json.find('>').unwrap() + 1..json.find("</script>").unwrap()];
     let data: serde_json::Value = serde_json::from_str(json).unwrap();
-    let lanes: Vec<&str> = data["lanes"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
-    assert!(lanes.contains(&format!("process-0 (pid {second})").as_str()), "{lanes:?}");
+    let lanes: Vec<&str> = data["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        lanes.contains(&format!("process-0 (pid {second})").as_str()),
+        "{lanes:?}"
+    );
     assert_eq!(data["retriedCount"], 1);
     assert_eq!(data["lostCount"], 1);
     let lost = &data["lost"][0];
     assert_eq!(lost["worker"], format!("process-0 (pid {first})"));
     assert_eq!(lost["key"], "crashes-once");
     assert!(lost["ended"].as_str().unwrap().contains("signal"), "{lost}");
-    assert_eq!(lanes[lost["lane"].as_u64().unwrap() as usize], format!("process-0 (pid {first})"));
+    assert_eq!(
+        lanes[lost["lane"].as_u64().unwrap() as usize],
+        format!("process-0 (pid {first})")
+    );
 }
 
 fn limit_names_every_attempt(f: &Fns) {

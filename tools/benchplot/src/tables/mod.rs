@@ -21,6 +21,7 @@ mod cluster;
 mod memory;
 mod order;
 mod overhead;
+mod pictures;
 mod python;
 mod resident;
 
@@ -109,6 +110,7 @@ fn figures(root: &Path) -> Result<Vec<Figure>, Error> {
         memory::slow_param(root)?,
         python::tables(root)?,
         resident::figure(root)?,
+        pictures::report_cost(root)?,
     ])
 }
 

@@ -126,7 +126,9 @@ mod tests {
     #[test]
     fn lightness_rises_evenly_with_the_number() {
         for map in [ColorMap::Viridis, ColorMap::Cividis] {
-            let l: Vec<f64> = (0..=32).map(|i| map.at(f64::from(i) / 32.0).luminance()).collect();
+            let l: Vec<f64> = (0..=32)
+                .map(|i| map.at(f64::from(i) / 32.0).luminance())
+                .collect();
             assert!(l.windows(2).all(|w| w[1] > w[0]), "{map:?}: {l:?}");
         }
     }

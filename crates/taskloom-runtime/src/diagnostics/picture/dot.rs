@@ -86,21 +86,22 @@ fn legend(out: &mut String, scene: &Scene, ids: &mut Ids) {
     );
     out.push_str("    node [shape=box, style=filled, fontsize=9, width=0.4, height=0.25];\n");
     let mut previous: Option<String> = None;
-    let mut swatch = |out: &mut String, label: &str, fill: super::Rgb, previous: &mut Option<String>| {
-        let id = ids.fresh(&format!("legend: {label}"));
-        let _ = writeln!(
-            out,
-            "    {} [label={}, tooltip={}, fillcolor=\"{fill}\", fontcolor=\"{}\"];",
-            quote(&id),
-            quote(label),
-            quote(&legend.title),
-            fill.text_color()
-        );
-        if let Some(p) = previous.replace(id.clone()) {
-            // Invisible edges keep the swatches in one column, low to high.
-            let _ = writeln!(out, "    {} -> {} [style=invis];", quote(&p), quote(&id));
-        }
-    };
+    let mut swatch =
+        |out: &mut String, label: &str, fill: super::Rgb, previous: &mut Option<String>| {
+            let id = ids.fresh(&format!("legend: {label}"));
+            let _ = writeln!(
+                out,
+                "    {} [label={}, tooltip={}, fillcolor=\"{fill}\", fontcolor=\"{}\"];",
+                quote(&id),
+                quote(label),
+                quote(&legend.title),
+                fill.text_color()
+            );
+            if let Some(p) = previous.replace(id.clone()) {
+                // Invisible edges keep the swatches in one column, low to high.
+                let _ = writeln!(out, "    {} -> {} [style=invis];", quote(&p), quote(&id));
+            }
+        };
     for (t, label) in &legend.ticks {
         swatch(out, label, legend.map.at(*t), &mut previous);
     }

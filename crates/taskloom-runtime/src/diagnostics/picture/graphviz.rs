@@ -61,7 +61,10 @@ pub(crate) fn render(dot: &str) -> Result<String, PictureError> {
         .map_err(|_| PictureError::Graphviz("the writer thread panicked".into()))?;
     written.map_err(|e| fail("writing its input", e))?;
     if !status.success() {
-        return Err(PictureError::Graphviz(format!("{status}: {}", errors.trim())));
+        return Err(PictureError::Graphviz(format!(
+            "{status}: {}",
+            errors.trim()
+        )));
     }
     Ok(svg)
 }

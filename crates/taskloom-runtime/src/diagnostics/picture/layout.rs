@@ -311,7 +311,12 @@ fn place(
     // ways would squeeze every row towards the narrowest).
     let widest_row = (0..rows.len())
         .max_by(|&a, &b| {
-            let span = |l: usize| rows[l].windows(2).map(|w| separation(w[0], w[1])).sum::<f64>();
+            let span = |l: usize| {
+                rows[l]
+                    .windows(2)
+                    .map(|w| separation(w[0], w[1]))
+                    .sum::<f64>()
+            };
             span(a).total_cmp(&span(b)).then(b.cmp(&a))
         })
         .unwrap_or(0);
@@ -380,13 +385,16 @@ fn fit(wanted: &[f64], seps: &[f64]) -> Vec<f64> {
 /// Radius of each layer when drawn around a circle: the last layer (the results)
 /// at the centre, each ring out far enough from the one inside it and for its own
 /// nodes not to overlap.
-fn radii(rows: &[Vec<usize>], slots: &[Slot], x: &[f64], min_x: f64, width: f64, input: &Input<'_>) -> Vec<f64> {
+fn radii(
+    rows: &[Vec<usize>],
+    slots: &[Slot],
+    x: &[f64],
+    min_x: f64,
+    width: f64,
+    input: &Input<'_>,
+) -> Vec<f64> {
     let span = width + input.gap;
-    let node = input
-        .sizes
-        .iter()
-        .map(|s| s.0.max(s.1))
-        .fold(0.0, f64::max);
+    let node = input.sizes.iter().map(|s| s.0.max(s.1)).fold(0.0, f64::max);
     let mut radius = vec![0.0_f64; rows.len()];
     let mut inner = 0.0;
     for l in (0..rows.len()).rev() {

@@ -83,7 +83,10 @@ pub(crate) fn compute<T>(
             has_dependents[dep.index()] = true;
         }
     }
-    let sinks: Vec<TaskId> = graph.ids().filter(|id| !has_dependents[id.index()]).collect();
+    let sinks: Vec<TaskId> = graph
+        .ids()
+        .filter(|id| !has_dependents[id.index()])
+        .collect();
     // Every task is needed by some sink, so culling keeps them all and cannot fail on
     // ids of this graph; if it did, the picture goes without the plan.
     let plan = cull(graph, &sinks).ok().map(|culled| {
@@ -95,7 +98,13 @@ pub(crate) fn compute<T>(
             .ranks()
             .iter()
             .enumerate()
-            .map(|(i, &r)| if r == u32::MAX { i as f64 } else { f64::from(r) })
+            .map(|(i, &r)| {
+                if r == u32::MAX {
+                    i as f64
+                } else {
+                    f64::from(r)
+                }
+            })
             .collect(),
         None => (0..n).map(|i| i as f64).collect(),
     };
@@ -166,7 +175,12 @@ fn longest_paths<T>(graph: &Graph<T>) -> (Vec<u32>, Vec<bool>) {
     let mut down = vec![1_u32; n];
     for id in graph.ids() {
         let i = id.index();
-        up[i] = 1 + graph.deps(id).iter().map(|d| up[d.index()]).max().unwrap_or(0);
+        up[i] = 1 + graph
+            .deps(id)
+            .iter()
+            .map(|d| up[d.index()])
+            .max()
+            .unwrap_or(0);
     }
     for id in graph.ids().rev() {
         let here = down[id.index()];

@@ -108,9 +108,7 @@ impl fmt::Display for Color {
 
 /// A name that is no [`Color`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown colouring {0:?}: use order, pressure (or memory), critical-path or run-time"
-)]
+#[error("unknown colouring {0:?}: use order, pressure (or memory), critical-path or run-time")]
 pub struct UnknownColor(pub String);
 
 impl FromStr for Color {

@@ -57,7 +57,8 @@ pub(crate) fn split(name: &str) -> String {
 }
 
 fn is_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A label for `key` of at most `max` characters: a tuple key as its group and
@@ -92,7 +93,10 @@ mod tests {
             ("x", "x"),
             ("x-1", "x"),
             ("hello-world-1", "hello-world"),
-            ("sum-partial-ccdf74ddfe8b568c48646c433ad91078", "sum-partial"),
+            (
+                "sum-partial-ccdf74ddfe8b568c48646c433ad91078",
+                "sum-partial",
+            ),
             ("ones_like-c4cea1ade09c92484c8d5f682f9fb343", "ones_like"),
             ("ae05086432ca935f6eba409a8ecd4896", "data"),
             ("('x', 1)", "x"),
@@ -103,12 +107,18 @@ mod tests {
         for (name, want) in cases {
             assert_eq!(split(name), want, "{name}");
         }
-        assert_eq!(group(&Key::tuple("sum-aggregate-bf49", [0])), "sum-aggregate");
+        assert_eq!(
+            group(&Key::tuple("sum-aggregate-bf49", [0])),
+            "sum-aggregate"
+        );
     }
 
     #[test]
     fn labels_are_short() {
-        assert_eq!(short_label(&Key::tuple("sum-partial-ccdf74dd", [3]), 20), "sum-partial 3");
+        assert_eq!(
+            short_label(&Key::tuple("sum-partial-ccdf74dd", [3]), 20),
+            "sum-partial 3"
+        );
         assert_eq!(short_label(&Key::from("a-very-long-name"), 6), "a-ver…");
         assert_eq!(short_label(&Key::from("é"), 6), "é");
     }

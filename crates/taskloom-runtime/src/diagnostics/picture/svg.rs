@@ -207,8 +207,16 @@ impl Header {
             .map_or(0.0, |t| t.chars().count() as f64 * CHAR_W * 1.3);
         let caption_w = scene.caption.chars().count() as f64 * CHAR_W;
         let legend_w = scene.legend.title.chars().count() as f64 * CHAR_W;
-        let extra_w = scene.legend.missing.as_ref().map_or(0.0, |m| 40.0 + m.chars().count() as f64 * CHAR_W)
-            + scene.legend.emphasis.as_ref().map_or(0.0, |m| 40.0 + m.chars().count() as f64 * CHAR_W);
+        let extra_w = scene
+            .legend
+            .missing
+            .as_ref()
+            .map_or(0.0, |m| 40.0 + m.chars().count() as f64 * CHAR_W)
+            + scene
+                .legend
+                .emphasis
+                .as_ref()
+                .map_or(0.0, |m| 40.0 + m.chars().count() as f64 * CHAR_W);
         let width = title_w
             .max(caption_w)
             .max(legend_w)

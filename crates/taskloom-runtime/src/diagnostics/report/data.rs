@@ -138,11 +138,7 @@ pub(crate) fn json(run: &Run<'_>, title: &str) -> String {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(
-            out,
-            "{{\"id\":{},\"executor\":",
-            c.computation.get()
-        );
+        let _ = write!(out, "{{\"id\":{},\"executor\":", c.computation.get());
         json_string(&mut out, &c.executor);
         let _ = write!(
             out,
@@ -179,7 +175,15 @@ pub(crate) fn json(run: &Run<'_>, title: &str) -> String {
     if detail {
         tasks(&mut out, records, &lane_of, &fn_of, &ms);
     } else {
-        bins(&mut out, records, &lane_of, &fn_of, lane_names.len(), span, &ms);
+        bins(
+            &mut out,
+            records,
+            &lane_of,
+            &fn_of,
+            lane_names.len(),
+            span,
+            &ms,
+        );
     }
 
     // Failures and retries, listed.
@@ -194,7 +198,12 @@ pub(crate) fn json(run: &Run<'_>, title: &str) -> String {
             out.push(',');
         }
         listed += 1;
-        let _ = write!(out, "{{\"lane\":{},\"at\":{:.3},\"key\":", lane_of[i], ms(r.end));
+        let _ = write!(
+            out,
+            "{{\"lane\":{},\"at\":{:.3},\"key\":",
+            lane_of[i],
+            ms(r.end)
+        );
         json_string(&mut out, &r.key.to_string());
         out.push_str(",\"error\":");
         json_string(&mut out, error);
@@ -316,7 +325,11 @@ fn tasks(
     out.push_str(",\"start\":");
     number_array(out, records.iter().map(|r| ms(r.start)), 3);
     out.push_str(",\"dur\":");
-    number_array(out, records.iter().map(|r| r.duration().as_secs_f64() * 1e3), 3);
+    number_array(
+        out,
+        records.iter().map(|r| r.duration().as_secs_f64() * 1e3),
+        3,
+    );
     out.push_str(",\"fn\":");
     number_array(out, fn_of.iter().map(|&f| f as f64), 0);
     out.push_str(",\"key\":");

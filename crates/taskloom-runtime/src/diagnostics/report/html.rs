@@ -41,18 +41,28 @@ pub(crate) fn page(title: &str, data: &str, graph_svg: Option<&str>) -> String {
     out.push_str("<section><h2>Task stream</h2><div id=\"fn-legend\" class=\"legend\"></div>");
     out.push_str("<div id=\"stream\" class=\"chart\"></div>");
     out.push_str("<p class=\"hint\">One lane per worker, as the executor names it; bars coloured by function. ");
-    out.push_str("Hover for details; drag across the stream to zoom in, double-click to zoom out. ");
-    out.push_str("A black outline is a task that failed (a red cross at its end), a dashed one a task ");
+    out.push_str(
+        "Hover for details; drag across the stream to zoom in, double-click to zoom out. ",
+    );
+    out.push_str(
+        "A black outline is a task that failed (a red cross at its end), a dashed one a task ",
+    );
     out.push_str("run again after its worker was lost (a red dashed line on the lost worker's lane).</p></section>\n");
     out.push_str("<section><h2>Memory and CPU</h2><div id=\"charts\"></div>");
-    out.push_str("<p class=\"hint\">Results and their bytes held by the scheduling loop after each task ");
+    out.push_str(
+        "<p class=\"hint\">Results and their bytes held by the scheduling loop after each task ",
+    );
     out.push_str("(bytes as results report them); the whole process's resident memory and CPU, sampled.</p></section>\n");
     out.push_str("<section><h2>Per function</h2><table id=\"functions\"></table></section>\n");
-    out.push_str("<section><h2>Failures, retries and lost workers</h2><ul id=\"problems\"></ul></section>\n");
+    out.push_str(
+        "<section><h2>Failures, retries and lost workers</h2><ul id=\"problems\"></ul></section>\n",
+    );
     out.push_str("<section><h2>Graph</h2>");
     match graph_svg {
         Some(svg) => {
-            out.push_str("<p class=\"hint\">Coloured by the run time each task took in this run.</p>");
+            out.push_str(
+                "<p class=\"hint\">Coloured by the run time each task took in this run.</p>",
+            );
             out.push_str("<div id=\"graph\">");
             out.push_str(svg);
             out.push_str("</div>");
@@ -63,7 +73,10 @@ pub(crate) fn page(title: &str, data: &str, graph_svg: Option<&str>) -> String {
     out.push_str("<script type=\"application/json\" id=\"data\">");
     out.push_str(data);
     out.push_str("</script>\n");
-    let _ = write!(out, "<script nonce=\"{nonce}\">\n{SCRIPT}</script>\n</body>\n</html>\n");
+    let _ = write!(
+        out,
+        "<script nonce=\"{nonce}\">\n{SCRIPT}</script>\n</body>\n</html>\n"
+    );
     out
 }
 
