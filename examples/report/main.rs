@@ -13,9 +13,10 @@
 //! cargo run --release --example report -- --cost 200 [--json docs/bench/report-cost.jsonl]
 //! ```
 //!
-//! measures what recording a report costs instead: the sum on two threads, with and
-//! without a [`Report`] callback, alternated (ABBA) for the given number of rounds;
-//! prints the medians and, with `--json`, appends them as one JSON line.
+//! measures what recording a report costs instead: the sum on two threads plain, with
+//! a callback that only asks for task events, and with a [`Report`], alternated for
+//! the given number of rounds; prints the medians and, with `--json`, appends them as
+//! one JSON line.
 
 mod cost;
 mod seed_sum;

@@ -72,13 +72,14 @@ def test_report_records_every_task_of_the_block(tmp_path):
     assert html.startswith("<!doctype html>")
     assert "<title>the seed&#39;s sum</title>" in html
     assert len(data["computations"]) == 2
-    # Every task that ran is a bar (data nodes are values, not tasks run).
+    # Every task that ran is a bar.
     assert data["tasks"] == len(r) == len(data["bars"]["key"])
-    assert data["tasks"] >= 1000
+    # compute() hands the scheduler Dask's optimised graph: chunks and their sums fused.
+    assert data["tasks"] >= 500
     assert any(lane.startswith("thread-") for lane in data["lanes"])
     assert "inline" in data["lanes"]
     functions = {row["fn"] for row in data["table"]}
-    assert {"ones_like", "sum"} <= functions
+    assert any(f.startswith("sum") for f in functions), functions
     assert '<div id="graph"><svg' in html
 
 
@@ -92,7 +93,7 @@ def test_report_of_one_call_and_of_a_failure(tmp_path):
     path = tmp_path / "one.html"
     assert taskloom.get(dsk, "b", report=str(path)) == 2
     _, data = report_data(path)
-    assert data["tasks"] == 1
+    assert sorted(data["bars"]["key"]) == ["a", "b"]  # the literal is a task of the graph
 
     failed = tmp_path / "failed.html"
     with pytest.raises(ZeroDivisionError):

@@ -347,6 +347,9 @@ fn tasks(
     out.push('}');
 }
 
+/// One time bin of one lane: busy ms, tasks started in it, busy ms per function.
+type Cell = (f64, usize, HashMap<usize, f64>);
+
 /// Tasks aggregated into time bins per lane (see the module's documentation).
 fn bins(
     out: &mut String,
@@ -359,8 +362,7 @@ fn bins(
 ) {
     let per_lane = (MAX_BARS / lanes.max(1)).clamp(50, MAX_BINS);
     let width = span / per_lane as f64;
-    // (lane, bin) -> (busy ms, tasks started, busy ms per function)
-    let mut cells: BTreeMap<(usize, usize), (f64, usize, HashMap<usize, f64>)> = BTreeMap::new();
+    let mut cells: BTreeMap<(usize, usize), Cell> = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         let (s, e) = (ms(r.start), ms(r.end));
         let first = ((s / width) as usize).min(per_lane - 1);
