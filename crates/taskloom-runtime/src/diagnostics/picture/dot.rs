@@ -57,7 +57,7 @@ pub(crate) fn write(scene: &Scene) -> String {
         let mut attrs: Vec<String> = Vec::new();
         if edge.count > 1 {
             attrs.push(format!("label=\"{}\"", edge.count));
-            let width = 1.0 + (edge.count as f64).log2() / 2.0;
+            let width = (1.0 + (edge.count as f64).log2() / 2.0).min(6.0);
             attrs.push(format!("penwidth={width:.1}"));
         }
         if edge.emphasis {

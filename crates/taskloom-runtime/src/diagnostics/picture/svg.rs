@@ -40,6 +40,9 @@ pub(crate) fn write(scene: &Scene) -> String {
     let edges: Vec<(usize, usize)> = scene.edges.iter().map(|e| (e.from, e.to)).collect();
     let hint: Vec<f64> = scene.nodes.iter().map(|n| n.rank).collect();
     let (gap, layer_gap) = if dots { (6.0, 36.0) } else { (12.0, 56.0) };
+    // Around a circle only as discs: labelled boxes of different widths would meet
+    // near the centre.
+    let radial_ratio = if dots { 3.0 } else { f64::INFINITY };
     let layout = layout::layout(
         &Input {
             sizes: &sizes,
@@ -48,7 +51,7 @@ pub(crate) fn write(scene: &Scene) -> String {
             gap,
             layer_gap,
         },
-        3.0,
+        radial_ratio,
     );
 
     let mut header = Header::new(scene);
@@ -80,7 +83,7 @@ pub(crate) fn write(scene: &Scene) -> String {
             scene.legend.map.at(t)
         );
     }
-    out.push_str(r##"</linearGradient><marker id="taskloom-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#555555"/></marker></defs>"##);
+    out.push_str(r##"</linearGradient><marker id="taskloom-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#555555"/></marker></defs>"##);
     out.push_str(r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
     header.write(&mut out, scene, k);
 
@@ -104,7 +107,7 @@ pub(crate) fn write(scene: &Scene) -> String {
         if edge.emphasis {
             attrs.push_str(r##" stroke="#000000" stroke-opacity="0.9" stroke-width="2.5""##);
         } else if edge.count > 1 {
-            let w = 1.0 + (edge.count as f64).log2() / 2.0;
+            let w = (1.0 + (edge.count as f64).log2() / 2.0).min(6.0);
             let _ = write!(attrs, r#" stroke-width="{w:.1}""#);
         }
         if !dots && !layout.radial {
