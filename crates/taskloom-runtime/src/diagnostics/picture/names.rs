@@ -101,7 +101,7 @@ mod tests {
             ("ae05086432ca935f6eba409a8ecd4896", "data"),
             ("('x', 1)", "x"),
             ("x-abcdefab", "x"),
-            ("<function f at 0x7f>", "f"),
+            ("<module.f>", "f"),
             ("", "(unnamed)"),
         ];
         for (name, want) in cases {
