@@ -26,6 +26,7 @@ chapters! {
     cluster => "cluster.md",
     resident => "resident.md",
     diagnostics => "diagnostics.md",
+    pictures => "pictures.md",
     memory => "memory.md",
     policies => "policies.md",
     cache => "cache.md",

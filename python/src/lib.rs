@@ -25,6 +25,8 @@
 //! - `exit`: the interpreter's exit waits for pool threads that are calling Python.
 //! - `cache`: `cache="dir"`, every task on taskloom's result cache, values pickled.
 //! - `error`: why `get` failed, as the Python exception Dask would raise.
+//! - `picture`: `taskloom.visualize`'s drawing of a graph, and the `Report` that
+//!   `taskloom.report` records runs into.
 
 mod cache;
 mod callbacks;
@@ -34,6 +36,7 @@ mod exit;
 mod gil;
 mod graph;
 mod keys;
+mod picture;
 mod pool;
 mod task;
 mod wait;
@@ -56,13 +59,14 @@ use crate::graph::{Built, Settings};
 /// every task inline on the calling thread (`get_sync`). Keys missing from `dsk` are
 /// read from `cache` (a mapping). `callbacks` is a `taskloom._callbacks.Run`, told of
 /// each task before it runs (`pretask(key)`) and after (`posttask(key, value,
-/// worker_id)`).
+/// worker_id)`). `report` (a `taskloom._native.Report`) records the run and draws
+/// its graph.
 ///
 /// A task's exception is raised as it was raised; so is an exception of a callback or
 /// of a signal handler (Ctrl-C: `KeyboardInterrupt`), which also cancels the
 /// computation.
 #[pyfunction]
-#[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None, disk_cache = None))]
+#[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None, disk_cache = None, report = None))]
 fn compute(
     py: Python<'_>,
     dsk: &Bound<'_, PyDict>,
@@ -71,12 +75,16 @@ fn compute(
     cache: Option<&Bound<'_, PyAny>>,
     callbacks: Option<Py<PyAny>>,
     disk_cache: Option<std::path::PathBuf>,
+    report: Option<PyRef<'_, picture::Report>>,
 ) -> PyResult<Py<PyAny>> {
     let disk_cache = disk_cache
         .map(taskloom::cache::Cache::open)
         .transpose()
         .map_err(GetError::from)?;
-    Ok(run(py, dsk, keys, threads, cache, callbacks, disk_cache)?)
+    let report = report.map(|r| Arc::clone(&r.inner));
+    Ok(run(
+        py, dsk, keys, threads, cache, callbacks, disk_cache, report,
+    )?)
 }
 
 fn run(
@@ -87,6 +95,7 @@ fn run(
     cache: Option<&Bound<'_, PyAny>>,
     callbacks: Option<Py<PyAny>>,
     disk_cache: Option<taskloom::cache::Cache>,
+    report: Option<Arc<taskloom::diagnostics::Report>>,
 ) -> Result<Py<PyAny>, GetError> {
     let scheduler = match threads {
         Some(n) => pool::threads(n)?,
@@ -118,6 +127,10 @@ fn run(
             DaskCallbacks::new(run, Arc::clone(&graph), keys.into(), data.into(), stash);
         options = options.callback(forward);
         callback_error = Some(error);
+    }
+    if let Some(report) = report {
+        report.graph(&graph);
+        options = options.shared_callback(report);
     }
     let outcome = wait::drive(py, scheduler.get_with(&graph, request, options))?;
     if let Some(e) = callback_error.as_ref().and_then(CallbackError::take) {
@@ -154,6 +167,8 @@ fn to_python(py: Python<'_>, output: &Output) -> Result<Py<PyAny>, GetError> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compute, m)?)?;
     m.add_function(wrap_pyfunction!(exit::at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(picture::picture, m)?)?;
+    m.add_class::<picture::Report>()?;
     m.add("SchedulerError", m.py().get_type::<SchedulerError>())?;
     Ok(())
 }

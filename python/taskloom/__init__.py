@@ -16,6 +16,11 @@ to call a task. Dask's own graph conversion and task objects are used as Dask us
 them, and Dask's behaviour holds: a task's exception is raised as it was, Dask
 callbacks (``ProgressBar``, ``Profiler``, ``ResourceProfiler``...) work, Ctrl-C stops
 a computation, and any number of threads may compute at once.
+
+``taskloom.visualize(x, filename="graph.svg", color="order")`` draws a collection's
+graph as taskloom will run it (no graphviz needed), and ``with
+taskloom.report("run.html"): ...`` writes an offline HTML report of the runs in the
+block.
 """
 
 import atexit
@@ -23,9 +28,10 @@ from importlib.metadata import version
 
 from taskloom import _native
 from taskloom._native import SchedulerError
+from taskloom._pictures import report, visualize
 from taskloom._scheduler import get, get_sync
 
-__all__ = ["SchedulerError", "get", "get_sync"]
+__all__ = ["SchedulerError", "get", "get_sync", "report", "visualize"]
 __version__ = version("taskloom")
 
 # Pool threads are not Python threads: at exit, wait for the tasks they are running

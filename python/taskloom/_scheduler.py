@@ -19,9 +19,10 @@ from dask.system import CPU_COUNT
 
 from taskloom import _native
 from taskloom._callbacks import Run
+from taskloom._pictures import active_report
 
 
-def get(dsk, keys, num_workers=None, cache=None, callbacks=None, **kwargs):
+def get(dsk, keys, num_workers=None, cache=None, callbacks=None, report=None, **kwargs):
     """Compute ``keys`` of the Dask graph ``dsk`` on taskloom's thread pool.
 
     Parameters
@@ -49,27 +50,42 @@ def get(dsk, keys, num_workers=None, cache=None, callbacks=None, **kwargs):
     callbacks : tuple or list of tuples, optional
         Dask callbacks for this call only; by default those of
         ``dask.callbacks.Callback.active``.
+    report : str or path, optional
+        Writes an HTML report of this computation there (see ``taskloom.report``,
+        which records every computation of a ``with`` block).
     **kwargs
         Other options of Dask's schedulers (``pool``, ``chunksize``,
         ``rerun_exceptions_locally``...) are accepted and ignored.
     """
     if num_workers is None:
         num_workers = config.get("num_workers", None) or CPU_COUNT
-    return _compute(dsk, keys, threads=num_workers, cache=cache, callbacks=callbacks)
+    return _compute(
+        dsk, keys, threads=num_workers, cache=cache, callbacks=callbacks, report=report
+    )
 
 
-def get_sync(dsk, keys, cache=None, callbacks=None, **kwargs):
+def get_sync(dsk, keys, cache=None, callbacks=None, report=None, **kwargs):
     """Compute ``keys`` of ``dsk`` with every task inline on the calling thread.
 
     One task at a time, in taskloom's static order: the debugging scheduler, like
     ``dask.local.get_sync``. Arguments as :func:`get`; ``num_workers`` is ignored.
     """
     kwargs.pop("num_workers", None)
-    return _compute(dsk, keys, threads=None, cache=cache, callbacks=callbacks)
+    return _compute(
+        dsk, keys, threads=None, cache=cache, callbacks=callbacks, report=report
+    )
 
 
-def _compute(dsk, keys, threads, cache, callbacks):
+def _compute(dsk, keys, threads, cache, callbacks, report=None):
     """The body of ``get`` and ``get_sync``, in the steps of ``dask.local.get_async``."""
+    if report is not None and not isinstance(report, _native.Report):
+        # A file name: one report for this call, written whatever happens.
+        native = _native.Report(None)
+        try:
+            return _compute(dsk, keys, threads, cache, callbacks, native)
+        finally:
+            native.save(os.fspath(report))
+    native = active_report() if report is None else report
     if not isinstance(dsk, Mapping):
         dsk = dsk.__dask_graph__()
     dsk = convert_legacy_graph(dsk)
@@ -82,17 +98,19 @@ def _compute(dsk, keys, threads, cache, callbacks):
         _put_literals(dsk, cache)
     with local_callbacks(callbacks) as active:
         if active:
-            result = _compute_with_callbacks(dsk, keys, threads, cache, active, disk_cache)
+            result = _compute_with_callbacks(
+                dsk, keys, threads, cache, active, disk_cache, native
+            )
         else:
             result = _native.compute(
-                dsk, keys, threads=threads, cache=cache, disk_cache=disk_cache
+                dsk, keys, threads=threads, cache=cache, disk_cache=disk_cache, report=native
             )
     if cache is not None:
         _put_results(keys, result, cache)
     return result
 
 
-def _compute_with_callbacks(dsk, keys, threads, cache, callbacks, disk_cache):
+def _compute_with_callbacks(dsk, keys, threads, cache, callbacks, disk_cache, report):
     """Computes with Dask's callbacks, called as ``get_async`` calls them.
 
     ``start`` for each callback in turn; if one raises, only those started hear
@@ -109,7 +127,13 @@ def _compute_with_callbacks(dsk, keys, threads, cache, callbacks, disk_cache):
             started.append(callback)
         run.start_state(cache)
         result = _native.compute(
-            dsk, keys, threads=threads, cache=cache, callbacks=run, disk_cache=disk_cache
+            dsk,
+            keys,
+            threads=threads,
+            cache=cache,
+            callbacks=run,
+            disk_cache=disk_cache,
+            report=report,
         )
         succeeded = True
     finally:

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use taskloom_core::Key;
 
-use crate::worker::Worker;
+use crate::worker::{LostRun, Worker};
 
 /// Names one computation among those a process runs: unique for the life of the
 /// process, and the same on every event of that computation.
@@ -109,6 +109,10 @@ pub struct TaskFinish<'a> {
     /// Their bytes, as results report them ([`ResultSize`](crate::size::ResultSize);
     /// unknown sizes count as declared or 0).
     pub held_bytes: u64,
+    /// Earlier runs of this task that ended with their worker's death (empty unless
+    /// a worker process was lost while running it): the task was run again after
+    /// each, and this is how its last run ended.
+    pub lost_runs: &'a [LostRun],
 }
 
 impl TaskFinish<'_> {

@@ -52,7 +52,8 @@
 //! - `scheduler` ([`Scheduler`]): cheap to clone, shared by many computations;
 //!   cancellation, callbacks, a byte budget per computation.
 //! - [`diagnostics`]: callbacks that observe: profiler, resource sampler, Chrome trace
-//!   export, progress bar (feature `progress`).
+//!   export, progress bar (feature `progress`); pictures of a graph (DOT, SVG) and
+//!   the HTML report of a run.
 //!
 //! # Features
 //!

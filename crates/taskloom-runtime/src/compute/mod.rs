@@ -832,6 +832,7 @@ impl Ledger {
             error,
             held_results: tally.results,
             held_bytes: tally.bytes,
+            lost_runs: &c.attempts,
         })
     }
 

@@ -10,7 +10,13 @@
 //! - [`trace`]: [`ChromeTrace`], which writes both as a Chrome trace-event JSON file
 //!   that Perfetto (<https://ui.perfetto.dev>) and `chrome://tracing` open: one track per
 //!   worker, CPU and memory as counters;
-//! - `progress` (cargo feature `progress`): a terminal progress bar on `indicatif`.
+//! - `progress` (cargo feature `progress`): a terminal progress bar on `indicatif`;
+//! - [`picture`]: a graph as DOT or SVG before it runs ([`Graph::to_dot`](crate::Graph::to_dot),
+//!   [`Graph::to_svg`](crate::Graph::to_svg)), coloured by static order, memory
+//!   pressure, critical path or measured run time;
+//! - [`report`]: [`Report`], a callback that writes a run as one self-contained HTML
+//!   file (task stream per worker, memory and CPU, a table per function, failures
+//!   and lost workers, the graph), and [`HtmlReport`], the same from profilers.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -37,14 +43,17 @@
 //! # }
 //! ```
 
+pub mod picture;
 pub mod profiler;
 #[cfg(feature = "progress")]
 pub mod progress;
+pub mod report;
 pub mod resources;
 pub mod trace;
 
 pub use profiler::{ComputeRecord, Profiler, TaskRecord};
 #[cfg(feature = "progress")]
 pub use progress::{Progress, ProgressBar};
+pub use report::{HtmlReport, Report, ReportError};
 pub use resources::{ResourceProfiler, ResourceSample};
 pub use trace::{ChromeTrace, TraceError};

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use taskloom_core::Key;
 
 use crate::callbacks::{Callback, ComputationId, FinishInfo, Outcome, StartInfo, TaskFinish};
-use crate::worker::Worker;
+use crate::worker::{LostRun, Worker};
 
 /// What one task did: where and when it ran, and whether it succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub struct TaskRecord {
     pub held_results: usize,
     /// Their bytes (see [`TaskFinish::held_bytes`]).
     pub held_bytes: u64,
+    /// Earlier runs lost with their worker (see [`TaskFinish::lost_runs`]).
+    pub lost_runs: Vec<LostRun>,
 }
 
 impl TaskRecord {
@@ -174,6 +176,7 @@ impl Callback for Profiler {
             error: event.error.map(str::to_owned),
             held_results: event.held_results,
             held_bytes: event.held_bytes,
+            lost_runs: event.lost_runs.to_vec(),
         });
     }
 

@@ -1,7 +1,9 @@
 //! [`ResourceProfiler`]: the process's CPU use and resident memory over time, sampled
 //! on a background thread while the computations it is given to run.
 //!
-//! This is Dask's `ResourceProfiler`, per computation. On Linux it reads
+//! This is Dask's `ResourceProfiler`, per computation. One thread samples for every
+//! profiler of the process, started by the first and parked while none is running.
+//! On Linux it reads
 //! `/proc/self/stat` (user + system CPU time, in clock ticks) and `/proc/self/statm`
 //! (resident pages): two small file reads per sample, no dependency. CPU % is the CPU
 //! time used between two samples over the wall time between them, so it counts every
@@ -12,9 +14,7 @@
 //! The numbers are for the whole process: in a server, computations running at the
 //! same time and everything else the process does are included.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::callbacks::{Callback, FinishInfo, StartInfo};
@@ -145,6 +145,11 @@ impl Callback for ResourceProfiler {
         "resource-profiler"
     }
 
+    /// It samples the process, not tasks: chains still run whole on a worker.
+    fn task_events(&self) -> bool {
+        false
+    }
+
     fn on_start(&self, _: &StartInfo) {
         self.start();
     }
@@ -162,70 +167,158 @@ impl Drop for ResourceProfiler {
     }
 }
 
-/// The background thread and where it puts its samples.
+/// A profiler's subscription to the process's sampling thread, while it runs.
 #[derive(Debug)]
 struct Sampler {
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
-    samples: std::sync::Arc<Mutex<Vec<ResourceSample>>>,
+    sub: Arc<Sub>,
+}
+
+/// What the sampling thread keeps for one running profiler.
+#[derive(Debug)]
+struct Sub {
+    interval: Duration,
+    state: Mutex<SubState>,
+}
+
+#[derive(Debug)]
+struct SubState {
+    /// The last reading: the baseline of the next sample's CPU %.
+    previous: Option<Reading>,
+    /// When the next sample is due.
+    next: Instant,
+    samples: Vec<ResourceSample>,
+}
+
+impl Sub {
+    fn lock(&self) -> MutexGuard<'_, SubState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The process's one sampling thread and the profilers it samples for.
+///
+/// Starting and stopping a thread per computation would cost more than a short
+/// computation itself (a spawn and a join, some 100 µs): the thread is started once,
+/// by the first profiler, and parks while nothing is sampled. Subscribing and
+/// unsubscribing cost a lock and a wake-up; the thread takes the first reading.
+#[derive(Debug, Default)]
+struct Shared {
+    subs: Mutex<Subs>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Subs {
+    list: Vec<Arc<Sub>>,
+    started: bool,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(Shared::default)
 }
 
 impl Sampler {
-    /// Starts the sampling thread; `None` where `/proc` cannot be read or no thread
-    /// can be started (diagnostics never fail the computation).
+    /// Subscribes to the sampling thread (starting it the first time); `None` where
+    /// `/proc` cannot be read (diagnostics never fail the computation).
     fn spawn(interval: Duration) -> Option<Self> {
-        let first = read_proc()?;
-        let samples = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let (stop, stopped) = mpsc::channel();
-        let out = std::sync::Arc::clone(&samples);
-        let thread = std::thread::Builder::new()
-            .name("taskloom-resources".into())
-            .spawn(move || sample_until(&stopped, interval, first, &out))
-            .ok()?;
-        Some(Sampler {
-            stop,
-            thread,
-            samples,
-        })
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
+        let sub = Arc::new(Sub {
+            interval,
+            state: Mutex::new(SubState {
+                previous: None,
+                next: Instant::now(),
+                samples: Vec::new(),
+            }),
+        });
+        let shared = shared();
+        let mut subs = shared.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        subs.list.push(Arc::clone(&sub));
+        if !subs.started {
+            // If no thread can be started, only the last sample of each run is taken.
+            subs.started = std::thread::Builder::new()
+                .name("taskloom-resources".into())
+                .spawn(move || sample_forever(shared))
+                .is_ok();
+        }
+        drop(subs);
+        shared.wake.notify_one();
+        Some(Sampler { sub })
     }
 
     fn snapshot(&self) -> Vec<ResourceSample> {
-        self.samples
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.sub.lock().samples.clone()
     }
 
-    /// Stops the thread (it takes a last sample) and returns every sample.
+    /// Unsubscribes, takes a last sample, and returns every sample.
     fn finish(self) -> Vec<ResourceSample> {
-        let _ = self.stop.send(());
-        let _ = self.thread.join();
-        std::mem::take(&mut *self.samples.lock().unwrap_or_else(PoisonError::into_inner))
+        let shared = shared();
+        shared
+            .subs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .list
+            .retain(|s| !Arc::ptr_eq(s, &self.sub));
+        let mut state = self.sub.lock();
+        if let Some(now) = read_proc() {
+            let sample = match &state.previous {
+                Some(previous) => now.since(previous),
+                None => ResourceSample {
+                    at: now.at,
+                    cpu_percent: 0.0,
+                    rss_bytes: now.rss_bytes,
+                },
+            };
+            state.samples.push(sample);
+        }
+        std::mem::take(&mut state.samples)
     }
 }
 
-/// The sampling loop: one sample per `interval`, and a last one when told to stop.
-fn sample_until(
-    stopped: &mpsc::Receiver<()>,
-    interval: Duration,
-    mut previous: Reading,
-    out: &Mutex<Vec<ResourceSample>>,
-) {
+/// The sampling thread: for each subscribed profiler, a reading when it subscribes
+/// and a sample every interval after; parked while nothing is subscribed.
+fn sample_forever(shared: &Shared) {
+    let mut subs = shared.subs.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
-        let last = match stopped.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => false,
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
-        };
-        if let Some(now) = read_proc() {
-            let sample = now.since(&previous);
-            out.lock()
+        if subs.list.is_empty() {
+            subs = shared
+                .wake
+                .wait(subs)
+                .unwrap_or_else(PoisonError::into_inner);
+            continue;
+        }
+        let now = Instant::now();
+        let due: Vec<Arc<Sub>> = subs
+            .list
+            .iter()
+            .filter(|s| s.lock().next <= now)
+            .cloned()
+            .collect();
+        if due.is_empty() {
+            let next = subs.list.iter().map(|s| s.lock().next).min().unwrap_or(now);
+            subs = shared
+                .wake
+                .wait_timeout(subs, next.saturating_duration_since(now))
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(sample);
-            previous = now;
+                .0;
+            continue;
         }
-        if last {
-            return;
+        drop(subs);
+        let reading = read_proc();
+        for sub in &due {
+            let mut state = sub.lock();
+            if let Some(reading) = reading {
+                if let Some(previous) = &state.previous {
+                    let sample = reading.since(previous);
+                    state.samples.push(sample);
+                }
+                state.previous = Some(reading);
+            }
+            state.next = now + sub.interval;
         }
+        subs = shared.subs.lock().unwrap_or_else(PoisonError::into_inner);
     }
 }
 

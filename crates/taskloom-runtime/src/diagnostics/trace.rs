@@ -307,17 +307,18 @@ impl Events<'_> {
 }
 
 /// Tracks of the trace: every (worker, lane) used, and the track of each record.
-struct Lanes {
+/// The run report draws its task stream on the same lanes.
+pub(super) struct Lanes {
     /// Track id of each record, in record order.
-    of_record: Vec<u32>,
+    pub(super) of_record: Vec<u32>,
     /// Track ids by (worker, lane), in the order the tracks are shown.
-    ids: BTreeMap<(Worker, u32), u32>,
+    pub(super) ids: BTreeMap<(Worker, u32), u32>,
 }
 
 impl Lanes {
     /// Puts each record on the first lane of its worker that is free at its start
     /// (records on one worker that never overlap all share lane 0).
-    fn assign(records: &[TaskRecord]) -> Self {
+    pub(super) fn assign(records: &[TaskRecord]) -> Self {
         let mut order: Vec<usize> = (0..records.len()).collect();
         order.sort_by_key(|&i| records[i].start);
         // For each worker, when each of its lanes becomes free.
@@ -357,7 +358,7 @@ impl Lanes {
 }
 
 /// Appends `s` as a JSON string literal.
-fn json_string(out: &mut String, s: &str) {
+pub(super) fn json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -393,6 +394,7 @@ mod tests {
             error: None,
             held_results: 1,
             held_bytes: 1 << 20,
+            lost_runs: Vec::new(),
         }
     }
 

@@ -90,7 +90,7 @@ pub(crate) use sink::{Outbox, Sink};
 pub(crate) use span::{record_span, task_span};
 pub use threads::ThreadPool;
 
-pub use crate::worker::{Name, Worker};
+pub use crate::worker::{LostRun, Name, Worker};
 
 /// Runs batches of blocking tasks. Shared by every computation of a
 /// [`Scheduler`](crate::Scheduler), so it must be thread-safe.

@@ -25,11 +25,9 @@
 //! The rule is pure (a job's history in, a verdict out): this module knows nothing of
 //! jobs or completions, which apply it.
 
-use std::fmt;
 use std::fmt::Write as _;
 
 use crate::error::{TaskError, TaskErrorKind};
-use crate::worker::Worker;
 
 /// Default number of times a task whose worker died while running it is run again
 /// before it fails: 3, as Dask distributed's `allowed-failures`. A task that kills
@@ -39,21 +37,9 @@ use crate::worker::Worker;
 /// diagnose, and a deterministic crash should surface quickly.
 pub const DEFAULT_RETRIES: u32 = 3;
 
-/// One run of a task that ended with its worker's death.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Attempt {
-    /// The worker that ran it.
-    pub(crate) worker: Worker,
-    /// How the worker ended, as a verb phrase ("was killed by signal 9 (SIGKILL)",
-    /// "exited with status 3", "sent a malformed frame (...)").
-    pub(crate) ended: String,
-}
-
-impl fmt::Display for Attempt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.worker, self.ended)
-    }
-}
+/// One run of a task that ended with its worker's death: the public [`LostRun`]
+/// (callbacks see a task's lost runs), under the name the retry rule gives it.
+pub(crate) use crate::worker::LostRun as Attempt;
 
 /// What the rule says of a job whose worker died while running it.
 #[derive(Debug)]
@@ -114,12 +100,14 @@ fn lost_message(attempts: &[Attempt]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Attempt, Worker, lost_message};
+    use super::{Attempt, lost_message};
+    use crate::worker::Worker;
 
     fn attempt(index: u32, pid: u32, ended: &str) -> Attempt {
         Attempt {
             worker: Worker::Process { index, pid },
             ended: ended.to_owned(),
+            at: std::time::Instant::now(),
         }
     }
 

@@ -142,6 +142,7 @@ impl Settle<'_> {
                     let attempt = Attempt {
                         worker,
                         ended: ended.to_owned(),
+                        at: std::time::Instant::now(),
                     };
                     match job.worker_lost(attempt, self.retries) {
                         AfterLoss::Retry(job) => again.push(job),

@@ -6,10 +6,14 @@
 //! both as `taskloom::executor::{Worker, Name}` (re-exported there).
 //!
 //! - `name`: [`Name`], node and job names interned so that [`Worker`] stays `Copy`.
+//!
+//! [`LostRun`] is a run of a task that ended with its worker's death: the executors'
+//! retry rule keeps them on the job, and callbacks see them with the task's end.
 
 mod name;
 
 use std::fmt;
+use std::time::Instant;
 
 pub use name::Name;
 
@@ -66,5 +70,25 @@ impl fmt::Display for Worker {
                 }
             }
         }
+    }
+}
+
+/// A run of a task that ended with its worker's death (a process killed, a node
+/// lost): the executor ran the task again elsewhere, or failed it after its retries.
+/// [`TaskFinish::lost_runs`](crate::callbacks::TaskFinish::lost_runs) lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostRun {
+    /// The worker that ran it.
+    pub worker: Worker,
+    /// How the worker ended, as a verb phrase ("was killed by signal 9 (SIGKILL)",
+    /// "exited with status 3", "sent a malformed frame (...)").
+    pub ended: String,
+    /// When the executor saw the worker end.
+    pub at: Instant,
+}
+
+impl fmt::Display for LostRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.worker, self.ended)
     }
 }

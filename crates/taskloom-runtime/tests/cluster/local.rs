@@ -2,7 +2,9 @@
 //! would): graphs run on them, completions name them, and none outlives its cluster.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use taskloom::diagnostics::Report;
 use taskloom::executor::Worker;
 use taskloom::{ComputeOptions, Graph, Scheduler};
 
@@ -52,7 +54,10 @@ fn a_graph_runs_on_every_worker_and_names_them(f: &Fns) {
         .collect();
     let total = g.add_remote("total", &squares[..], &f.sum).unwrap();
     let workers = Workers::default();
-    let options = ComputeOptions::new().callback(workers.clone());
+    let report = Arc::new(Report::new());
+    let options = ComputeOptions::new()
+        .callback(workers.clone())
+        .shared_callback(report.clone());
     let sum = rt
         .block_on(scheduler.compute_with(&g, &total, options))
         .unwrap();
@@ -66,6 +71,10 @@ fn a_graph_runs_on_every_worker_and_names_them(f: &Fns) {
     };
     assert_eq!(node.as_str(), host.trim());
     assert!(job.as_str().starts_with("local-"), "{job}");
+    // The run report names the lane of that worker as the events name it.
+    let html = report.to_html();
+    let name = format!("\"{}\"", named[0]);
+    assert!(html.contains(&name), "no lane {name} in the report");
 
     // Calls that take a while spread over both workers.
     let (g, wheres) = spread(f, 12, 100);

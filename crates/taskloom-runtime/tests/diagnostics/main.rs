@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
 mod callbacks;
+mod picture;
 mod profiler;
 #[cfg(feature = "progress")]
 mod progress;
+mod report;
 mod support;

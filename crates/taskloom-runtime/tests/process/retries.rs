@@ -2,9 +2,12 @@
 //! the pool's `retries`; tasks the dead worker never started are sent again without
 //! counting an attempt.
 
-use taskloom::executor::DEFAULT_RETRIES;
+use std::sync::Arc;
+
+use taskloom::diagnostics::Report;
+use taskloom::executor::{DEFAULT_RETRIES, Worker};
 use taskloom::process::ProcessPool;
-use taskloom::{ComputeError, Graph, Scheduler, TaskErrorKind};
+use taskloom::{ComputeError, ComputeOptions, Graph, Scheduler, TaskErrorKind};
 
 use crate::deaths::{scratch_dir, signal, state};
 use crate::failures::eventually;
@@ -15,6 +18,10 @@ pub(crate) const TESTS: &[crate::Test] = &[
     (
         "retries::crash_is_retried_on_a_fresh_worker",
         crash_is_retried_on_a_fresh_worker,
+    ),
+    (
+        "retries::report_marks_the_lost_worker_and_the_retry",
+        report_marks_the_lost_worker_and_the_retry,
     ),
     (
         "retries::limit_names_every_attempt",
@@ -66,6 +73,80 @@ fn crash_is_retried_on_a_fresh_worker(f: &Fns) {
     let ran_on = rt.block_on(s.compute(&g, &c)).unwrap();
     assert_ne!(ran_on, first, "the retry ran on the replacement");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The callbacks hear the lost run with the retried task's end, and the run report
+/// names both workers as the events do and marks the loss.
+fn report_marks_the_lost_worker_and_the_retry(f: &Fns) {
+    let rt = runtime();
+    let pool = ProcessPool::builder().workers(1).build().unwrap();
+    let s = Scheduler::builder().executor(pool.clone()).build().unwrap();
+    let first = pool.pids()[0].unwrap();
+    let dir = scratch_dir("crash-once-report");
+    let mut g = Graph::new();
+    let d = g
+        .add("dir", (), {
+            let dir = dir.clone();
+            move || dir.clone()
+        })
+        .unwrap();
+    let c = g.add_remote("crashes-once", &d, &f.crash_once_a).unwrap();
+    let report = Arc::new(Report::new());
+    report.graph(&g);
+    let options = ComputeOptions::new().shared_callback(report.clone());
+    let second = rt.block_on(s.compute_with(&g, &c, options)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let records = report.profiler().records();
+    let crashed = records
+        .iter()
+        .find(|r| r.key.to_string() == "crashes-once")
+        .unwrap();
+    assert_eq!(crashed.lost_runs.len(), 1);
+    let lost = &crashed.lost_runs[0];
+    assert_eq!(
+        lost.worker,
+        Worker::Process {
+            index: 0,
+            pid: first
+        }
+    );
+    assert!(lost.at <= crashed.start, "lost before the retry started");
+    assert_eq!(
+        crashed.worker,
+        Worker::Process {
+            index: 0,
+            pid: second
+        }
+    );
+
+    let html = report.to_html();
+    let start = html
+        .find(r#"<script type="application/json" id="data">"#)
+        .unwrap();
+    let json = &html[start..];
+    let json = &json[json.find('>').unwrap() + 1..json.find("</script>").unwrap()];
+    let data: serde_json::Value = serde_json::from_str(json).unwrap();
+    let lanes: Vec<&str> = data["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        lanes.contains(&format!("process-0 (pid {second})").as_str()),
+        "{lanes:?}"
+    );
+    assert_eq!(data["retriedCount"], 1);
+    assert_eq!(data["lostCount"], 1);
+    let lost = &data["lost"][0];
+    assert_eq!(lost["worker"], format!("process-0 (pid {first})"));
+    assert_eq!(lost["key"], "crashes-once");
+    assert!(lost["ended"].as_str().unwrap().contains("signal"), "{lost}");
+    assert_eq!(
+        lanes[lost["lane"].as_u64().unwrap() as usize],
+        format!("process-0 (pid {first})")
+    );
 }
 
 fn limit_names_every_attempt(f: &Fns) {

@@ -22,6 +22,7 @@ mod door;
 mod memory;
 mod order;
 mod overhead;
+mod pictures;
 mod python;
 mod resident;
 
@@ -112,6 +113,7 @@ fn figures(root: &Path) -> Result<Vec<Figure>, Error> {
         memory::slow_param(root)?,
         python::tables(root)?,
         resident::figure(root)?,
+        pictures::report_cost(root)?,
     ])
 }
 
