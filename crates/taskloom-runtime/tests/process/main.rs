@@ -18,6 +18,7 @@ mod resident;
 mod retries;
 mod roundtrip;
 mod spans;
+mod untyped;
 
 use functions::Fns;
 use taskloom::remote;
@@ -38,6 +39,7 @@ fn main() {
         lifecycle::TESTS,
         spans::TESTS,
         resident::TESTS,
+        untyped::TESTS,
         &harness::tests(),
     ]
     .concat();
