@@ -22,6 +22,11 @@
 //! - `pool`: the schedulers shared by all calls (one thread pool per worker count).
 //! - `wait`: drive the computation with the GIL released; Ctrl-C cancels it.
 //! - `callbacks`: Dask's `pretask` / `posttask`, from taskloom's callbacks.
+//! - `workers`: the process pool and the cluster whose workers are Python
+//!   interpreters (`taskloom.multiprocessing.get`, `taskloom.Cluster`); `remote`:
+//!   the one registered function that runs a pickled node in a worker, and the
+//!   worker's entry (`serve`); `pickled`: values between processes (pickle protocol
+//!   5, buffers out of band).
 //! - `exit`: the interpreter's exit waits for pool threads that are calling Python.
 //! - `error`: why `get` failed, as the Python exception Dask would raise.
 
@@ -32,9 +37,12 @@ mod exit;
 mod gil;
 mod graph;
 mod keys;
+mod pickled;
 mod pool;
+mod remote;
 mod task;
 mod wait;
+mod workers;
 
 use std::sync::Arc;
 
@@ -45,6 +53,7 @@ use taskloom::{ComputeOptions, Output};
 use crate::callbacks::{CallbackError, DaskCallbacks};
 use crate::error::{GetError, SchedulerError};
 use crate::graph::{Built, Settings};
+use crate::workers::Workers;
 
 /// Computes `keys` of `dsk`, a dict of Dask task-spec nodes (`GraphNode`s).
 ///
@@ -58,8 +67,11 @@ use crate::graph::{Built, Settings};
 /// A task's exception is raised as it was raised; so is an exception of a callback or
 /// of a signal handler (Ctrl-C: `KeyboardInterrupt`), which also cancels the
 /// computation.
+///
+/// With `workers` (a [`Workers`]: a process pool or a cluster), every node runs in
+/// one of its worker processes instead, pickled (`threads` is then ignored).
 #[pyfunction]
-#[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None))]
+#[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None, workers = None))]
 fn compute(
     py: Python<'_>,
     dsk: &Bound<'_, PyDict>,
@@ -67,28 +79,55 @@ fn compute(
     threads: Option<usize>,
     cache: Option<&Bound<'_, PyAny>>,
     callbacks: Option<Py<PyAny>>,
+    workers: Option<&Bound<'_, Workers>>,
 ) -> PyResult<Py<PyAny>> {
-    Ok(run(py, dsk, keys, threads, cache, callbacks)?)
+    let on = match workers {
+        Some(w) => On::Workers(w.get().scheduler()?),
+        None => On::Threads(threads),
+    };
+    Ok(run(py, dsk, keys, on, cache, callbacks)?)
+}
+
+/// Where a computation's tasks run.
+enum On {
+    /// On this many threads of this process, or inline (`None`).
+    Threads(Option<usize>),
+    /// In worker processes, on this scheduler.
+    Workers(taskloom::Scheduler),
 }
 
 fn run(
     py: Python<'_>,
     dsk: &Bound<'_, PyDict>,
     keys: &Bound<'_, PyAny>,
-    threads: Option<usize>,
+    on: On,
     cache: Option<&Bound<'_, PyAny>>,
     callbacks: Option<Py<PyAny>>,
 ) -> Result<Py<PyAny>, GetError> {
-    let scheduler = match threads {
-        Some(n) => pool::threads(n)?,
-        None => pool::inline(),
-    };
-    let settings = Settings {
-        context: match threads {
-            Some(_) => Some(Arc::new(context::copy_current(py)?)),
-            None => None,
-        },
-        callbacks: callbacks.is_some(),
+    let (scheduler, settings) = match on {
+        On::Threads(threads) => (
+            match threads {
+                Some(n) => pool::threads(n)?,
+                None => pool::inline(),
+            },
+            Settings {
+                context: match threads {
+                    Some(_) => Some(Arc::new(context::copy_current(py)?)),
+                    None => None,
+                },
+                callbacks: callbacks.is_some(),
+                remote: None,
+            },
+        ),
+        On::Workers(scheduler) => (
+            scheduler,
+            Settings {
+                // Another process has contexts of its own: none crosses.
+                context: None,
+                callbacks: callbacks.is_some(),
+                remote: Some(remote::function()),
+            },
+        ),
     };
     let Built {
         graph,
@@ -117,9 +156,7 @@ fn run(
 /// The results in the shape Dask returns them: a value, or tuples for lists.
 fn to_python(py: Python<'_>, output: &Output) -> Result<Py<PyAny>, GetError> {
     match output {
-        Output::Value(value) => task::python_object(value)
-            .map(|object| object.clone_ref(py))
-            .ok_or_else(|| GetError::Internal("a result is not a Python object".into())),
+        Output::Value(value) => Ok(pickled::object(py, value)?.unbind()),
         Output::List(items) => {
             let items = items
                 .iter()
@@ -141,6 +178,8 @@ fn to_python(py: Python<'_>, output: &Output) -> Result<Py<PyAny>, GetError> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compute, m)?)?;
     m.add_function(wrap_pyfunction!(exit::at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::serve, m)?)?;
+    m.add_class::<Workers>()?;
     m.add("SchedulerError", m.py().get_type::<SchedulerError>())?;
     Ok(())
 }

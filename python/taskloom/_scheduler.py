@@ -61,8 +61,10 @@ def get_sync(dsk, keys, cache=None, callbacks=None, **kwargs):
     return _compute(dsk, keys, threads=None, cache=cache, callbacks=callbacks)
 
 
-def _compute(dsk, keys, threads, cache, callbacks):
-    """The body of ``get`` and ``get_sync``, in the steps of ``dask.local.get_async``."""
+def _compute(dsk, keys, threads, cache, callbacks, workers=None):
+    """The body of every ``get``, in the steps of ``dask.local.get_async``: on
+    ``threads`` threads (``None``: inline), or in the processes of ``workers`` (a
+    ``taskloom._native.Workers``)."""
     if not isinstance(dsk, Mapping):
         dsk = dsk.__dask_graph__()
     dsk = convert_legacy_graph(dsk)
@@ -72,15 +74,17 @@ def _compute(dsk, keys, threads, cache, callbacks):
         _put_literals(dsk, cache)
     with local_callbacks(callbacks) as active:
         if active:
-            result = _compute_with_callbacks(dsk, keys, threads, cache, active)
+            result = _compute_with_callbacks(dsk, keys, threads, cache, active, workers)
         else:
-            result = _native.compute(dsk, keys, threads=threads, cache=cache)
+            result = _native.compute(
+                dsk, keys, threads=threads, cache=cache, workers=workers
+            )
     if cache is not None:
         _put_results(keys, result, cache)
     return result
 
 
-def _compute_with_callbacks(dsk, keys, threads, cache, callbacks):
+def _compute_with_callbacks(dsk, keys, threads, cache, callbacks, workers):
     """Computes with Dask's callbacks, called as ``get_async`` calls them.
 
     ``start`` for each callback in turn; if one raises, only those started hear
@@ -96,7 +100,9 @@ def _compute_with_callbacks(dsk, keys, threads, cache, callbacks):
                 start(dsk)
             started.append(callback)
         run.start_state(cache)
-        result = _native.compute(dsk, keys, threads=threads, cache=cache, callbacks=run)
+        result = _native.compute(
+            dsk, keys, threads=threads, cache=cache, callbacks=run, workers=workers
+        )
         succeeded = True
     finally:
         for callback in started:
