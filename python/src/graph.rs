@@ -323,11 +323,12 @@ fn assemble(
         if let (Kind::Call(callable), Some(remote)) = (&node.kind, &settings.remote) {
             let py = callable.py();
             let deps = node.deps.iter().map(|&d| nodes[d].key.clone().unbind());
-            let payload = pickled::task(py, callable, deps).map_err(|error| GetError::Unpicklable {
-                key: node.key.to_string(),
-                error: pickled::describe(py, &error),
-                source: error,
-            })?;
+            let payload =
+                pickled::task(py, callable, deps).map_err(|error| GetError::Unpicklable {
+                    key: node.key.to_string(),
+                    error: pickled::describe(py, &error),
+                    source: error,
+                })?;
             let key = coder.key(&node.key, at);
             let handle = graph.add_dyn_remote(key.clone(), &inputs, remote, payload)?;
             if handle.id().index() != index {

@@ -82,7 +82,7 @@ fn compute(
     workers: Option<&Bound<'_, Workers>>,
 ) -> PyResult<Py<PyAny>> {
     let on = match workers {
-        Some(w) => On::Workers(w.get().scheduler()?),
+        Some(w) => On::Workers(w.get().scheduler()?, w.get().traffic_callback()),
         None => On::Threads(threads),
     };
     Ok(run(py, dsk, keys, on, cache, callbacks)?)
@@ -92,8 +92,8 @@ fn compute(
 enum On {
     /// On this many threads of this process, or inline (`None`).
     Threads(Option<usize>),
-    /// In worker processes, on this scheduler.
-    Workers(taskloom::Scheduler),
+    /// In worker processes, on this scheduler, telling the callback of its traffic.
+    Workers(taskloom::Scheduler, Arc<dyn taskloom::callbacks::Callback>),
 }
 
 fn run(
@@ -104,6 +104,7 @@ fn run(
     cache: Option<&Bound<'_, PyAny>>,
     callbacks: Option<Py<PyAny>>,
 ) -> Result<Py<PyAny>, GetError> {
+    let mut options = ComputeOptions::new();
     let (scheduler, settings) = match on {
         On::Threads(threads) => (
             match threads {
@@ -119,8 +120,11 @@ fn run(
                 remote: None,
             },
         ),
-        On::Workers(scheduler) => (
-            scheduler,
+        On::Workers(scheduler, traffic) => (
+            {
+                options = options.shared_callback(traffic);
+                scheduler
+            },
             Settings {
                 // Another process has contexts of its own: none crosses.
                 context: None,
@@ -137,7 +141,6 @@ fn run(
         stash,
     } = graph::build(dsk, keys, cache, &settings)?;
     let graph = Arc::new(graph);
-    let mut options = ComputeOptions::new();
     let mut callback_error: Option<CallbackError> = None;
     if let (Some(run), Some(stash)) = (callbacks, stash) {
         let (forward, error) =

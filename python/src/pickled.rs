@@ -50,7 +50,9 @@ const ALIGN: usize = 64;
 fn module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
     MODULE
-        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("taskloom._pickle")?.unbind()))
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("taskloom._pickle")?.unbind())
+        })
         .map(|m| m.bind(py))
 }
 

@@ -53,7 +53,9 @@ pub(crate) fn registry() -> &'static (Registry, DynRemote) {
 fn module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
     MODULE
-        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("taskloom._remote")?.unbind()))
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("taskloom._remote")?.unbind())
+        })
         .map(|m| m.bind(py))
 }
 
@@ -69,7 +71,10 @@ fn call(py: Python<'_>, payload: &[u8], inputs: &[&Value]) -> Result<Value, Task
     let internal = |e: PyErr| {
         TaskError::new(
             TaskErrorKind::Failed,
-            format!("taskloom's worker could not run the task: {}", pickled::describe(py, &e)),
+            format!(
+                "taskloom's worker could not run the task: {}",
+                pickled::describe(py, &e)
+            ),
         )
     };
     let objects = PyList::empty(py);
@@ -79,9 +84,11 @@ fn call(py: Python<'_>, payload: &[u8], inputs: &[&Value]) -> Result<Value, Task
             Some(Pickled(bytes)) => (pyo3::types::PyByteArray::new(py, bytes).into_any(), true),
             None => match python_object(input) {
                 Some(object) => (object.bind(py).clone(), false),
-                None => return Err(internal(pyo3::exceptions::PyTypeError::new_err(
-                    "an input is not a Python object",
-                ))),
+                None => {
+                    return Err(internal(pyo3::exceptions::PyTypeError::new_err(
+                        "an input is not a Python object",
+                    )));
+                }
             },
         };
         objects.append(object).map_err(internal)?;
@@ -97,7 +104,10 @@ fn call(py: Python<'_>, payload: &[u8], inputs: &[&Value]) -> Result<Value, Task
         return Ok(python_value(result.unbind()));
     }
     let (message, detail): (String, Bound<'_, PyBytes>) = result.extract().map_err(internal)?;
-    Err(TaskError::failed(Raised::new(message, detail.as_bytes().to_vec())))
+    Err(TaskError::failed(Raised::new(
+        message,
+        detail.as_bytes().to_vec(),
+    )))
 }
 
 /// The exception a worker raised, rebuilt from its [`Raised`] bytes as Dask's process

@@ -10,15 +10,17 @@
 //! object (or its `with` block).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use taskloom::Scheduler;
+use taskloom::callbacks::{Callback, FinishInfo};
 use taskloom::cluster::{Cluster, Local, Slurm};
 use taskloom::executor::Worker;
 use taskloom::process::ProcessPool;
+use taskloom::traffic::Traffic;
 
 use crate::error::SchedulerError;
 use crate::remote;
@@ -34,9 +36,42 @@ enum Kind {
 pub(crate) struct Workers {
     /// `None` once closed.
     inner: Mutex<Option<(Scheduler, Kind)>>,
+    /// What the last computation's data did (bytes made, kept, moved).
+    traffic: Arc<LastTraffic>,
+}
+
+/// The traffic of the last computation that finished on these workers: a callback
+/// of every computation, told only of its end.
+#[derive(Default)]
+pub(crate) struct LastTraffic(Mutex<Option<Traffic>>);
+
+impl Callback for LastTraffic {
+    fn name(&self) -> &str {
+        "taskloom traffic"
+    }
+
+    fn task_events(&self) -> bool {
+        false
+    }
+
+    fn on_finish(&self, info: &FinishInfo) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(info.traffic);
+    }
 }
 
 impl Workers {
+    fn new(scheduler: Scheduler, kind: Kind) -> Self {
+        Workers {
+            inner: Mutex::new(Some((scheduler, kind))),
+            traffic: Arc::default(),
+        }
+    }
+
+    /// The callback that records each computation's traffic.
+    pub(crate) fn traffic_callback(&self) -> Arc<dyn Callback> {
+        Arc::clone(&self.traffic) as Arc<dyn Callback>
+    }
+
     /// The scheduler, unless the workers were closed.
     pub(crate) fn scheduler(&self) -> PyResult<Scheduler> {
         self.lock()
@@ -46,9 +81,7 @@ impl Workers {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Scheduler, Kind)>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -116,9 +149,7 @@ impl Workers {
             .executor(pool.clone())
             .build()
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        Ok(Workers {
-            inner: Mutex::new(Some((scheduler, Kind::Processes(pool)))),
-        })
+        Ok(Workers::new(scheduler, Kind::Processes(pool)))
     }
 
     /// A cluster of `workers` workers started by `launcher` (`"local"` or `"slurm"`),
@@ -194,15 +225,13 @@ impl Workers {
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>(cluster)
         });
-        let cluster =
-            cluster.map_err(|e| SchedulerError::new_err(format!("cannot start the cluster: {e}")))?;
+        let cluster = cluster
+            .map_err(|e| SchedulerError::new_err(format!("cannot start the cluster: {e}")))?;
         let scheduler = Scheduler::builder()
             .executor(cluster.clone())
             .build()
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        Ok(Workers {
-            inner: Mutex::new(Some((scheduler, Kind::Cluster(cluster)))),
-        })
+        Ok(Workers::new(scheduler, Kind::Cluster(cluster)))
     }
 
     /// Stops the workers (killed, or their jobs cancelled) and waits for that.
@@ -232,7 +261,9 @@ impl Workers {
                     _ => None,
                 })
                 .collect()),
-            None => Err(SchedulerError::new_err("these taskloom workers were closed")),
+            None => Err(SchedulerError::new_err(
+                "these taskloom workers were closed",
+            )),
         }
     }
 
@@ -242,11 +273,36 @@ impl Workers {
         let held = match self.lock().as_ref() {
             Some((_, Kind::Processes(pool))) => pool.held_bytes(),
             Some((_, Kind::Cluster(cluster))) => cluster.held_bytes(),
-            None => return Err(SchedulerError::new_err("these taskloom workers were closed")),
+            None => {
+                return Err(SchedulerError::new_err(
+                    "these taskloom workers were closed",
+                ));
+            }
         };
         held.into_iter()
             .map(|(w, b)| Ok((describe(py, w)?, b)))
             .collect()
+    }
+
+    /// Bytes the last computation's tasks made and moved, as a dict (`produced`,
+    /// `kept` in workers, `to_parent`, `from_parent`, `moved` between workers
+    /// through this process); `None` before the first computation ends.
+    fn traffic(&self) -> Option<std::collections::HashMap<&'static str, u64>> {
+        let traffic = (*self
+            .traffic
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))?;
+        Some(
+            [
+                ("produced", traffic.produced),
+                ("kept", traffic.kept),
+                ("to_parent", traffic.to_parent),
+                ("from_parent", traffic.from_parent),
+                ("moved", traffic.moved),
+            ]
+            .into(),
+        )
     }
 
     /// The cluster's nodes of its connected workers (empty for a pool).

@@ -21,6 +21,7 @@ mod cluster;
 mod memory;
 mod order;
 mod overhead;
+mod processes;
 mod python;
 mod resident;
 
@@ -108,6 +109,7 @@ fn figures(root: &Path) -> Result<Vec<Figure>, Error> {
         memory::corpus(root)?,
         memory::slow_param(root)?,
         python::tables(root)?,
+        processes::tables(root)?,
         resident::figure(root)?,
     ])
 }
