@@ -5,6 +5,7 @@ Runs as `scripts/py scripts/bench_processes.py` (the project's Python environmen
 with the taskloom wheel installed):
 
     scripts/py scripts/bench_processes.py [--runs 3] [--workers 2] [--json F] [--small]
+                                          [--only seed,matmul,bag]
     scripts/py scripts/bench_processes.py --tables F   # medians of the runs in F
 
 Three workloads, each a record (one JSON line):
@@ -166,17 +167,22 @@ def matmul(runs, workers, small):
             "traffic": traffic}
 
 
-def measure(runs, workers, small):
-    common = {"runs": runs, "workers": workers, "load": list(os.getloadavg()),
-              "versions": {"dask": dask.__version__, "numpy": np.__version__,
-                           "python": ".".join(map(str, sys.version_info[:3]))}}
-    records = []
-    for workload in (seed, matmul, bag):
-        record = workload(runs, workers, small)
-        record.update(common)
-        records.append(record)
+WORKLOADS = {"seed": seed, "matmul": matmul, "bag": bag}
+
+
+def measure(runs, workers, small, only, out):
+    """Runs each workload of ``only``, printing its figures and appending its record
+    to ``out`` (a path, or ``None``) as soon as it ends."""
+    versions = {"dask": dask.__version__, "numpy": np.__version__,
+                "python": ".".join(map(str, sys.version_info[:3]))}
+    for name in only:
+        load = list(os.getloadavg())
+        record = WORKLOADS[name](runs, workers, small)
+        record.update({"runs": runs, "workers": workers, "load": load, "versions": versions})
         print(tables([record]), flush=True)
-    return records
+        if out:
+            with open(out, "a") as f:
+                f.write(json.dumps(record) + "\n")
 
 
 def tables(records):
@@ -223,16 +229,19 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", help="append the records (one JSON line each) to this file")
     ap.add_argument("--small", action="store_true", help="tiny workloads: checks the script")
+    ap.add_argument("--only", default=",".join(WORKLOADS),
+                    help="comma-separated workloads to run (default: all)")
     ap.add_argument("--tables", metavar="F", help="print the tables of the records in F")
     args = ap.parse_args()
     if args.tables:
         with open(args.tables) as f:
             print(tables([json.loads(line) for line in f if line.strip()]))
         return
-    records = measure(args.runs, args.workers, args.small)
-    if args.json:
-        with open(args.json, "a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in records)
+    only = [w for w in args.only.split(",") if w]
+    unknown = [w for w in only if w not in WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+    measure(args.runs, args.workers, args.small, only, args.json)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,9 @@ fn settings(
     let mut settings = taskloom::remote::Settings::new()
         .program(program)
         .resident(resident)
+        // A worker is a fresh interpreter importing Dask (and numpy, pandas...) before
+        // it says hello: seconds on a loaded machine, not the milliseconds of a Rust
+        // worker's start that the default allows for.
         .handshake_timeout(Duration::from_secs(60));
     for arg in args {
         settings = settings.arg(arg);
