@@ -66,10 +66,11 @@ pub(crate) fn tables(root: &Path) -> Result<Figure, Error> {
     let hi = loads.iter().copied().fold(f64::MIN, f64::max);
     let mut out = format!(
         "Medians of {} run{} of `scripts/bench_processes.py`, each the median of {} \
-         interleaved rounds; {} workers; load average {lo:.1}–{hi:.1}.\n\n",
+         interleaved round{}; {} workers; load average {lo:.1}–{hi:.1}.\n\n",
         seed.len(),
         if seed.len() > 1 { "s" } else { "" },
         s0.runs,
+        if s0.runs > 1 { "s" } else { "" },
         s0.workers,
     );
 
