@@ -104,12 +104,13 @@ def pool(num_workers, initializer=None):
 
 def worker_args(initializer=None):
     """The arguments of ``python`` that make a worker: ``-m taskloom.worker``, this
-    process's ``sys.path`` and the initializer."""
+    process's ``sys.path`` and the initializer; ``-u``: what tasks print reaches this
+    process's stderr as they print it, not when a buffer fills."""
     # Workers hash as this process does (dask.bag's groupby shuffles by hash), as
     # dask.multiprocessing.get arranges for its own.
     if os.environ.get("PYTHONHASHSEED") in (None, "0"):
         os.environ["PYTHONHASHSEED"] = "6640"
-    args = ["-m", "taskloom.worker", "--path", json.dumps(sys.path)]
+    args = ["-u", "-m", "taskloom.worker", "--path", json.dumps(sys.path)]
     if initializer is not None:
         args += ["--initializer", initializer.hex()]
     return args
