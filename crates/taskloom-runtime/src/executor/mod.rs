@@ -90,6 +90,9 @@ pub(crate) use sink::{Outbox, Sink};
 pub(crate) use span::{record_span, task_span};
 pub use threads::ThreadPool;
 
+// The process pool's slots discard a panic's payload (a build without the pool has
+// no user of it).
+#[cfg(feature = "process")]
 pub(crate) use crate::unwind::discard;
 pub use crate::worker::{Name, Worker};
 
