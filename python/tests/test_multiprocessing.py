@@ -274,3 +274,26 @@ def test_values_round_trip():
     np.testing.assert_array_equal(out["a"], values["a"])
     assert out["b"] == values["b"]
     np.testing.assert_array_equal(out["c"], values["c"])
+
+
+def grow(b):
+    return b + b"x" * 4096
+
+
+def test_chains_run_fused_and_results_stay_in_workers():
+    """A linear chain of tasks runs in one worker as one call: its intermediate
+    results never leave the worker, not even to be kept there (taskloom's
+    fusion, which Dask's ``optimize_graph`` fuse does in Python). Results only other
+    tasks need stay in the worker that made them: only the target crosses."""
+    dsk = {("g", 0): b""}
+    for i in range(1, 50):
+        dsk[("g", i)] = (grow, ("g", i - 1))
+    out = get(dsk, ("g", 49), num_workers=2)
+    assert len(out) == 49 * 4096
+    traffic = pool(2).traffic()
+    # Every link's result was made (counted in produced), none was kept or sent back
+    # but the last.
+    assert traffic["produced"] >= 49 * 4096 * 49 // 2
+    assert traffic["kept"] == 0
+    assert traffic["to_parent"] < 2 * 49 * 4096
+    assert traffic["moved"] == 0
