@@ -164,6 +164,7 @@ impl Callback for DaskCallbacks {
                 .map(|v| v.bind(py).clone());
             let worker = match event.worker {
                 Worker::Thread(n) => Some(n),
+                Worker::Process { index, .. } => Some(index),
                 _ => None,
             };
             self.run

@@ -8,36 +8,29 @@
 //! be entered by one thread at a time, hence the copy per call (cheap: contexts are
 //! immutable maps underneath, so a copy shares them).
 
-use pyo3::ffi;
-use pyo3::prelude::*;
+//!
+//! Through `contextvars`' Python API (`copy_context`, `Context.copy`, `Context.run`)
+//! rather than the C functions behind it, which are not in the stable ABI the wheel
+//! is built for.
 
-/// The context of the calling thread, copied.
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+/// The context of the calling thread, copied (`contextvars.copy_context()`).
 pub(crate) fn copy_current(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    // SAFETY: attached to the interpreter (`py`); `PyContext_CopyCurrent` returns a
-    // new reference or NULL with an exception set, which `from_owned_ptr_or_err` takes.
-    unsafe { Ok(Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent())?.unbind()) }
+    static COPY_CONTEXT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let copy_context = COPY_CONTEXT.import(py, "contextvars", "copy_context")?;
+    Ok(copy_context.call0()?.unbind())
 }
 
-/// Calls `f` inside a fresh copy of `context` (a `contextvars.Context`).
-pub(crate) fn run_in_copy<'py, R>(
+/// Calls `f(arg)` inside a fresh copy of `context` (a `contextvars.Context`).
+pub(crate) fn run_in_copy<'py>(
     context: &Bound<'py, PyAny>,
-    f: impl FnOnce() -> PyResult<R>,
-) -> PyResult<R> {
+    f: &Bound<'py, PyAny>,
+    arg: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = context.py();
-    // SAFETY: attached (`py`). `PyContext_Copy` takes a context (callers pass the one
-    // from `copy_current`) and returns a new reference or NULL with an exception set.
-    // The copy is entered and exited on this thread, around `f` only, and kept alive
-    // by `copy` until after the exit.
-    unsafe {
-        let copy = Bound::from_owned_ptr_or_err(py, ffi::PyContext_Copy(context.as_ptr()))?;
-        if ffi::PyContext_Enter(copy.as_ptr()) != 0 {
-            return Err(PyErr::fetch(py));
-        }
-        let result = f();
-        if ffi::PyContext_Exit(copy.as_ptr()) != 0 {
-            // Only fails for a context not entered here; keep the task's own outcome.
-            drop(PyErr::take(py));
-        }
-        result
-    }
+    let copy = context.call_method0(intern!(py, "copy"))?;
+    copy.call_method1(intern!(py, "run"), (f, arg))
 }

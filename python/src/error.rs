@@ -10,7 +10,8 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use taskloom::GraphError;
-use taskloom::{ComputeError, ConfigError};
+use taskloom::remote::Raised;
+use taskloom::{ComputeError, ConfigError, TaskErrorKind};
 
 use crate::exit::Exiting;
 use crate::wait::Stopped;
@@ -21,6 +22,8 @@ create_exception!(
     PyRuntimeError,
     "taskloom could not run the graph for a reason of its own (not a task's exception)."
 );
+
+pyo3::import_exception!(pickle, PicklingError);
 
 /// Why `get` failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,17 @@ pub(crate) enum GetError {
         key: String,
         /// The value's type.
         type_name: String,
+    },
+    /// A task of the process scheduler or the cluster cannot be pickled
+    /// (`pickle.PicklingError`, naming the key; the pickler's exception is its cause).
+    #[error("cannot pickle task {key}: {error}")]
+    Unpicklable {
+        /// The task's key, as `str` shows it.
+        key: String,
+        /// The pickler's exception, in one line.
+        error: String,
+        /// The pickler's exception.
+        source: PyErr,
     },
     /// Python raised while the graph was read.
     #[error(transparent)]
@@ -76,9 +90,16 @@ impl GetError {
     /// else as [`GetError::Compute`].
     pub(crate) fn computation(py: Python<'_>, error: ComputeError) -> Self {
         let python = match &error {
-            ComputeError::Task { error: task, .. } => std::error::Error::source(task)
-                .and_then(|e| e.downcast_ref::<PyErr>())
-                .map(|e| e.clone_ref(py)),
+            ComputeError::Task { error: task, .. } => {
+                let source = std::error::Error::source(task);
+                match source.and_then(|e| e.downcast_ref::<Raised>()) {
+                    // A worker process's exception, pickled there.
+                    Some(raised) => Some(crate::remote::exception(py, raised)),
+                    None => source
+                        .and_then(|e| e.downcast_ref::<PyErr>())
+                        .map(|e| e.clone_ref(py)),
+                }
+            }
             _ => None,
         };
         match python {
@@ -109,6 +130,16 @@ impl From<GetError> for PyErr {
                 taskloom::cache::CacheError::Exposed { .. }
                 | taskloom::cache::CacheError::NotOwner { .. },
             ) => pyo3::exceptions::PyPermissionError::new_err(e.to_string()),
+            GetError::Unpicklable { key, error, source } => Python::attach(|py| {
+                let e = PicklingError::new_err(format!("cannot pickle task {key}: {error}"));
+                e.set_cause(py, Some(source));
+                e
+            }),
+            GetError::Compute(ComputeError::Task { key, error })
+                if error.kind() == TaskErrorKind::Serialization =>
+            {
+                PicklingError::new_err(format!("task `{key}` {error}"))
+            }
             e => SchedulerError::new_err(e.to_string()),
         }
     }

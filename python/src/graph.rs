@@ -17,11 +17,13 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyType};
+use taskloom::remote::DynRemote;
 use taskloom::{AnyHandle, Graph, Request};
 
 use crate::callbacks::Stash;
 use crate::error::GetError;
 use crate::keys::KeyCoder;
+use crate::pickled;
 use crate::task::{Body, Call, Task, python_value};
 
 /// A Dask graph made ready for taskloom.
@@ -51,6 +53,9 @@ pub(crate) struct Settings {
     pub(crate) callbacks: bool,
     /// Whether every task is cached on disk (`get(..., cache="dir")`).
     pub(crate) disk_cache: bool,
+    /// The function that runs a node in a worker process, when the tasks run in
+    /// worker processes (`None`: in this one).
+    pub(crate) remote: Option<Arc<DynRemote>>,
 }
 
 /// Builds the graph of everything `keys` needs from `dsk`, reading keys that `dsk`
@@ -317,6 +322,26 @@ fn assemble(
             })?);
         }
         let index = graph.len();
+        if let (Kind::Call(callable), Some(remote)) = (&node.kind, &settings.remote) {
+            let py = callable.py();
+            let deps = node.deps.iter().map(|&d| nodes[d].key.clone().unbind());
+            let payload =
+                pickled::task(py, callable, deps).map_err(|error| GetError::Unpicklable {
+                    key: node.key.to_string(),
+                    error: pickled::describe(py, &error),
+                    source: error,
+                })?;
+            let key = coder.key(&node.key, at);
+            let handle = graph.add_dyn_remote(key.clone(), &inputs, remote, payload)?;
+            if handle.id().index() != index {
+                return Err(GetError::Internal("task ids are not dense".into()));
+            }
+            handles[at] = Some(handle);
+            rust_keys[at] = Some(key);
+            keys.push(node.key.clone().unbind());
+            data.push(false);
+            continue;
+        }
         let body = match &node.kind {
             Kind::Data(value) => Body::Constant(python_value(value.clone().unbind())),
             Kind::Alias => Body::Alias,

@@ -22,6 +22,11 @@
 //! - `pool`: the schedulers shared by all calls (one thread pool per worker count).
 //! - `wait`: drive the computation with the GIL released; Ctrl-C cancels it.
 //! - `callbacks`: Dask's `pretask` / `posttask`, from taskloom's callbacks.
+//! - `workers`: the process pool and the cluster whose workers are Python
+//!   interpreters (`taskloom.multiprocessing.get`, `taskloom.Cluster`); `remote`:
+//!   the one registered function that runs a pickled node in a worker, and the
+//!   worker's entry (`serve`); `pickled`: values between processes (pickle protocol
+//!   5, buffers out of band).
 //! - `exit`: the interpreter's exit waits for pool threads that are calling Python.
 //! - `cache`: `cache="dir"`, every task on taskloom's result cache, values pickled.
 //! - `error`: why `get` failed, as the Python exception Dask would raise.
@@ -36,10 +41,13 @@ mod exit;
 mod gil;
 mod graph;
 mod keys;
+mod pickled;
 mod picture;
 mod pool;
+mod remote;
 mod task;
 mod wait;
+mod workers;
 
 use std::sync::Arc;
 
@@ -50,6 +58,7 @@ use taskloom::{ComputeOptions, Output};
 use crate::callbacks::{CallbackError, DaskCallbacks};
 use crate::error::{GetError, SchedulerError};
 use crate::graph::{Built, Settings};
+use crate::workers::Workers;
 
 /// Computes `keys` of `dsk`, a dict of Dask task-spec nodes (`GraphNode`s).
 ///
@@ -65,8 +74,11 @@ use crate::graph::{Built, Settings};
 /// A task's exception is raised as it was raised; so is an exception of a callback or
 /// of a signal handler (Ctrl-C: `KeyboardInterrupt`), which also cancels the
 /// computation.
+///
+/// With `workers` (a [`Workers`]: a process pool or a cluster), every node runs in
+/// one of its worker processes instead, pickled (`threads` is then ignored).
 #[pyfunction]
-#[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None, disk_cache = None, report = None))]
+#[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None, disk_cache = None, report = None, workers = None))]
 fn compute(
     py: Python<'_>,
     dsk: &Bound<'_, PyDict>,
@@ -76,38 +88,77 @@ fn compute(
     callbacks: Option<Py<PyAny>>,
     disk_cache: Option<std::path::PathBuf>,
     report: Option<PyRef<'_, picture::Report>>,
+    workers: Option<&Bound<'_, Workers>>,
 ) -> PyResult<Py<PyAny>> {
-    let disk_cache = disk_cache
-        .map(taskloom::cache::Cache::open)
-        .transpose()
-        .map_err(GetError::from)?;
-    let report = report.map(|r| Arc::clone(&r.inner));
-    Ok(run(
-        py, dsk, keys, threads, cache, callbacks, disk_cache, report,
-    )?)
+    let on = match workers {
+        Some(w) => On::Workers(w.get().scheduler()?, w.get().traffic_callback()),
+        None => On::Threads(threads),
+    };
+    let extras = Extras {
+        disk_cache: disk_cache
+            .map(taskloom::cache::Cache::open)
+            .transpose()
+            .map_err(GetError::from)?,
+        report: report.map(|r| Arc::clone(&r.inner)),
+    };
+    Ok(run(py, dsk, keys, on, cache, callbacks, extras)?)
+}
+
+/// Where a computation's tasks run.
+enum On {
+    /// On this many threads of this process, or inline (`None`).
+    Threads(Option<usize>),
+    /// In worker processes, on this scheduler, telling the callback of its traffic.
+    Workers(taskloom::Scheduler, Arc<dyn taskloom::callbacks::Callback>),
+}
+
+/// What a computation may also do: cache results on disk (`cache="dir"`), record a
+/// report (`report=`).
+struct Extras {
+    disk_cache: Option<taskloom::cache::Cache>,
+    report: Option<Arc<taskloom::diagnostics::Report>>,
 }
 
 fn run(
     py: Python<'_>,
     dsk: &Bound<'_, PyDict>,
     keys: &Bound<'_, PyAny>,
-    threads: Option<usize>,
+    on: On,
     cache: Option<&Bound<'_, PyAny>>,
     callbacks: Option<Py<PyAny>>,
-    disk_cache: Option<taskloom::cache::Cache>,
-    report: Option<Arc<taskloom::diagnostics::Report>>,
+    extras: Extras,
 ) -> Result<Py<PyAny>, GetError> {
-    let scheduler = match threads {
-        Some(n) => pool::threads(n)?,
-        None => pool::inline(),
-    };
-    let settings = Settings {
-        context: match threads {
-            Some(_) => Some(Arc::new(context::copy_current(py)?)),
-            None => None,
-        },
-        callbacks: callbacks.is_some(),
-        disk_cache: disk_cache.is_some(),
+    let disk_cache = extras.disk_cache.is_some();
+    let mut options = ComputeOptions::new();
+    let (scheduler, settings) = match on {
+        On::Threads(threads) => (
+            match threads {
+                Some(n) => pool::threads(n)?,
+                None => pool::inline(),
+            },
+            Settings {
+                context: match threads {
+                    Some(_) => Some(Arc::new(context::copy_current(py)?)),
+                    None => None,
+                },
+                callbacks: callbacks.is_some(),
+                disk_cache,
+                remote: None,
+            },
+        ),
+        On::Workers(scheduler, traffic) => (
+            {
+                options = options.shared_callback(traffic);
+                scheduler
+            },
+            Settings {
+                // Another process has contexts of its own: none crosses.
+                context: None,
+                callbacks: callbacks.is_some(),
+                disk_cache,
+                remote: Some(remote::function()),
+            },
+        ),
     };
     let Built {
         graph,
@@ -117,8 +168,7 @@ fn run(
         stash,
     } = graph::build(dsk, keys, cache, &settings)?;
     let graph = Arc::new(graph);
-    let mut options = ComputeOptions::new();
-    if let Some(disk_cache) = disk_cache {
+    if let Some(disk_cache) = extras.disk_cache {
         options = options.cache(disk_cache);
     }
     let mut callback_error: Option<CallbackError> = None;
@@ -128,7 +178,7 @@ fn run(
         options = options.callback(forward);
         callback_error = Some(error);
     }
-    if let Some(report) = report {
+    if let Some(report) = extras.report {
         report.graph(&graph);
         options = options.shared_callback(report);
     }
@@ -143,9 +193,7 @@ fn run(
 /// The results in the shape Dask returns them: a value, or tuples for lists.
 fn to_python(py: Python<'_>, output: &Output) -> Result<Py<PyAny>, GetError> {
     match output {
-        Output::Value(value) => task::python_object(value)
-            .map(|object| object.clone_ref(py))
-            .ok_or_else(|| GetError::Internal("a result is not a Python object".into())),
+        Output::Value(value) => Ok(pickled::object(py, value)?.unbind()),
         Output::List(items) => {
             let items = items
                 .iter()
@@ -169,6 +217,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(exit::at_exit, m)?)?;
     m.add_function(wrap_pyfunction!(picture::picture, m)?)?;
     m.add_class::<picture::Report>()?;
+    m.add_function(wrap_pyfunction!(remote::serve, m)?)?;
+    m.add_class::<Workers>()?;
     m.add("SchedulerError", m.py().get_type::<SchedulerError>())?;
     Ok(())
 }

@@ -118,7 +118,7 @@ impl Call {
         }
         let node = self.node.bind(py);
         let result = match &self.context {
-            Some(context) => context::run_in_copy(context.bind(py), || node.call1((values,)))?,
+            Some(context) => context::run_in_copy(context.bind(py), node, values.as_any())?,
             None => node.call1((values,))?,
         };
         Ok(python_value(result.unbind()))

@@ -76,13 +76,15 @@ def get_sync(dsk, keys, cache=None, callbacks=None, report=None, **kwargs):
     )
 
 
-def _compute(dsk, keys, threads, cache, callbacks, report=None):
-    """The body of ``get`` and ``get_sync``, in the steps of ``dask.local.get_async``."""
+def _compute(dsk, keys, threads, cache, callbacks, report=None, workers=None):
+    """The body of every ``get``, in the steps of ``dask.local.get_async``: on
+    ``threads`` threads (``None``: inline), or in the processes of ``workers`` (a
+    ``taskloom._native.Workers``)."""
     if report is not None and not isinstance(report, _native.Report):
         # A file name: one report for this call, written whatever happens.
         native = _native.Report(None)
         try:
-            return _compute(dsk, keys, threads, cache, callbacks, native)
+            return _compute(dsk, keys, threads, cache, callbacks, native, workers)
         finally:
             native.save(os.fspath(report))
     native = active_report() if report is None else report
@@ -99,18 +101,26 @@ def _compute(dsk, keys, threads, cache, callbacks, report=None):
     with local_callbacks(callbacks) as active:
         if active:
             result = _compute_with_callbacks(
-                dsk, keys, threads, cache, active, disk_cache, native
+                dsk, keys, threads, cache, active, disk_cache, native, workers
             )
         else:
             result = _native.compute(
-                dsk, keys, threads=threads, cache=cache, disk_cache=disk_cache, report=native
+                dsk,
+                keys,
+                threads=threads,
+                cache=cache,
+                disk_cache=disk_cache,
+                report=native,
+                workers=workers,
             )
     if cache is not None:
         _put_results(keys, result, cache)
     return result
 
 
-def _compute_with_callbacks(dsk, keys, threads, cache, callbacks, disk_cache, report):
+def _compute_with_callbacks(
+    dsk, keys, threads, cache, callbacks, disk_cache, report, workers
+):
     """Computes with Dask's callbacks, called as ``get_async`` calls them.
 
     ``start`` for each callback in turn; if one raises, only those started hear
@@ -134,6 +144,7 @@ def _compute_with_callbacks(dsk, keys, threads, cache, callbacks, disk_cache, re
             callbacks=run,
             disk_cache=disk_cache,
             report=report,
+            workers=workers,
         )
         succeeded = True
     finally:

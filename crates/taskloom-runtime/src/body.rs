@@ -6,7 +6,8 @@
 //! runs tasks depends on what a task is, not on how graphs are built.
 //!
 //! A remote task is a blocking body that also carries a [`RemoteCall`]: the name of a
-//! registered function and how to move its values, as plain function pointers. The
+//! registered function and how to move its values, as plain function pointers (and,
+//! for an untyped function, the bytes of the task's own payload). The
 //! descriptor names no wire format (the registry fills the pointers in with its
 //! format's functions), so this module compiles whatever executors and formats the
 //! crate is built with. Executors whose workers are other processes interpret it;
@@ -74,14 +75,42 @@ pub(crate) type EncodeArg = fn(usize, &Value, &mut Vec<u8>) -> Result<(), TaskEr
 pub(crate) type EncodeAll = fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>;
 /// Decodes a remote function's result.
 pub(crate) type DecodeResult = fn(&[u8]) -> Result<Value, TaskError>;
+/// Encodes one value of an untyped remote function (an input or a result).
+pub(crate) type EncodeValue = fn(&Value, &mut Vec<u8>) -> Result<(), TaskError>;
+
+/// How a remote call's values move: by the registered function's serde types, or by
+/// the codec an untyped function was registered with.
+#[derive(Clone, Copy)]
+#[cfg_attr(
+    not(any(feature = "process", feature = "cluster")),
+    allow(
+        dead_code,
+        reason = "made by the registry and read by the executors with worker processes"
+    )
+)]
+pub(crate) enum Moves {
+    /// Typed arguments: each alone, or all at once as the argument tuple.
+    Typed {
+        encode_arg: EncodeArg,
+        encode_all: EncodeAll,
+        decode: DecodeResult,
+    },
+    /// Untyped values, each encoded alone by the function's codec.
+    Codec {
+        encode: EncodeValue,
+        decode: DecodeResult,
+    },
+}
 
 /// What an executor needs to run a task in another process: the function's name,
-/// how to encode the task's inputs and how to decode its result. Shared by every
-/// task that calls the same registered function.
+/// how to encode the task's inputs and how to decode its result, and the task's own
+/// payload, if its function takes one. Shared by every task that calls the same
+/// registered function, unless the task carries a payload (then it is the task's
+/// own).
 ///
-/// Encoding and decoding run the user's `Serialize` and `Deserialize` impls in the
-/// executor's own task (a pool's slot, a connection's driver): the methods turn a
-/// panic there into the task's
+/// Encoding and decoding run the user's `Serialize` and `Deserialize` impls (or an
+/// untyped function's codec) in the executor's own task (a pool's slot, a
+/// connection's driver): the methods turn a panic there into the task's
 /// [`TaskErrorKind::Serialization`](crate::TaskErrorKind::Serialization) error, so it
 /// can never take the executor down.
 #[cfg_attr(
@@ -93,9 +122,10 @@ pub(crate) type DecodeResult = fn(&[u8]) -> Result<Value, TaskError>;
 )]
 pub(crate) struct RemoteCall {
     pub(crate) name: Arc<str>,
-    encode_arg: EncodeArg,
-    encode_all: EncodeAll,
-    decode: DecodeResult,
+    moves: Moves,
+    /// Bytes the function receives with this task's inputs (an untyped function's
+    /// task: what to run, encoded by whoever built the graph).
+    payload: Option<Arc<[u8]>>,
 }
 
 impl fmt::Debug for RemoteCall {
@@ -112,20 +142,34 @@ impl fmt::Debug for RemoteCall {
     )
 )]
 impl RemoteCall {
-    /// The descriptor of the function registered as `name`, moving its values with
-    /// the given functions.
-    pub(crate) fn new(
-        name: Arc<str>,
-        encode_arg: EncodeArg,
-        encode_all: EncodeAll,
-        decode: DecodeResult,
-    ) -> Self {
+    /// The descriptor of the function registered as `name`, moving its values as
+    /// `moves` says, with no payload.
+    pub(crate) fn new(name: Arc<str>, moves: Moves) -> Self {
         RemoteCall {
             name,
-            encode_arg,
-            encode_all,
-            decode,
+            moves,
+            payload: None,
         }
+    }
+
+    /// The same call for one task that carries `payload`.
+    pub(crate) fn with_payload(&self, payload: Arc<[u8]>) -> Self {
+        RemoteCall {
+            name: Arc::clone(&self.name),
+            moves: self.moves,
+            payload: Some(payload),
+        }
+    }
+
+    /// The task's payload, if it has one.
+    pub(crate) fn payload(&self) -> Option<&[u8]> {
+        self.payload.as_deref()
+    }
+
+    /// Whether the inputs can cross all at once, as the argument tuple
+    /// ([`RemoteCall::encode_all`]); untyped functions take each input alone.
+    pub(crate) fn encodes_all(&self) -> bool {
+        matches!(self.moves, Moves::Typed { .. })
     }
 
     /// Encodes input `index`'s value into `out` (cleared first). Each input crosses
@@ -144,8 +188,9 @@ impl RemoteCall {
         out: &mut Vec<u8>,
     ) -> Result<(), TaskError> {
         out.clear();
-        unpanic("encoding its inputs", || {
-            (self.encode_arg)(index, input, out)
+        unpanic("encoding its inputs", || match self.moves {
+            Moves::Typed { encode_arg, .. } => encode_arg(index, input, out),
+            Moves::Codec { encode, .. } => encode(input, out),
         })
     }
 
@@ -153,10 +198,20 @@ impl RemoteCall {
     /// function's argument tuple: the cheaper form when no input is held by a worker.
     ///
     /// # Errors
-    /// As [`RemoteCall::encode_arg`].
+    /// As [`RemoteCall::encode_arg`]; a function that takes each input alone
+    /// ([`RemoteCall::encodes_all`] is `false`) is a
+    /// [`TaskErrorKind::TypeMismatch`](crate::TaskErrorKind::TypeMismatch).
     pub(crate) fn encode_all(&self, inputs: &[Value], out: &mut Vec<u8>) -> Result<(), TaskError> {
         out.clear();
-        unpanic("encoding its inputs", || (self.encode_all)(inputs, out))
+        match self.moves {
+            Moves::Typed { encode_all, .. } => {
+                unpanic("encoding its inputs", || encode_all(inputs, out))
+            }
+            Moves::Codec { .. } => Err(TaskError::new(
+                crate::error::TaskErrorKind::TypeMismatch,
+                "an untyped remote function takes its inputs one by one",
+            )),
+        }
     }
 
     /// Decodes the function's result.
@@ -165,6 +220,9 @@ impl RemoteCall {
     /// [`TaskErrorKind::Serialization`](crate::TaskErrorKind::Serialization) if the
     /// bytes do not decode or the result type's `Deserialize` panics.
     pub(crate) fn decode(&self, bytes: &[u8]) -> Result<Value, TaskError> {
-        unpanic("decoding its result", || (self.decode)(bytes))
+        let decode = match self.moves {
+            Moves::Typed { decode, .. } | Moves::Codec { decode, .. } => decode,
+        };
+        unpanic("decoding its result", || decode(bytes))
     }
 }

@@ -16,13 +16,13 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::place::{Home, Places, RemoteRef};
-use super::protocol::{Arg, Blob, Call, Outcome, Reply, Request, shorten};
+use super::protocol::{Arg, Blob, Call, Member, Outcome, Reply, Request, shorten};
 use super::report::Reporter;
 use super::resident::Moved;
 use super::{End, Transport};
 use crate::error::{TaskError, TaskErrorKind};
 use crate::executor::{Completion, Job, Scope, Worker, record_span};
-use crate::remote::format;
+use crate::remote::{Raised, format};
 use crate::value::Value;
 
 /// Bytes of a call besides its inputs, counted generously (frame header, varints).
@@ -98,7 +98,9 @@ pub(crate) async fn run<T: Transport>(
         let mut size = CALL_OVERHEAD;
         let mut calls = Vec::with_capacity(jobs.len());
         for (job, call) in jobs.iter().zip(&ranges) {
-            let func = job.body.remote.as_ref().map_or("", |s| &*s.name);
+            let spec = job.body.remote.as_deref();
+            let func = spec.map_or("", |s| &*s.name);
+            let payload = spec.and_then(|s| s.payload());
             let call_size = call.size + func.len() + CALL_OVERHEAD;
             if count > 0 && size + call_size > max {
                 break;
@@ -107,6 +109,7 @@ pub(crate) async fn run<T: Transport>(
             count += 1;
             calls.push(Call {
                 func,
+                payload: payload.map(Blob),
                 args: call
                     .args
                     .iter()
@@ -121,7 +124,7 @@ pub(crate) async fn run<T: Transport>(
                     .chain
                     .iter()
                     .flat_map(|c| c.members.iter())
-                    .map(|(member, _)| remote_name(&job.scope.graph, *member))
+                    .map(|(member, _)| remote_member(&job.scope.graph, *member))
                     .collect(),
             });
         }
@@ -247,11 +250,12 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
         let mut error = None;
         // No input held by a worker (always so without residency): all of them in
         // one tuple, the cheaper form to encode and decode.
-        let plain = !here.places.resident()
-            || job
-                .inputs
-                .iter()
-                .all(|v| !v.is::<RemoteRef>() && !v.is::<Moved>());
+        let plain = spec.encodes_all()
+            && (!here.places.resident()
+                || job
+                    .inputs
+                    .iter()
+                    .all(|v| !v.is::<RemoteRef>() && !v.is::<Moved>()));
         if plain {
             match spec.encode_all(&job.inputs, &mut scratch) {
                 Ok(()) => {
@@ -294,7 +298,18 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
                 }
             }
         }
-        let size = args.len() - start + 10 * at.len();
+        // Payloads cross in the call too: the task's own and its chain members'.
+        let payloads: usize = spec.payload().map_or(0, <[u8]>::len)
+            + job
+                .chain
+                .iter()
+                .flat_map(|c| c.members.iter())
+                .map(|(member, _)| {
+                    let m = remote_member(&job.scope.graph, *member);
+                    m.func.len() + m.payload.map_or(0, |p| p.0.len()) + 10
+                })
+                .sum::<usize>();
+        let size = args.len() - start + 10 * at.len() + payloads;
         let error = error.or_else(|| {
             (size + spec.name.len() + CALL_OVERHEAD > max).then(|| {
                 TaskError::new(
@@ -472,15 +487,19 @@ impl Answered {
     }
 }
 
-/// The registered name of remote task `task` ("" if it is not one: a chain member
-/// always is).
-fn remote_name(
+/// The registered name and payload of remote task `task` as a chain member ("" if
+/// it is not one: a chain member always is).
+fn remote_member(
     graph: &taskloom_core::Graph<crate::body::TaskBody>,
     task: taskloom_core::TaskId,
-) -> &str {
-    match graph.payload(task) {
-        crate::body::TaskBody::Blocking(b) => b.remote.as_ref().map_or("", |s| &*s.name),
-        crate::body::TaskBody::Async(_) => "",
+) -> Member<'_> {
+    let spec = match graph.payload(task) {
+        crate::body::TaskBody::Blocking(b) => b.remote.as_deref(),
+        crate::body::TaskBody::Async(_) => None,
+    };
+    Member {
+        func: spec.map_or("", |s| &*s.name),
+        payload: spec.and_then(|s| s.payload()).map(Blob),
     }
 }
 
@@ -569,6 +588,9 @@ fn answer(
             ))
         }
         Outcome::Failed(m) => Err(TaskError::new(TaskErrorKind::Failed, m)),
+        Outcome::Raised { message, detail } => {
+            Err(TaskError::failed(Raised::new(message, detail.0.to_vec())))
+        }
         Outcome::Panicked(m) => Err(TaskError::new(TaskErrorKind::Panicked, m)),
         Outcome::Serialization(m) => Err(TaskError::new(TaskErrorKind::Serialization, m)),
         Outcome::DropPanicked(m) => Err(TaskError::new(TaskErrorKind::DropPanicked, m)),

@@ -42,8 +42,9 @@ pub(crate) const MAGIC: u64 = u64::from_be_bytes(*b"tskloom\x01");
 /// Version of this protocol; both sides must agree (2: [`Outcome::DropPanicked`];
 /// 3: [`Reply::Retiring`] and heartbeats; 4: results held in workers: [`Arg`],
 /// [`Outcome::Kept`], [`Request::Fetch`], [`Request::Release`], and fused chains of
-/// remote calls: `Call::then`).
-pub(crate) const VERSION: u32 = 4;
+/// remote calls: `Call::then`; 5: untyped functions' payloads, `Call::payload` and
+/// [`Member`], and [`Outcome::Raised`]).
+pub(crate) const VERSION: u32 = 5;
 
 /// A heartbeat: an empty frame (a frame's length prefix of zero). No message encodes
 /// to zero bytes, so it is told apart without decoding.
@@ -80,6 +81,9 @@ pub(crate) struct Call<'a> {
     /// Name of the registered function.
     #[serde(borrow)]
     pub(crate) func: &'a str,
+    /// The task's payload, for an untyped function (what to run, encoded).
+    #[serde(borrow)]
+    pub(crate) payload: Option<Blob<'a>>,
     /// The inputs, in argument order.
     #[serde(borrow)]
     pub(crate) args: Vec<Arg<'a>>,
@@ -89,7 +93,18 @@ pub(crate) struct Call<'a> {
     /// A linear chain fused behind the call: these functions run after it, each on
     /// the one result before it, in the same call; the answer is the last one's.
     #[serde(borrow)]
-    pub(crate) then: Vec<&'a str>,
+    pub(crate) then: Vec<Member<'a>>,
+}
+
+/// A function of a fused chain, run on the result before it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Member<'a> {
+    /// Name of the registered function.
+    #[serde(borrow)]
+    pub(crate) func: &'a str,
+    /// The member task's payload, for an untyped function.
+    #[serde(borrow)]
+    pub(crate) payload: Option<Blob<'a>>,
 }
 
 /// One input of a call (or all of them).
@@ -162,6 +177,16 @@ pub(crate) enum Outcome<'a> {
     },
     /// The function returned `Err` (its message).
     Failed(#[serde(borrow)] &'a str),
+    /// The function returned `Err` with a
+    /// [`Raised`](crate::remote::Raised) error: its message and its bytes.
+    Raised {
+        /// The message.
+        #[serde(borrow)]
+        message: &'a str,
+        /// The bytes the function encoded its failure into.
+        #[serde(borrow)]
+        detail: Blob<'a>,
+    },
     /// The function panicked (the panic message).
     Panicked(#[serde(borrow)] &'a str),
     /// Inputs that would not decode or a result that would not encode.

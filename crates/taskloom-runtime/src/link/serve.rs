@@ -35,7 +35,7 @@ use smallvec::SmallVec;
 
 use super::protocol::{self, Arg, Blob, Call, Outcome, Reply, Request};
 use crate::error::{TaskError, TaskErrorKind};
-use crate::remote::{Registry, Served, drop_guarded};
+use crate::remote::{Raised, Registry, Served, drop_guarded};
 use crate::value::Value;
 
 /// Results smaller than this (encoded) go back to the executor even when they may
@@ -295,7 +295,13 @@ pub(crate) fn serve(
                 Err(CallError::Unknown(name)) => Outcome::Unknown(name),
                 Err(CallError::Task(e)) => {
                     message = e.message().to_owned();
+                    let raised =
+                        std::error::Error::source(e).and_then(|s| s.downcast_ref::<Raised>());
                     match e.kind() {
+                        TaskErrorKind::Failed if raised.is_some() => Outcome::Raised {
+                            message: &message,
+                            detail: Blob(raised.map_or(&[], Raised::detail)),
+                        },
                         TaskErrorKind::Panicked => Outcome::Panicked(&message),
                         TaskErrorKind::Serialization => Outcome::Serialization(&message),
                         TaskErrorKind::DropPanicked => Outcome::DropPanicked(&message),
@@ -395,7 +401,7 @@ fn run_call<'r, 'c>(
         }
     }
     let refs: SmallVec<[&Value; 8]> = inputs.iter().collect();
-    let mut result = served.call(&refs);
+    let mut result = served.call(call.payload.map(|p| p.0), &refs);
     drop(refs);
     // The task's own error comes first; then whatever dropping its inputs says.
     let dropped = drop_guarded(inputs, "one of its inputs");
@@ -408,15 +414,15 @@ fn run_call<'r, 'c>(
     };
     let mut members = 1;
     let mut chain_bytes = 0;
-    for name in &call.then {
+    for member in &call.then {
         let Ok(previous) = result else { break };
         members += 1;
-        let Some(next) = registry.served(name) else {
+        let Some(next) = registry.served(member.func) else {
             let _ = drop_guarded(previous, "its input");
-            return (members, chain_bytes, Err(CallError::Unknown(name)));
+            return (members, chain_bytes, Err(CallError::Unknown(member.func)));
         };
         chain_bytes += served.size_of(&previous).unwrap_or(0);
-        result = next.call(&[&previous]);
+        result = next.call(member.payload.map(|p| p.0), &[&previous]);
         if let Err(e) = drop_guarded(previous, "its input") {
             // The member before this one is to blame: report the chain as ending
             // there, with this member's result thrown away.

@@ -22,8 +22,13 @@
 //!
 //! - `registry`: [`Registry`] and [`Remote`] (the parent's side: a typed handle on a
 //!   name) and `Served` (a worker's side: how it decodes, calls and encodes);
+//!   [`Registry::register_dyn`] registers an untyped function whose values move by
+//!   a [`Codec`] of its own, each task with a payload of its own: how a binding to
+//!   another language (the Python package) runs that language's tasks in worker
+//!   processes on the same executors;
 //! - `args`: [`RemoteArgs`], how each argument shape moves between processes;
-//! - `graph`: [`Graph::add_remote`](crate::Graph::add_remote). It sits here rather
+//! - `graph`: [`Graph::add_remote`](crate::Graph::add_remote) (and
+//!   [`Graph::add_dyn_remote`](crate::Graph::add_dyn_remote)). It sits here rather
 //!   than beside [`Graph::add`](crate::Graph::add) because it takes a [`Remote`]:
 //!   the graph API then knows nothing of registries, and whatever builds this module
 //!   (or leaves it out) takes the method with it;
@@ -46,5 +51,5 @@ pub use crate::link::worker::is_worker;
 pub use crate::link::{serve::held_here, worker::__write_raw_to_pool};
 
 pub use args::RemoteArgs;
-pub use registry::{RegisterError, Registry, Remote};
+pub use registry::{Codec, DynRemote, Raised, RegisterError, Registry, Remote};
 pub(crate) use registry::{Served, drop_guarded};

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::args::RemoteArgs;
 use super::format::{self, serialization_error};
-use crate::body::{BlockingFn, RemoteCall};
+use crate::body::{BlockingFn, Moves, RemoteCall};
 use crate::error::{BoxError, TaskError, TaskErrorKind};
 use crate::inputs::TaskFn;
 use crate::unwind::{discard, unpanic};
@@ -91,34 +91,75 @@ pub struct Registry {
     functions: HashMap<Arc<str>, Served>,
 }
 
+/// An untyped function body: the task's payload and its inputs' values.
+type DynFn = Arc<dyn Fn(&[u8], &[&Value]) -> Result<Value, TaskError> + Send + Sync>;
+
 /// A registered function, as a worker serves it: how to decode each argument, the
 /// function on values, and how to encode or measure its result.
 #[derive(Clone)]
 pub(crate) struct Served {
-    call: BlockingFn,
-    decode_arg: fn(usize, &[u8]) -> Result<Value, TaskError>,
-    decode_all: fn(&[u8]) -> Result<Vec<Value>, TaskError>,
+    call: Call,
+    decode: Decode,
     encode_result: fn(&Value, &mut Vec<u8>) -> Result<(), TaskError>,
     size_of: fn(&Value) -> Result<u64, TaskError>,
     /// Its argument and result types (`fn((i64,)) -> i64`), for the fingerprint.
     signature: &'static str,
 }
 
+/// How a served function's arguments decode.
+#[derive(Clone, Copy)]
+enum Decode {
+    /// By their serde types: one (by its position) or all at once.
+    Typed {
+        arg: fn(usize, &[u8]) -> Result<Value, TaskError>,
+        all: fn(&[u8]) -> Result<Vec<Value>, TaskError>,
+    },
+    /// By an untyped function's codec, each alone.
+    Codec(fn(&[u8]) -> Result<Value, TaskError>),
+}
+
+/// A served function's body.
+#[derive(Clone)]
+enum Call {
+    /// A typed function: its inputs alone.
+    Typed(BlockingFn),
+    /// An untyped function: the task's payload, then its inputs.
+    Dyn(DynFn),
+}
+
 impl Served {
     /// Decodes argument `index` from `bytes`, a panic in `Deserialize` included.
     pub(crate) fn decode_arg(&self, index: usize, bytes: &[u8]) -> Result<Value, TaskError> {
-        unpanic("decoding its inputs", || (self.decode_arg)(index, bytes))
+        unpanic("decoding its inputs", || match self.decode {
+            Decode::Typed { arg, .. } => arg(index, bytes),
+            Decode::Codec(decode) => decode(bytes),
+        })
     }
 
     /// Decodes every argument at once (from [`RemoteCall::encode_all`]'s form).
     pub(crate) fn decode_all(&self, bytes: &[u8]) -> Result<Vec<Value>, TaskError> {
-        unpanic("decoding its inputs", || (self.decode_all)(bytes))
+        unpanic("decoding its inputs", || match self.decode {
+            Decode::Typed { all, .. } => all(bytes),
+            Decode::Codec(_) => Err(TaskError::new(
+                TaskErrorKind::TypeMismatch,
+                "an untyped remote function takes its inputs one by one",
+            )),
+        })
     }
 
-    /// Calls the function on its inputs; a panic is the task's
-    /// [`TaskErrorKind::Panicked`] error.
-    pub(crate) fn call(&self, inputs: &[&Value]) -> Result<Value, TaskError> {
-        catch_unwind(AssertUnwindSafe(|| (self.call)(inputs))).unwrap_or_else(|payload| {
+    /// Calls the function on its inputs (and the task's payload, if it has one: a
+    /// typed function has none); a panic is the task's [`TaskErrorKind::Panicked`]
+    /// error.
+    pub(crate) fn call(
+        &self,
+        payload: Option<&[u8]>,
+        inputs: &[&Value],
+    ) -> Result<Value, TaskError> {
+        catch_unwind(AssertUnwindSafe(|| match &self.call {
+            Call::Typed(f) => f(inputs),
+            Call::Dyn(f) => f(payload.unwrap_or_default(), inputs),
+        }))
+        .unwrap_or_else(|payload| {
             let error = TaskError::panicked(&*payload);
             discard(payload);
             Err(error)
@@ -148,6 +189,89 @@ pub(crate) fn drop_guarded<T>(thing: T, what: &str) -> Result<(), TaskError> {
             format!("{what} panicked when dropped: {}", panic.message()),
         )
     })
+}
+
+/// How the values of an untyped remote function move between processes (see
+/// [`Registry::register_dyn`]): plain functions, so that every process of the
+/// program has the same ones.
+#[derive(Clone, Copy, Debug)]
+pub struct Codec {
+    /// Appends the bytes of a value (an input or a result) to `out`.
+    pub encode: fn(&Value, &mut Vec<u8>) -> Result<(), TaskError>,
+    /// The value back from its bytes.
+    pub decode: fn(&[u8]) -> Result<Value, TaskError>,
+    /// How many bytes a result takes, without encoding it (an estimate will do: it
+    /// decides whether a result stays in its worker, and counts the bytes kept).
+    pub size_of: fn(&Value) -> Result<u64, TaskError>,
+}
+
+/// An untyped function registered with [`Registry::register_dyn`]; tasks call it
+/// with [`Graph::add_dyn_remote`](crate::Graph::add_dyn_remote), each with a payload
+/// of its own. Cheap to clone.
+#[derive(Clone)]
+pub struct DynRemote {
+    /// The descriptor every task calling it starts from.
+    pub(super) spec: Arc<RemoteCall>,
+    /// The function itself, for executors that run it in-process.
+    pub(super) f: DynFn,
+}
+
+impl fmt::Debug for DynRemote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DynRemote({})", self.spec.name)
+    }
+}
+
+impl DynRemote {
+    /// The name the function was registered under.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+/// A task's failure whose details cross the process boundary as bytes: an untyped
+/// function (see [`Registry::register_dyn`]) that fails with
+/// `TaskError::failed(Raised::new(message, detail))` in a worker fails its task in
+/// the parent with an equal `Raised` as the [`TaskError`]'s source, so the parent
+/// can rebuild the error as it was (another language's exception, with its
+/// traceback).
+///
+/// ```
+/// use taskloom::remote::Raised;
+/// use taskloom::TaskError;
+///
+/// let error = TaskError::failed(Raised::new("ValueError: 12345", b"...".to_vec()));
+/// let raised = std::error::Error::source(&error)
+///     .and_then(|e| e.downcast_ref::<Raised>())
+///     .expect("the source is the Raised error");
+/// assert_eq!(raised.detail(), b"...");
+/// assert_eq!(error.message(), "ValueError: 12345");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Raised {
+    message: String,
+    detail: Vec<u8>,
+}
+
+impl Raised {
+    /// An error saying `message`, with `detail` for the parent to decode.
+    pub fn new(message: impl Into<String>, detail: Vec<u8>) -> Self {
+        Raised {
+            message: message.into(),
+            detail,
+        }
+    }
+
+    /// The message, as shown in the task's error.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The bytes the function encoded its failure into.
+    pub fn detail(&self) -> &[u8] {
+        &self.detail
+    }
 }
 
 impl fmt::Debug for Registry {
@@ -211,6 +335,82 @@ impl Registry {
         self.insert::<Args, O>(name, local, signature)
     }
 
+    /// Registers an untyped function `f`, whose values move by `codec` instead of
+    /// serde: for values that Rust sees only as [`Value`]s (another language's
+    /// objects, in a binding). Each task calling it carries a payload of its own
+    /// (what to run, encoded by whoever built the graph: see
+    /// [`Graph::add_dyn_remote`](crate::Graph::add_dyn_remote)); `f` receives it with
+    /// the task's inputs, in order.
+    ///
+    /// A `f` that fails with a [`Raised`](super::Raised) error has that error's bytes
+    /// carried back to the parent as they are, in the task's error.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskloom::remote::{Codec, Registry};
+    /// use taskloom::{TaskError, TaskErrorKind, Value};
+    ///
+    /// fn encode(v: &Value, out: &mut Vec<u8>) -> Result<(), TaskError> {
+    ///     let n = v.downcast_ref::<u64>().ok_or_else(|| TaskError::new(TaskErrorKind::TypeMismatch, "not a u64"))?;
+    ///     out.extend_from_slice(&n.to_le_bytes());
+    ///     Ok(())
+    /// }
+    /// fn decode(b: &[u8]) -> Result<Value, TaskError> {
+    ///     let bytes = b.try_into().map_err(|_| TaskError::new(TaskErrorKind::Serialization, "not 8 bytes"))?;
+    ///     Ok(Arc::new(u64::from_le_bytes(bytes)))
+    /// }
+    /// fn size_of(_: &Value) -> Result<u64, TaskError> {
+    ///     Ok(8)
+    /// }
+    ///
+    /// let mut registry = Registry::new();
+    /// let codec = Codec { encode, decode, size_of };
+    /// // The payload says what to add to the sum of the inputs.
+    /// let add = registry.register_dyn("add", codec, |payload: &[u8], inputs: &[&Value]| {
+    ///     let extra = u64::from(payload.first().copied().unwrap_or(0));
+    ///     let sum: u64 = inputs.iter().filter_map(|v| v.downcast_ref::<u64>()).sum();
+    ///     Ok(Arc::new(sum + extra) as Value)
+    /// })?;
+    /// assert_eq!(add.name(), "add");
+    /// # Ok::<(), taskloom::remote::RegisterError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RegisterError::DuplicateFunction`] if the name is taken.
+    pub fn register_dyn<F>(
+        &mut self,
+        name: &str,
+        codec: Codec,
+        f: F,
+    ) -> Result<DynRemote, RegisterError>
+    where
+        F: Fn(&[u8], &[&Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
+    {
+        let name: Arc<str> = Arc::from(name);
+        if self.functions.contains_key(&name) {
+            return Err(RegisterError::DuplicateFunction(name.to_string()));
+        }
+        let f: DynFn = Arc::new(f);
+        let served = Served {
+            call: Call::Dyn(Arc::clone(&f)),
+            decode: Decode::Codec(codec.decode),
+            encode_result: codec.encode,
+            size_of: codec.size_of,
+            signature: "dyn",
+        };
+        self.functions.insert(Arc::clone(&name), served);
+        Ok(DynRemote {
+            spec: Arc::new(RemoteCall::new(
+                name,
+                Moves::Codec {
+                    encode: codec.encode,
+                    decode: codec.decode,
+                },
+            )),
+            f,
+        })
+    }
+
     fn insert<Args, O>(
         &mut self,
         name: &str,
@@ -226,9 +426,11 @@ impl Registry {
             return Err(RegisterError::DuplicateFunction(name.to_string()));
         }
         let served = Served {
-            call: Arc::clone(&local),
-            decode_arg: Args::decode_arg,
-            decode_all: Args::decode,
+            call: Call::Typed(Arc::clone(&local)),
+            decode: Decode::Typed {
+                arg: Args::decode_arg,
+                all: Args::decode,
+            },
             encode_result: encode_value::<O>,
             size_of: size_of_value::<O>,
             signature,
@@ -237,9 +439,11 @@ impl Registry {
         Ok(Remote {
             spec: Arc::new(RemoteCall::new(
                 name,
-                Args::encode_arg,
-                Args::encode,
-                decode_result::<O>,
+                Moves::Typed {
+                    encode_arg: Args::encode_arg,
+                    encode_all: Args::encode,
+                    decode: decode_result::<O>,
+                },
             )),
             local,
             _types: PhantomData,

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use taskloom::inputs::Many;
 use taskloom::process::ProcessPool;
-use taskloom::remote::{Registry, Remote};
+use taskloom::remote::{Codec, DynRemote, Raised, Registry, Remote};
+use taskloom::{TaskError, TaskErrorKind, Value};
 
 /// A value with some structure, to round-trip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +150,36 @@ pub(crate) struct Fns {
     /// Hangs (a minute) the first time it runs with a directory, writing its pid to
     /// `dir/hung`; afterwards returns its pid at once.
     pub(crate) hangs_once: Remote<(PathBuf,), u32>,
+    /// Untyped, values `Vec<u8>` by a codec of their own: its inputs one after the
+    /// other, then its payload.
+    pub(crate) cat: DynRemote,
+    /// Untyped: fails with a `Raised` error whose detail is its payload.
+    pub(crate) raise: DynRemote,
+}
+
+/// The untyped functions' codec: values are `Vec<u8>`, as their bytes.
+pub(crate) const BYTES: Codec = Codec {
+    encode: |v: &Value, out: &mut Vec<u8>| {
+        let bytes = v
+            .downcast_ref::<Vec<u8>>()
+            .ok_or_else(|| TaskError::new(TaskErrorKind::TypeMismatch, "not bytes"))?;
+        out.extend_from_slice(bytes);
+        Ok(())
+    },
+    decode: |b: &[u8]| Ok(std::sync::Arc::new(b.to_vec()) as Value),
+    size_of: |v: &Value| Ok(v.downcast_ref::<Vec<u8>>().map_or(0, Vec::len) as u64),
+};
+
+fn cat(payload: &[u8], inputs: &[&Value]) -> Result<Value, TaskError> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let bytes = input
+            .downcast_ref::<Vec<u8>>()
+            .ok_or_else(|| TaskError::new(TaskErrorKind::TypeMismatch, "not bytes"))?;
+        out.extend_from_slice(bytes);
+    }
+    out.extend_from_slice(payload);
+    Ok(std::sync::Arc::new(out))
 }
 
 /// A chunk of numbers, with the pid of the worker that made it.
@@ -303,6 +334,13 @@ pub(crate) fn registry() -> (Registry, Fns) {
                 std::process::id()
             })
             .unwrap(),
+        cat: r.register_dyn("cat", BYTES, cat).unwrap(),
+        raise: r
+            .register_dyn("raise", BYTES, |payload: &[u8], _: &[&Value]| {
+                Err(TaskError::failed(Raised::new("raised", payload.to_vec())))
+            })
+            .unwrap(),
+
         crash_once_a: r
             .register("crash_once_a", |dir: &PathBuf| crash_once(dir, "a"))
             .unwrap(),

@@ -19,6 +19,7 @@ mod retries;
 mod roundtrip;
 mod spans;
 mod timeouts;
+mod untyped;
 
 use functions::Fns;
 use taskloom::remote;
@@ -40,6 +41,7 @@ fn main() {
         spans::TESTS,
         resident::TESTS,
         timeouts::TESTS,
+        untyped::TESTS,
         &harness::tests(),
     ]
     .concat();

@@ -52,7 +52,7 @@ const N: u64 = 1000;
 
 /// The traffic each computation reported when it finished, and what its workers held.
 #[derive(Default)]
-struct Traffics(Mutex<Vec<Traffic>>, Mutex<Vec<Vec<WorkerHeld>>>);
+pub(crate) struct Traffics(Mutex<Vec<Traffic>>, Mutex<Vec<Vec<WorkerHeld>>>);
 
 impl Callback for Traffics {
     fn task_events(&self) -> bool {
@@ -70,7 +70,7 @@ impl Traffics {
         self.1.lock().unwrap().last().unwrap().clone()
     }
 
-    fn last(&self) -> Traffic {
+    pub(crate) fn last(&self) -> Traffic {
         *self.0.lock().unwrap().last().unwrap()
     }
 }

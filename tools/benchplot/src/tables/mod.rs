@@ -23,6 +23,7 @@ mod memory;
 mod order;
 mod overhead;
 mod pictures;
+mod processes;
 mod python;
 mod resident;
 
@@ -112,6 +113,7 @@ fn figures(root: &Path) -> Result<Vec<Figure>, Error> {
         memory::corpus(root)?,
         memory::slow_param(root)?,
         python::tables(root)?,
+        processes::tables(root)?,
         resident::figure(root)?,
         pictures::report_cost(root)?,
     ])
