@@ -78,6 +78,10 @@ use crate::workers::Workers;
 /// With `workers` (a [`Workers`]: a process pool or a cluster), every node runs in
 /// one of its worker processes instead, pickled (`threads` is then ignored).
 #[pyfunction]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one per keyword argument of the Python function"
+)]
 #[pyo3(signature = (dsk, keys, *, threads, cache = None, callbacks = None, disk_cache = None, report = None, workers = None))]
 fn compute(
     py: Python<'_>,

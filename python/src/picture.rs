@@ -62,6 +62,8 @@ pub(crate) fn picture(
     let settings = Settings {
         context: None,
         callbacks: false,
+        disk_cache: false,
+        remote: None,
     };
     let built = graph::build(dsk, keys, None, &settings).map_err(PyErr::from)?;
     let mut options = DotOptions::new()
