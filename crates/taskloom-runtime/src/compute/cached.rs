@@ -8,8 +8,8 @@
 //! the walk does not go below it; what only loaders needed is then culled by core's
 //! `State` like any unneeded task. The graph it runs has the same tasks, ids and keys
 //! (results come back as from the original); loaders replace the tasks found, and
-//! every other cached task stores its value from the worker that made it, right
-//! after making it.
+//! every other cached task stores its value as soon as it is made, encoded by the
+//! worker that made it and handed to the cache's writer.
 //!
 //! A loader whose entry turns out damaged (a flipped bit in the value, caught by its
 //! checksum) or gone (evicted meanwhile) recomputes its task where it is: a nested
@@ -27,7 +27,7 @@ use taskloom_core::{Graph as CoreGraph, Key, TaskId};
 use super::hooks::Hooks;
 use super::{Setup, run};
 use crate::body::{AsyncFnBox, BlockingFnBox, TaskBody};
-use crate::cache::{Cache, Caching, EntryKey, Noted, Problem, Report, Spec, StoreFailure};
+use crate::cache::{Cache, Caching, EntryKey, Noted, Problem, Report, Spec};
 use crate::callbacks::{CacheEvent, CacheEventKind, ComputationId};
 use crate::error::{ComputeError, TaskError, TaskErrorKind};
 use crate::executor::CurrentThread;
@@ -211,25 +211,11 @@ impl Entry {
         })
     }
 
-    /// Stores `value`; a failure is reported (a failed write once per computation)
-    /// and leaves the computation running.
+    /// Stores `value`: encoded here, written by the cache's writer (see
+    /// `cache::writer`); what becomes of it is reported.
     fn put(&self, value: &Value) {
-        match self.cache.store(&self.key, value, &*self.spec.codec) {
-            Ok(bytes) => self.report.note(Noted::Stored(self.task, bytes)),
-            Err(StoreFailure::Encode(why)) => self.report.note(Noted::NotStored(self.task, why)),
-            Err(StoreFailure::Write(error)) => {
-                if !self.report.unwritable_said() {
-                    tracing::warn!(
-                        dir = %self.cache.dir().display(),
-                        %error,
-                        "taskloom cache cannot write an entry; the computation goes on without \
-                         caching the entries that fail (said once per computation)"
-                    );
-                }
-                self.report
-                    .note(Noted::Unwritable(self.task, error.to_string()));
-            }
-        }
+        self.cache
+            .store(&self.key, value, &*self.spec.codec, self.task, &self.report);
     }
 }
 
@@ -254,8 +240,8 @@ fn storing(body: &TaskBody, entry: Arc<Entry>) -> TaskBody {
                 let entry = Arc::clone(&entry);
                 async move {
                     let value = made.await?;
-                    // Written on a blocking thread, and waited for: the task is done
-                    // when its entry is.
+                    // Encoded on a blocking thread, and waited for: the entry is the
+                    // value as it was made (the writer writes it later).
                     let stored = Value::clone(&value);
                     let _ = tokio::task::spawn_blocking(move || entry.put(&stored)).await;
                     Ok(value)

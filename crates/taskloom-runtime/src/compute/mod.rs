@@ -220,6 +220,12 @@ pub(crate) async fn run(
             Ok(()) => computation.drive(&*executor, &about.name).await,
             Err(e) => Err(e),
         };
+        // The cache's entries are written off the workers' path: done or failed, the
+        // computation returns once every entry it made is on disk.
+        #[cfg(feature = "cache")]
+        if let Some(report) = &computation.ledger.cache_report {
+            report.flushed().await;
+        }
         let result = result.and_then(|()| computation.ledger.tell_cache());
         let traffic = computation.ledger.scope.traffic.snapshot();
         if traffic != Traffic::default() {
