@@ -74,6 +74,10 @@ pub(crate) type EncodeArg = fn(usize, &Value, &mut Vec<u8>) -> Result<(), TaskEr
 pub(crate) type EncodeAll = fn(&[Value], &mut Vec<u8>) -> Result<(), TaskError>;
 /// Decodes a remote function's result.
 pub(crate) type DecodeResult = fn(&[u8]) -> Result<Value, TaskError>;
+/// What the parent does with a remote task's result as soon as it is decoded: the
+/// result cache stores it (a cached remote task's value comes back to the parent,
+/// whose cache directory it is written to).
+pub(crate) type OnResult = Arc<dyn Fn(&Value) + Send + Sync>;
 
 /// What an executor needs to run a task in another process: the function's name,
 /// how to encode the task's inputs and how to decode its result. Shared by every
@@ -96,6 +100,8 @@ pub(crate) struct RemoteCall {
     encode_arg: EncodeArg,
     encode_all: EncodeAll,
     decode: DecodeResult,
+    /// Called with the decoded result (`None`: nothing to do).
+    on_result: Option<OnResult>,
 }
 
 impl fmt::Debug for RemoteCall {
@@ -125,7 +131,25 @@ impl RemoteCall {
             encode_arg,
             encode_all,
             decode,
+            on_result: None,
         }
+    }
+
+    /// The same call, whose decoded result is also handed to `on_result`.
+    pub(crate) fn with_on_result(&self, on_result: OnResult) -> Self {
+        RemoteCall {
+            name: Arc::clone(&self.name),
+            encode_arg: self.encode_arg,
+            encode_all: self.encode_all,
+            decode: self.decode,
+            on_result: Some(on_result),
+        }
+    }
+
+    /// Whether its result must reach the parent (it has something to do there):
+    /// then it never stays in its worker, nor runs inside a chain but last.
+    pub(crate) fn wants_result(&self) -> bool {
+        self.on_result.is_some()
     }
 
     /// Encodes input `index`'s value into `out` (cleared first). Each input crosses
@@ -165,6 +189,10 @@ impl RemoteCall {
     /// [`TaskErrorKind::Serialization`](crate::TaskErrorKind::Serialization) if the
     /// bytes do not decode or the result type's `Deserialize` panics.
     pub(crate) fn decode(&self, bytes: &[u8]) -> Result<Value, TaskError> {
-        unpanic("decoding its result", || (self.decode)(bytes))
+        let value = unpanic("decoding its result", || (self.decode)(bytes))?;
+        if let Some(on_result) = &self.on_result {
+            on_result(&value);
+        }
+        Ok(value)
     }
 }

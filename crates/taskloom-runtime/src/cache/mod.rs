@@ -55,7 +55,8 @@
 //! halfway keeps what it finished: the worker that made a value encodes it, and a
 //! writer thread checksums and writes it while the worker goes on (`writer`; the
 //! writer holds a bounded amount, past which the makers write their own entries).
-//! `compute` returns once
+//! A remote task's value (process pool, cluster) comes back to this process to be
+//! stored, rather than staying in the worker that made it. `compute` returns once
 //! every entry it made is written; a process killed before then loses the entries
 //! not yet written, whose tasks run again next time.
 //!

@@ -8,8 +8,10 @@
 //! the walk does not go below it; what only loaders needed is then culled by core's
 //! `State` like any unneeded task. The graph it runs has the same tasks, ids and keys
 //! (results come back as from the original); loaders replace the tasks found, and
-//! every other cached task stores its value as soon as it is made, encoded by the
-//! worker that made it and handed to the cache's writer.
+//! every other cached task stores its value as soon as it is made: encoded by the
+//! worker that made it (handed to the cache's writer), or, for a remote task run in
+//! another process, by the parent as the value arrives (such a value comes back to
+//! the parent instead of staying in its worker, and ends any chain it is in).
 //!
 //! A loader whose entry turns out damaged (a flipped bit in the value, caught by its
 //! checksum) or gone (evicted meanwhile) recomputes its task where it is: a nested
@@ -224,13 +226,19 @@ fn storing(body: &TaskBody, entry: Arc<Entry>) -> TaskBody {
     match body {
         TaskBody::Blocking(b) => {
             let func = Arc::clone(&b.func);
+            // Run in another process (the process pool, the cluster), its value is
+            // stored by the parent as it arrives: see `RemoteCall::with_on_result`.
+            let remote = b.remote.as_ref().map(|call| {
+                let entry = Arc::clone(&entry);
+                Arc::new(call.with_on_result(Arc::new(move |value: &Value| entry.put(value))))
+            });
             TaskBody::Blocking(BlockingFnBox {
                 func: Arc::new(move |inputs: &[&Value]| {
                     let value = func(inputs)?;
                     entry.put(&value);
                     Ok(value)
                 }),
-                remote: b.remote.clone(),
+                remote,
             })
         }
         TaskBody::Async(a) => {
