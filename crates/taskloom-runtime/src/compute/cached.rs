@@ -15,9 +15,13 @@
 //!
 //! A loader whose entry turns out damaged (a flipped bit in the value, caught by its
 //! checksum) or gone (evicted meanwhile) recomputes its task where it is: a nested
-//! computation of that task alone, inline on the loader's thread, with the same
-//! cache (its inputs are loaded where their entries are sound). The damage is
-//! reported, and the value returned is always the recomputed one.
+//! computation of that task alone, with the same cache (its inputs are loaded where
+//! their entries are sound), while the loader's thread waits. On an executor's
+//! worker thread it runs right there; on a thread that runs a Tokio runtime's tasks
+//! (the loop's own, under `CurrentThread`) it runs on a thread and a runtime of its
+//! own, since its async tasks could never run on a runtime whose thread waits for
+//! them. The damage is reported, and the value returned is always the recomputed
+//! one.
 //!
 //! Nothing here runs for a computation without a cache, or without cached tasks.
 
@@ -27,12 +31,12 @@ use futures::FutureExt;
 use taskloom_core::{Graph as CoreGraph, Key, TaskId};
 
 use super::hooks::Hooks;
-use super::{Setup, run};
+use super::{Held, Setup, run};
 use crate::body::{AsyncFnBox, BlockingFnBox, TaskBody};
 use crate::cache::{Cache, Caching, EntryKey, Noted, Problem, Report, Spec};
 use crate::callbacks::{CacheEvent, CacheEventKind, ComputationId};
 use crate::error::{ComputeError, TaskError, TaskErrorKind};
-use crate::executor::CurrentThread;
+use crate::executor::{CurrentThread, running};
 use crate::graph::PerTask;
 use crate::options::ComputeOptions;
 use crate::size::Sizes;
@@ -279,16 +283,15 @@ fn loader(entry: Arc<Entry>, recompute: Arc<Recompute>) -> TaskBody {
 }
 
 impl Recompute {
-    /// Computes `task` alone, inline on this thread, with the cache.
+    /// Computes `task` alone, with the cache, blocking this thread until it is done.
     fn task(&self, task: TaskId, problem: &Problem) -> Result<Value, TaskError> {
-        let computed = futures::executor::block_on(run(
-            Arc::clone(&self.setup),
-            Arc::clone(&self.graph),
-            Arc::clone(&self.sizes),
-            self.per_task.clone(),
-            vec![task],
-            self.options.clone(),
-        ));
+        let computed = if tokio::runtime::Handle::try_current().is_ok() {
+            self.on_own_thread(task)
+        } else {
+            // A worker thread of an executor: the computation's runtime is free to
+            // run the recomputation's async tasks.
+            futures::executor::block_on(self.run(Arc::clone(&self.setup), task, None))
+        };
         match computed {
             Ok(mut held) => held.take(task).ok_or_else(|| {
                 TaskError::new(
@@ -309,6 +312,70 @@ impl Recompute {
                 ),
             )),
         }
+    }
+
+    /// The recomputation of `task` on `setup`, cancelled with `cancel`.
+    fn run(
+        &self,
+        setup: Arc<Setup>,
+        task: TaskId,
+        cancel: Option<tokio_util::sync::CancellationToken>,
+    ) -> impl Future<Output = Result<Held, ComputeError>> + Send + 'static {
+        let mut options = self.options.clone();
+        options.cancel = cancel;
+        run(
+            setup,
+            Arc::clone(&self.graph),
+            Arc::clone(&self.sizes),
+            self.per_task.clone(),
+            vec![task],
+            options,
+        )
+    }
+
+    /// The recomputation on a thread of its own, with a current-thread runtime of
+    /// its own for its async tasks, while this thread waits.
+    ///
+    /// This thread runs a Tokio runtime's tasks (the loader runs inline, under
+    /// `CurrentThread`): blocking it for a recomputation whose async tasks are
+    /// spawned on that runtime would wait forever on a current-thread runtime, whose
+    /// only thread this is. The recomputation is cancelled with the computation this
+    /// loader runs in (found here, on the loader's thread).
+    fn on_own_thread(&self, task: TaskId) -> Result<Held, ComputeError> {
+        let cancel = running::enclosing_token();
+        let setup = Arc::new(Setup {
+            executor: Arc::clone(&self.setup.executor),
+            chunksize: self.setup.chunksize,
+            max_async_tasks: self.setup.max_async_tasks,
+            runtime: None,
+        });
+        let computation = self.run(setup, task, cancel);
+        let recompute = move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    ComputeError::Protocol(format!(
+                        "no runtime could be made for a recomputation ({e})"
+                    ))
+                })?;
+            runtime.block_on(computation)
+        };
+        let joined = std::thread::Builder::new()
+            .name("taskloom-cache-recompute".into())
+            .spawn(recompute)
+            .map_err(|e| {
+                ComputeError::Protocol(format!(
+                    "no thread could be started for a recomputation ({e})"
+                ))
+            })?
+            .join();
+        joined.unwrap_or_else(|payload| {
+            Err(ComputeError::Protocol(format!(
+                "the recomputation's thread panicked: {}",
+                TaskError::panicked(&*payload).message()
+            )))
+        })
     }
 }
 
