@@ -14,10 +14,10 @@
 //! The checksum is there to catch damage (a torn write, a flipped bit, a page of
 //! zeros after a power loss), not forgery: whoever can write to the directory can
 //! write a matching checksum of any kind, which is why the directory must be
-//! private (see `dir`). So it is XXH3-64, not a cryptographic hash: it reads
-//! about ten times faster than BLAKE3 on one core (it runs for every entry
-//! written and every entry loaded, over all its bytes), and random damage slips
-//! past it once in 2^64. Keys stay BLAKE3 (`key`): they name entries, where a
+//! private (see `dir`). So it is XXH3-64, not a cryptographic hash: it reads five
+//! to seven times faster than BLAKE3 on one core (0.12 against 0.65 ms per MiB on
+//! the 2-core development machine; it runs for every entry written and every entry
+//! loaded, over all its bytes), and random damage slips past it once in 2^64. Keys stay BLAKE3 (`key`): they name entries, where a
 //! collision would be a wrong hit.
 //!
 //! Written to a temporary file of its own in the same directory, then renamed over
