@@ -818,6 +818,11 @@ impl Ledger {
     }
 
     /// Tells the callbacks that `task` (the last of completion `c`) ended.
+    ///
+    /// Inlined into every completion: without listeners it is one test, which a
+    /// call (as the crate's code-generation units happen to fall) would cost more
+    /// than.
+    #[inline]
     fn task_finished(
         &self,
         c: &Completion,
@@ -827,6 +832,16 @@ impl Ledger {
         if !self.hooks.listening() {
             return Ok(());
         }
+        self.tell_task_finished(c, task, error)
+    }
+
+    /// [`Ledger::task_finished`] with listeners: tells them.
+    fn tell_task_finished(
+        &self,
+        c: &Completion,
+        task: TaskId,
+        error: Option<&str>,
+    ) -> Result<(), ComputeError> {
         let tally = self.held.tally();
         self.hooks.task_finish(&TaskFinish {
             computation: self.scope.id,
