@@ -197,8 +197,6 @@ fn drain(store: &Arc<Store>) {
             queue = next;
             if waited.timed_out() && queue.jobs.is_empty() {
                 queue.running = false;
-                queue.spare = Vec::new();
-                queue.spare_bytes = 0;
                 return;
             }
         };

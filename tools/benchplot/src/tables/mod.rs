@@ -17,6 +17,7 @@
 //! files, when anything committed differs: a table edited by hand, or data measured
 //! again without regenerating.
 
+mod cache;
 mod cluster;
 mod memory;
 mod order;
@@ -109,6 +110,7 @@ fn figures(root: &Path) -> Result<Vec<Figure>, Error> {
         memory::slow_param(root)?,
         python::tables(root)?,
         resident::figure(root)?,
+        cache::figure(root)?,
     ])
 }
 
