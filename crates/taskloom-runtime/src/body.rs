@@ -102,6 +102,11 @@ pub(crate) enum Moves {
     },
 }
 
+/// What the parent does with a remote task's result as soon as it is decoded: the
+/// result cache stores it (a cached remote task's value comes back to the parent,
+/// whose cache directory it is written to).
+pub(crate) type OnResult = Arc<dyn Fn(&Value) + Send + Sync>;
+
 /// What an executor needs to run a task in another process: the function's name,
 /// how to encode the task's inputs and how to decode its result, and the task's own
 /// payload, if its function takes one. Shared by every task that calls the same
@@ -126,6 +131,8 @@ pub(crate) struct RemoteCall {
     /// Bytes the function receives with this task's inputs (an untyped function's
     /// task: what to run, encoded by whoever built the graph).
     payload: Option<Arc<[u8]>>,
+    /// Called with the decoded result (`None`: nothing to do).
+    on_result: Option<OnResult>,
 }
 
 impl fmt::Debug for RemoteCall {
@@ -149,6 +156,7 @@ impl RemoteCall {
             name,
             moves,
             payload: None,
+            on_result: None,
         }
     }
 
@@ -158,6 +166,7 @@ impl RemoteCall {
             name: Arc::clone(&self.name),
             moves: self.moves,
             payload: Some(payload),
+            on_result: self.on_result.clone(),
         }
     }
 
@@ -170,6 +179,22 @@ impl RemoteCall {
     /// ([`RemoteCall::encode_all`]); untyped functions take each input alone.
     pub(crate) fn encodes_all(&self) -> bool {
         matches!(self.moves, Moves::Typed { .. })
+    }
+
+    /// The same call, whose decoded result is also handed to `on_result`.
+    pub(crate) fn with_on_result(&self, on_result: OnResult) -> Self {
+        RemoteCall {
+            name: Arc::clone(&self.name),
+            moves: self.moves,
+            payload: self.payload.clone(),
+            on_result: Some(on_result),
+        }
+    }
+
+    /// Whether its result must reach the parent (it has something to do there):
+    /// then it never stays in its worker, nor runs inside a chain but last.
+    pub(crate) fn wants_result(&self) -> bool {
+        self.on_result.is_some()
     }
 
     /// Encodes input `index`'s value into `out` (cleared first). Each input crosses
@@ -223,6 +248,10 @@ impl RemoteCall {
         let decode = match self.moves {
             Moves::Typed { decode, .. } | Moves::Codec { decode, .. } => decode,
         };
-        unpanic("decoding its result", || decode(bytes))
+        let value = unpanic("decoding its result", || decode(bytes))?;
+        if let Some(on_result) = &self.on_result {
+            on_result(&value);
+        }
+        Ok(value)
     }
 }

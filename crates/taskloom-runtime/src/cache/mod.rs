@@ -51,8 +51,14 @@
 //! Before anything runs, the computation looks for entries from its targets down:
 //! a task whose entry is there is loaded instead of run, and what only it needed is
 //! not run at all (culled). A fully cached rerun loads its targets and nothing else.
-//! Tasks that run store their values from the worker that ran them, as they finish,
-//! so a computation killed halfway keeps what it finished.
+//! Tasks that run store their values as they finish, so a computation killed
+//! halfway keeps what it finished: the worker that made a value encodes it, and a
+//! writer thread checksums and writes it while the worker goes on (`writer`; the
+//! writer holds a bounded amount, past which the makers write their own entries).
+//! A remote task's value (process pool, cluster) comes back to this process to be
+//! stored, rather than staying in the worker that made it. `compute` returns once
+//! every entry it made is written; a process killed before then loses the entries
+//! not yet written, whose tasks run again next time.
 //!
 //! A damaged entry (truncated, a flipped bit, another file in its place) is caught
 //! by its checks when it is loaded, reported
@@ -70,7 +76,7 @@
 //! and a dozen other crates, and has no size limit or eviction. Here a key names its
 //! file, a write is a temporary file renamed into place (several processes sharing a
 //! directory never see half an entry), and the checks cost a header read and one
-//! BLAKE3 pass over the value.
+//! XXH3 pass over the value (a checksum against damage; see `entry`).
 //!
 //! # Safety
 //!
@@ -85,6 +91,7 @@
 //!
 //! - this file: [`Cache`], [`CacheError`];
 //! - `dir`: opening the directory safely; `store`: its size and LRU eviction;
+//!   `writer`: writing entries off the workers' path, within a bound;
 //!   `entry`: one entry's format, write and checked read; `key`: entry keys;
 //! - `spec`: [`Cached`], [`Codec`], [`Postcard`] and a graph's table of cached tasks;
 //! - `report`: what the cache did in one computation, for its callbacks.
@@ -97,10 +104,12 @@ mod key;
 mod report;
 mod spec;
 mod store;
+mod writer;
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use taskloom_core::TaskId;
 
 pub use spec::{Cached, Codec, Postcard};
 
@@ -170,23 +179,6 @@ pub struct Cache {
     store: Arc<Store>,
 }
 
-/// Why a value was not stored.
-pub(crate) enum StoreFailure {
-    /// The codec could not encode it.
-    Encode(String),
-    /// The entry could not be written.
-    Write(std::io::Error),
-}
-
-thread_local! {
-    /// Each thread's buffer for encoding values, kept between stores (up to 64 MiB)
-    /// so that large values do not pay for fresh pages each time.
-    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The most a thread's encoding buffer keeps between stores.
-const KEEP_BUFFER: usize = 64 << 20;
-
 impl Cache {
     /// Opens the cache in `dir`, creating it (and its missing parents) private to
     /// this user if it does not exist.
@@ -250,29 +242,41 @@ impl Cache {
         loaded
     }
 
-    /// Stores `value` as `key`'s entry with `codec`; the bytes written.
+    /// Stores `value` as `key`'s entry, task `task`'s, with `codec`: encodes it
+    /// here and hands the bytes to the writer (see `writer`); what becomes of it
+    /// is noted in `report`, which counts it until it is written.
     pub(crate) fn store(
         &self,
         key: &EntryKey,
         value: &Value,
         codec: &dyn Codec,
-    ) -> Result<u64, StoreFailure> {
-        BUFFER.with(|buffer| {
-            let mut buffer = buffer.borrow_mut();
-            buffer.clear();
-            let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                codec.encode(value, &mut buffer)
-            }));
-            let result = match encoded {
-                Ok(Ok(())) => self.store.write(key, &buffer).map_err(StoreFailure::Write),
-                Ok(Err(e)) => Err(StoreFailure::Encode(e.to_string())),
-                Err(_) => Err(StoreFailure::Encode("the codec panicked".into())),
-            };
-            if buffer.capacity() > KEEP_BUFFER {
-                *buffer = Vec::new();
-            }
-            result
-        })
+        task: TaskId,
+        report: &Arc<Report>,
+    ) {
+        let mut bytes = self.store.writer.buffer();
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            codec.encode(value, &mut bytes)
+        }));
+        let failed = match encoded {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the codec panicked".to_owned()),
+        };
+        if let Some(why) = failed {
+            self.store.writer.recycle(bytes);
+            report.note(Noted::NotStored(task, why));
+            return;
+        }
+        report.writing();
+        writer::submit(
+            &self.store,
+            writer::Job {
+                key: *key,
+                bytes,
+                task,
+                report: Arc::clone(report),
+            },
+        );
     }
 }
 

@@ -6,8 +6,12 @@
 //! A write that fails (a full disk, a read-only directory) leaves that entry out and
 //! the computation running; it is said once per computation, as a WARN event and one
 //! [`CacheEventKind::Unwritable`](crate::callbacks::CacheEventKind::Unwritable).
+//!
+//! It also counts the entries handed to the writer and not yet written, so that the
+//! computation can wait for them before it returns ([`Report::flushed`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use taskloom_core::TaskId;
@@ -36,6 +40,10 @@ pub(crate) struct Report {
     pub(crate) hits: AtomicU64,
     pub(crate) stored: AtomicU64,
     pub(crate) corrupt: AtomicU64,
+    /// Entries handed over for writing and not yet written.
+    writing: AtomicUsize,
+    /// Told when `writing` comes down to zero.
+    written: tokio::sync::Notify,
 }
 
 impl Report {
@@ -59,9 +67,46 @@ impl Report {
         self.pending.store(true, Ordering::Release);
     }
 
-    /// Whether a failed write was already said in this computation.
-    pub(crate) fn unwritable_said(&self) -> bool {
-        self.unwritable_said.load(Ordering::Relaxed)
+    /// One more entry to write (before it is handed over).
+    pub(super) fn writing(&self) {
+        self.writing.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How the write of `task`'s entry in `dir` went: noted, a failure said once
+    /// per computation; one fewer to wait for.
+    pub(super) fn wrote(&self, task: TaskId, written: std::io::Result<u64>, dir: &Path) {
+        match written {
+            Ok(bytes) => self.note(Noted::Stored(task, bytes)),
+            Err(error) => {
+                if !self.unwritable_said.load(Ordering::Relaxed) {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        %error,
+                        "taskloom cache cannot write an entry; the computation goes on without \
+                         caching the entries that fail (said once per computation)"
+                    );
+                }
+                self.note(Noted::Unwritable(task, error.to_string()));
+            }
+        }
+        if self.writing.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.written.notify_waiters();
+        }
+    }
+
+    /// Waits until every entry handed over is written (or said unwritable).
+    pub(crate) async fn flushed(&self) {
+        loop {
+            let written = self.written.notified();
+            let mut written = std::pin::pin!(written);
+            // Registered before the count is read: a last write between the two
+            // still wakes this.
+            written.as_mut().enable();
+            if self.writing.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            written.await;
+        }
     }
 
     /// What was noted since the last call (cheap when nothing was).

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use super::entry::{self, Problem};
 use super::key::EntryKey;
+use super::writer::Writer;
 
 /// Temporary files older than this are left over from a killed process.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
@@ -33,6 +34,8 @@ pub(super) struct Store {
     limit: AtomicU64,
     /// One eviction at a time in this process.
     evicting: Mutex<()>,
+    /// The writer thread's queue (see `writer`).
+    pub(super) writer: Writer,
 }
 
 impl Store {
@@ -44,6 +47,7 @@ impl Store {
             bytes: AtomicU64::new(0),
             limit: AtomicU64::new(0),
             evicting: Mutex::new(()),
+            writer: Writer::default(),
         };
         let entries = store.scan(true);
         store

@@ -8,14 +8,20 @@
 //! the walk does not go below it; what only loaders needed is then culled by core's
 //! `State` like any unneeded task. The graph it runs has the same tasks, ids and keys
 //! (results come back as from the original); loaders replace the tasks found, and
-//! every other cached task stores its value from the worker that made it, right
-//! after making it.
+//! every other cached task stores its value as soon as it is made: encoded by the
+//! worker that made it (handed to the cache's writer), or, for a remote task run in
+//! another process, by the parent as the value arrives (such a value comes back to
+//! the parent instead of staying in its worker, and ends any chain it is in).
 //!
 //! A loader whose entry turns out damaged (a flipped bit in the value, caught by its
 //! checksum) or gone (evicted meanwhile) recomputes its task where it is: a nested
-//! computation of that task alone, inline on the loader's thread, with the same
-//! cache (its inputs are loaded where their entries are sound). The damage is
-//! reported, and the value returned is always the recomputed one.
+//! computation of that task alone, with the same cache (its inputs are loaded where
+//! their entries are sound), while the loader's thread waits. On an executor's
+//! worker thread it runs right there; on a thread that runs a Tokio runtime's tasks
+//! (the loop's own, under `CurrentThread`) it runs on a thread and a runtime of its
+//! own, since its async tasks could never run on a runtime whose thread waits for
+//! them. The damage is reported, and the value returned is always the recomputed
+//! one.
 //!
 //! Nothing here runs for a computation without a cache, or without cached tasks.
 
@@ -25,12 +31,12 @@ use futures::FutureExt;
 use taskloom_core::{Graph as CoreGraph, Key, TaskId};
 
 use super::hooks::Hooks;
-use super::{Setup, run};
+use super::{Held, Setup, run};
 use crate::body::{AsyncFnBox, BlockingFnBox, TaskBody};
-use crate::cache::{Cache, Caching, EntryKey, Noted, Problem, Report, Spec, StoreFailure};
+use crate::cache::{Cache, Caching, EntryKey, Noted, Problem, Report, Spec};
 use crate::callbacks::{CacheEvent, CacheEventKind, ComputationId};
 use crate::error::{ComputeError, TaskError, TaskErrorKind};
-use crate::executor::CurrentThread;
+use crate::executor::{CurrentThread, running};
 use crate::graph::PerTask;
 use crate::options::ComputeOptions;
 use crate::size::Sizes;
@@ -211,25 +217,11 @@ impl Entry {
         })
     }
 
-    /// Stores `value`; a failure is reported (a failed write once per computation)
-    /// and leaves the computation running.
+    /// Stores `value`: encoded here, written by the cache's writer (see
+    /// `cache::writer`); what becomes of it is reported.
     fn put(&self, value: &Value) {
-        match self.cache.store(&self.key, value, &*self.spec.codec) {
-            Ok(bytes) => self.report.note(Noted::Stored(self.task, bytes)),
-            Err(StoreFailure::Encode(why)) => self.report.note(Noted::NotStored(self.task, why)),
-            Err(StoreFailure::Write(error)) => {
-                if !self.report.unwritable_said() {
-                    tracing::warn!(
-                        dir = %self.cache.dir().display(),
-                        %error,
-                        "taskloom cache cannot write an entry; the computation goes on without \
-                         caching the entries that fail (said once per computation)"
-                    );
-                }
-                self.report
-                    .note(Noted::Unwritable(self.task, error.to_string()));
-            }
-        }
+        self.cache
+            .store(&self.key, value, &*self.spec.codec, self.task, &self.report);
     }
 }
 
@@ -238,13 +230,19 @@ fn storing(body: &TaskBody, entry: Arc<Entry>) -> TaskBody {
     match body {
         TaskBody::Blocking(b) => {
             let func = Arc::clone(&b.func);
+            // Run in another process (the process pool, the cluster), its value is
+            // stored by the parent as it arrives: see `RemoteCall::with_on_result`.
+            let remote = b.remote.as_ref().map(|call| {
+                let entry = Arc::clone(&entry);
+                Arc::new(call.with_on_result(Arc::new(move |value: &Value| entry.put(value))))
+            });
             TaskBody::Blocking(BlockingFnBox {
                 func: Arc::new(move |inputs: &[&Value]| {
                     let value = func(inputs)?;
                     entry.put(&value);
                     Ok(value)
                 }),
-                remote: b.remote.clone(),
+                remote,
             })
         }
         TaskBody::Async(a) => {
@@ -254,8 +252,8 @@ fn storing(body: &TaskBody, entry: Arc<Entry>) -> TaskBody {
                 let entry = Arc::clone(&entry);
                 async move {
                     let value = made.await?;
-                    // Written on a blocking thread, and waited for: the task is done
-                    // when its entry is.
+                    // Encoded on a blocking thread, and waited for: the entry is the
+                    // value as it was made (the writer writes it later).
                     let stored = Value::clone(&value);
                     let _ = tokio::task::spawn_blocking(move || entry.put(&stored)).await;
                     Ok(value)
@@ -285,16 +283,15 @@ fn loader(entry: Arc<Entry>, recompute: Arc<Recompute>) -> TaskBody {
 }
 
 impl Recompute {
-    /// Computes `task` alone, inline on this thread, with the cache.
+    /// Computes `task` alone, with the cache, blocking this thread until it is done.
     fn task(&self, task: TaskId, problem: &Problem) -> Result<Value, TaskError> {
-        let computed = futures::executor::block_on(run(
-            Arc::clone(&self.setup),
-            Arc::clone(&self.graph),
-            Arc::clone(&self.sizes),
-            self.per_task.clone(),
-            vec![task],
-            self.options.clone(),
-        ));
+        let computed = if tokio::runtime::Handle::try_current().is_ok() {
+            self.on_own_thread(task)
+        } else {
+            // A worker thread of an executor: the computation's runtime is free to
+            // run the recomputation's async tasks.
+            futures::executor::block_on(self.run(Arc::clone(&self.setup), task, None))
+        };
         match computed {
             Ok(mut held) => held.take(task).ok_or_else(|| {
                 TaskError::new(
@@ -315,6 +312,70 @@ impl Recompute {
                 ),
             )),
         }
+    }
+
+    /// The recomputation of `task` on `setup`, cancelled with `cancel`.
+    fn run(
+        &self,
+        setup: Arc<Setup>,
+        task: TaskId,
+        cancel: Option<tokio_util::sync::CancellationToken>,
+    ) -> impl Future<Output = Result<Held, ComputeError>> + Send + 'static {
+        let mut options = self.options.clone();
+        options.cancel = cancel;
+        run(
+            setup,
+            Arc::clone(&self.graph),
+            Arc::clone(&self.sizes),
+            self.per_task.clone(),
+            vec![task],
+            options,
+        )
+    }
+
+    /// The recomputation on a thread of its own, with a current-thread runtime of
+    /// its own for its async tasks, while this thread waits.
+    ///
+    /// This thread runs a Tokio runtime's tasks (the loader runs inline, under
+    /// `CurrentThread`): blocking it for a recomputation whose async tasks are
+    /// spawned on that runtime would wait forever on a current-thread runtime, whose
+    /// only thread this is. The recomputation is cancelled with the computation this
+    /// loader runs in (found here, on the loader's thread).
+    fn on_own_thread(&self, task: TaskId) -> Result<Held, ComputeError> {
+        let cancel = running::enclosing_token();
+        let setup = Arc::new(Setup {
+            executor: Arc::clone(&self.setup.executor),
+            chunksize: self.setup.chunksize,
+            max_async_tasks: self.setup.max_async_tasks,
+            runtime: None,
+        });
+        let computation = self.run(setup, task, cancel);
+        let recompute = move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    ComputeError::Protocol(format!(
+                        "no runtime could be made for a recomputation ({e})"
+                    ))
+                })?;
+            runtime.block_on(computation)
+        };
+        let joined = std::thread::Builder::new()
+            .name("taskloom-cache-recompute".into())
+            .spawn(recompute)
+            .map_err(|e| {
+                ComputeError::Protocol(format!(
+                    "no thread could be started for a recomputation ({e})"
+                ))
+            })?
+            .join();
+        joined.unwrap_or_else(|payload| {
+            Err(ComputeError::Protocol(format!(
+                "the recomputation's thread panicked: {}",
+                TaskError::panicked(&*payload).message()
+            )))
+        })
     }
 }
 

@@ -239,12 +239,23 @@ impl Dispatcher {
 /// The linear chain that follows `task`: each next member is the only dependent of
 /// the one before and needs nothing else (core's fusion rule), and runs where `task`
 /// runs: in this process for a local `task`, in a worker process for a `remote` one
-/// (every member remote too: the worker runs the chain as one call). Those run on
-/// the same worker right after `task`.
+/// (every member remote too: the worker runs the chain as one call, and answers
+/// with the last member's result, so a remote task whose result the parent needs
+/// ends its chain). Those run on the same worker right after `task`.
 fn chain_after(ledger: &Ledger, task: TaskId, remote: bool) -> Option<Box<Chain>> {
     let mut members = Vec::new();
     let mut last = task;
+    // A remote chain answers with its last member's result only: a member whose
+    // result the parent needs (to cache it) ends the chain.
+    let wanted = |t: TaskId| {
+        remote
+            && matches!(ledger.graph.payload(t),
+                TaskBody::Blocking(b) if b.remote.as_ref().is_some_and(|r| r.wants_result()))
+    };
     while let Some(next) = ledger.state.linear_successor(last) {
+        if wanted(last) {
+            break;
+        }
         match ledger.graph.payload(next) {
             TaskBody::Blocking(b) if b.remote.is_some() == remote => {
                 members.push((next, task_span(Some(&ledger.span), &ledger.scope, next)));

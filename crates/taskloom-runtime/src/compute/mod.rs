@@ -220,6 +220,12 @@ pub(crate) async fn run(
             Ok(()) => computation.drive(&*executor, &about.name).await,
             Err(e) => Err(e),
         };
+        // The cache's entries are written off the workers' path: done or failed, the
+        // computation returns once every entry it made is on disk.
+        #[cfg(feature = "cache")]
+        if let Some(report) = &computation.ledger.cache_report {
+            report.flushed().await;
+        }
         let result = result.and_then(|()| computation.ledger.tell_cache());
         let traffic = computation.ledger.scope.traffic.snapshot();
         if traffic != Traffic::default() {
@@ -812,6 +818,11 @@ impl Ledger {
     }
 
     /// Tells the callbacks that `task` (the last of completion `c`) ended.
+    ///
+    /// Inlined into every completion: without listeners it is one test, which a
+    /// call (as the crate's code-generation units happen to fall) would cost more
+    /// than.
+    #[inline]
     fn task_finished(
         &self,
         c: &Completion,
@@ -821,6 +832,16 @@ impl Ledger {
         if !self.hooks.listening() {
             return Ok(());
         }
+        self.tell_task_finished(c, task, error)
+    }
+
+    /// [`Ledger::task_finished`] with listeners: tells them.
+    fn tell_task_finished(
+        &self,
+        c: &Completion,
+        task: TaskId,
+        error: Option<&str>,
+    ) -> Result<(), ComputeError> {
         let tally = self.held.tally();
         self.hooks.task_finish(&TaskFinish {
             computation: self.scope.id,

@@ -81,15 +81,26 @@ impl Scope {
     }
 
     /// Whether `task`'s result may stay in the worker that made it: it is a remote
-    /// task, not a target, and every task that takes it is a remote task too (a
-    /// local or async one needs the value in the parent). O(tasks + edges) on the
+    /// task, not a target, whose result the parent has nothing to do with (a cached
+    /// task's is stored by the parent), and every task that takes it is a remote task
+    /// too (a local or async one needs the value in the parent). O(tasks + edges) on the
     /// first call, O(1) after.
     pub(crate) fn stays(&self, task: TaskId) -> bool {
         let stays = self.stays.get_or_init(|| {
             let remote = |t: TaskId| {
                 matches!(self.graph.payload(t), TaskBody::Blocking(b) if b.remote.is_some())
             };
-            let mut stays: Vec<bool> = self.graph.ids().map(remote).collect();
+            // A result the parent does something with (the cache stores it) comes
+            // back to the parent.
+            let wanted = |t: TaskId| {
+                matches!(self.graph.payload(t),
+                    TaskBody::Blocking(b) if b.remote.as_ref().is_some_and(|r| r.wants_result()))
+            };
+            let mut stays: Vec<bool> = self
+                .graph
+                .ids()
+                .map(|t| remote(t) && !wanted(t))
+                .collect();
             for t in self.graph.ids() {
                 if !remote(t) {
                     for d in self.graph.deps(t) {

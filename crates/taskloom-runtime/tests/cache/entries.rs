@@ -22,6 +22,10 @@ pub(crate) const TESTS: &[crate::Test] = &[
         truncation_and_bit_flips_are_detected_reported_and_recomputed,
     ),
     (
+        "entries::a_damaged_entry_above_async_tasks_is_recomputed_on_a_current_thread_runtime",
+        a_damaged_entry_above_async_tasks_is_recomputed_on_a_current_thread_runtime,
+    ),
+    (
         "entries::eviction_keeps_the_entries_within_the_limit",
         eviction_keeps_the_entries_within_the_limit,
     ),
@@ -185,6 +189,61 @@ fn truncation_and_bit_flips_are_detected_reported_and_recomputed(_: &()) {
         (value, events.keys("hit")),
         (expected("lit"), vec!["c".to_owned()])
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn a_damaged_entry_above_async_tasks_is_recomputed_on_a_current_thread_runtime(_: &()) {
+    // `CurrentThread` on a current-thread runtime: `c`'s loader runs on the
+    // runtime's only thread. `c`'s value is damaged and `b`'s entry gone, so the
+    // recomputation of `c` must run `b`, an async task, while the loader waits for
+    // it: on that same thread it could never run.
+    let dir = scratch("current");
+    let cache = Cache::open(&dir).unwrap();
+    let runs = Runs::default();
+    let (g, c) = chain(&runs, "v1", "lit");
+    let compute = move |events: &Events| {
+        let options = ComputeOptions::new()
+            .cache(cache.clone())
+            .callback(events.clone());
+        let current = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        current.block_on(Scheduler::current_thread().compute_with(&g, &c, options))
+    };
+    assert_eq!(compute(&Events::default()).unwrap(), expected("lit"));
+    assert_eq!(runs.take(), ["a", "b", "c"]);
+    let c_file = entry_with(&dir, b"|b|c");
+    let mut bytes = std::fs::read(&c_file).unwrap();
+    let middle = bytes.len() - 100;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&c_file, &bytes).unwrap();
+    std::fs::remove_file(entry_with(&dir, b"lit|b")).unwrap();
+
+    // On a thread of its own, so that a hang fails here, by name.
+    let (done, finished) = std::sync::mpsc::channel();
+    let events = Events::default();
+    let told = events.clone();
+    std::thread::spawn(move || {
+        let _ = done.send(compute(&told));
+    });
+    let got = finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the recomputation of a damaged entry hung");
+    assert_eq!(
+        got.unwrap(),
+        expected("lit"),
+        "no damaged value is returned"
+    );
+    assert_eq!(runs.take(), ["b", "c"]);
+    let all = events.all();
+    assert!(
+        all.iter()
+            .any(|(k, e)| k == "c" && e.contains("checksum does not match")),
+        "{all:?}"
+    );
+    assert_eq!(events.keys("hit"), ["a", "c"], "{all:?}");
+    assert_eq!(events.keys("stored"), ["b", "c"], "{all:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -17,6 +17,7 @@
 //! files, when anything committed differs: a table edited by hand, or data measured
 //! again without regenerating.
 
+mod cache;
 mod cluster;
 mod door;
 mod memory;
@@ -116,6 +117,7 @@ fn figures(root: &Path) -> Result<Vec<Figure>, Error> {
         processes::tables(root)?,
         resident::figure(root)?,
         pictures::report_cost(root)?,
+        cache::figure(root)?,
     ])
 }
 
