@@ -289,7 +289,8 @@ impl Workers {
 
     /// Bytes the last computation's tasks made and moved, as a dict (`produced`,
     /// `kept` in workers, `to_parent`, `from_parent`, `moved` between workers
-    /// through this process); `None` before the first computation ends.
+    /// through this process, `worker_to_worker` between workers directly);
+    /// `None` before the first computation ends.
     fn traffic(&self) -> Option<std::collections::HashMap<&'static str, u64>> {
         let traffic = (*self
             .traffic
@@ -303,6 +304,7 @@ impl Workers {
                 ("to_parent", traffic.to_parent),
                 ("from_parent", traffic.from_parent),
                 ("moved", traffic.moved),
+                ("worker_to_worker", traffic.worker_to_worker),
             ]
             .into(),
         )

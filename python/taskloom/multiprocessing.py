@@ -17,8 +17,10 @@ pool.
 - Tasks and values cross pickled (protocol 5, ``cloudpickle`` for what ``pickle``
   cannot take), large buffers such as numpy arrays out of band.
 - A result stays in the worker that made it while only other tasks need it; a task
-  runs where most of its input bytes are, and only the results asked for (and inputs
-  a worker lacks) cross this process.
+  runs where most of its input bytes are, and only the results asked for cross this
+  process. An input held by another worker goes straight from that worker to the
+  one that needs it (over a Unix socket in a directory private to the pool, never
+  through this process), and stays there too, so it moves to a worker once.
 - Linear chains run in one worker as one call.
 - A task's exception is raised here as its original type, with the remote traceback
   (as Dask's process scheduler does); a task or a result that cannot be pickled is a

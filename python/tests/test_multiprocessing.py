@@ -297,3 +297,25 @@ def test_chains_run_fused_and_results_stay_in_workers():
     assert traffic["kept"] == 0
     assert traffic["to_parent"] < 2 * 49 * 4096
     assert traffic["moved"] == 0
+    assert traffic["worker_to_worker"] == 0
+
+
+def test_arrays_move_between_workers_not_through_the_parent():
+    """A matrix product on two workers needs blocks made by the other worker: they
+    go from worker to worker directly (each once: the worker keeps what it got), and
+    next to nothing crosses this process; the answer is numpy's."""
+    import dask.array as da
+
+    x = da.random.RandomState(1).random_sample((800, 800), chunks=200)
+    y = (x @ x.T).sum()
+    got = y.compute(scheduler=get, num_workers=2)
+    expected = (x.compute() @ x.compute().T).sum()
+    np.testing.assert_allclose(got, expected)
+    traffic = pool(2).traffic()
+    through = traffic["to_parent"] + traffic["from_parent"]
+    assert traffic["worker_to_worker"] > 0, traffic
+    assert traffic["moved"] == 0, traffic
+    assert through * 100 <= 5 * traffic["produced"], traffic
+    # Each 200² block of x (320 kB) moves at most once to the other worker; the
+    # products stay where they were made.
+    assert traffic["worker_to_worker"] <= 16 * 200 * 200 * 8 * 1.1, traffic

@@ -73,7 +73,7 @@
 //!   `memory_limit`, and when it ends `peak_held`, `peak_held_bytes` and
 //!   `memory_overruns` (and, when remote tasks ran in worker processes,
 //!   `bytes_produced`, `bytes_kept`, `bytes_to_parent`, `bytes_from_parent`,
-//!   `bytes_moved`, `bytes_held_peak`): one per computation, around its whole loop (an INFO event in
+//!   `bytes_moved`, `bytes_worker_to_worker`, `bytes_held_peak`): one per computation, around its whole loop (an INFO event in
 //!   it the first time the byte budget is overrun);
 //! - `task` (DEBUG), child of `compute`, with `key`, and once it ran `worker`,
 //!   `queued_us` (handed out → started) and `run_us` (started → finished). It is

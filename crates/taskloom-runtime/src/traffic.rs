@@ -1,11 +1,13 @@
 //! What a computation's data did: bytes its remote tasks produced, how many stayed in
-//! the workers that made them, and how many crossed the parent.
+//! the workers that made them, how many crossed the parent, and how many went from
+//! one worker to another without crossing it.
 //!
 //! Counted by the executors whose workers are processes (the process pool and the
 //! cluster), as encoded sizes; every other executor moves no bytes and reports
 //! zeros. A computation reports its figures on its `compute` span (fields
 //! `bytes_produced`, `bytes_kept`, `bytes_to_parent`, `bytes_from_parent`,
-//! `bytes_moved`, and `bytes_held_peak`: the most one worker held for it) and in
+//! `bytes_moved`, `bytes_worker_to_worker`, and `bytes_held_peak`: the most one
+//! worker held for it) and in
 //! [`FinishInfo::traffic`](crate::callbacks::FinishInfo) and
 //! [`FinishInfo::held`](crate::callbacks::FinishInfo) (per worker).
 
@@ -19,7 +21,15 @@ use crate::worker::Worker;
 /// ```
 /// use taskloom::traffic::Traffic;
 ///
-/// let t = Traffic { produced: 100, kept: 90, to_parent: 10, from_parent: 4, moved: 0 };
+/// let t = Traffic {
+///     produced: 100,
+///     kept: 90,
+///     to_parent: 10,
+///     from_parent: 4,
+///     moved: 0,
+///     worker_to_worker: 30,
+/// };
+/// // Bytes that went straight from one worker to another never crossed the parent.
 /// assert_eq!(t.through_parent(), 14);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,9 +45,14 @@ pub struct Traffic {
     /// Bytes the parent sent workers as task inputs (values it held, and values moved
     /// from another worker).
     pub from_parent: u64,
-    /// Bytes moved from one worker to another (through the parent: also counted in
-    /// `to_parent` and `from_parent`).
+    /// Bytes moved from one worker to another *through the parent* (also counted in
+    /// `to_parent` and `from_parent`): the cluster's moves, and the process pool's
+    /// when a direct transfer failed.
     pub moved: u64,
+    /// Bytes moved from one worker to another *directly* (the process pool's workers
+    /// fetch from each other over local sockets): never through the parent, so in
+    /// neither `to_parent` nor `from_parent`.
+    pub worker_to_worker: u64,
 }
 
 impl Traffic {
@@ -78,6 +93,7 @@ pub(crate) struct Counters {
     to_parent: AtomicU64,
     from_parent: AtomicU64,
     moved: AtomicU64,
+    worker_to_worker: AtomicU64,
 }
 
 impl Counters {
@@ -111,7 +127,15 @@ impl Counters {
         self.moved.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// `worker` now holds `bytes` more for the computation (a result kept).
+    /// A worker fetched `bytes` of another worker's held values directly.
+    pub(crate) fn worker_to_worker(&self, bytes: u64) {
+        if bytes > 0 {
+            self.worker_to_worker.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// `worker` now holds `bytes` more for the computation (a result kept, or a copy
+    /// of one moved to it).
     pub(crate) fn hold(&self, worker: Worker, bytes: u64) {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         match held.iter_mut().find(|w| w.worker == worker) {
@@ -150,6 +174,7 @@ impl Counters {
             to_parent: self.to_parent.load(Ordering::Relaxed),
             from_parent: self.from_parent.load(Ordering::Relaxed),
             moved: self.moved.load(Ordering::Relaxed),
+            worker_to_worker: self.worker_to_worker.load(Ordering::Relaxed),
         }
     }
 }

@@ -52,7 +52,8 @@ pub(super) async fn run(shared: Arc<Shared>, admitted: Admitted, mut conn: TcpCo
         launch,
     } = admitted;
     tracing::info!(%worker, "taskloom cluster worker joined");
-    let home = shared.places.arrive(index, worker);
+    // Cluster workers do not serve each other: values move through the scheduler.
+    let home = shared.places.arrive(index, worker, None);
     let left = loop {
         let wake = tokio::select! {
             biased;

@@ -171,6 +171,7 @@ pub(crate) async fn run(
         bytes_to_parent = tracing::field::Empty,
         bytes_from_parent = tracing::field::Empty,
         bytes_moved = tracing::field::Empty,
+        bytes_worker_to_worker = tracing::field::Empty,
         bytes_held_peak = tracing::field::Empty,
         memory_limit = options.memory_limit,
         peak_held = tracing::field::Empty,
@@ -235,6 +236,7 @@ pub(crate) async fn run(
             span.record("bytes_to_parent", traffic.to_parent);
             span.record("bytes_from_parent", traffic.from_parent);
             span.record("bytes_moved", traffic.moved);
+            span.record("bytes_worker_to_worker", traffic.worker_to_worker);
             let peak = computation
                 .ledger
                 .scope

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use tokio_util::sync::CancellationToken;
 
 use super::place::{Home, Places, RemoteRef};
 use super::protocol::{Arg, Blob, Call, Member, Outcome, Reply, Request, shorten};
 use super::report::Reporter;
-use super::resident::Moved;
+use super::resident::{self, Moved};
 use super::{End, Transport};
 use crate::error::{TaskError, TaskErrorKind};
 use crate::executor::{Completion, Job, Scope, Worker, record_span};
@@ -117,6 +118,15 @@ pub(crate) async fn run<T: Transport>(
                         ArgAt::All(range) => Arg::All(Blob(&args[range.clone()])),
                         ArgAt::Bytes(range) => Arg::Value(Blob(&args[range.clone()])),
                         ArgAt::Held(id) => Arg::Held(*id),
+                        ArgAt::Copy { range, uid } => Arg::Copy {
+                            bytes: Blob(&args[range.clone()]),
+                            uid: *uid,
+                        },
+                        ArgAt::Peer { at, id, uid } => Arg::Peer {
+                            at,
+                            id: *id,
+                            uid: *uid,
+                        },
                     })
                     .collect(),
                 keep: call.keep,
@@ -131,7 +141,7 @@ pub(crate) async fn run<T: Transport>(
         let mut body = Vec::with_capacity(size);
         let encoded = format::encode_into(&Request::Run(calls), &mut body);
         let frame: Vec<Job> = jobs.drain(..count).collect();
-        ranges.drain(..count);
+        let copied: VecDeque<Copied> = ranges.drain(..count).map(|c| c.copied).collect();
         if let Err(e) = encoded {
             // Cannot happen with a `Vec` as output; if it did, these calls never
             // reached the worker, which is still in step.
@@ -150,7 +160,7 @@ pub(crate) async fn run<T: Transport>(
         let exchanged = exchange(
             conn,
             Bytes::from(body),
-            frame,
+            (frame, copied),
             &mut jobs,
             Ends {
                 here,
@@ -216,7 +226,12 @@ struct CallAt {
     /// Bytes of its encoded inputs.
     size: usize,
     keep: bool,
+    copied: Copied,
 }
+
+/// The inputs of a call that the worker keeps a copy of (moved in, or fetched from
+/// another worker), in order: the answer's `copies` are their ids.
+type Copied = SmallVec<[usize; 2]>;
 
 /// Where one input of a call is (or all of them).
 enum ArgAt {
@@ -226,6 +241,14 @@ enum ArgAt {
     Bytes(std::ops::Range<usize>),
     /// Held by the worker, under this id.
     Held(u64),
+    /// Moved in through the parent, in the batch's buffer: the worker keeps a copy.
+    Copy {
+        range: std::ops::Range<usize>,
+        uid: u64,
+    },
+    /// Held by another worker, which serves it at `at` under `id`: the worker fetches
+    /// it and keeps a copy.
+    Peer { at: Arc<str>, id: u64, uid: u64 },
 }
 
 /// Encodes every job's inputs into one buffer: values the worker holds by id, the
@@ -239,6 +262,9 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
     let mut sent = VecDeque::with_capacity(jobs.len());
     let mut failed = Vec::new();
     let mut scratch = Vec::new();
+    // Values moved in through the parent whose bytes a call of this batch carries:
+    // a later call taking the same value finds the worker's copy by its number.
+    let mut carried: SmallVec<[u64; 4]> = SmallVec::new();
     for job in jobs {
         let Some(spec) = job.body.remote.as_ref() else {
             let error = TaskError::new(TaskErrorKind::TypeMismatch, "not a remote task");
@@ -247,6 +273,8 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
         };
         let start = args.len();
         let mut at = Vec::with_capacity(1);
+        let mut copied = Copied::new();
+        let mut carries: SmallVec<[u64; 2]> = SmallVec::new();
         let mut error = None;
         // No input held by a worker (always so without residency): all of them in
         // one tuple, the cheaper form to encode and decode.
@@ -267,14 +295,23 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
         }
         for (i, input) in job.inputs.iter().enumerate().filter(|_| !plain) {
             if let Some(r) = input.downcast_ref::<RemoteRef>() {
-                if r.home == here.home {
-                    at.push(ArgAt::Held(r.id));
+                if let Some(id) = r.held_at(here.home) {
+                    at.push(ArgAt::Held(id));
+                } else if let Some((peer, id)) = here.places.peer_source(r, here.home) {
+                    copied.push(i);
+                    at.push(ArgAt::Peer {
+                        at: peer,
+                        id,
+                        uid: r.uid,
+                    });
                 } else {
-                    // `resident::gather` moves such inputs in before a batch runs.
+                    // `resident::gather` moved inputs in that could not be fetched
+                    // directly; this one's workers were lost since: the loop runs it
+                    // again, then this task.
                     error = Some(TaskError::new(
-                        TaskErrorKind::WorkerLost,
+                        TaskErrorKind::InputLost,
                         format!(
-                            "its input `{}` is held by worker {}, not by the worker it was                              sent to",
+                            "its input `{}` was held by worker {}, which was lost",
                             r.key, r.worker
                         ),
                     ));
@@ -282,8 +319,23 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
                 }
             } else if let Some(moved) = input.downcast_ref::<Moved>() {
                 let from = args.len();
-                args.extend_from_slice(&moved.bytes);
-                at.push(ArgAt::Bytes(from..args.len()));
+                match moved.remote() {
+                    Some(r) => {
+                        if !carried.contains(&r.uid) && !carries.contains(&r.uid) {
+                            args.extend_from_slice(&moved.bytes);
+                            carries.push(r.uid);
+                        }
+                        copied.push(i);
+                        at.push(ArgAt::Copy {
+                            range: from..args.len(),
+                            uid: r.uid,
+                        });
+                    }
+                    None => {
+                        args.extend_from_slice(&moved.bytes);
+                        at.push(ArgAt::Bytes(from..args.len()));
+                    }
+                }
             } else {
                 match spec.encode_arg(i, input, &mut scratch) {
                     Ok(()) => {
@@ -309,7 +361,14 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
                     m.func.len() + m.payload.map_or(0, |p| p.0.len()) + 10
                 })
                 .sum::<usize>();
-        let size = args.len() - start + 10 * at.len() + payloads;
+        let peers: usize = at
+            .iter()
+            .map(|a| match a {
+                ArgAt::Peer { at, .. } => at.len(),
+                _ => 0,
+            })
+            .sum();
+        let size = args.len() - start + 20 * at.len() + peers + payloads;
         let error = error.or_else(|| {
             (size + spec.name.len() + CALL_OVERHEAD > max).then(|| {
                 TaskError::new(
@@ -327,6 +386,7 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
             failed.push(job.failed(error, worker));
             continue;
         }
+        carried.extend(carries);
         job.scope.traffic.sent((args.len() - start) as u64);
         let last = job.member(job.chain_len());
         let keep = here.places.resident() && job.scope.stays(last);
@@ -334,6 +394,7 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
             args: at,
             size,
             keep,
+            copied,
         });
         sent.push_back(job);
     }
@@ -352,7 +413,7 @@ fn encode(jobs: Vec<Job>, here: &Here<'_>, max: usize, reporter: &Reporter) -> E
 async fn exchange<T: Transport>(
     conn: &mut T,
     body: Bytes,
-    jobs: Vec<Job>,
+    (jobs, mut copied): (Vec<Job>, VecDeque<Copied>),
     unsent: &mut VecDeque<Job>,
     ends: Ends<'_>,
 ) -> Result<Flow, (Lost, Vec<Job>, bool)> {
@@ -398,29 +459,51 @@ async fn exchange<T: Transport>(
         loop {
             let lost = match frame {
                 Ok(bytes) => match pending.front() {
-                    Some(job) => match answer(&bytes, expected, job, here, sent_at) {
-                        Ok(Answer::Done(answered)) => {
-                            if let Some(job) = pending.pop_front() {
-                                done.push(answered.complete(job));
+                    Some(job) => {
+                        let copies = copied.front().map_or(&[][..], |c| &c[..]);
+                        match answer(&bytes, expected, job, copies, here, sent_at) {
+                            Ok(Answer::Done(answered)) => {
+                                if let Some(job) = pending.pop_front() {
+                                    done.push(answered.complete(job));
+                                }
+                                copied.pop_front();
+                                expected += 1;
+                                deadline = deadline_of(pending.front(), Instant::now());
+                                None
                             }
-                            expected += 1;
-                            deadline = deadline_of(pending.front(), Instant::now());
-                            None
-                        }
-                        Ok(Answer::Retiring { runs_due }) => {
-                            // The calls it will not start go to other workers now;
-                            // the one it runs is still answered here.
-                            flow = Flow::Retiring;
-                            let keep = usize::from(runs_due).min(pending.len());
-                            let rest: Vec<Job> =
-                                pending.drain(keep..).chain(unsent.drain(..)).collect();
-                            if !rest.is_empty() {
-                                handback(rest);
+                            Ok(Answer::Unfetched { input, why }) => {
+                                // Not run: the input moves through the parent, and the
+                                // job comes back to this worker.
+                                if let Some(job) = pending.pop_front() {
+                                    resident::through_parent(
+                                        here.places,
+                                        here.home,
+                                        here.worker,
+                                        job,
+                                        input,
+                                        &why,
+                                    );
+                                }
+                                copied.pop_front();
+                                expected += 1;
+                                deadline = deadline_of(pending.front(), Instant::now());
+                                None
                             }
-                            None
+                            Ok(Answer::Retiring { runs_due }) => {
+                                // The calls it will not start go to other workers now;
+                                // the one it runs is still answered here.
+                                flow = Flow::Retiring;
+                                let keep = usize::from(runs_due).min(pending.len());
+                                let rest: Vec<Job> =
+                                    pending.drain(keep..).chain(unsent.drain(..)).collect();
+                                if !rest.is_empty() {
+                                    handback(rest);
+                                }
+                                None
+                            }
+                            Err(reason) => Some(End::Misbehaved(reason)),
                         }
-                        Err(reason) => Some(End::Misbehaved(reason)),
-                    },
+                    }
                     None => None,
                 },
                 Err(end) => Some(end),
@@ -507,21 +590,26 @@ fn remote_member(
 enum Answer {
     /// Its answer.
     Done(Answered),
+    /// It did not run: its input `input` could not be fetched from the worker
+    /// holding it (`why`).
+    Unfetched { input: usize, why: String },
     /// The worker is leaving; whether it runs the call due (and will answer it).
     Retiring { runs_due: bool },
 }
 
-/// Reads the answer frame for `job`. A frame that is not the expected answer means
-/// the worker cannot be trusted any more: `Err` with the reason, as a verb phrase.
+/// Reads the answer frame for `job`, whose inputs `copied` the worker was to keep
+/// copies of. A frame that is not the expected answer means the worker cannot be
+/// trusted any more: `Err` with the reason, as a verb phrase.
 fn answer(
     frame: &[u8],
     expected: u32,
     job: &Job,
+    copied: &[usize],
     here: &Here<'_>,
     sent_at: Instant,
 ) -> Result<Answer, String> {
     let worker = here.worker;
-    let (index, start_ns, run_ns, members, chain_bytes, outcome) =
+    let (index, start_ns, run_ns, members, chain_bytes, copies, fetched, outcome) =
         match format::decode_borrowed::<Reply<'_>>(frame) {
             Ok(Reply::Done {
                 index,
@@ -529,8 +617,19 @@ fn answer(
                 run_ns,
                 members,
                 chain_bytes,
+                copies,
+                fetched,
                 outcome,
-            }) => (index, start_ns, run_ns, members, chain_bytes, outcome),
+            }) => (
+                index,
+                start_ns,
+                run_ns,
+                members,
+                chain_bytes,
+                copies,
+                fetched,
+                outcome,
+            ),
             Ok(Reply::Retiring { running }) => {
                 return match running {
                     Some(i) if i > expected => Err(format!(
@@ -549,6 +648,31 @@ fn answer(
         return Err(format!(
             "answered call {index} when call {expected} was due"
         ));
+    }
+    if copies.len() > copied.len() {
+        return Err(format!(
+            "kept {} copies of a call's inputs when it was sent {}",
+            copies.len(),
+            copied.len()
+        ));
+    }
+    // The copies stay in the worker whatever the outcome: each is a holder of its
+    // value from now on (released with it).
+    for (&input, &id) in copied.iter().zip(&copies) {
+        let remote = job.inputs.get(input).and_then(|v| {
+            v.downcast_ref::<RemoteRef>()
+                .or_else(|| v.downcast_ref::<Moved>().and_then(Moved::remote))
+        });
+        if let Some(r) = remote {
+            r.copied(here.home, worker, id);
+        }
+    }
+    job.scope.traffic.worker_to_worker(fetched);
+    if let Outcome::Unfetched { arg, why } = outcome {
+        return Ok(Answer::Unfetched {
+            input: arg as usize,
+            why: why.to_owned(),
+        });
     }
     // The result is the last member's that ran (the task's own, without a chain).
     let members = members.clamp(1, job.chain_len());
@@ -594,6 +718,11 @@ fn answer(
         Outcome::Panicked(m) => Err(TaskError::new(TaskErrorKind::Panicked, m)),
         Outcome::Serialization(m) => Err(TaskError::new(TaskErrorKind::Serialization, m)),
         Outcome::DropPanicked(m) => Err(TaskError::new(TaskErrorKind::DropPanicked, m)),
+        // Answered above; never reached.
+        Outcome::Unfetched { arg, why } => Err(TaskError::new(
+            TaskErrorKind::WorkerLost,
+            format!("its input {arg} could not be fetched: {why}"),
+        )),
         Outcome::Unknown(name) => Err(TaskError::new(
             TaskErrorKind::Failed,
             format!(

@@ -19,9 +19,14 @@
 //! - `settings`: what both executors are told about their workers (`Settings`);
 //! - `exit`: how a worker process ended, in words;
 //! - `report`: where a batch's completions go;
+//! - `held`: the worker's table of the values it holds (results kept, copies of
+//!   values moved to it), shared by its serve loop and its peer server;
+//! - `peer`: worker to worker on one host (the process pool): a worker serves its
+//!   held values to the others over a Unix domain socket, and fetches theirs;
 //! - `place`: the queues (shared, and one per worker), placement by locality, the
 //!   table of what each worker holds, and the parent's references to held results;
-//! - `resident`: moving held results through the parent, and freeing them;
+//! - `resident`: moving held results to the worker that needs them (directly, or
+//!   through the parent), and freeing them;
 //! - `batch`: one batch's exchange with one worker: encode, send, read the answers in
 //!   order, and on a loss hand back the jobs not answered, saying whether the first
 //!   one started;
@@ -37,7 +42,9 @@
 pub(crate) mod batch;
 pub(crate) mod drive;
 pub(crate) mod exit;
+pub(crate) mod held;
 pub(crate) mod loss;
+pub(crate) mod peer;
 pub(crate) mod place;
 pub(crate) mod protocol;
 pub(crate) mod report;

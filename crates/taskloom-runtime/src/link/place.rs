@@ -25,6 +25,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use bytes::Bytes;
+use smallvec::{SmallVec, smallvec};
 use taskloom_core::Key;
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -42,19 +43,34 @@ pub(crate) struct Home {
     pub(crate) generation: u64,
 }
 
-/// A result held in a worker: what the parent keeps in place of the value.
-///
-/// The last reference dropped releases the value in its worker.
-pub(crate) struct RemoteRef {
+/// One worker holding a value: where, and under which id in its table.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Holder {
     pub(crate) home: Home,
-    /// The worker, for messages.
+    /// The worker, for messages and per-worker figures.
     pub(crate) worker: Worker,
     /// Its id in the worker's table.
     pub(crate) id: u64,
+}
+
+/// A result held in workers: what the parent keeps in place of the value.
+///
+/// The worker that made it holds it, and so does every worker it was moved to (a
+/// *copy*, kept there so that the next task there needs no move): the value is lost
+/// only when every holder is. The last reference dropped releases it in every
+/// holder.
+pub(crate) struct RemoteRef {
+    /// The executor's number for the value (a worker keeps one copy per number).
+    pub(crate) uid: u64,
     /// Its encoded size.
     pub(crate) bytes: u64,
     /// The task that made it, for messages.
     pub(crate) key: Key,
+    /// The worker that made it: the first holder, and the one messages name.
+    pub(crate) worker: Worker,
+    /// Every holder, the maker first. A `std` mutex, held only to read or push
+    /// (never while taking the table's lock).
+    holders: Mutex<SmallVec<[Holder; 2]>>,
     places: Weak<Places>,
     /// The computation it was kept for, whose per-worker figures it counts in.
     scope: Weak<Scope>,
@@ -81,36 +97,73 @@ impl RemoteRef {
         key: Key,
         scope: &Arc<Scope>,
     ) -> Value {
-        places.kept(home, bytes);
+        let uid = places.kept(home, bytes);
         scope.traffic.hold(worker, bytes);
         value(RemoteRef {
-            home,
-            worker,
-            id,
+            uid,
             bytes,
             key,
+            worker,
+            holders: Mutex::new(smallvec![Holder { home, worker, id }]),
             places: Arc::downgrade(places),
             scope: Arc::downgrade(scope),
         })
     }
-}
 
-impl RemoteRef {
-    /// Whether the worker that held it is gone (and the value with it).
+    fn holders(&self) -> MutexGuard<'_, SmallVec<[Holder; 2]>> {
+        self.holders.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Its id in the worker at `home`, if that worker holds it.
+    pub(crate) fn held_at(&self, home: Home) -> Option<u64> {
+        self.holders().iter().find(|h| h.home == home).map(|h| h.id)
+    }
+
+    /// Every worker that holds (or held) it, the maker first.
+    pub(crate) fn holders_now(&self) -> SmallVec<[Holder; 2]> {
+        self.holders().clone()
+    }
+
+    /// The worker at `home` kept a copy under `id` (nothing if it holds one
+    /// already: a worker asked twice for one value keeps it once).
+    pub(crate) fn copied(&self, home: Home, worker: Worker, id: u64) {
+        {
+            let mut holders = self.holders();
+            if holders.iter().any(|h| h.home == home) {
+                return;
+            }
+            holders.push(Holder { home, worker, id });
+        }
+        if let Some(places) = self.places.upgrade() {
+            places.copied(home, self.bytes);
+        }
+        if let Some(scope) = self.scope.upgrade() {
+            scope.traffic.hold(worker, self.bytes);
+        }
+    }
+
+    /// Whether every worker that held it is gone (and the value with them).
     pub(crate) fn is_lost(&self) -> bool {
-        self.places
-            .upgrade()
-            .is_none_or(|places| !places.is_live(self.home))
+        let Some(places) = self.places.upgrade() else {
+            return true;
+        };
+        let holders = self.holders_now();
+        !holders.iter().any(|h| places.is_live(h.home))
     }
 }
 
 impl Drop for RemoteRef {
     fn drop(&mut self) {
-        if let Some(places) = self.places.upgrade() {
-            places.release(self.home, self.id, self.bytes);
-        }
-        if let Some(scope) = self.scope.upgrade() {
-            scope.traffic.unhold(self.worker, self.bytes);
+        let holders = std::mem::take(&mut *self.holders());
+        let places = self.places.upgrade();
+        let scope = self.scope.upgrade();
+        for holder in holders {
+            if let Some(places) = &places {
+                places.release(holder.home, holder.id, self.bytes);
+            }
+            if let Some(scope) = &scope {
+                scope.traffic.unhold(holder.worker, self.bytes);
+            }
         }
     }
 }
@@ -137,6 +190,9 @@ pub(crate) enum Work {
 struct Place {
     generation: u64,
     worker: Worker,
+    /// Where other workers fetch its values from, if it serves them (a process
+    /// pool's worker: `super::peer`).
+    peer: Option<Arc<str>>,
     batches: VecDeque<Batch>,
     fetches: VecDeque<Fetch>,
     releases: Vec<u64>,
@@ -154,6 +210,8 @@ struct Table {
     /// can be forgotten when its worker leaves and reused without two workers ever
     /// sharing a generation.
     next_generation: u64,
+    /// The next kept value's number ([`RemoteRef::uid`]).
+    next_uid: u64,
 }
 
 /// The queues and holdings of one executor's workers.
@@ -188,8 +246,9 @@ impl Places {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A worker started at `place`: its home (a new generation).
-    pub(crate) fn arrive(&self, place: u32, worker: Worker) -> Home {
+    /// A worker started at `place`: its home (a new generation). `peer`: where the
+    /// other workers fetch its values from, if it serves them.
+    pub(crate) fn arrive(&self, place: u32, worker: Worker, peer: Option<Arc<str>>) -> Home {
         let mut table = self.lock();
         let generation = table.next_generation;
         table.next_generation += 1;
@@ -198,6 +257,7 @@ impl Places {
             Place {
                 generation,
                 worker,
+                peer,
                 batches: VecDeque::new(),
                 fetches: VecDeque::new(),
                 releases: Vec::new(),
@@ -292,19 +352,23 @@ impl Places {
         self.available.notify_one();
     }
 
-    /// Queues a job whose inputs were moved in for the worker at `home`, at the front
-    /// of its queue (or of the shared one, if that worker is gone).
-    pub(crate) fn queue_at(&self, home: Home, job: Job) {
+    /// Queues jobs (one computation's) whose inputs were moved in for the worker at
+    /// `home`, in one batch at the front of its queue (or of the shared one, if that
+    /// worker is gone).
+    pub(crate) fn queue_at(&self, home: Home, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
         let mut table = self.lock();
         match table.places.get_mut(&home.place) {
             Some(p) if p.generation == home.generation => {
-                p.batches.push_front(Batch::new(vec![job]));
+                p.batches.push_front(Batch::new(jobs));
                 let notify = Arc::clone(&p.notify);
                 drop(table);
                 notify.notify_one();
             }
             _ => {
-                table.shared.push_front(Batch::new(vec![job]));
+                table.shared.push_front(Batch::new(jobs));
                 drop(table);
                 self.available.notify_one();
             }
@@ -363,13 +427,57 @@ impl Places {
         }
     }
 
-    /// The worker at `home` kept a result of `bytes` bytes.
-    pub(crate) fn kept(&self, home: Home, bytes: u64) {
+    /// The worker at `home` kept a result of `bytes` bytes: the value's number.
+    pub(crate) fn kept(&self, home: Home, bytes: u64) -> u64 {
+        let mut table = self.lock();
+        let uid = table.next_uid;
+        table.next_uid += 1;
+        if let Some(p) = table.places.get_mut(&home.place) {
+            if p.generation == home.generation {
+                p.held += bytes;
+            }
+        }
+        uid
+    }
+
+    /// The worker at `home` kept a copy of `bytes` bytes.
+    pub(crate) fn copied(&self, home: Home, bytes: u64) {
         if let Some(p) = self.lock().places.get_mut(&home.place) {
             if p.generation == home.generation {
                 p.held += bytes;
             }
         }
+    }
+
+    /// Where the worker at `home` takes `r` from: a live holder whose socket other
+    /// workers reach (`at`, and the value's id there), if `home` fetches from its
+    /// peers itself; `None` if the value must move through the parent (or is lost).
+    pub(crate) fn peer_source(&self, r: &RemoteRef, home: Home) -> Option<(Arc<str>, u64)> {
+        let holders = r.holders_now();
+        let table = self.lock();
+        let live = |h: &Home| {
+            table
+                .places
+                .get(&h.place)
+                .filter(|p| p.generation == h.generation)
+        };
+        live(&home)?.peer.as_ref()?;
+        holders.iter().find_map(|h| {
+            let at = live(&h.home)?.peer.as_ref()?;
+            Some((Arc::clone(at), h.id))
+        })
+    }
+
+    /// A live holder of `r` to move it from through the parent, if any.
+    pub(crate) fn live_holder(&self, r: &RemoteRef) -> Option<Holder> {
+        let holders = r.holders_now();
+        let table = self.lock();
+        holders.into_iter().find(|h| {
+            table
+                .places
+                .get(&h.home.place)
+                .is_some_and(|p| p.generation == h.home.generation)
+        })
     }
 
     /// A reference to value `id` at `home` was dropped: the worker drops it before
@@ -456,16 +564,19 @@ impl Table {
             let Some(r) = input.downcast_ref::<RemoteRef>() else {
                 continue;
             };
-            let live = self
-                .places
-                .get(&r.home.place)
-                .is_some_and(|p| p.generation == r.home.generation);
-            if !live {
-                continue;
-            }
-            match bytes.iter_mut().find(|(p, _)| *p == r.home.place) {
-                Some((_, b)) => *b += r.bytes,
-                None => bytes.push((r.home.place, r.bytes)),
+            // Every live holder counts: the maker and the workers it was copied to.
+            for h in r.holders_now() {
+                let live = self
+                    .places
+                    .get(&h.home.place)
+                    .is_some_and(|p| p.generation == h.home.generation);
+                if !live {
+                    continue;
+                }
+                match bytes.iter_mut().find(|(p, _)| *p == h.home.place) {
+                    Some((_, b)) => *b += r.bytes,
+                    None => bytes.push((h.home.place, r.bytes)),
+                }
             }
         }
         bytes

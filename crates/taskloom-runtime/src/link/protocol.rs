@@ -21,8 +21,17 @@
 //! held values and the value's encoded size) instead of the value; a later call
 //! names it as an input with [`Arg::Held`]. Between batches the executor may send
 //! [`Request::Fetch`] (answered by one [`Reply::Fetched`] with the value's bytes:
-//! how a value moves to another worker or to the parent) and [`Request::Release`]
-//! (no answer: the worker drops those values).
+//! how a value moves to the parent, or through it to another worker) and
+//! [`Request::Release`] (no answer: the worker drops those values).
+//!
+//! A value moved to a worker stays there as a *copy*: an input sent as
+//! [`Arg::Copy`] (its bytes, through the parent) or [`Arg::Peer`] (fetched by the
+//! worker itself from the worker holding it, over a local socket: see
+//! [`super::peer`]) is kept in the worker's table, and the answer lists the copies'
+//! ids ([`Reply::Done`]'s `copies`). Both name the value by a number the executor
+//! gave it (`uid`), so that a worker asked twice for the same value keeps one copy.
+//! Between workers the same two frames cross the socket: a [`Request::Fetch`],
+//! answered by a [`Reply::Fetched`].
 //!
 //! Two frames exist for workers that the executor cannot watch as a child process
 //! (cluster workers): an empty frame is a heartbeat ([`HEARTBEAT`], written by a
@@ -43,8 +52,10 @@ pub(crate) const MAGIC: u64 = u64::from_be_bytes(*b"tskloom\x01");
 /// 3: [`Reply::Retiring`] and heartbeats; 4: results held in workers: [`Arg`],
 /// [`Outcome::Kept`], [`Request::Fetch`], [`Request::Release`], and fused chains of
 /// remote calls: `Call::then`; 5: untyped functions' payloads, `Call::payload` and
-/// [`Member`], and [`Outcome::Raised`]).
-pub(crate) const VERSION: u32 = 5;
+/// [`Member`], and [`Outcome::Raised`]; 6: copies of moved values, [`Arg::Copy`],
+/// [`Arg::Peer`], [`Outcome::Unfetched`], `Reply::Done`'s `copies` and `fetched`,
+/// and `Reply::Hello`'s `peer`).
+pub(crate) const VERSION: u32 = 6;
 
 /// A heartbeat: an empty frame (a frame's length prefix of zero). No message encodes
 /// to zero bytes, so it is told apart without decoding.
@@ -54,6 +65,12 @@ pub(crate) const HEARTBEAT: [u8; 4] = [0; 4];
 /// Longest hello frame the process pool accepts: a hello is a few bytes; anything longer is
 /// not a worker talking.
 pub(crate) const MAX_HELLO: usize = 256;
+
+/// Frames a worker accepts from its executor (and from the other workers of its
+/// pool): the executor is trusted (a parent process, or a scheduler that proved it
+/// knows the cluster's secret); the limit only stops a confused one from making the
+/// worker allocate without bound.
+pub(crate) const WORKER_MAX_FRAME: usize = 1 << 30;
 
 /// The length-delimited codec with a maximum frame length.
 pub(crate) fn codec(max_frame_length: usize) -> LengthDelimitedCodec {
@@ -118,6 +135,28 @@ pub(crate) enum Arg<'a> {
     Value(#[serde(borrow)] Blob<'a>),
     /// A value this worker holds, by its id.
     Held(u64),
+    /// A value another worker holds, moved here through the executor: the worker
+    /// keeps it (a copy) and lists its id in the answer's `copies`.
+    Copy {
+        /// The value, encoded; empty when an earlier call of the batch carried it
+        /// (the worker then holds the copy already).
+        #[serde(borrow)]
+        bytes: Blob<'a>,
+        /// The executor's number for the value: a copy already kept under it is
+        /// used instead.
+        uid: u64,
+    },
+    /// A value another worker on this host holds: this worker fetches it from that
+    /// worker's socket, keeps it (a copy) and lists its id in the answer's `copies`.
+    Peer {
+        /// The holder's socket.
+        #[serde(borrow)]
+        at: &'a str,
+        /// The value's id in the holder's table.
+        id: u64,
+        /// The executor's number for the value, as for [`Arg::Copy`].
+        uid: u64,
+    },
 }
 
 /// A message from a worker to the executor.
@@ -131,6 +170,9 @@ pub(crate) enum Reply<'a> {
         version: u32,
         /// The worker's process id.
         pid: u32,
+        /// Whether it serves its held values to other workers on the socket its
+        /// executor asked for (see [`super::peer`]).
+        peer: bool,
     },
     /// The outcome of call `index` of the current batch.
     Done {
@@ -146,6 +188,12 @@ pub(crate) enum Reply<'a> {
         /// Encoded bytes of the results of a chain's members before the last, which
         /// never left the worker (0 without a chain).
         chain_bytes: u64,
+        /// The ids of the copies the call's [`Arg::Copy`] and [`Arg::Peer`] inputs
+        /// are kept under, in argument order (fewer if the call stopped before its
+        /// last such input): kept whatever the outcome, until released.
+        copies: Vec<u64>,
+        /// Bytes the call fetched from other workers ([`Arg::Peer`]).
+        fetched: u64,
         /// The encoded result, or why there is none.
         #[serde(borrow)]
         outcome: Outcome<'a>,
@@ -195,6 +243,15 @@ pub(crate) enum Outcome<'a> {
     Unknown(#[serde(borrow)] &'a str),
     /// A value's `Drop` panicked in the worker (the panic message).
     DropPanicked(#[serde(borrow)] &'a str),
+    /// Input `arg` ([`Arg::Peer`]) could not be fetched from its holder (why): the
+    /// function did not run. The executor moves that input through itself instead.
+    Unfetched {
+        /// The input's position.
+        arg: u32,
+        /// Why, as a clause ("worker 4242 closed the connection before answering").
+        #[serde(borrow)]
+        why: &'a str,
+    },
 }
 
 /// Raw bytes, written as one length-prefixed block (serde's default for `&[u8]` is a

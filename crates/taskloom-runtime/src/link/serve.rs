@@ -2,10 +2,13 @@
 //! answer each as soon as it ends, until the input ends or the worker retires.
 //!
 //! **Results held here.** A call marked `keep` leaves its result in the worker's
-//! table (a [`Slab`]) and answers only its id and encoded size; later calls name it
-//! as an input, the executor fetches its bytes when another worker or the parent
+//! table (`super::held`) and answers only its id and encoded size; later calls name
+//! it as an input, the executor fetches its bytes when another worker or the parent
 //! needs them, and releases it when core's state releases it: the worker holds what
-//! the graph still needs, no more. The table dies with the worker.
+//! the graph still needs, no more. An input moved here from another worker stays
+//! too, as a copy (through the parent, or fetched by this worker from the holder's
+//! socket: `super::peer`), so the next call here that needs it finds it. The table
+//! dies with the worker.
 //!
 //! Shared by process-pool workers (frames over stdin and stdout) and cluster workers
 //! (frames over a TCP connection, after the handshake). The loop is blocking and
@@ -26,14 +29,14 @@
 //! kills a worker again is known.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use slab::Slab;
 use smallvec::SmallVec;
 
-use super::protocol::{self, Arg, Blob, Call, Outcome, Reply, Request};
+use super::held::{Encoder, Table};
+use super::peer::Fetcher;
+use super::protocol::{self, Arg, Blob, Call, Outcome, Reply, Request, WORKER_MAX_FRAME};
 use crate::error::{TaskError, TaskErrorKind};
 use crate::remote::{Raised, Registry, Served, drop_guarded};
 use crate::value::Value;
@@ -43,77 +46,6 @@ use crate::value::Value;
 /// kept one costs a release frame later and, if another worker needs it, a fetch's
 /// round trip (a tree of unit results ran 8× slower kept than sent back).
 pub(crate) const KEEP_AT_LEAST: u64 = 1024;
-
-/// Bytes and number of the results this process holds for its executor, if it is a
-/// worker (see [`held_here`]).
-static HELD_BYTES: AtomicU64 = AtomicU64::new(0);
-static HELD_VALUES: AtomicU64 = AtomicU64::new(0);
-
-/// The results this process holds for its executor as a worker: `(values, bytes)`
-/// (encoded sizes). `(0, 0)` outside a worker. For tests (feature `test-hooks`): a
-/// remote task that returns it shows what its worker still holds.
-#[cfg(feature = "test-hooks")]
-pub fn held_here() -> (u64, u64) {
-    (
-        HELD_VALUES.load(Ordering::Relaxed),
-        HELD_BYTES.load(Ordering::Relaxed),
-    )
-}
-
-/// A result kept in the worker: the value, the function that made it (to encode it
-/// when fetched), its encoded size.
-struct Kept<'r> {
-    value: Value,
-    served: &'r Served,
-    bytes: u64,
-}
-
-/// The worker's table of held results.
-struct Table<'r> {
-    kept: Slab<Kept<'r>>,
-}
-
-impl<'r> Table<'r> {
-    fn keep(&mut self, value: Value, served: &'r Served, bytes: u64) -> u64 {
-        HELD_BYTES.fetch_add(bytes, Ordering::Relaxed);
-        HELD_VALUES.fetch_add(1, Ordering::Relaxed);
-        self.kept.insert(Kept {
-            value,
-            served,
-            bytes,
-        }) as u64
-    }
-
-    fn get(&self, id: u64) -> Option<&Kept<'r>> {
-        usize::try_from(id).ok().and_then(|id| self.kept.get(id))
-    }
-
-    fn release(&mut self, id: u64) {
-        if let Some(kept) = usize::try_from(id)
-            .ok()
-            .and_then(|id| self.kept.try_remove(id))
-        {
-            HELD_BYTES.fetch_sub(kept.bytes, Ordering::Relaxed);
-            HELD_VALUES.fetch_sub(1, Ordering::Relaxed);
-            // Nobody is left to tell of a panicking `Drop`: the executor let go.
-            let _ = drop_guarded(kept.value, "a released result");
-        }
-    }
-}
-
-impl Drop for Table<'_> {
-    fn drop(&mut self) {
-        let ids: Vec<usize> = self.kept.iter().map(|(id, _)| id).collect();
-        for id in ids {
-            self.release(id as u64);
-        }
-    }
-}
-
-/// Frames a worker accepts from its executor: the executor is trusted (a parent
-/// process, or a scheduler that proved it knows the cluster's secret); the limit only
-/// stops a confused one from making the worker allocate without bound.
-pub(crate) const WORKER_MAX_FRAME: usize = 1 << 30;
 
 /// Answers of calls that ran less than this may be held back (by an [`Output`] that
 /// holds).
@@ -214,6 +146,17 @@ pub(crate) fn serve(
     output: &dyn Output,
     gate: &dyn Gate,
 ) -> Result<Stopped, ServeError> {
+    serve_table(registry, input, output, gate, &Table::default())
+}
+
+/// [`serve`], with the values held in `table` (shared with a peer server).
+pub(crate) fn serve_table(
+    registry: &Registry,
+    input: &mut impl Read,
+    output: &dyn Output,
+    gate: &dyn Gate,
+    table: &Table,
+) -> Result<Stopped, ServeError> {
     let mut codec = protocol::codec(WORKER_MAX_FRAME);
     let mut frame_scratch = Vec::with_capacity(256);
     let mut value_scratch = Vec::with_capacity(256);
@@ -222,7 +165,7 @@ pub(crate) fn serve(
     let mut held_since: Option<Instant> = None;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0_u8; 64 * 1024];
-    let mut table = Table { kept: Slab::new() };
+    let mut fetcher = Fetcher::default();
     loop {
         let frame = match protocol::next_frame(&mut codec, &mut buf)
             .map_err(|e| ServeError::Frame(e.to_string()))?
@@ -250,17 +193,16 @@ pub(crate) fn serve(
             }
             Request::Fetch(id) => {
                 let message;
-                let fetched = match table.get(id) {
+                let held = table.get(id);
+                let fetched = match &held {
                     None => Err("it is not held"),
-                    Some(kept) => {
-                        match kept.served.encode_result(&kept.value, &mut value_scratch) {
-                            Ok(()) => Ok(Blob(&value_scratch)),
-                            Err(e) => {
-                                message = e.message().to_owned();
-                                Err(message.as_str())
-                            }
+                    Some(held) => match held.encode(&mut value_scratch) {
+                        Ok(()) => Ok(Blob(&value_scratch)),
+                        Err(e) => {
+                            message = e.message().to_owned();
+                            Err(message.as_str())
                         }
-                    }
+                    },
                 };
                 protocol::write_frame(
                     &mut codec,
@@ -269,6 +211,7 @@ pub(crate) fn serve(
                     &mut out,
                 )
                 .map_err(|e| ServeError::Frame(e.to_string()))?;
+                let _ = drop_guarded(held, "a held value");
                 output.write_frames(&out).map_err(ServeError::Io)?;
                 out.clear();
                 held_since = None;
@@ -282,17 +225,17 @@ pub(crate) fn serve(
                 return Ok(Stopped::Retired);
             }
             let started = Instant::now();
-            let (members, chain_bytes, result) =
-                run_call(registry, call, &mut table, &mut value_scratch);
+            let ended = run_call(registry, call, table, &mut fetcher, &mut value_scratch);
             let finished = Instant::now();
             let message;
-            let outcome = match &result {
+            let outcome = match &ended.result {
                 Ok(Ran::Value) => Outcome::Value(Blob(&value_scratch)),
                 Ok(Ran::Kept { id, bytes }) => Outcome::Kept {
                     id: *id,
                     bytes: *bytes,
                 },
                 Err(CallError::Unknown(name)) => Outcome::Unknown(name),
+                Err(CallError::Unfetched { arg, why }) => Outcome::Unfetched { arg: *arg, why },
                 Err(CallError::Task(e)) => {
                     message = e.message().to_owned();
                     let raised =
@@ -313,8 +256,10 @@ pub(crate) fn serve(
                 index: u32::try_from(index).unwrap_or(u32::MAX),
                 start_ns: nanos(started.duration_since(arrived)),
                 run_ns: nanos(finished.duration_since(started)),
-                members,
-                chain_bytes,
+                members: ended.members,
+                chain_bytes: ended.chain_bytes,
+                copies: ended.copies,
+                fetched: ended.fetched,
                 outcome,
             };
             protocol::write_frame(&mut codec, &reply, &mut frame_scratch, &mut out)
@@ -347,6 +292,11 @@ enum CallError<'a> {
     /// No function of that name (the name).
     Unknown(&'a str),
     Task(TaskError),
+    /// Input `arg` could not be fetched from the worker holding it (why).
+    Unfetched {
+        arg: u32,
+        why: String,
+    },
 }
 
 /// What a call left: its result encoded in the scratch buffer, or kept.
@@ -355,21 +305,42 @@ enum Ran {
     Kept { id: u64, bytes: u64 },
 }
 
-/// Runs one call (and the chain fused behind it): its inputs from the frame or the
-/// table, each chain member on the result before it, the last result encoded into
-/// `out` or kept in the table. Returns how many functions ran (the outcome is the
-/// last one's) and the encoded bytes of the results before the last. User code runs
-/// guarded: a panic in `Deserialize`, `Serialize` or a function, or in a value's
-/// `Drop`, is the call's error, never the worker's end.
-fn run_call<'r, 'c>(
-    registry: &'r Registry,
+/// How a call ended, with what its answer reports besides its outcome.
+struct Ended<'c> {
+    /// Functions that ran (the outcome is the last one's).
+    members: u32,
+    /// Encoded bytes of the results before the last.
+    chain_bytes: u64,
+    /// The ids of the copies its moved inputs are kept under, in argument order.
+    copies: Vec<u64>,
+    /// Bytes fetched from other workers.
+    fetched: u64,
+    result: Result<Ran, CallError<'c>>,
+}
+
+/// Runs one call (and the chain fused behind it): its inputs from the frame, the
+/// table or another worker, each chain member on the result before it, the last
+/// result encoded into `out` or kept in the table. User code runs guarded: a panic in
+/// `Deserialize`, `Serialize` or a function, or in a value's `Drop`, is the call's
+/// error, never the worker's end.
+fn run_call<'c>(
+    registry: &Registry,
     call: &Call<'c>,
-    table: &mut Table<'r>,
+    table: &Table,
+    fetcher: &mut Fetcher,
     out: &mut Vec<u8>,
-) -> (u32, u64, Result<Ran, CallError<'c>>) {
+) -> Ended<'c> {
     out.clear();
+    let mut ended = Ended {
+        members: 1,
+        chain_bytes: 0,
+        copies: Vec::new(),
+        fetched: 0,
+        result: Ok(Ran::Value),
+    };
     let Some(mut served) = registry.served(call.func) else {
-        return (1, 0, Err(CallError::Unknown(call.func)));
+        ended.result = Err(CallError::Unknown(call.func));
+        return ended;
     };
     let mut inputs: SmallVec<[Value; 4]> = SmallVec::with_capacity(call.args.len());
     for (i, arg) in call.args.iter().enumerate() {
@@ -384,19 +355,57 @@ fn run_call<'r, 'c>(
             Arg::Value(Blob(bytes)) => served.decode_arg(i, bytes),
             Arg::Held(id) => table
                 .get(*id)
-                .map(|k| Value::clone(&k.value))
+                .map(|held| Value::clone(held.value()))
                 .ok_or_else(|| {
                     TaskError::new(
                         TaskErrorKind::WorkerLost,
                         format!("input {i} (held value {id}) is not held by this worker"),
                     )
                 }),
+            Arg::Copy {
+                bytes: Blob(bytes),
+                uid,
+            } => match table.copy_of(*uid) {
+                Some(copy) => Ok(copy),
+                None => keep_copy(table, served, i, *uid, bytes),
+            }
+            .map(|(id, value)| {
+                ended.copies.push(id);
+                value
+            }),
+            Arg::Peer { at, id, uid } => {
+                let copy = match table.copy_of(*uid) {
+                    Some(copy) => Ok(copy),
+                    None => {
+                        let fetched = fetcher.fetch(at, *id, |bytes| {
+                            ended.fetched += bytes.len() as u64;
+                            keep_copy(table, served, i, *uid, bytes)
+                        });
+                        match fetched {
+                            Ok(copy) => copy,
+                            Err(why) => {
+                                let _ = drop_guarded(inputs, "one of its inputs");
+                                ended.result = Err(CallError::Unfetched {
+                                    arg: u32::try_from(i).unwrap_or(u32::MAX),
+                                    why,
+                                });
+                                return ended;
+                            }
+                        }
+                    }
+                };
+                copy.map(|(id, value)| {
+                    ended.copies.push(id);
+                    value
+                })
+            }
         };
         match input {
             Ok(input) => inputs.push(input),
             Err(e) => {
                 let _ = drop_guarded(inputs, "one of its inputs");
-                return (1, 0, Err(CallError::Task(e)));
+                ended.result = Err(CallError::Task(e));
+                return ended;
             }
         }
     }
@@ -412,16 +421,15 @@ fn run_call<'r, 'c>(
         }
         (result, _) => result,
     };
-    let mut members = 1;
-    let mut chain_bytes = 0;
     for member in &call.then {
         let Ok(previous) = result else { break };
-        members += 1;
+        ended.members += 1;
         let Some(next) = registry.served(member.func) else {
             let _ = drop_guarded(previous, "its input");
-            return (members, chain_bytes, Err(CallError::Unknown(member.func)));
+            ended.result = Err(CallError::Unknown(member.func));
+            return ended;
         };
-        chain_bytes += served.size_of(&previous).unwrap_or(0);
+        ended.chain_bytes += served.size_of(&previous).unwrap_or(0);
         result = next.call(member.payload.map(|p| p.0), &[&previous]);
         if let Err(e) = drop_guarded(previous, "its input") {
             // The member before this one is to blame: report the chain as ending
@@ -429,15 +437,16 @@ fn run_call<'r, 'c>(
             if let Ok(v) = result {
                 let _ = drop_guarded(v, "its result");
             }
-            members -= 1;
-            return (members, chain_bytes, Err(CallError::Task(e)));
+            ended.members -= 1;
+            ended.result = Err(CallError::Task(e));
+            return ended;
         }
         served = next;
     }
     let ran = match result {
         Ok(result) if call.keep => match served.size_of(&result) {
             Ok(bytes) if bytes >= KEEP_AT_LEAST => Ok(Ran::Kept {
-                id: table.keep(result, served, bytes),
+                id: table.keep(result, Encoder::Result(served.clone()), bytes),
                 bytes,
             }),
             Ok(_) => served
@@ -455,5 +464,21 @@ fn run_call<'r, 'c>(
             .map(|()| Ran::Value),
         Err(e) => Err(e),
     };
-    (members, chain_bytes, ran.map_err(CallError::Task))
+    ended.result = ran.map_err(CallError::Task);
+    ended
+}
+
+/// Decodes input `index` of `served` from `bytes` (a value another worker holds,
+/// the executor's `uid`), and keeps it as a copy: its id, and the value.
+fn keep_copy(
+    table: &Table,
+    served: &Served,
+    index: usize,
+    uid: u64,
+    bytes: &[u8],
+) -> Result<(u64, Value), TaskError> {
+    let value = served.decode_arg(index, bytes)?;
+    let encoder = Encoder::Arg(served.clone(), index);
+    let id = table.keep_copy(uid, Value::clone(&value), encoder, bytes.len() as u64);
+    Ok((id, value))
 }

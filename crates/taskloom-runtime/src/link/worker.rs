@@ -26,8 +26,11 @@
 //! leaves no worker behind.
 
 use std::fs::File;
+use std::path::Path;
 use std::sync::OnceLock;
 
+use super::held::Table;
+use super::peer::{self, PEER_DIR_ENV};
 use super::protocol::{MAGIC, Reply, VERSION};
 use super::serve::{self, Output, ServeError};
 use crate::remote::Registry;
@@ -158,20 +161,35 @@ pub(crate) fn serve_pipes(registry: &Registry, pool: Option<u32>) -> i32 {
     }
 }
 
-/// The worker's life: set up the pipes, say hello, answer batches until EOF.
+/// The worker's life: set up the pipes, listen for the other workers (if the pool
+/// asks), say hello, answer batches until EOF.
 fn serve_pool(registry: &Registry, pool: Option<u32>) -> Result<(), ServeError> {
     die_with_parent(pool);
     let (mut input, output) = protocol_pipes()?;
     let output = protocol_out(Box::new(output));
+    let table = Table::default();
+    // Without its socket, the worker still serves: values move through the pool.
+    let peer = std::env::var_os(PEER_DIR_ENV).is_some_and(|dir| {
+        peer::listen(Path::new(&dir), &table)
+            .map_err(|e| {
+                eprintln!(
+                    "taskloom worker {}: cannot serve the other workers ({e}); values \
+                     move through the pool instead",
+                    std::process::id()
+                );
+            })
+            .is_ok()
+    });
     let hello = Reply::Hello {
         magic: MAGIC,
         version: VERSION,
         pid: std::process::id(),
+        peer,
     };
     output
         .write_frames(&serve::encode(&hello)?)
         .map_err(ServeError::Io)?;
-    serve::serve(registry, &mut input, output, &serve::Always)?;
+    serve::serve_table(registry, &mut input, output, &serve::Always, &table)?;
     Ok(())
 }
 

@@ -14,7 +14,9 @@
 //! close-on-exec descriptor), and on `wait` when the pipe does not close (a process
 //! the worker forked without exec holds it). Both are watched.
 
+use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -26,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::StartError;
 use super::shared::Config;
 use crate::link::exit::describe;
+use crate::link::peer::{PEER_DIR_ENV, socket_path};
 use crate::link::protocol::{self, MAGIC, Reply, VERSION, shorten};
 use crate::link::worker::WORKER_ENV;
 use crate::link::{End, Transport};
@@ -49,6 +52,9 @@ pub(super) struct Conn {
     writer: FramedWrite<ChildStdin, LengthDelimitedCodec>,
     /// How the child ended, once it was reaped while being watched.
     status: Option<std::io::Result<ExitStatus>>,
+    /// The socket it serves the other workers on, if it does (removed when it is
+    /// stopped or killed).
+    pub(super) peer: Option<Arc<str>>,
 }
 
 /// Why no worker was started.
@@ -61,14 +67,20 @@ pub(super) enum StartFailure {
 }
 
 impl Conn {
-    /// Starts worker `index` and waits for its hello, or for `shutdown`.
+    /// Starts worker `index` and waits for its hello, or for `shutdown`. With
+    /// `peers` (the pool's socket directory) the worker serves the other workers
+    /// there.
     pub(super) async fn start(
         config: &Config,
         index: usize,
+        peers: Option<&Path>,
         shutdown: &CancellationToken,
     ) -> Result<Conn, StartFailure> {
         let program = config.program.clone();
         let mut command = Command::new(&config.program);
+        if let Some(dir) = peers {
+            command.env(PEER_DIR_ENV, dir);
+        }
         command
             .args(&config.settings.args)
             .env(WORKER_ENV, format!("{}:{index}", std::process::id()))
@@ -99,6 +111,7 @@ impl Conn {
             reader: FramedRead::new(stdout, protocol::codec(protocol::MAX_HELLO)),
             writer: FramedWrite::new(stdin, protocol::codec(config.settings.max_frame_length)),
             status: None,
+            peer: None,
         };
         let first = tokio::select! {
             biased;
@@ -125,8 +138,14 @@ impl Conn {
                 Ok(Reply::Hello {
                     magic: MAGIC,
                     version: VERSION,
+                    peer,
                     ..
-                }) => None,
+                }) => {
+                    conn.peer = peers
+                        .filter(|_| peer)
+                        .and_then(|dir| socket_path(dir, pid).to_str().map(Arc::from));
+                    None
+                }
                 _ => Some(StartError::NotAWorker {
                     program: program.clone(),
                     what: shorten(&frame),
@@ -173,6 +192,7 @@ impl Conn {
     /// ends.
     pub(super) async fn kill(mut self) -> String {
         self.group.kill();
+        self.forget_socket();
         let status = match self.status.take() {
             Some(status) => status,
             None => {
@@ -188,6 +208,7 @@ impl Conn {
     /// Stops an idle worker: closes its stdin (it exits at end of file), gives it a
     /// moment to do so, then kills its group and reaps it.
     pub(super) async fn stop(self) {
+        self.forget_socket();
         let Conn {
             mut group,
             mut child,
@@ -208,6 +229,13 @@ impl Conn {
             let _ = child.wait().await;
         }
         group.disarm();
+    }
+
+    /// Removes the socket the worker served the others on (it serves no more).
+    fn forget_socket(&self) {
+        if let Some(peer) = &self.peer {
+            let _ = std::fs::remove_file(&**peer);
+        }
     }
 
     /// The child was reaped while being watched: kill what is left of its group at

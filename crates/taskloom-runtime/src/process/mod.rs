@@ -41,10 +41,11 @@
 //!   in the worker that made it; the parent holds a reference, and core's release
 //!   of the result frees it in the worker. A ready remote task goes to the worker
 //!   holding most of its input bytes; inputs held by other workers move to it
-//!   through the parent. Targets, and inputs of tasks that run in the parent, come
-//!   back as before. A worker lost with results in it fails the computations that
-//!   still needed them, naming the lost key and the worker.
-//!   [`ProcessPool::held_bytes`] shows what each worker holds.
+//!   *directly*, worker to worker, over Unix domain sockets in a directory private
+//!   to the pool (see [`ProcessPoolBuilder::worker_to_worker`]), and stay there as
+//!   copies, so a value moves to a worker once. Targets, and inputs of tasks that
+//!   run in the parent, come back as before. Results lost with a worker run again
+//!   from their inputs. [`ProcessPool::held_bytes`] shows what each worker holds.
 //! - Tasks that are not remote run in the parent, on a small thread pool of the
 //!   process pool's own.
 //!
@@ -64,7 +65,8 @@
 //!   driver, kill a lost worker and settle its jobs (sent again, retried by
 //!   [`crate::executor`]'s retry rule, or failed), replace it;
 //! - `conn`: one worker process: start in its own group, handshake, watch, kill; the
-//!   `Transport` over its pipes.
+//!   `Transport` over its pipes;
+//! - `peers`: the pool's private directory for its workers' sockets.
 //!
 //! # Example
 //!
@@ -99,6 +101,7 @@
 //! ```
 
 mod conn;
+mod peers;
 mod pool;
 mod shared;
 mod slot;
@@ -308,6 +311,7 @@ impl Executor for ProcessPool {
 pub struct ProcessPoolBuilder {
     workers: Option<usize>,
     eager: bool,
+    worker_to_worker: bool,
     settings: Settings,
 }
 
@@ -316,6 +320,7 @@ impl Default for ProcessPoolBuilder {
         ProcessPoolBuilder {
             workers: None,
             eager: true,
+            worker_to_worker: true,
             settings: Settings::default(),
         }
     }
@@ -334,6 +339,36 @@ impl ProcessPoolBuilder {
     /// worker is replaced at once when eager, on next use when lazy.
     pub fn eager(mut self, eager: bool) -> Self {
         self.eager = eager;
+        self
+    }
+
+    /// Whether workers fetch the results they need from each other directly
+    /// (default `true`), or through this process (`false`).
+    ///
+    /// With residency on, a task whose inputs are held by several workers runs on
+    /// one of them, and the others' inputs move to it. Directly, each worker
+    /// listens on a Unix domain socket in a directory this pool makes (mode 0700, in
+    /// the system's temporary directory, removed when the pool is dropped) and the
+    /// worker that needs a value fetches it from the one that holds it: the bytes
+    /// cross once and never through this process. Only the pool's user (and root)
+    /// can reach a socket in that directory; no handshake runs on them. Through
+    /// this process, the holder sends the bytes here and they go out again with the
+    /// call. Either way the worker keeps what it was sent (a copy, released with the
+    /// result), so the next task there needs no move. A direct fetch that fails (the
+    /// holder died, or sends nothing for two minutes) moves the value through this
+    /// process instead, where a lost holder is a lost result, run again.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use taskloom::process::ProcessPool;
+    ///
+    /// let pool = ProcessPool::builder().workers(4).worker_to_worker(false).build()?;
+    /// # drop(pool);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn worker_to_worker(mut self, direct: bool) -> Self {
+        self.worker_to_worker = direct;
         self
     }
 
@@ -438,6 +473,7 @@ impl ProcessPoolBuilder {
             eager: self.eager,
             program,
             settings: self.settings,
+            worker_to_worker: self.worker_to_worker,
         };
         Ok(ProcessPool {
             inner: Arc::new(pool::Pool::start(config, local)?),

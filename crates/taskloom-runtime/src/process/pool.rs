@@ -172,7 +172,10 @@ async fn start_all(shared: &Shared) -> Result<Vec<Conn>, ProcessError> {
     let mut starting: futures::stream::FuturesUnordered<_> = (0..workers)
         .map(|index| {
             let abort = &abort;
-            async move { (index, Conn::start(&shared.config, index, abort).await) }
+            async move {
+                let started = Conn::start(&shared.config, index, shared.peer_dir(), abort);
+                (index, started.await)
+            }
         })
         .collect();
     let mut conns: Vec<Option<Conn>> = (0..workers).map(|_| None).collect();

@@ -2,12 +2,13 @@
 //! (shared, and one per worker, with what each worker holds), the shutdown token,
 //! and each slot's status (its worker's pid, its last start error, whether it rests).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::CancellationToken;
 
 use super::StartError;
+use super::peers::PeerDir;
 use crate::executor::{Job, Worker};
 use crate::link::place::Home;
 use crate::link::place::{Places, Work};
@@ -22,6 +23,8 @@ pub(super) struct Config {
     pub(super) program: PathBuf,
     /// What the pool shares with the cluster.
     pub(super) settings: Settings,
+    /// Whether workers fetch held values from each other directly.
+    pub(super) worker_to_worker: bool,
 }
 
 /// What one slot shows the others and the pool's handle.
@@ -45,18 +48,40 @@ pub(super) struct Shared {
     pub(super) shutdown: CancellationToken,
     /// Each slot's status. A `std` mutex: never held across an `.await`.
     slots: Mutex<Vec<SlotStatus>>,
+    /// The directory the workers' sockets are in, if they fetch from each other.
+    peers: Option<PeerDir>,
 }
 
 impl Shared {
     pub(super) fn new(config: Config) -> Self {
         let places = Places::new(config.settings.resident);
         let slots = vec![SlotStatus::default(); config.workers];
+        // Only held values move between workers; without a directory they move
+        // through the parent.
+        let peers = (config.settings.resident && config.worker_to_worker && config.workers > 1)
+            .then(PeerDir::create)
+            .and_then(|made| {
+                made.map_err(|e| {
+                    tracing::warn!(
+                        error = %e,
+                        "taskloom process pool: no directory for its workers' sockets; values \
+                         move between workers through the parent"
+                    );
+                })
+                .ok()
+            });
         Shared {
             config,
             places,
             shutdown: CancellationToken::new(),
             slots: Mutex::new(slots),
+            peers,
         }
+    }
+
+    /// The directory the workers' sockets are in, if they fetch from each other.
+    pub(super) fn peer_dir(&self) -> Option<&Path> {
+        self.peers.as_ref().map(PeerDir::path)
     }
 
     fn with_slots<T>(&self, f: impl FnOnce(&mut Vec<SlotStatus>) -> T) -> T {

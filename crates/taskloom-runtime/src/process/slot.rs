@@ -78,9 +78,10 @@ enum Started {
 
 impl Slot {
     pub(super) fn new(index: usize, shared: Arc<Shared>, conn: Option<Conn>) -> Self {
-        let home = conn
-            .as_ref()
-            .map(|c| shared.places.arrive(place(index), worker_at(index, c.pid)));
+        let home = conn.as_ref().map(|c| {
+            let worker = worker_at(index, c.pid);
+            shared.places.arrive(place(index), worker, c.peer.clone())
+        });
         Slot {
             index,
             shared,
@@ -133,11 +134,18 @@ impl Slot {
     /// Starts a worker. A failure is logged, recorded, and makes the slot rest.
     async fn start(&mut self) -> Started {
         let shared = &self.shared;
-        match Conn::start(&shared.config, self.index, &shared.shutdown).await {
+        let started = Conn::start(
+            &shared.config,
+            self.index,
+            shared.peer_dir(),
+            &shared.shutdown,
+        );
+        match started.await {
             Ok(conn) => {
                 shared.set_pid(self.index, Some(conn.pid));
                 let worker = worker_at(self.index, conn.pid);
-                self.home = Some(shared.places.arrive(place(self.index), worker));
+                let peer = conn.peer.clone();
+                self.home = Some(shared.places.arrive(place(self.index), worker, peer));
                 self.conn = Some(conn);
                 self.rest = FIRST_REST;
                 self.set_rest(None);

@@ -48,7 +48,7 @@ pub use crate::link::worker::is_worker;
 // Hooks for this crate's own tests (feature `test-hooks`), not API.
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
-pub use crate::link::{serve::held_here, worker::__write_raw_to_pool};
+pub use crate::link::{held::held_here, worker::__write_raw_to_pool};
 
 pub use args::RemoteArgs;
 pub use registry::{Codec, DynRemote, Raised, RegisterError, Registry, Remote};

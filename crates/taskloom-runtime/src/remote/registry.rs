@@ -106,16 +106,21 @@ pub(crate) struct Served {
     signature: &'static str,
 }
 
-/// How a served function's arguments decode.
+/// How a served function's arguments decode (and encode again: a worker that keeps
+/// an input moved to it serves its bytes to the next worker that needs it).
 #[derive(Clone, Copy)]
 enum Decode {
     /// By their serde types: one (by its position) or all at once.
     Typed {
         arg: fn(usize, &[u8]) -> Result<Value, TaskError>,
         all: fn(&[u8]) -> Result<Vec<Value>, TaskError>,
+        encode_arg: fn(usize, &Value, &mut Vec<u8>) -> Result<(), TaskError>,
     },
     /// By an untyped function's codec, each alone.
-    Codec(fn(&[u8]) -> Result<Value, TaskError>),
+    Codec {
+        decode: fn(&[u8]) -> Result<Value, TaskError>,
+        encode: fn(&Value, &mut Vec<u8>) -> Result<(), TaskError>,
+    },
 }
 
 /// A served function's body.
@@ -132,7 +137,22 @@ impl Served {
     pub(crate) fn decode_arg(&self, index: usize, bytes: &[u8]) -> Result<Value, TaskError> {
         unpanic("decoding its inputs", || match self.decode {
             Decode::Typed { arg, .. } => arg(index, bytes),
-            Decode::Codec(decode) => decode(bytes),
+            Decode::Codec { decode, .. } => decode(bytes),
+        })
+    }
+
+    /// Encodes argument `index`'s value into `out` (cleared first): the bytes
+    /// [`Served::decode_arg`] made it from.
+    pub(crate) fn encode_arg(
+        &self,
+        index: usize,
+        value: &Value,
+        out: &mut Vec<u8>,
+    ) -> Result<(), TaskError> {
+        out.clear();
+        unpanic("encoding its input", || match self.decode {
+            Decode::Typed { encode_arg, .. } => encode_arg(index, value, out),
+            Decode::Codec { encode, .. } => encode(value, out),
         })
     }
 
@@ -140,7 +160,7 @@ impl Served {
     pub(crate) fn decode_all(&self, bytes: &[u8]) -> Result<Vec<Value>, TaskError> {
         unpanic("decoding its inputs", || match self.decode {
             Decode::Typed { all, .. } => all(bytes),
-            Decode::Codec(_) => Err(TaskError::new(
+            Decode::Codec { .. } => Err(TaskError::new(
                 TaskErrorKind::TypeMismatch,
                 "an untyped remote function takes its inputs one by one",
             )),
@@ -393,7 +413,10 @@ impl Registry {
         let f: DynFn = Arc::new(f);
         let served = Served {
             call: Call::Dyn(Arc::clone(&f)),
-            decode: Decode::Codec(codec.decode),
+            decode: Decode::Codec {
+                decode: codec.decode,
+                encode: codec.encode,
+            },
             encode_result: codec.encode,
             size_of: codec.size_of,
             signature: "dyn",
@@ -430,6 +453,7 @@ impl Registry {
             decode: Decode::Typed {
                 arg: Args::decode_arg,
                 all: Args::decode,
+                encode_arg: Args::encode_arg,
             },
             encode_result: encode_value::<O>,
             size_of: size_of_value::<O>,

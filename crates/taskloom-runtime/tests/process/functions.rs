@@ -150,6 +150,17 @@ pub(crate) struct Fns {
     /// Hangs (a minute) the first time it runs with a directory, writing its pid to
     /// `dir/hung`; afterwards returns its pid at once.
     pub(crate) hangs_once: Remote<(PathBuf,), u32>,
+    /// Slowly, a chunk that kills the worker serving it to another worker (from
+    /// the worker's peer thread) the first time, making `dir/served` then.
+    pub(crate) fragile_slowly: Remote<(PathBuf, u64, u64), Fragile>,
+    /// The pids of a fragile chunk's maker, of a chunk's maker and of this call, and
+    /// the sum of both chunks' numbers.
+    pub(crate) fragile_pair: Remote<(Fragile, Chunk), (u32, u32, u32, u64)>,
+    /// The pids of two chunks' makers and of this call, and the sum of both chunks'
+    /// numbers.
+    pub(crate) pair: Remote<(Chunk, Chunk), (u32, u32, u32, u64)>,
+    /// The directory this worker's socket is in, and whether the socket is there.
+    pub(crate) peer_dir: Remote<(), (String, bool)>,
     /// Untyped, values `Vec<u8>` by a codec of their own: its inputs one after the
     /// other, then its payload.
     pub(crate) cat: DynRemote,
@@ -180,6 +191,32 @@ fn cat(payload: &[u8], inputs: &[&Value]) -> Result<Value, TaskError> {
     }
     out.extend_from_slice(payload);
     Ok(std::sync::Arc::new(out))
+}
+
+/// A chunk that kills the worker serving it to another worker, once (see
+/// [`Fns::fragile_slowly`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Fragile {
+    pub(crate) dir: PathBuf,
+    pub(crate) chunk: Chunk,
+}
+
+impl Serialize for Fragile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Encoded for another worker's fetch (not to measure it, nor for the
+        // parent): the holder dies in the middle of that fetch, the first time.
+        let serving = std::thread::current().name() == Some("taskloom-peer-fetch");
+        if serving
+            && std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(self.dir.join("served"))
+                .is_ok()
+        {
+            std::process::abort();
+        }
+        (&self.dir, &self.chunk).serialize(s)
+    }
 }
 
 /// A chunk of numbers, with the pid of the worker that made it.
@@ -418,6 +455,38 @@ pub(crate) fn registry() -> (Registry, Fns) {
             .unwrap(),
         held_here: r
             .register("held_here", taskloom::remote::held_here)
+            .unwrap(),
+        fragile_slowly: r
+            .register("fragile_slowly", |dir: &PathBuf, start: &u64, n: &u64| {
+                std::thread::sleep(Duration::from_millis(100));
+                Fragile {
+                    dir: dir.clone(),
+                    chunk: Chunk {
+                        made_in: std::process::id(),
+                        values: (*start..*start + *n).collect(),
+                    },
+                }
+            })
+            .unwrap(),
+        fragile_pair: r
+            .register("fragile_pair", |a: &Fragile, b: &Chunk| {
+                let sum = a.chunk.values.iter().chain(&b.values).sum::<u64>();
+                (a.chunk.made_in, b.made_in, std::process::id(), sum)
+            })
+            .unwrap(),
+        pair: r
+            .register("pair", |a: &Chunk, b: &Chunk| {
+                let sum = a.values.iter().chain(&b.values).sum::<u64>();
+                (a.made_in, b.made_in, std::process::id(), sum)
+            })
+            .unwrap(),
+        peer_dir: r
+            .register("peer_dir", || {
+                let dir = std::env::var("TASKLOOM_PEER_DIR").unwrap_or_default();
+                let socket =
+                    std::path::Path::new(&dir).join(format!("{}.sock", std::process::id()));
+                (dir, socket.exists())
+            })
             .unwrap(),
     };
     (r, fns)

@@ -1,7 +1,9 @@
 //! Results that stay in the worker that made them: released there when core releases
-//! them, tasks placed where their inputs are, inputs moved through the parent when
-//! they are elsewhere, a lost worker's results, cancellation, and the same answers
-//! as every other executor.
+//! them, tasks placed where their inputs are, inputs moved from worker to worker
+//! (directly, or through the parent) when they are elsewhere and kept where they
+//! went, a holder dying in the middle of a fetch, the workers' socket directory, a
+//! lost worker's results, cancellation, and the same answers as every other
+//! executor.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +24,24 @@ pub(crate) const TESTS: &[crate::Test] = &[
     ),
     ("resident::placement_follows_data", placement_follows_data),
     (
+        "resident::inputs_held_elsewhere_move_worker_to_worker",
+        inputs_held_elsewhere_move_worker_to_worker,
+    ),
+    (
         "resident::inputs_held_elsewhere_move_through_the_parent",
         inputs_held_elsewhere_move_through_the_parent,
+    ),
+    (
+        "resident::a_value_moved_once_is_not_moved_again",
+        a_value_moved_once_is_not_moved_again,
+    ),
+    (
+        "resident::a_holder_dying_mid_fetch_costs_a_rerun",
+        a_holder_dying_mid_fetch_costs_a_rerun,
+    ),
+    (
+        "resident::the_socket_directory_is_private_and_removed",
+        the_socket_directory_is_private_and_removed,
     ),
     (
         "resident::results_lost_with_a_worker_are_computed_again",
@@ -76,9 +94,16 @@ impl Traffics {
 }
 
 fn pool_with(workers: usize, resident: bool) -> (ProcessPool, Scheduler) {
+    pool_moving(workers, resident, true)
+}
+
+/// A pool whose workers fetch from each other directly (`direct`), or through the
+/// parent.
+fn pool_moving(workers: usize, resident: bool, direct: bool) -> (ProcessPool, Scheduler) {
     let pool = ProcessPool::builder()
         .workers(workers)
         .resident(resident)
+        .worker_to_worker(direct)
         .build()
         .unwrap();
     let scheduler = Scheduler::builder().executor(pool.clone()).build().unwrap();
@@ -175,35 +200,185 @@ fn placement_follows_data(f: &Fns) {
     assert!(t.kept >= 16 * 15_000, "{t:?}");
 }
 
-fn inputs_held_elsewhere_move_through_the_parent(f: &Fns) {
+/// What `pair` finds: the pids of its chunks' makers and its own, and their sum.
+type Pair = (u32, u32, u32, u64);
+
+/// Two slow chunks ready at once, `a` of `n_a` numbers and `b` of `n_b`, and
+/// `consumers` tasks taking both (unfused), on `s`'s two workers: tried until the
+/// chunks are made by two workers (nearly always at the first attempt). The
+/// consumers' answers, the traffic, and the sum every consumer must find.
+fn two_chunks_on_two_workers(
+    f: &Fns,
+    s: &Scheduler,
+    (n_a, n_b): (u64, u64),
+    consumers: u64,
+) -> (Vec<Pair>, Traffic, u64) {
     let rt = runtime();
-    let (_pool, s) = pool_with(2, true);
-    // Two slow chunks ready at once go to two idle workers (nearly always: tried
-    // until they do); their consumer then needs one of them moved.
-    for attempt in 0..20 {
+    let b_start = 1_000_000_u64;
+    let sum = (0..n_a).sum::<u64>() + (b_start..b_start + n_b).sum::<u64>();
+    for _ in 0..20 {
         let mut g = Graph::new();
         let a0 = g.add("a0", (), || 0_u64).unwrap();
-        let b0 = g.add("b0", (), || 1_000_000_u64).unwrap();
-        let n = g.add("n", (), || 1000_u64).unwrap();
-        let a = g.add_remote("a", (&a0, &n), &f.chunk_slowly).unwrap();
-        let b = g.add_remote("b", (&b0, &n), &f.chunk_slowly).unwrap();
-        let both = g.add_remote("both", (&a, &b), &f.where_made2).unwrap();
+        // `b` is ready a little after `a`, when `a`'s worker is busy with it: the
+        // other worker takes it.
+        let b0 = g
+            .add_async("b0", (), move || async move {
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                b_start
+            })
+            .unwrap();
+        let na = g.add("na", (), move || n_a).unwrap();
+        let nb = g.add("nb", (), move || n_b).unwrap();
+        let a = g.add_remote("a", (&a0, &na), &f.chunk_slowly).unwrap();
+        let b = g.add_remote("b", (&b0, &nb), &f.chunk_slowly).unwrap();
+        let pairs: Vec<_> = (0..consumers)
+            .map(|i| g.add_remote(("pair", i), (&a, &b), &f.pair).unwrap())
+            .collect();
         let traffics = Arc::new(Traffics::default());
-        let options = ComputeOptions::new().shared_callback(traffics.clone());
-        let (made_a, made_b, runs_in) = rt.block_on(s.compute_with(&g, &both, options)).unwrap();
-        let t = traffics.last();
-        assert!(runs_in == made_a || runs_in == made_b);
-        if made_a == made_b {
-            assert_eq!(t.moved, 0, "attempt {attempt}: {t:?}");
-            continue;
+        let options = ComputeOptions::new()
+            .fuse(false)
+            .shared_callback(traffics.clone());
+        let out = rt.block_on(s.compute_with(&g, &pairs, options)).unwrap();
+        if out[0].0 != out[0].1 {
+            return (out, traffics.last(), sum);
         }
-        // One chunk (1,000 values, postcard varints of 1 to 3 bytes each) went from
-        // its worker to the parent and on to the other.
-        assert!(t.moved > 1000 && t.moved < 4000, "{t:?}");
-        assert!(t.from_parent >= t.moved, "{t:?}");
-        return;
     }
     panic!("two slow chunks never went to two workers in 20 attempts");
+}
+
+/// One chunk (1,000 numbers, postcard varints of 1 to 3 bytes each) goes straight
+/// from the worker that made it to the other: the right numbers, and nothing of it
+/// through the parent.
+fn inputs_held_elsewhere_move_worker_to_worker(f: &Fns) {
+    let (_pool, s) = pool_moving(2, true, true);
+    let (out, t, sum) = two_chunks_on_two_workers(f, &s, (1000, 1000), 1);
+    let (made_a, made_b, runs_in, found) = out[0];
+    assert!(runs_in == made_a || runs_in == made_b);
+    assert_eq!(found, sum);
+    assert!(
+        t.worker_to_worker > 1000 && t.worker_to_worker < 4000,
+        "{t:?}"
+    );
+    assert_eq!(t.moved, 0, "{t:?}");
+    // The small inputs (three numbers) went out, the consumer's answer came back.
+    assert!(t.through_parent() < 64, "{t:?}");
+}
+
+fn inputs_held_elsewhere_move_through_the_parent(f: &Fns) {
+    let (_pool, s) = pool_moving(2, true, false);
+    let (out, t, sum) = two_chunks_on_two_workers(f, &s, (1000, 1000), 1);
+    assert_eq!(out[0].3, sum);
+    // One chunk went from its worker to the parent and on to the other.
+    assert!(t.moved > 1000 && t.moved < 4000, "{t:?}");
+    assert!(t.from_parent >= t.moved, "{t:?}");
+    assert_eq!(t.worker_to_worker, 0, "{t:?}");
+}
+
+/// Six consumers of a small chunk `a` and a large one `b` all run where `b` is; `a`
+/// moves there once (the worker keeps its copy, and the parent counts it as a
+/// holder), however many of them need it, directly or through the parent; and the
+/// copy is released with `a`.
+fn a_value_moved_once_is_not_moved_again(f: &Fns) {
+    for direct in [true, false] {
+        let (pool, s) = pool_moving(2, true, direct);
+        let (out, t, sum) = two_chunks_on_two_workers(f, &s, (1000, 3000), 6);
+        for &(_, made_b, runs_in, found) in &out {
+            assert_eq!((runs_in, found), (made_b, sum), "direct {direct}: {out:?}");
+        }
+        let moved = if direct {
+            assert_eq!(t.moved, 0, "{t:?}");
+            t.worker_to_worker
+        } else {
+            assert_eq!(t.worker_to_worker, 0, "{t:?}");
+            // Sent once too: the calls after the first in a batch name the copy.
+            assert!(t.from_parent < 4000, "{t:?}");
+            t.moved
+        };
+        // `a` once (about 1,900 bytes), not six times.
+        assert!(moved > 1000 && moved < 4000, "direct {direct}: {t:?}");
+        // Released everywhere, copies included.
+        assert!(
+            pool.held_bytes().iter().all(|(_, b)| *b == 0),
+            "{:?}",
+            pool.held_bytes()
+        );
+        let mut g = Graph::new();
+        let probes: Vec<_> = (0..2)
+            .map(|i| g.add_remote(("held", i), (), &f.held_here).unwrap())
+            .collect();
+        for held in runtime().block_on(s.compute(&g, &probes)).unwrap() {
+            assert_eq!(held, (0, 0));
+        }
+    }
+}
+
+/// The worker holding a chunk dies while it serves the chunk to the other (its
+/// encoding kills it, the first time): the fetch fails at once, the consumer has
+/// the chunk moved through the parent instead, finds it lost with its worker, and
+/// the chunk runs again; the answer is right, and nothing hangs (the harness's time
+/// limit).
+fn a_holder_dying_mid_fetch_costs_a_rerun(f: &Fns) {
+    let rt = runtime();
+    let (pool, s) = pool_moving(2, true, true);
+    for attempt in 0..20 {
+        let dir =
+            std::env::temp_dir().join(format!("taskloom-fragile-{}-{attempt}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pids = pool.pids();
+        let mut g = Graph::new();
+        let d = {
+            let dir = dir.clone();
+            g.add("dir", (), move || dir.clone()).unwrap()
+        };
+        let a0 = g.add("a0", (), || 0_u64).unwrap();
+        let b0 = g.add("b0", (), || 1_000_000_u64).unwrap();
+        let na = g.add("na", (), || 1000_u64).unwrap();
+        let nb = g.add("nb", (), || 3000_u64).unwrap();
+        let a = g
+            .add_remote("fragile", (&d, &a0, &na), &f.fragile_slowly)
+            .unwrap();
+        let b = g.add_remote("b", (&b0, &nb), &f.chunk_slowly).unwrap();
+        let both = g.add_remote("both", (&a, &b), &f.fragile_pair).unwrap();
+        let options = ComputeOptions::new().fuse(false);
+        let (_, made_b, runs_in, sum) = rt.block_on(s.compute_with(&g, &both, options)).unwrap();
+        let expected = (0..1000).sum::<u64>() + (1_000_000..1_003_000).sum::<u64>();
+        assert_eq!(sum, expected);
+        assert_eq!(runs_in, made_b);
+        let served = dir.join("served").exists();
+        let _ = std::fs::remove_dir_all(&dir);
+        if !served {
+            continue; // both chunks were made by one worker: nothing was fetched
+        }
+        // The holder died, and was replaced.
+        eventually("the dead holder to be replaced", || {
+            let now = pool.pids();
+            now.iter().all(Option::is_some) && now != pids
+        });
+        return;
+    }
+    panic!("the two chunks never went to two workers in 20 attempts");
+}
+
+/// The workers' sockets are in a directory only the pool's user can enter, which
+/// goes with the pool.
+fn the_socket_directory_is_private_and_removed(f: &Fns) {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = runtime();
+    let (pool, s) = pool_moving(2, true, true);
+    let mut g = Graph::new();
+    let h = g.add_remote("dir", (), &f.peer_dir).unwrap();
+    let (dir, listening) = rt.block_on(s.compute(&g, &h)).unwrap();
+    assert!(listening, "no socket in {dir:?}");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{dir}");
+    drop(s);
+    drop(pool);
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} is still there");
+    // Moves through the parent need no directory.
+    let (_pool, s) = pool_moving(2, true, false);
+    let (dir, _) = rt.block_on(s.compute(&g, &h)).unwrap();
+    assert_eq!(dir, "");
 }
 
 /// `kept` (a chunk kept in the only worker), then, after a local gate the test
