@@ -55,7 +55,9 @@ async fn inline_runs_hold_exactly_what_the_state_machine_holds() {
     let scheduler = Scheduler::current_thread();
     for name in GRAPHS {
         let file = load(name);
-        let m = bench::measure(&scheduler, &file, 4096, None).await.unwrap();
+        let m = bench::measure(&scheduler, &file, 4096, bench::Sizes::Declared, None)
+            .await
+            .unwrap();
         let expected = state_one_worker(&file);
         assert_eq!(m.memory.peak_results, expected, "{name}");
         assert_eq!(m.gauge_peak, expected, "{name}");
@@ -75,7 +77,9 @@ async fn threaded_runs_hold_a_possible_number_of_results() {
             .map(|t| file.graph.deps(t).len())
             .max()
             .unwrap();
-        let m = bench::measure(&scheduler, &file, 4096, None).await.unwrap();
+        let m = bench::measure(&scheduler, &file, 4096, bench::Sizes::Declared, None)
+            .await
+            .unwrap();
         let held = m.memory.peak_results;
         assert!(held > widest, "{name}: {held} held");
         assert!(held <= file.graph.len(), "{name}: {held} held");
