@@ -28,7 +28,7 @@ use crate::body::{AsyncFn, AsyncFnBox, BlockingFn, BlockingFnBox, TaskBody};
 use crate::error::{BoxError, TaskError};
 use crate::handle::{AnyHandle, Handle};
 use crate::inputs::{AsyncTaskFn, Inputs, TaskFn};
-use crate::size::{ResultSize, Sizes, Sizing};
+use crate::size::{ResultSize, Sizes, Sizing, may_be_large};
 use crate::value::{Value, value};
 
 /// A graph of tasks with typed results.
@@ -115,7 +115,7 @@ impl Graph {
         T: Any + Send + Sync,
     {
         let body: BlockingFn = Arc::new(move |values: &[&Value]| f.call(values).map(value));
-        self.push(
+        self.push_typed(
             key.into(),
             &inputs,
             TaskBody::Blocking(BlockingFnBox::local(body)),
@@ -225,7 +225,7 @@ impl Graph {
             Ok(v) => Ok(value(v)),
             Err(e) => Err(TaskError::failed(e)),
         });
-        self.push(
+        self.push_typed(
             key.into(),
             &inputs,
             TaskBody::Blocking(BlockingFnBox::local(body)),
@@ -270,7 +270,7 @@ impl Graph {
             Ok(fut) => fut.map(|v| Ok(value(v))).boxed(),
             Err(e) => futures::future::ready(Err(e)).boxed(),
         });
-        self.push(key.into(), &inputs, TaskBody::Async(AsyncFnBox(body)))
+        self.push_typed(key.into(), &inputs, TaskBody::Async(AsyncFnBox(body)))
     }
 
     /// Adds a fallible async task (see [`Graph::add_async`] and [`Graph::try_add`]).
@@ -294,7 +294,7 @@ impl Graph {
             Ok(fut) => fut.map(|r| r.map(value).map_err(TaskError::failed)).boxed(),
             Err(e) => futures::future::ready(Err(e)).boxed(),
         });
-        self.push(key.into(), &inputs, TaskBody::Async(AsyncFnBox(body)))
+        self.push_typed(key.into(), &inputs, TaskBody::Async(AsyncFnBox(body)))
     }
 
     /// Adds an untyped task: `f` receives its inputs' values in order and returns
@@ -315,6 +315,7 @@ impl Graph {
             key.into(),
             &inputs,
             TaskBody::Blocking(BlockingFnBox::local(Arc::new(f))),
+            true,
         )?;
         Ok(handle.erase())
     }
@@ -330,15 +331,17 @@ impl Graph {
         inputs: &[AnyHandle],
         body: TaskBody,
     ) -> Result<AnyHandle, GraphError> {
-        let handle: Handle<()> = self.push(key.into(), &inputs, body)?;
+        let handle: Handle<()> = self.push(key.into(), &inputs, body, true)?;
         Ok(handle.erase())
     }
 
+    /// Adds a task; `large`: whether its result may be large, its size unknown.
     pub(crate) fn push<I: Inputs + ?Sized, T>(
         &mut self,
         key: Key,
         inputs: &I,
         body: TaskBody,
+        large: bool,
     ) -> Result<Handle<T>, GraphError> {
         self.scratch.clear();
         if let Err(foreign) = inputs.collect(self.id, &mut self.scratch) {
@@ -348,7 +351,19 @@ impl Graph {
             });
         }
         let id = Arc::make_mut(&mut self.core).push(key, &self.scratch, body)?;
+        Arc::make_mut(&mut self.sizes).added(id.index(), large);
         Ok(Handle::new(id, self.id))
+    }
+
+    /// Adds a task whose result is a `T`: its size is known from its type unless it
+    /// may be large (see `size::may_be_large`).
+    pub(crate) fn push_typed<I: Inputs + ?Sized, T>(
+        &mut self,
+        key: Key,
+        inputs: &I,
+        body: TaskBody,
+    ) -> Result<Handle<T>, GraphError> {
+        self.push(key, inputs, body, may_be_large::<T>())
     }
 
     /// Number of tasks.

@@ -267,11 +267,31 @@ fn measure<T: ResultSize + Any>(value: &Value) -> u64 {
         .map_or(0, |v| v.result_size() as u64)
 }
 
+/// Results of a type this large or larger may be large whatever they own.
+const LARGE_INLINE: usize = 4096;
+
+/// Whether a result of type `T` may be large: it may own memory on the heap (the
+/// type has drop glue: a `Vec`, a `String`, a `Box`, a Python object...) or is large
+/// itself. A type without drop glue owns nothing it would free, so its result holds
+/// `size_of::<T>()` bytes (and the reference count's), known when the graph is built.
+pub(crate) const fn may_be_large<T>() -> bool {
+    std::mem::needs_drop::<T>() || size_of::<T>() >= LARGE_INLINE
+}
+
 /// The sizing of each task of a graph, by task id; tasks past its end (and every task
 /// of a graph that never sized one) are [`Sizing::Unknown`].
+///
+/// Beside it, which tasks make results of unknown size that may be large (see
+/// [`may_be_large`]) and that no sizing covers: while any does, the scheduling loop
+/// cannot tell large results from small ones and holds the run to the plan's count
+/// of results (see `compute::dispatch`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Sizes {
     by_task: Vec<Sizing>,
+    /// One bit per task: its result may be large and its size is unknown.
+    unknown: Vec<u64>,
+    /// How many bits of `unknown` are set.
+    unknown_count: usize,
 }
 
 impl Sizes {
@@ -280,6 +300,36 @@ impl Sizes {
             self.by_task.resize(task + 1, Sizing::Unknown);
         }
         self.by_task[task] = sizing;
+        let known = !matches!(sizing, Sizing::Unknown);
+        if let Some(word) = self.unknown.get_mut(task / 64) {
+            let bit = 1 << (task % 64);
+            if known && *word & bit != 0 {
+                *word &= !bit;
+                self.unknown_count -= 1;
+            }
+        }
+    }
+
+    /// Notes that task `task`, just added, makes results that may be large
+    /// (`may_be_large`), their size unknown until a sizing says more.
+    pub(crate) fn added(&mut self, task: usize, may_be_large: bool) {
+        if !may_be_large {
+            return;
+        }
+        if self.unknown.len() <= task / 64 {
+            self.unknown.resize(task / 64 + 1, 0);
+        }
+        let bit = 1 << (task % 64);
+        let word = &mut self.unknown[task / 64];
+        if *word & bit == 0 {
+            *word |= bit;
+            self.unknown_count += 1;
+        }
+    }
+
+    /// Whether some task makes results that may be large, of a size nobody declared.
+    pub(crate) fn any_unknown(&self) -> bool {
+        self.unknown_count > 0
     }
 
     /// Whether any task reports a size: if none does, bytes are not counted at all.
@@ -338,6 +388,33 @@ mod tests {
         );
         let set: HashSet<u64> = (0..10).collect();
         assert!(set.result_size() >= size_of::<HashSet<u64>>() + 80);
+    }
+
+    #[test]
+    fn results_that_may_be_large_are_those_that_own_heap_memory_or_are_large() {
+        assert!(!may_be_large::<()>());
+        assert!(!may_be_large::<u64>());
+        assert!(!may_be_large::<[f64; 16]>());
+        assert!(may_be_large::<[u8; 1 << 20]>());
+        assert!(may_be_large::<Vec<u8>>());
+        assert!(may_be_large::<String>());
+        assert!(may_be_large::<Arc<u64>>());
+    }
+
+    #[test]
+    fn a_sizing_covers_a_result_of_unknown_size() {
+        let mut sizes = Sizes::default();
+        sizes.added(0, false);
+        assert!(!sizes.any_unknown());
+        sizes.added(1, true);
+        sizes.added(130, true);
+        assert!(sizes.any_unknown());
+        sizes.set(1, Sizing::Declared(8));
+        assert!(sizes.any_unknown(), "task 130 is still unknown");
+        sizes.set(130, Sizing::measured::<Vec<u8>>());
+        assert!(!sizes.any_unknown());
+        sizes.set(130, Sizing::Declared(1));
+        assert!(!sizes.any_unknown(), "counted once");
     }
 
     #[test]

@@ -1,28 +1,36 @@
 //! The dispatch strategy: ready tasks go to the executor in batches.
 //!
+//! At most `2 × workers × chunk` tasks of the computation are handed out at once
+//! (Dask #7583's back-pressure), in batches of `chunk`: the rest wait in core's
+//! ready set, where tasks the order placed earlier can still overtake them. `chunk`
+//! adapts to the measured task duration (batches of about [`TARGET_BATCH`] of work),
+//! unless the scheduler fixes it; near the end of a computation an adaptive batch
+//! never takes more than a `1 / (2 × workers)` share of the tasks left (guided
+//! self-scheduling), so no worker finishes alone. A linear chain is handed to one
+//! worker whole (core's fusion rule), so its links cost no round trip each.
+//!
 //! Two modes, chosen at every turn of the loop:
 //!
-//! - **throughput** (tasks of microseconds with small or unknown results): at most
-//!   `2 × workers × chunk` tasks of the computation are handed out at once (Dask
-//!   #7583's back-pressure), in batches of `chunk`: the rest wait in core's ready
-//!   set, where tasks the order placed earlier can still overtake them. `chunk`
-//!   adapts to the measured task duration (batches of about [`TARGET_BATCH`] of
-//!   work), unless the scheduler fixes it; near the end of a computation an
-//!   adaptive batch never takes more than a `1 / (2 × workers)` share of the tasks
-//!   left (guided self-scheduling), so no worker finishes alone.
+//! - **throughput**: results are known to be small (no task reports one of
+//!   [`LARGE_RESULT`] or more, and every result's type tells its size: it owns no
+//!   heap memory, see `size::may_be_large`), and tasks are shorter than
+//!   [`LONG_TASK`]. Batches run ahead of the order as far as the back-pressure
+//!   allows: a few hundred small results more than the plan cost nothing.
 //! - **plan-following** (a byte budget is set, a result of [`LARGE_RESULT`] or more
-//!   was seen, or tasks take [`LONG_TASK`] or more on average): one task per free
-//!   worker, as Dask's `fire_tasks` does, and with several workers the ledger's
-//!   gate holds the results to the static order's max pressure plus one per worker.
-//!   Tasks handed out ahead each hold a result the plan did not count; here they
-//!   cost little time (a round trip of tens of microseconds against tasks that make
-//!   large results or run long) and save memory where it matters.
+//!   was seen, tasks take [`LONG_TASK`] or more on average, or some results may be
+//!   large and nobody said how large, as most users never do): the ledger's gate
+//!   holds the results to the static order's max pressure plus one per worker
+//!   beyond the first (see `gate`), whatever their size. The tasks that add a
+//!   result share the room the plan leaves: each batch takes at most its
+//!   `1 / (2 × workers)` part of it, so every worker gets some. A fused chain whose
+//!   head has inputs counts as adding a result: a job keeps its inputs until it
+//!   completes (they go back to the loop, which drops them), so the head's inputs
+//!   stay alive while the rest of the chain runs.
 //!
-//! In throughput mode a linear chain is handed to one worker whole (core's fusion
-//! rule), so its links cost no round trip each. Not in plan-following mode: a job
-//! keeps its inputs until it completes (they go back to the loop, which drops them),
-//! so the head's inputs would stay alive while the rest of the chain runs, one
-//! result more than the plan for every chain running.
+//! The plan's count costs time where the plan leaves little room and tasks are
+//! short: batches of a few tasks, a round trip each. Results that may be large are
+//! worth it (a 2-worker run holding eight times Dask's memory is an out-of-memory
+//! kill where Dask succeeds); results of types that own no heap memory never pay it.
 //!
 //! Batch length is the price of a round trip: each batch that completes wakes the
 //! loop, and on a machine whose cores all run workers that wake-up takes a core from
@@ -103,16 +111,11 @@ impl Dispatcher {
         name: &str,
     ) -> Result<Step, ComputeError> {
         spawner.start_waiting(ledger)?;
-        let strict = self.follows_plan(ledger);
-        let (chunk, limit) = if strict {
-            (1, self.workers)
-        } else {
-            let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
-            (chunk, 2 * self.workers * chunk)
-        };
-        let follow_plan = strict && self.workers > 1;
+        let gated = self.follows_plan(ledger);
+        let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
+        let limit = 2 * self.workers * chunk;
         // An adaptive chunk shrinks near the end (guided self-scheduling).
-        let guided = !strict && self.chunksize.is_none();
+        let guided = self.chunksize.is_none();
         let graph = Arc::clone(&ledger.graph);
         while self.in_flight < limit {
             let counts = ledger.state.counts();
@@ -125,21 +128,31 @@ impl Dispatcher {
                 chunk
             }
             .min(limit - self.in_flight);
+            // Following the plan, the tasks that add a result share the plan's room
+            // among the batches of every worker, two each, so that none takes it all.
+            let adding_cap = if gated {
+                let room = ledger.gate.room(ledger.held.tally()) as usize;
+                room.div_ceil(2 * self.workers).max(1)
+            } else {
+                usize::MAX
+            };
+            let mut adding = 0;
             let mut jobs = Vec::with_capacity(size.min(counts.ready));
             let mut timed = ledger.hooks.listening();
-            while jobs.len() < size {
+            while jobs.len() < size && adding < adding_cap {
                 let outstanding = self.in_flight + jobs.len() + spawner.outstanding();
-                let Some(task) = ledger.next_ready(outstanding, follow_plan) else {
+                let Some(task) = ledger.next_ready(outstanding, gated) else {
                     break;
                 };
                 match graph.payload(task) {
                     TaskBody::Blocking(body) => {
-                        let job = self.job(ledger, task, body, !strict)?;
+                        let job = self.job(ledger, task, body, gated)?;
                         timed |= !job.span.is_disabled();
                         jobs.push(job);
                     }
                     TaskBody::Async(_) => spawner.enqueue(ledger, task)?,
                 }
+                adding += usize::from(gated && ledger.gate.reserved(task));
             }
             let Some(first) = jobs.first().map(|j| j.task) else {
                 break;
@@ -168,27 +181,33 @@ impl Dispatcher {
     }
 
     /// Whether the run follows the plan closely (see the module docs): a byte
-    /// budget is set, results are large, or tasks are long.
+    /// budget is set, results are large or may be, or tasks are long.
     fn follows_plan(&self, ledger: &Ledger) -> bool {
         ledger.budgeted()
             || ledger.largest_result() >= LARGE_RESULT
             || (self.chunksize.is_none() && self.chunk.mean() >= LONG_TASK)
+            || ledger.unknown_sizes
     }
 
     /// The job of a ready blocking task: its inputs' values (its body is read from
     /// the graph where it runs), and the linear chain after it if `fuse`.
     fn job(
         &mut self,
-        ledger: &Ledger,
+        ledger: &mut Ledger,
         task: TaskId,
         body: &BlockingFnBox,
-        fuse: bool,
+        gated: bool,
     ) -> Result<PackedJob, ComputeError> {
-        let chain = if fuse && self.fuse {
+        let chain = if self.fuse {
             chain_after(ledger, task, body.remote.is_some())
         } else {
             None
         };
+        if gated && chain.is_some() && !ledger.graph.deps(task).is_empty() {
+            // The head's inputs stay alive until the whole chain completes: counted
+            // as a result added, even where the head would free them.
+            ledger.gate.reserve(task, ledger.state.is_target(task));
+        }
         // A buffer that came back with an earlier completion when there is one:
         // tasks with many inputs then cost no allocation per job.
         let mut inputs = self.spare_inputs.pop().unwrap_or_default();

@@ -7,14 +7,14 @@
 //! first. Otherwise [`Gate::next`] applies two meters to each task that would add a
 //! result without freeing one (it is not the last user of any of its inputs):
 //!
-//! - **the plan** (plan-following mode, several workers): results held (requested
-//!   ones aside) plus one for each such task started stay within the static
-//!   order's max pressure `M` plus `workers - 1`. One worker running the order
-//!   holds at most `M` results before each task, `M + 1` with the one it makes;
-//!   more workers run ahead of it wherever the order's next task waits for a
-//!   running one, and this keeps that running ahead within `M + workers` (with a
-//!   finishing task's result before its inputs go), `M + workers + 1` with the
-//!   requested result: issue 12's "within workers + 1 of the plan";
+//! - **the plan** (plan-following mode): results held (requested ones aside) plus
+//!   one for each such task started stay within the static order's max pressure
+//!   `M` plus `workers - 1`. One worker running the order holds at most `M`
+//!   results before each task, `M + 1` with the one it makes; a batch of several
+//!   tasks, or more workers, run ahead of it wherever the order's next task waits
+//!   for a running one, and this keeps that running ahead within `M + workers`
+//!   (with a finishing task's result before its inputs go), `M + workers + 1` with
+//!   the requested result: "within workers + 1 of the plan";
 //! - **the byte budget** (`ComputeOptions::memory_limit`): bytes held plus one
 //!   *expected result* per such task started stay under the budget. The expected
 //!   result is the largest seen so far in the computation (a result is known only
@@ -31,6 +31,11 @@
 use taskloom_core::{State, TaskId};
 
 use super::held::Tally;
+
+/// In [`Gate::adding`]: the task counts for the byte meter.
+const BYTES: u8 = 1;
+/// In [`Gate::adding`]: the task counts for the plan's count.
+const PLAN: u8 = 2;
 
 /// How a task got past the gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,10 +55,13 @@ pub(super) struct Gate {
     /// plan stays within: the order's max pressure plus `workers - 1`.
     plan: u64,
     /// Whether each task was started as one that frees nothing, until it completes
-    /// (sized on first use).
-    adding: Vec<bool>,
+    /// (sized on first use): [`BYTES`] for the byte meter, and [`PLAN`] too unless
+    /// it makes a requested result (the plan sets those aside).
+    adding: Vec<u8>,
     /// How many of those are started and not completed.
     pending: u64,
+    /// How many of those count for the plan.
+    pending_plan: u64,
     /// The largest result seen so far: what each pending task is expected to add.
     largest: u64,
     overruns: usize,
@@ -70,6 +78,7 @@ impl Gate {
             plan: u64::from(planned) + workers as u64 - 1,
             adding: Vec::new(),
             pending: 0,
+            pending_plan: 0,
             largest: 0,
             overruns: 0,
             peak_over: 0,
@@ -98,12 +107,12 @@ impl Gate {
                 .saturating_add(coming.saturating_mul(self.largest))
                 < limit
         });
-        let within_plan =
-            !follow_plan || held.results.saturating_sub(held.targets) as u64 + coming < self.plan;
+        let within_plan = !follow_plan
+            || held.results.saturating_sub(held.targets) as u64 + self.pending_plan < self.plan;
         if within_bytes && within_plan {
             let task = state.pop_ready()?;
             if !state.releases_on_finish(task) {
-                self.reserve(task);
+                self.reserve_new(task, state.is_target(task));
             }
             return Some((task, Admitted::Within));
         }
@@ -114,7 +123,7 @@ impl Gate {
             return None;
         }
         let task = state.pop_ready()?;
-        self.reserve(task);
+        self.reserve_new(task, state.is_target(task));
         if within_bytes {
             return Some((task, Admitted::Within));
         }
@@ -122,13 +131,36 @@ impl Gate {
         Some((task, Admitted::Overrun))
     }
 
-    fn reserve(&mut self, task: TaskId) {
+    /// How many more tasks that free nothing may start now within the plan's count,
+    /// with `held` results held.
+    pub(super) fn room(&self, held: Tally) -> u64 {
+        self.plan
+            .saturating_sub(held.results.saturating_sub(held.targets) as u64 + self.pending_plan)
+    }
+
+    /// Whether `task`, started, was counted against the plan as one that adds a
+    /// result.
+    pub(super) fn reserved(&self, task: TaskId) -> bool {
+        self.adding.get(task.index()).is_some_and(|a| a & PLAN != 0)
+    }
+
+    /// Counts `task`, started, as one that adds a result until it completes (a task
+    /// that would free an input but keeps it alive longer: the head of a fused
+    /// chain); `target`: it makes a requested result.
+    pub(super) fn reserve(&mut self, task: TaskId, target: bool) {
+        if self.adding.get(task.index()).is_none_or(|a| *a == 0) {
+            self.reserve_new(task, target);
+        }
+    }
+
+    fn reserve_new(&mut self, task: TaskId, target: bool) {
         if self.adding.is_empty() {
-            self.adding = vec![false; self.tasks];
+            self.adding = vec![0; self.tasks];
         }
         if let Some(adding) = self.adding.get_mut(task.index()) {
-            *adding = true;
+            *adding = if target { BYTES } else { BYTES | PLAN };
             self.pending += 1;
+            self.pending_plan += u64::from(!target);
         }
     }
 
@@ -136,8 +168,12 @@ impl Gate {
     /// completed with a result of `bytes` bytes; `held` bytes are held with it.
     pub(super) fn completed(&mut self, task: TaskId, bytes: u64, held: u64) {
         if let Some(adding) = self.adding.get_mut(task.index()) {
-            if std::mem::take(adding) {
+            let was = std::mem::take(adding);
+            if was & BYTES != 0 {
                 self.pending -= 1;
+            }
+            if was & PLAN != 0 {
+                self.pending_plan -= 1;
             }
         }
         self.largest = self.largest.max(bytes);

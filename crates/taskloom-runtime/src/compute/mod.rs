@@ -154,6 +154,7 @@ pub(crate) async fn run(
         ledger: Ledger {
             held: Held::new(graph.len(), sizes.any()),
             gate: Gate::new(graph.len(), options.memory_limit, planned, workers),
+            unknown_sizes: sizes.any_unknown(),
             sizes,
             graph,
             state,
@@ -296,6 +297,8 @@ struct Ledger {
     held: Held,
     /// What each task says about its result's size.
     sizes: Arc<Sizes>,
+    /// Whether some task makes results that may be large, of a size nobody declared.
+    unknown_sizes: bool,
     /// What may start when memory matters.
     gate: Gate,
     /// Shared with every job: the graph (for keys), cancellation, the channel back.
@@ -445,7 +448,7 @@ impl Ledger {
     /// The next task to start, or `None` to wait for a completion: the one gate both
     /// strategies take tasks through. `outstanding`: tasks started (blocking and
     /// async) and not completed; `follow_plan`: whether the run is held to the
-    /// plan's count of results (plan-following mode, several workers). Without a
+    /// plan's count of results (plan-following mode). Without a
     /// byte budget and outside that mode, the ready task the static order placed
     /// first; else what [`Gate::next`] allows.
     #[inline]

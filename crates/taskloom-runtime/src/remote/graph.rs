@@ -55,6 +55,6 @@ impl Graph {
             func: Arc::clone(&remote.local),
             remote: Some(Arc::clone(&remote.spec)),
         });
-        self.push(key.into(), &inputs, body)
+        self.push_typed(key.into(), &inputs, body)
     }
 }
