@@ -186,6 +186,49 @@ impl Graph {
         self.set_sizing(handle.id(), handle.graph_id(), Sizing::measured::<T>())
     }
 
+    /// Has the result of the untyped task behind `handle` measured as a `T`, through
+    /// its [`ResultSize`], when it finishes: [`Graph::measure`] for a task added with
+    /// [`Graph::add_dyn`], whose values the program knows to be `T`s (a value of
+    /// another type counts as 0 bytes). An untyped task's result is otherwise of
+    /// unknown size, which keeps the run to the plan's count of results (see
+    /// [`ComputeOptions::memory_limit`](crate::ComputeOptions::memory_limit)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskloom::{Graph, ResultSize, Scheduler, Value};
+    ///
+    /// /// A value of a graph built from data, with its size, taken where it was made.
+    /// struct Blob {
+    ///     bytes: Vec<u8>,
+    /// }
+    /// impl ResultSize for Blob {
+    ///     fn result_size(&self) -> usize {
+    ///         self.bytes.result_size()
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut g = Graph::new();
+    /// let blob = g.add_dyn("blob", &[], |_| {
+    ///     Ok(Arc::new(Blob { bytes: vec![7; 100] }) as Value)
+    /// })?;
+    /// g.measure_dyn::<Blob>(&blob)?;
+    /// let out = Scheduler::current_thread().get(&g, "blob").await?;
+    /// assert_eq!(out.downcast_ref::<Blob>().map(|b| b.bytes.len()), Some(100));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    pub fn measure_dyn<T>(&mut self, handle: &AnyHandle) -> Result<(), GraphError>
+    where
+        T: ResultSize + Any + Send + Sync,
+    {
+        self.set_sizing(handle.id(), handle.graph_id(), Sizing::measured::<T>())
+    }
+
     /// Declares that the result of the task behind `handle` holds `bytes` bytes: for
     /// results whose type does not implement [`ResultSize`] (or whose size is known
     /// better than it can tell). Counted as declared, whatever the result holds.

@@ -6,8 +6,12 @@
 //! adapts to the measured task duration (batches of about [`TARGET_BATCH`] of work),
 //! unless the scheduler fixes it; near the end of a computation an adaptive batch
 //! never takes more than a `1 / (2 × workers)` share of the tasks left (guided
-//! self-scheduling), so no worker finishes alone. A linear chain is handed to one
-//! worker whole (core's fusion rule), so its links cost no round trip each.
+//! self-scheduling), so no worker finishes alone, nor less than about
+//! [`GUIDED_FLOOR`] of work, which costs less than the round trips of smaller
+//! batches. A linear chain is handed to one worker whole (core's fusion rule), so
+//! its links cost no round trip each; and a waiting task whose inputs are all made
+//! in the batch being built follows them into it (see `follow`), so a producer and
+//! its consumers share one round trip.
 //!
 //! Two modes, chosen at every turn of the loop:
 //!
@@ -43,6 +47,8 @@ use std::time::{Duration, Instant};
 
 use taskloom_core::TaskId;
 
+use super::follow::Followers;
+use super::held::Missing;
 use super::spawn::Spawner;
 use super::{Ledger, Step};
 use crate::body::{BlockingFnBox, TaskBody};
@@ -57,6 +63,9 @@ const MAX_SPARE_INPUTS: usize = 1024;
 const MAX_CHUNK: usize = 512;
 /// The adaptive chunk aims at batches of about this much work.
 const TARGET_BATCH: Duration = Duration::from_millis(2);
+/// Guided self-scheduling shrinks no batch below this much work: a worker finishing
+/// that much after the others costs less than the round trips smaller batches take.
+const GUIDED_FLOOR: Duration = Duration::from_micros(50);
 /// Results this large (bytes, as they report them) make the run follow the plan.
 const LARGE_RESULT: u64 = 64 * 1024;
 /// Tasks this long, on average, make the run follow the plan. At 10 ms a round trip
@@ -73,6 +82,9 @@ pub(super) struct Dispatcher {
     in_flight: usize,
     /// Whether linear chains are handed out as one job.
     fuse: bool,
+    /// Waiting tasks that follow their inputs into a batch (see `follow`), where
+    /// chains are fused too.
+    followers: Option<Followers>,
     /// Input buffers handed back by completions, for the next jobs.
     spare_inputs: Vec<Inputs>,
     /// The first start, last end and number of the jobs read from the current
@@ -90,6 +102,7 @@ impl Dispatcher {
             chunk: Chunk::new(),
             in_flight: 0,
             fuse,
+            followers: fuse.then(Followers::new),
             spare_inputs: Vec::new(),
             run: None,
             run_end: Instant::now(),
@@ -123,7 +136,8 @@ impl Dispatcher {
                 let left = counts
                     .total
                     .saturating_sub(counts.finished + counts.running);
-                chunk.min(left.div_ceil(2 * self.workers)).max(1)
+                let share = left.div_ceil(2 * self.workers).max(self.chunk.floor());
+                chunk.min(share).max(1)
             } else {
                 chunk
             }
@@ -138,21 +152,47 @@ impl Dispatcher {
             };
             let mut adding = 0;
             let mut jobs = Vec::with_capacity(size.min(counts.ready));
+            let mut results = Vec::new();
             let mut timed = ledger.hooks.listening();
             while jobs.len() < size && adding < adding_cap {
-                let outstanding = self.in_flight + jobs.len() + spawner.outstanding();
-                let Some(task) = ledger.next_ready(outstanding, gated) else {
-                    break;
+                // A waiting task whose inputs this batch makes goes first (see
+                // `follow`), then the next ready one.
+                let (task, follows) = match self.followers.as_mut().and_then(Followers::next) {
+                    Some(task) => {
+                        if gated && !ledger.state.releases_on_finish(task) {
+                            ledger.gate.reserve(task, ledger.state.is_target(task));
+                        }
+                        (task, true)
+                    }
+                    None => {
+                        let outstanding = self.in_flight + jobs.len() + spawner.outstanding();
+                        let Some(task) = ledger.next_ready(outstanding, gated) else {
+                            break;
+                        };
+                        (task, false)
+                    }
                 };
                 match graph.payload(task) {
                     TaskBody::Blocking(body) => {
-                        let job = self.job(ledger, task, body, gated)?;
+                        let job = self.job(ledger, task, body, gated, follows)?;
                         timed |= !job.span.is_disabled();
+                        let result = job
+                            .chain
+                            .as_ref()
+                            .and_then(|c| c.members.last())
+                            .map_or(task, |(t, _)| *t);
+                        if let Some(f) = self.followers.as_mut() {
+                            f.added(&ledger.state, &graph, task, result, jobs.len());
+                            results.push(result);
+                        }
                         jobs.push(job);
                     }
                     TaskBody::Async(_) => spawner.enqueue(ledger, task)?,
                 }
                 adding += usize::from(gated && ledger.gate.reserved(task));
+            }
+            if let Some(f) = self.followers.as_mut() {
+                f.seal(&ledger.state, &mut jobs, &results);
             }
             let Some(first) = jobs.first().map(|j| j.task) else {
                 break;
@@ -197,6 +237,7 @@ impl Dispatcher {
         task: TaskId,
         body: &BlockingFnBox,
         gated: bool,
+        follows: bool,
     ) -> Result<PackedJob, ComputeError> {
         let chain = if self.fuse {
             chain_after(ledger, task, body.remote.is_some())
@@ -211,10 +252,32 @@ impl Dispatcher {
         // A buffer that came back with an earlier completion when there is one:
         // tasks with many inputs then cost no allocation per job.
         let mut inputs = self.spare_inputs.pop().unwrap_or_default();
-        ledger
-            .held
-            .clone_inputs(&ledger.graph, task, &mut inputs)
-            .map_err(|m| ledger.missing(m))?;
+        let local = match self.followers.as_ref() {
+            Some(f) if follows => {
+                // The inputs made in this batch come from the worker; the loop's
+                // held values are the others.
+                let local = f.local_inputs(&ledger.graph, task);
+                let mut at = local.iter().map(|l| l.at as usize).peekable();
+                for (i, &d) in ledger.graph.deps(task).iter().enumerate() {
+                    if at.next_if_eq(&i).is_some() {
+                        continue;
+                    }
+                    let value = ledger
+                        .held
+                        .get(d)
+                        .ok_or_else(|| ledger.missing(Missing { task, input: d }))?;
+                    inputs.push(value);
+                }
+                local
+            }
+            _ => {
+                ledger
+                    .held
+                    .clone_inputs(&ledger.graph, task, &mut inputs)
+                    .map_err(|m| ledger.missing(m))?;
+                Box::default()
+            }
+        };
         let (attempts, alone) = ledger.take_attempts(task);
         Ok(PackedJob {
             task,
@@ -223,13 +286,20 @@ impl Dispatcher {
             chain,
             attempts,
             alone,
+            local,
+            uses: 0,
+            returns: true,
         })
     }
 
     /// A completion of a job this strategy handed out: one fewer in flight, and its
-    /// times noted for [`Dispatcher::learn`].
+    /// times noted for [`Dispatcher::learn`] (not those of a follower handed back
+    /// unrun).
     pub(super) fn finished(&mut self, c: &Completion) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if c.members == 0 {
+            return;
+        }
         self.run.get_or_insert(c.started);
         self.run_end = c.finished;
         self.run_jobs += 1;
@@ -306,6 +376,16 @@ impl Chunk {
     /// The mean task duration; zero before any task is seen.
     fn mean(&self) -> Duration {
         Duration::from_nanos(self.mean_ns as u64)
+    }
+
+    /// The fewest tasks worth a batch near the end of a computation: about
+    /// [`GUIDED_FLOOR`] of work (1 before any task is seen).
+    fn floor(&self) -> usize {
+        if !self.seen {
+            return 1;
+        }
+        let floor = GUIDED_FLOOR.as_nanos() as f64 / self.mean_ns.max(1.0);
+        (floor as usize).clamp(1, MAX_CHUNK)
     }
 
     fn size(&self) -> usize {

@@ -37,6 +37,7 @@
 //! - `dispatch`, `inline`, `spawn`: the two strategies and the async spawner.
 
 mod dispatch;
+mod follow;
 mod gate;
 mod held;
 mod hooks;
@@ -440,6 +441,16 @@ impl Computation {
         if let Strategy::Dispatch(d) = &mut self.strategy {
             d.recycle(spare);
         }
+        if c.members == 0 {
+            // A follower handed back unrun (its executor took its batch's jobs out):
+            // it starts again once its inputs are in.
+            let held = self.ledger.held.tally().bytes;
+            self.ledger.gate.completed(c.task, 0, held);
+            return Ok(());
+        }
+        if c.follows {
+            self.ledger.take_follower(c.task)?;
+        }
         self.ledger.complete(c)
     }
 }
@@ -535,6 +546,18 @@ impl Ledger {
         }
     }
 
+    /// Takes `task`, a follower (see `follow`), from the ready tasks as its
+    /// completion comes in: its producers' completions, fed just before in the same
+    /// message, made it ready.
+    fn take_follower(&mut self, task: TaskId) -> Result<(), ComputeError> {
+        self.state.take_ready(task).map_err(|_| {
+            ComputeError::Protocol(format!(
+                "`{}` followed its inputs into a batch, yet they were not all in before it",
+                self.graph.key(task)
+            ))
+        })
+    }
+
     /// Feeds the success of `task` to the state and drops the results it releases.
     fn finish(&mut self, task: TaskId) -> Result<(), ComputeError> {
         self.state
@@ -581,6 +604,13 @@ impl Ledger {
                 self.held
                     .put(task, value, bytes, self.state.is_target(task));
                 self.gate.completed(c.task, bytes, self.held.tally().bytes);
+                self.task_finished(c, task, None)?;
+                self.finish(task)
+            }
+            Err(placeholder) if c.used_up => {
+                // Used up in its batch, and dropped there: nothing to hold.
+                discard(placeholder);
+                self.gate.completed(c.task, 0, self.held.tally().bytes);
                 self.task_finished(c, task, None)?;
                 self.finish(task)
             }
