@@ -103,8 +103,11 @@ fn build(file: &LoadedGraph, remote: Option<&Noop>) -> Result<(Graph, Vec<Handle
     Ok((g, targets))
 }
 
+/// A typed graph and its requested results.
+type Built<T> = (Graph, Vec<Handle<T>>);
+
 /// Builds the typed graph of no-op tasks that each return an empty `Vec<u8>`.
-fn build_vec(file: &LoadedGraph) -> Result<(Graph, Vec<Handle<Vec<u8>>>), BoxError> {
+fn build_vec(file: &LoadedGraph) -> Result<Built<Vec<u8>>, BoxError> {
     let core = &file.graph;
     let mut g = Graph::with_capacity(core.len(), core.edge_count());
     let mut handles: Vec<Handle<Vec<u8>>> = Vec::with_capacity(core.len());

@@ -28,7 +28,7 @@ use crate::body::{AsyncFn, AsyncFnBox, BlockingFn, BlockingFnBox, TaskBody};
 use crate::error::{BoxError, TaskError};
 use crate::handle::{AnyHandle, Handle};
 use crate::inputs::{AsyncTaskFn, Inputs, TaskFn};
-use crate::size::{ResultSize, Sizes, Sizing, may_be_large};
+use crate::size::{ResultSize, Sizes, Sizing, Unknown, may_be_large};
 use crate::value::{Value, value};
 
 /// A graph of tasks with typed results.
@@ -57,6 +57,8 @@ pub struct Graph {
     /// What tasks say about their results' sizes; shared with computations like
     /// `core`, copied on write.
     sizes: Arc<Sizes>,
+    /// Which tasks make results of unknown size that may be large.
+    unknown: Unknown,
     scratch: Vec<TaskId>,
 }
 
@@ -90,6 +92,7 @@ impl Graph {
             id: next_graph_id(),
             core: Arc::new(taskloom_core::Graph::with_capacity(tasks, edges)),
             sizes: Arc::default(),
+            unknown: Unknown::default(),
             scratch: Vec::new(),
         }
     }
@@ -244,6 +247,7 @@ impl Graph {
             return Err(GraphError::InvalidTarget { id });
         }
         Arc::make_mut(&mut self.sizes).set(id.index(), sizing);
+        self.unknown.sized(id.index());
         Ok(())
     }
 
@@ -394,7 +398,7 @@ impl Graph {
             });
         }
         let id = Arc::make_mut(&mut self.core).push(key, &self.scratch, body)?;
-        Arc::make_mut(&mut self.sizes).added(id.index(), large);
+        self.unknown.added(id.index(), large);
         Ok(Handle::new(id, self.id))
     }
 
@@ -445,6 +449,11 @@ impl Graph {
     /// What the tasks say about their results' sizes, as of now.
     pub(crate) fn sizes(&self) -> Arc<Sizes> {
         Arc::clone(&self.sizes)
+    }
+
+    /// Whether some task makes results that may be large, of a size nobody declared.
+    pub(crate) fn unknown_sizes(&self) -> bool {
+        self.unknown.any()
     }
 
     pub(crate) fn id(&self) -> u64 {

@@ -148,6 +148,7 @@ impl Scheduler {
         let inner = Arc::clone(&self.inner);
         let snapshot = graph.snapshot();
         let sizes = graph.sizes();
+        let unknown_sizes = graph.unknown_sizes();
         let request = request.into();
         Compute {
             future: async move {
@@ -156,7 +157,14 @@ impl Scheduler {
                 let mut ids = snapshot.resolve(keys.iter().copied())?;
                 ids.sort_unstable();
                 ids.dedup();
-                let results = run(inner, Arc::clone(&snapshot), sizes, ids, options).await?;
+                let results = run(
+                    inner,
+                    Arc::clone(&snapshot),
+                    (sizes, unknown_sizes),
+                    ids,
+                    options,
+                )
+                .await?;
                 request.build(&mut |key| snapshot.id(key).and_then(|id| results.get(id)))
             }
             .boxed(),
@@ -195,13 +203,21 @@ fn typed_compute<O: Send + 'static>(
 ) -> Compute<O> {
     let snapshot = graph.snapshot();
     let sizes = graph.sizes();
+    let unknown_sizes = graph.unknown_sizes();
     Compute {
         future: async move {
             let ids = ids?;
             if let Some(key) = first_duplicate(&ids, &snapshot) {
                 return Err(ComputeError::DuplicateTarget { key });
             }
-            let mut results = run(inner, snapshot, sizes, ids.clone(), options).await?;
+            let mut results = run(
+                inner,
+                snapshot,
+                (sizes, unknown_sizes),
+                ids.clone(),
+                options,
+            )
+            .await?;
             extract(&ids, &mut |id| results.take(id))
         }
         .boxed(),

@@ -280,18 +280,9 @@ pub(crate) const fn may_be_large<T>() -> bool {
 
 /// The sizing of each task of a graph, by task id; tasks past its end (and every task
 /// of a graph that never sized one) are [`Sizing::Unknown`].
-///
-/// Beside it, which tasks make results of unknown size that may be large (see
-/// [`may_be_large`]) and that no sizing covers: while any does, the scheduling loop
-/// cannot tell large results from small ones and holds the run to the plan's count
-/// of results (see `compute::dispatch`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Sizes {
     by_task: Vec<Sizing>,
-    /// One bit per task: its result may be large and its size is unknown.
-    unknown: Vec<u64>,
-    /// How many bits of `unknown` are set.
-    unknown_count: usize,
 }
 
 impl Sizes {
@@ -300,36 +291,6 @@ impl Sizes {
             self.by_task.resize(task + 1, Sizing::Unknown);
         }
         self.by_task[task] = sizing;
-        let known = !matches!(sizing, Sizing::Unknown);
-        if let Some(word) = self.unknown.get_mut(task / 64) {
-            let bit = 1 << (task % 64);
-            if known && *word & bit != 0 {
-                *word &= !bit;
-                self.unknown_count -= 1;
-            }
-        }
-    }
-
-    /// Notes that task `task`, just added, makes results that may be large
-    /// (`may_be_large`), their size unknown until a sizing says more.
-    pub(crate) fn added(&mut self, task: usize, may_be_large: bool) {
-        if !may_be_large {
-            return;
-        }
-        if self.unknown.len() <= task / 64 {
-            self.unknown.resize(task / 64 + 1, 0);
-        }
-        let bit = 1 << (task % 64);
-        let word = &mut self.unknown[task / 64];
-        if *word & bit == 0 {
-            *word |= bit;
-            self.unknown_count += 1;
-        }
-    }
-
-    /// Whether some task makes results that may be large, of a size nobody declared.
-    pub(crate) fn any_unknown(&self) -> bool {
-        self.unknown_count > 0
     }
 
     /// Whether any task reports a size: if none does, bytes are not counted at all.
@@ -345,6 +306,54 @@ impl Sizes {
             Some(Sizing::Declared(bytes)) => *bytes,
             Some(Sizing::Measured(f)) => f(value),
         }
+    }
+}
+
+/// Which tasks of a graph make results of unknown size that may be large (see
+/// [`may_be_large`]), no sizing covering them: while any does, the scheduling loop
+/// cannot tell large results from small ones and holds the run to the plan's count of
+/// results (see `compute::dispatch`). The graph keeps it beside its tasks (one bit
+/// each), not shared with computations: each takes only whether any is unknown.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Unknown {
+    bits: Vec<u64>,
+    /// How many bits are set.
+    count: usize,
+}
+
+impl Unknown {
+    /// Notes that task `task`, just added, makes results that may be large, their size
+    /// unknown until a sizing says more (nothing to note otherwise).
+    #[inline]
+    pub(crate) fn added(&mut self, task: usize, may_be_large: bool) {
+        if !may_be_large {
+            return;
+        }
+        if self.bits.len() <= task / 64 {
+            self.bits.resize(task / 64 + 1, 0);
+        }
+        let bit = 1 << (task % 64);
+        let word = &mut self.bits[task / 64];
+        if *word & bit == 0 {
+            *word |= bit;
+            self.count += 1;
+        }
+    }
+
+    /// Notes that a sizing now covers task `task`'s result.
+    pub(crate) fn sized(&mut self, task: usize) {
+        if let Some(word) = self.bits.get_mut(task / 64) {
+            let bit = 1 << (task % 64);
+            if *word & bit != 0 {
+                *word &= !bit;
+                self.count -= 1;
+            }
+        }
+    }
+
+    /// Whether some task makes results that may be large, of a size nobody declared.
+    pub(crate) fn any(&self) -> bool {
+        self.count > 0
     }
 }
 
@@ -403,18 +412,19 @@ mod tests {
 
     #[test]
     fn a_sizing_covers_a_result_of_unknown_size() {
-        let mut sizes = Sizes::default();
-        sizes.added(0, false);
-        assert!(!sizes.any_unknown());
-        sizes.added(1, true);
-        sizes.added(130, true);
-        assert!(sizes.any_unknown());
-        sizes.set(1, Sizing::Declared(8));
-        assert!(sizes.any_unknown(), "task 130 is still unknown");
-        sizes.set(130, Sizing::measured::<Vec<u8>>());
-        assert!(!sizes.any_unknown());
-        sizes.set(130, Sizing::Declared(1));
-        assert!(!sizes.any_unknown(), "counted once");
+        let mut unknown = Unknown::default();
+        unknown.added(0, false);
+        assert!(!unknown.any());
+        unknown.added(1, true);
+        unknown.added(130, true);
+        assert!(unknown.any());
+        unknown.sized(1);
+        assert!(unknown.any(), "task 130 is still unknown");
+        unknown.sized(130);
+        assert!(!unknown.any());
+        unknown.sized(130);
+        unknown.sized(7);
+        assert!(!unknown.any(), "counted once");
     }
 
     #[test]

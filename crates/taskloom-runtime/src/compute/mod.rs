@@ -98,11 +98,12 @@ pub(crate) struct Setup {
 }
 
 /// Runs the computation of `targets` to the end and returns the results held: the
-/// targets' values.
+/// targets' values. `sizes`: what tasks say of their results' sizes, and whether some
+/// result may be large and of unknown size.
 pub(crate) async fn run(
     setup: Arc<Setup>,
     graph: Arc<CoreGraph<TaskBody>>,
-    sizes: Arc<Sizes>,
+    (sizes, unknown_sizes): (Arc<Sizes>, bool),
     targets: Vec<TaskId>,
     options: ComputeOptions,
 ) -> Result<Held, ComputeError> {
@@ -155,7 +156,7 @@ pub(crate) async fn run(
         ledger: Ledger {
             held: Held::new(graph.len(), sizes.any()),
             gate: Gate::new(graph.len(), options.memory_limit, planned, workers),
-            unknown_sizes: sizes.any_unknown(),
+            unknown_sizes,
             sizes,
             graph,
             state,

@@ -23,6 +23,7 @@ mod order;
 mod overhead;
 mod python;
 mod resident;
+mod scale;
 
 use std::path::{Path, PathBuf};
 
@@ -109,6 +110,7 @@ fn figures(root: &Path) -> Result<Vec<Figure>, Error> {
         memory::slow_param(root)?,
         python::tables(root)?,
         resident::figure(root)?,
+        scale::figure(root)?,
     ])
 }
 

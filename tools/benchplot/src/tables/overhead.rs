@@ -108,7 +108,11 @@ const TARGET_TASKS: u64 = 100;
 /// threads (crosstalk with two inputs per task against one).
 fn targets(pairs: &[Pair]) -> Vec<String> {
     let mut lines = Vec::new();
-    for (executor, goal) in [("current-thread", 100.0), ("threads", 100.0), ("processes", 50.0)] {
+    for (executor, goal) in [
+        ("current-thread", 100.0),
+        ("threads", 100.0),
+        ("processes", 50.0),
+    ] {
         let of: Vec<&Pair> = pairs
             .iter()
             .filter(|p| p.executor == executor && p.tasks >= TARGET_TASKS)
