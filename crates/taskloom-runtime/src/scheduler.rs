@@ -9,6 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 
 use futures::FutureExt;
@@ -87,6 +88,7 @@ impl Scheduler {
                 chunksize: Some(1),
                 max_async_tasks: DEFAULT_MAX_ASYNC_TASKS,
                 runtime: tokio::runtime::Handle::try_current().ok(),
+                task_ns: AtomicU64::new(0),
             }),
         }
     }
@@ -324,6 +326,7 @@ impl SchedulerBuilder {
                 runtime: self
                     .runtime
                     .or_else(|| tokio::runtime::Handle::try_current().ok()),
+                task_ns: AtomicU64::new(0),
             }),
         })
     }

@@ -3,8 +3,9 @@
 //! At most `2 × workers × chunk` tasks of the computation are handed out at once
 //! (Dask #7583's back-pressure), in batches of `chunk`: the rest wait in core's
 //! ready set, where tasks the order placed earlier can still overtake them. `chunk`
-//! adapts to the measured task duration (batches of about [`TARGET_BATCH`] of work),
-//! unless the scheduler fixes it; near the end of a computation an adaptive batch
+//! adapts to the measured task duration (batches of about [`TARGET_BATCH`] of work,
+//! from the mean the scheduler's previous computation learned), unless the scheduler
+//! fixes it; near the end of a computation an adaptive batch
 //! never takes more than a `1 / (2 × workers)` share of the tasks left (guided
 //! self-scheduling), so no worker finishes alone, nor less than about
 //! [`GUIDED_FLOOR`] of work, which costs less than the round trips of smaller
@@ -53,7 +54,9 @@ use super::spawn::Spawner;
 use super::{Ledger, Step};
 use crate::body::{BlockingFnBox, TaskBody};
 use crate::error::{ComputeError, TaskError};
-use crate::executor::{Batch, Chain, Completion, Executor, Inputs, Packed, PackedJob, task_span};
+use crate::executor::{
+    Batch, Chain, Completion, Executor, Inputs, Local, Locals, Packed, PackedJob, task_span,
+};
 
 /// Input buffers kept for reuse, at most.
 const MAX_SPARE_INPUTS: usize = 1024;
@@ -95,11 +98,18 @@ pub(super) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub(super) fn new(workers: usize, chunksize: Option<usize>, fuse: bool) -> Self {
+    /// `known`: the mean task duration an earlier computation of the same scheduler
+    /// learned, if any: the adaptive chunk starts from it.
+    pub(super) fn new(
+        workers: usize,
+        chunksize: Option<usize>,
+        fuse: bool,
+        known: Option<Duration>,
+    ) -> Self {
         Dispatcher {
             workers,
             chunksize,
-            chunk: Chunk::new(),
+            chunk: Chunk::new(known),
             in_flight: 0,
             fuse,
             followers: fuse.then(Followers::new),
@@ -142,24 +152,32 @@ impl Dispatcher {
                 chunk
             }
             .min(limit - self.in_flight);
-            // Following the plan, the tasks that add a result share the plan's room
-            // among the batches of every worker, two each, so that none takes it all.
-            let adding_cap = if gated {
+            // Following the plan, the tasks started share the room the plan leaves
+            // among the batches of every worker, two each, so that none takes it all;
+            // with no room left, wait for what runs (unless nothing does).
+            let cap = if gated {
                 let room = ledger.gate.room(ledger.held.tally()) as usize;
+                if room == 0 && self.in_flight > 0 {
+                    break;
+                }
                 room.div_ceil(2 * self.workers).max(1)
             } else {
                 usize::MAX
             };
-            let mut adding = 0;
+            let mut weight = 0;
             let mut jobs = Vec::with_capacity(size.min(counts.ready));
             let mut results = Vec::new();
             let mut timed = ledger.hooks.listening();
-            while jobs.len() < size && adding < adding_cap {
+            while jobs.len() < size && weight < cap {
                 // A waiting task whose inputs this batch makes goes first (see
                 // `follow`), then the next ready one.
                 let (task, follows) = match self.followers.as_mut().and_then(Followers::next) {
                     Some(task) => {
-                        if gated && !ledger.state.releases_on_finish(task) {
+                        // Following the plan, a follower counts as adding a result
+                        // even where it frees its inputs: those its batch made are
+                        // counted until the batch is back, and a result it sends back
+                        // would be one more.
+                        if gated {
                             ledger.gate.reserve(task, ledger.state.is_target(task));
                         }
                         (task, true)
@@ -185,11 +203,16 @@ impl Dispatcher {
                             f.added(&ledger.state, &graph, task, result, jobs.len());
                             results.push(result);
                         }
+                        let chain = job.chain.is_some();
+                        if gated && !ledger.state.is_target(result) {
+                            // A requested result is set aside, as the plan sets it.
+                            ledger.gate.started(task, chain);
+                            weight += 1 + usize::from(chain);
+                        }
                         jobs.push(job);
                     }
                     TaskBody::Async(_) => spawner.enqueue(ledger, task)?,
                 }
-                adding += usize::from(gated && ledger.gate.reserved(task));
             }
             if let Some(f) = self.followers.as_mut() {
                 f.seal(&ledger.state, &mut jobs, &results);
@@ -256,10 +279,10 @@ impl Dispatcher {
             Some(f) if follows => {
                 // The inputs made in this batch come from the worker; the loop's
                 // held values are the others.
-                let local = f.local_inputs(&ledger.graph, task);
-                let mut at = local.iter().map(|l| l.at as usize).peekable();
-                for (i, &d) in ledger.graph.deps(task).iter().enumerate() {
-                    if at.next_if_eq(&i).is_some() {
+                let mut local = Locals::new();
+                for (at, &d) in ledger.graph.deps(task).iter().enumerate() {
+                    if let Some(job) = f.maker(d) {
+                        local.push(Local { at: at as u32, job });
                         continue;
                     }
                     let value = ledger
@@ -275,7 +298,7 @@ impl Dispatcher {
                     .held
                     .clone_inputs(&ledger.graph, task, &mut inputs)
                     .map_err(|m| ledger.missing(m))?;
-                Box::default()
+                Locals::new()
             }
         };
         let (attempts, alone) = ledger.take_attempts(task);
@@ -303,6 +326,11 @@ impl Dispatcher {
         self.run.get_or_insert(c.started);
         self.run_end = c.finished;
         self.run_jobs += 1;
+    }
+
+    /// The mean task duration learned so far, if any task was seen.
+    pub(super) fn learned(&self) -> Option<Duration> {
+        self.chunk.seen.then(|| self.chunk.mean())
     }
 
     /// Learns the mean duration of the jobs of the message just read. A message holds
@@ -346,17 +374,26 @@ fn chain_after(ledger: &Ledger, task: TaskId, remote: bool) -> Option<Box<Chain>
 }
 
 /// The adaptive chunk size: batches of about [`TARGET_BATCH`] of work, from a moving
-/// average of task durations. Starts at 1 (nothing known: assume long tasks).
+/// average of task durations. Starts from what the scheduler's previous computation
+/// learned (the computations of one scheduler tend to run alike tasks, and a wrong
+/// guess costs one batch: guided self-scheduling still spreads the first ones), or at
+/// 1 if none did (nothing known: assume long tasks).
 struct Chunk {
     mean_ns: f64,
     seen: bool,
 }
 
 impl Chunk {
-    fn new() -> Self {
-        Chunk {
-            mean_ns: 0.0,
-            seen: false,
+    fn new(known: Option<Duration>) -> Self {
+        match known {
+            Some(d) if !d.is_zero() => Chunk {
+                mean_ns: d.as_secs_f64() * 1e9,
+                seen: true,
+            },
+            _ => Chunk {
+                mean_ns: 0.0,
+                seen: false,
+            },
         }
     }
 

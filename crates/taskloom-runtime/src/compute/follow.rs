@@ -26,10 +26,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use taskloom_core::{Graph as CoreGraph, State, TaskId, TaskState};
+use taskloom_core::{Graph as CoreGraph, State, TaskId};
 
 use crate::body::TaskBody;
-use crate::executor::{Local, PackedJob};
+use crate::executor::PackedJob;
 
 /// The bookkeeping of the batch being built; sized on first use, emptied after each
 /// batch in time proportional to what it touched.
@@ -84,36 +84,29 @@ impl Followers {
             return;
         }
         for &d in state.dependents(result) {
-            if state.task_state(d) != TaskState::Waiting || !local(graph, d) {
-                continue;
+            let unfinished = state.unfinished_deps(d);
+            if unfinished == 0 {
+                continue; // not waiting
             }
             let claims = &mut self.claims[d.index()];
             if *claims == 0 {
                 self.touched.push(d);
             }
             *claims += 1;
-            if *claims == state.unfinished_deps(d) {
+            if *claims == unfinished && local(graph, d) {
                 let rank = state.rank(d).unwrap_or(u32::MAX);
                 self.ready.push(Reverse((rank, d)));
             }
         }
     }
 
-    /// Where `task` (a follower) finds each input made in the batch, by argument
-    /// position; its other inputs are held by the loop.
-    pub(super) fn local_inputs(&self, graph: &CoreGraph<TaskBody>, task: TaskId) -> Box<[Local]> {
-        graph
-            .deps(task)
-            .iter()
-            .enumerate()
-            .filter_map(|(at, d)| {
-                let slot = *self.slot.get(d.index())?;
-                (slot != 0).then(|| Local {
-                    at: at as u32,
-                    job: slot - 1,
-                })
-            })
-            .collect()
+    /// The job of the batch that makes `input`, if one does.
+    #[inline]
+    pub(super) fn maker(&self, input: TaskId) -> Option<u32> {
+        match self.slot.get(input.index()) {
+            Some(&slot) if slot != 0 => Some(slot - 1),
+            _ => None,
+        }
     }
 
     /// Whether `task`'s result is made in the batch.

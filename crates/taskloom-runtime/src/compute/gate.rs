@@ -19,7 +19,8 @@
 //!   *expected result* per such task started stay under the budget. The expected
 //!   result is the largest seen so far in the computation (a result is known only
 //!   once made, and tasks of a graph tend to make alike results); reserving it keeps
-//!   several workers from all starting on the last free bytes.
+//!   several workers from all starting on the last free bytes. Until the first task
+//!   completes nothing is known, and one such task per worker starts.
 //!
 //! At a meter's limit only tasks that free memory start (core's
 //! `State::pop_releasing`: the last user of one of their inputs, which includes the
@@ -36,6 +37,11 @@ use super::held::Tally;
 const BYTES: u8 = 1;
 /// In [`Gate::adding`]: the task counts for the plan's count.
 const PLAN: u8 = 2;
+/// In [`Gate::adding`]: the task was started and counts against the plan's room
+/// (see [`Gate::room`]).
+const RUN: u8 = 4;
+/// In [`Gate::adding`]: the task heads a fused chain (two results alive at once).
+const CHAIN: u8 = 8;
 
 /// How a task got past the gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,8 +68,15 @@ pub(super) struct Gate {
     pending: u64,
     /// How many of those count for the plan.
     pending_plan: u64,
+    /// The weight of the started tasks that count against the room (see
+    /// [`Gate::started`]) and have not completed.
+    running: u64,
     /// The largest result seen so far: what each pending task is expected to add.
     largest: u64,
+    /// Whether any task completed: until one does, no result's size is known, and the
+    /// byte budget admits one task that adds a result per worker.
+    seen: bool,
+    workers: u64,
     overruns: usize,
     peak_over: u64,
 }
@@ -79,7 +92,10 @@ impl Gate {
             adding: Vec::new(),
             pending: 0,
             pending_plan: 0,
+            running: 0,
             largest: 0,
+            seen: false,
+            workers: workers as u64,
             overruns: 0,
             peak_over: 0,
         }
@@ -103,6 +119,9 @@ impl Gate {
     ) -> Option<(TaskId, Admitted)> {
         let coming = self.pending;
         let within_bytes = self.limit.is_none_or(|limit| {
+            if !self.seen {
+                return coming < self.workers;
+            }
             held.bytes
                 .saturating_add(coming.saturating_mul(self.largest))
                 < limit
@@ -133,22 +152,43 @@ impl Gate {
 
     /// How many more tasks that free nothing may start now within the plan's count,
     /// with `held` results held.
+    ///
+    ///
+    /// Each task started and not completed counts (see [`Gate::started`]), whether it
+    /// frees a result or not: a batch's completions come back together, so a task
+    /// that frees its inputs still holds its result beside them until its whole batch
+    /// is back. The room keeps the results alive within the plan's max pressure plus
+    /// one per worker, requested results aside.
     pub(super) fn room(&self, held: Tally) -> u64 {
-        self.plan
-            .saturating_sub(held.results.saturating_sub(held.targets) as u64 + self.pending_plan)
+        (self.plan + 1)
+            .saturating_sub(held.results.saturating_sub(held.targets) as u64 + self.running)
     }
 
-    /// Whether `task`, started, was counted against the plan as one that adds a
-    /// result.
-    pub(super) fn reserved(&self, task: TaskId) -> bool {
-        self.adding.get(task.index()).is_some_and(|a| a & PLAN != 0)
+    /// Counts `task`, just started, against the room until it completes: once, or
+    /// twice for the head of a fused `chain` (a link's result beside the next one's).
+    /// (A task that makes a requested result is not counted: the plan sets those
+    /// aside.)
+    pub(super) fn started(&mut self, task: TaskId, chain: bool) {
+        if self.adding.is_empty() {
+            self.adding = vec![0; self.tasks];
+        }
+        if let Some(adding) = self.adding.get_mut(task.index()) {
+            if *adding & RUN == 0 {
+                *adding |= if chain { RUN | CHAIN } else { RUN };
+                self.running += 1 + u64::from(chain);
+            }
+        }
     }
 
     /// Counts `task`, started, as one that adds a result until it completes (a task
     /// that would free an input but keeps it alive longer: the head of a fused
     /// chain); `target`: it makes a requested result.
     pub(super) fn reserve(&mut self, task: TaskId, target: bool) {
-        if self.adding.get(task.index()).is_none_or(|a| *a == 0) {
+        if self
+            .adding
+            .get(task.index())
+            .is_none_or(|a| *a & (BYTES | PLAN) == 0)
+        {
             self.reserve_new(task, target);
         }
     }
@@ -158,7 +198,7 @@ impl Gate {
             self.adding = vec![0; self.tasks];
         }
         if let Some(adding) = self.adding.get_mut(task.index()) {
-            *adding = if target { BYTES } else { BYTES | PLAN };
+            *adding |= if target { BYTES } else { BYTES | PLAN };
             self.pending += 1;
             self.pending_plan += u64::from(!target);
         }
@@ -175,8 +215,12 @@ impl Gate {
             if was & PLAN != 0 {
                 self.pending_plan -= 1;
             }
+            if was & RUN != 0 {
+                self.running -= 1 + u64::from(was & CHAIN != 0);
+            }
         }
         self.largest = self.largest.max(bytes);
+        self.seen = true;
         if let Some(limit) = self.limit {
             self.peak_over = self.peak_over.max(held.saturating_sub(limit));
         }

@@ -48,7 +48,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use taskloom_core::{Graph as CoreGraph, State, Status, TaskId};
 use tokio::sync::mpsc;
@@ -95,6 +96,9 @@ pub(crate) struct Setup {
     pub(crate) max_async_tasks: usize,
     /// The runtime async tasks run on when the computation is driven outside one.
     pub(crate) runtime: Option<tokio::runtime::Handle>,
+    /// The mean task duration (ns) the last computation handed to the executor
+    /// learned, 0 before any: the next one's batches start from it.
+    pub(crate) task_ns: AtomicU64,
 }
 
 /// Runs the computation of `targets` to the end and returns the results held: the
@@ -150,7 +154,11 @@ pub(crate) async fn run(
         Strategy::Inline(InlineRunner::new())
     } else {
         let fuse = options.fuse && !hooks.listening();
-        Strategy::Dispatch(Dispatcher::new(workers, setup.chunksize, fuse))
+        let known = match setup.task_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        };
+        Strategy::Dispatch(Dispatcher::new(workers, setup.chunksize, fuse, known))
     };
     let mut computation = Computation {
         ledger: Ledger {
@@ -186,6 +194,12 @@ pub(crate) async fn run(
             Ok(()) => computation.drive(&*executor, &about.name).await,
             Err(e) => Err(e),
         };
+        if let Strategy::Dispatch(d) = &computation.strategy {
+            if let Some(mean) = d.learned() {
+                let ns = u64::try_from(mean.as_nanos()).unwrap_or(u64::MAX).max(1);
+                setup.task_ns.store(ns, Ordering::Relaxed);
+            }
+        }
         let traffic = computation.ledger.scope.traffic.snapshot();
         if traffic != Traffic::default() {
             let span = &computation.ledger.span;

@@ -19,6 +19,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use smallvec::SmallVec;
+
 use taskloom_core::TaskId;
 
 use super::completion::{Completion, Inputs, Message};
@@ -47,13 +49,17 @@ pub(crate) struct PackedJob {
     pub(crate) alone: bool,
     /// Inputs made by earlier jobs of the batch, by argument position (`inputs`
     /// holds the others, in order): not empty only for a job that follows them.
-    pub(crate) local: Box<[Local]>,
+    pub(crate) local: Locals,
     /// How many later jobs of the batch read its result.
     pub(crate) uses: u32,
     /// Whether its result goes back to the loop (a task outside the batch needs it,
     /// or it was requested); it always does when no later job reads it.
     pub(crate) returns: bool,
 }
+
+/// The inputs of a following job made in its batch: most tasks have one or two,
+/// kept inline.
+pub(crate) type Locals = SmallVec<[Local; 2]>;
 
 /// An input of a following job, made by an earlier job of its batch.
 #[derive(Clone, Copy, Debug)]
