@@ -235,14 +235,16 @@ fn median(xs: &mut [f64]) -> f64 {
 /// ticks of 10 ms; NaN elsewhere): what the cache costs whatever else the machine
 /// runs.
 fn cpu_seconds() -> f64 {
-    let ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
-        // After the command's name (in parentheses, maybe with spaces): the state,
-        // then ten fields, then utime and stime.
-        let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
-        let user: f64 = fields.get(11)?.parse().ok()?;
-        let system: f64 = fields.get(12)?.parse().ok()?;
-        Some(user + system)
-    });
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // After the command's name (in parentheses, maybe with spaces): the state,
+            // then ten fields, then utime and stime.
+            let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+            let user: f64 = fields.get(11)?.parse().ok()?;
+            let system: f64 = fields.get(12)?.parse().ok()?;
+            Some(user + system)
+        });
     ticks.map_or(f64::NAN, |t| t / 100.0)
 }
 

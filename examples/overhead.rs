@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo run --release --example overhead -- --executor current-thread|threads|processes|cluster|cluster-tls \
-//!     [--workers N] [--budget-s S] GRAPH.json...
+//!     [--workers N] [--budget-s S] [--result unit|vec] GRAPH.json...
 //! cargo run --release --example overhead -- --executor threads benches/graphs/chains_10k.json
 //! ```
 //!
@@ -12,7 +12,10 @@
 //! (the analogue of dask.distributed's `LocalCluster`, which `compare.py` runs
 //! beside it); `cluster-tls` the same over TLS, as a cluster off loopback runs.
 //!
-//! Every task is a no-op that takes its dependencies' values. Timed together, as
+//! Every task is a no-op that takes its dependencies' values and returns `()` (`--result
+//! unit`, the default), or an empty `Vec<u8>` (`--result vec`: a result whose type may
+//! own heap memory, of a size the scheduler is not told, so it keeps the run to the
+//! static order's count of results; threads and current-thread only). Timed together, as
 //! Dask's `get` does its own conversion and ordering: building the typed graph from
 //! the loaded file and the whole `compute` of its targets. At least 3 runs, then more
 //! while the budget lasts (at most 50); one JSON line per graph.
@@ -34,6 +37,8 @@ struct Args {
     executor: String,
     workers: usize,
     budget_s: f64,
+    /// Whether each task returns an empty `Vec<u8>` instead of `()`.
+    vec_results: bool,
     graphs: Vec<String>,
 }
 
@@ -42,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         executor: "threads".into(),
         workers: std::thread::available_parallelism().map_or(1, usize::from),
         budget_s: 10.0,
+        vec_results: false,
         graphs: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -59,12 +65,19 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--budget-s: {e}"))?;
             }
+            "--result" => {
+                args.vec_results = match value("--result")?.as_str() {
+                    "unit" => false,
+                    "vec" => true,
+                    other => return Err(format!("--result: {other} (unit or vec)")),
+                };
+            }
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             path => args.graphs.push(path.to_owned()),
         }
     }
     if args.graphs.is_empty() {
-        return Err("usage: overhead --executor current-thread|threads|processes|cluster|cluster-tls [--workers N] [--budget-s S] GRAPH.json...".into());
+        return Err("usage: overhead --executor current-thread|threads|processes|cluster|cluster-tls [--workers N] [--budget-s S] [--result unit|vec] GRAPH.json...".into());
     }
     Ok(args)
 }
@@ -90,16 +103,41 @@ fn build(file: &LoadedGraph, remote: Option<&Noop>) -> Result<(Graph, Vec<Handle
     Ok((g, targets))
 }
 
+/// A typed graph and its requested results.
+type Built<T> = (Graph, Vec<Handle<T>>);
+
+/// Builds the typed graph of no-op tasks that each return an empty `Vec<u8>`.
+fn build_vec(file: &LoadedGraph) -> Result<Built<Vec<u8>>, BoxError> {
+    let core = &file.graph;
+    let mut g = Graph::with_capacity(core.len(), core.edge_count());
+    let mut handles: Vec<Handle<Vec<u8>>> = Vec::with_capacity(core.len());
+    let mut inputs: Vec<Handle<Vec<u8>>> = Vec::new();
+    for id in core.ids() {
+        inputs.clear();
+        inputs.extend(core.deps(id).iter().map(|d| handles[d.index()]));
+        let key = core.key(id).clone();
+        handles.push(g.add(key, &inputs[..], |_: &[&Vec<u8>]| Vec::<u8>::new())?);
+    }
+    let targets = file.targets.iter().map(|t| handles[t.index()]).collect();
+    Ok((g, targets))
+}
+
 async fn run_once(
     scheduler: &Scheduler,
     file: &LoadedGraph,
     remote: Option<&Noop>,
+    vec_results: bool,
 ) -> Result<f64, Box<dyn std::error::Error>> {
     let start = Instant::now();
-    let (g, targets) = build(file, remote)?;
-    let out = scheduler.compute(&g, &targets).await?;
+    let results = if vec_results {
+        let (g, targets) = build_vec(file)?;
+        scheduler.compute(&g, &targets).await?.len()
+    } else {
+        let (g, targets) = build(file, remote)?;
+        scheduler.compute(&g, &targets).await?.len()
+    };
     let elapsed = start.elapsed().as_secs_f64();
-    assert_eq!(out.len(), targets.len());
+    assert_eq!(results, file.targets.len());
     Ok(elapsed)
 }
 
@@ -152,11 +190,14 @@ async fn main() -> Result<(), BoxError> {
             "processes" | "cluster" | "cluster-tls"
         )
         .then_some(&noop);
-        run_once(&scheduler, &file, remote).await?; // warm-up
+        if remote.is_some() && args.vec_results {
+            return Err("--result vec runs on threads and current-thread only".into());
+        }
+        run_once(&scheduler, &file, remote, args.vec_results).await?; // warm-up
         let deadline = Instant::now() + std::time::Duration::from_secs_f64(args.budget_s);
         let mut times = Vec::new();
         while times.len() < 3 || (Instant::now() < deadline && times.len() < 50) {
-            times.push(run_once(&scheduler, &file, remote).await?);
+            times.push(run_once(&scheduler, &file, remote, args.vec_results).await?);
         }
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
@@ -167,6 +208,7 @@ async fn main() -> Result<(), BoxError> {
                 "system": format!("taskloom {}", env!("CARGO_PKG_VERSION")),
                 "graph": file.name,
                 "executor": args.executor,
+                "result": if args.vec_results { "vec" } else { "unit" },
                 "workers": workers,
                 "tasks": tasks,
                 "edges": file.graph.edge_count(),

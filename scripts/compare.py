@@ -5,16 +5,16 @@ Runs as `scripts/py scripts/compare.py` (the project's Python environment, which
 Dask and dask.distributed pinned), from anywhere:
 
   scripts/py scripts/compare.py [--executors current-thread,threads,processes,cluster]
-                                [--budget-s 10] [--out FILE.jsonl] [GRAPH.json ...]
+                                [--budget-s 10] [--corpus] [--out FILE.jsonl] [GRAPH.json ...]
 
 Default graphs: every graph of benches/graphs except chains_100k (Dask takes minutes
-on it) and seed_sum_chunks10.
+on it) and seed_sum_chunks10; --corpus adds the 46 real Dask graphs of corpus/dask.
 
 It builds taskloom's `overhead` example in release mode, then for each graph and
 executor runs the two systems in turn and prints a table: µs per task for each and
 the ratio dask/taskloom. Each pair is also printed as a JSON line on stderr as it is
 measured, and with --out written to FILE (one line per graph and executor:
-{"graph", "executor", "tasks", "taskloom_us_per_task", "dask_us_per_task", "ratio",
+{"graph", "executor", "tasks", "edges", "taskloom_us_per_task", "dask_us_per_task", "ratio",
 "taskloom", "dask", "workers", "budget_s", "load_before", "load_after"}, the last two
 the 1-minute load average when the run started and when the pair was done; `taskloom-benchplot tables` makes the
 figures' tables from docs/bench/compare.jsonl, written so).
@@ -41,6 +41,7 @@ if _missing:
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRAPHS = os.path.join(ROOT, "benches", "graphs")
+CORPUS = os.path.join(ROOT, "corpus", "dask")
 # Left out of the default set: Dask takes minutes on chains_100k; seed_sum_chunks10
 # is the ~200-task graph of one measurement of the thread pool alone.
 NOT_DEFAULT = ("index.json", "chains_100k.json", "seed_sum_chunks10.json")
@@ -58,11 +59,15 @@ def main():
     ap.add_argument("graphs", nargs="*")
     ap.add_argument("--executors", default="current-thread,threads,processes")
     ap.add_argument("--budget-s", type=float, default=10.0)
+    ap.add_argument("--corpus", action="store_true",
+                    help="also every graph of corpus/dask (the real Dask graphs)")
     ap.add_argument("--out", help="also write the pairs as JSON lines to this file")
     args = ap.parse_args()
     graphs = [os.path.abspath(g) for g in args.graphs] or sorted(
         g for g in glob.glob(os.path.join(GRAPHS, "*.json"))
         if os.path.basename(g) not in NOT_DEFAULT)
+    if args.corpus:
+        graphs += sorted(glob.glob(os.path.join(CORPUS, "*.json")))
     if not graphs:
         sys.exit(f"compare.py: no graphs in {GRAPHS}")
     for g in graphs:
@@ -89,6 +94,7 @@ def main():
                 continue
             t, d = t[0], d[0]
             pair = {"graph": t["graph"], "executor": ex, "tasks": t["tasks"],
+                    "edges": t.get("edges"),
                     "taskloom_us_per_task": t["us_per_task"],
                     "dask_us_per_task": d["us_per_task"],
                     "ratio": d["us_per_task"] / t["us_per_task"],

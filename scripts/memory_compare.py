@@ -5,7 +5,8 @@ Runs as `scripts/py scripts/memory_compare.py` (the project's Python environment
 from the repository root:
 
     scripts/py scripts/memory_compare.py [--repeat 3] [--mib 1] \
-        [--configs sync,threads:2] [--budget-mib B] [--out memory.jsonl] [GRAPH.json...]
+        [--configs sync,threads:1,threads:2,threads:4] [--sizes declared,undeclared] \
+        [--budget-mib B] [--out memory.jsonl] [GRAPH.json...]
     scripts/py scripts/memory_compare.py --from memory.jsonl   # table again
 
 Graphs default to the corpus (corpus/dask/*.json). For each graph and configuration
@@ -23,7 +24,11 @@ own max pressure (taskloom's `order::diagnostics`, from the core's `order_pressu
 example) and `dask.order`'s at its best hash seed (from corpus/dask.json). taskloom's
 held figures are its scheduling loop's own count (the example's live-buffer gauge is
 kept in the raw lines as `gauge_peak_held`). The static pressure does not count the
-requested results nor the result being made; the run counts do. With `--budget-mib B`
+requested results nor the result being made; the run counts do. `--sizes` says how
+taskloom's tasks are added: `declared` (each buffer reports its size, `add_sized`),
+`undeclared` (plain `add`, as most users write them: the scheduler is told nothing),
+or both; an undeclared run is configuration `X undeclared`, set against Dask's run of
+configuration `X` (Dask is run once per configuration). With `--budget-mib B`
 every threaded configuration is also run on taskloom with a byte budget of `B` MiB
 (`--memory-limit-mib`; Dask has none): held, RSS, and the overruns where a graph
 needs more than `B` at once. `--malloc-trim` runs both systems with glibc's trim
@@ -116,12 +121,21 @@ def measure(args, graphs):
         env["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=0"
     rows.append({"kind": "env", "glibc_tunables": env.get("GLIBC_TUNABLES", "")})
     configs = [parse_config(c) for c in args.configs.split(",")]
+    sizes = args.sizes.split(",")
+    unknown = [x for x in sizes if x not in ("declared", "undeclared")]
+    if unknown or not sizes:
+        sys.exit(f"--sizes: {','.join(unknown)} (declared, undeclared)")
     mib = ["--mib", str(args.mib)]
     for path in graphs:
         for label, workers, tl_args, dask_args in configs:
             for rep in range(args.repeat):
-                runs = [("taskloom", label, [memory, *tl_args, *mib, path]),
-                        ("dask", label, [python, dask_script, *dask_args, *mib, path])]
+                runs = []
+                if "declared" in sizes:
+                    runs.append(("taskloom", label, [memory, *tl_args, *mib, path]))
+                if "undeclared" in sizes:
+                    runs.append(("taskloom", f"{label} undeclared",
+                                 [memory, *tl_args, *mib, "--sizes", "undeclared", path]))
+                runs.append(("dask", label, [python, dask_script, *dask_args, *mib, path]))
                 if args.budget_mib is not None and label != "sync":
                     budget = ["--memory-limit-mib", f"{args.budget_mib:g}"]
                     runs.append(("taskloom", f"{label} budget {args.budget_mib:g} MiB",
@@ -153,14 +167,18 @@ def table(rows, manifest):
     budgeted = [c for c in configs if "budget" in c]
     compared = [c for c in configs if c not in budgeted]
 
+    def dask_of(config, who):
+        # An undeclared run is set against Dask's run of the same configuration.
+        return config.removesuffix(" undeclared") if who == "dask" else config
+
     def med(graph, config, who, field):
-        rs = runs.get((graph, config, who))
+        rs = runs.get((graph, dask_of(config, who), who))
         if not rs:
             return None
         return statistics.median(r.get(field, 0) or 0 for r in rs)
 
     def rss(graph, config, who):
-        rs = runs.get((graph, config, who))
+        rs = runs.get((graph, dask_of(config, who), who))
         if not rs:
             return None
         return statistics.median(r["peak_rss_bytes"] - r["base_rss_bytes"] for r in rs) / 2**20
@@ -281,6 +299,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mib", type=float, default=1.0)
     ap.add_argument("--configs", default="sync,threads:2")
+    ap.add_argument("--sizes", default="declared",
+                    help="declared, undeclared, or both (comma-separated)")
     ap.add_argument("--malloc-trim", action="store_true",
                     help="run both systems with GLIBC_TUNABLES=glibc.malloc.trim_threshold=0")
     ap.add_argument("--budget-mib", type=float,

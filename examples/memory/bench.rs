@@ -77,12 +77,33 @@ impl Drop for Buffer {
     }
 }
 
+/// Whether the scheduler is told each result's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sizes {
+    /// Tasks added with `Graph::add_sized`: each result reports its bytes.
+    Declared,
+    /// Tasks added with plain `Graph::add`, as most users write them: the scheduler
+    /// knows nothing of the buffers' sizes.
+    Undeclared,
+}
+
+impl Sizes {
+    /// The name the example's command line and its JSON lines use.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Sizes::Declared => "declared",
+            Sizes::Undeclared => "undeclared",
+        }
+    }
+}
+
 /// Builds the typed graph: each task makes a buffer of `len` bytes from its inputs,
-/// taken by reference, and reports its size. Ids of a loaded graph are topological,
-/// so every input's handle exists when a task is added.
+/// taken by reference, and reports its size if `sizes` says so. Ids of a loaded
+/// graph are topological, so every input's handle exists when a task is added.
 pub(crate) fn build(
     file: &LoadedGraph,
     len: usize,
+    sizes: Sizes,
     gauge: &Arc<Gauge>,
 ) -> Result<(Graph, Vec<Handle<Buffer>>), BoxError> {
     let core = &file.graph;
@@ -94,7 +115,11 @@ pub(crate) fn build(
         inputs.extend(core.deps(id).iter().map(|d| handles[d.index()]));
         let gauge = Arc::clone(gauge);
         let task = move |xs: &[&Buffer]| Buffer::make(&gauge, len, xs);
-        handles.push(g.add_sized(core.key(id).clone(), &inputs[..], task)?);
+        let key = core.key(id).clone();
+        handles.push(match sizes {
+            Sizes::Declared => g.add_sized(key, &inputs[..], task)?,
+            Sizes::Undeclared => g.add(key, &inputs[..], task)?,
+        });
     }
     let targets = file.targets.iter().map(|t| handles[t.index()]).collect();
     Ok((g, targets))
@@ -170,15 +195,17 @@ pub(crate) fn slow_param(
     Ok((g, vec![total]))
 }
 
-/// Builds `file` with buffers of `len` bytes and computes its targets on `scheduler`
-/// (within `limit` bytes if given), then drops the results.
+/// Builds `file` with buffers of `len` bytes (their sizes told to the scheduler or
+/// not) and computes its targets on `scheduler` (within `limit` bytes if given),
+/// then drops the results.
 pub(crate) async fn measure(
     scheduler: &Scheduler,
     file: &LoadedGraph,
     len: usize,
+    sizes: Sizes,
     limit: Option<u64>,
 ) -> Result<Measurement, BoxError> {
-    measure_with(scheduler, limit, |gauge| build(file, len, gauge)).await
+    measure_with(scheduler, limit, |gauge| build(file, len, sizes, gauge)).await
 }
 
 /// Builds a graph with `make` (its buffers counted by the gauge it is given) and

@@ -3,13 +3,17 @@
 //!
 //! ```sh
 //! cargo run --release --example memory -- [--executor current-thread|threads] \
-//!     [--workers N] [--mib M] [--memory-limit-mib L] GRAPH.json...
+//!     [--workers N] [--mib M] [--sizes declared|undeclared] [--memory-limit-mib L] \
+//!     GRAPH.json...
 //! ```
 //!
 //! Every task of a graph in the shared JSON format becomes a blocking task that
 //! takes its inputs by reference (reading a byte of each), and returns a new buffer
-//! of `M` MiB (default 1) whose every page is written, so it is resident, and which
-//! reports its size (`ResultSize`, `Graph::add_sized`). `peak_held` and
+//! of `M` MiB (default 1) whose every page is written, so it is resident. With
+//! `--sizes declared` (the default) each result reports its size (`ResultSize`,
+//! `Graph::add_sized`); with `--sizes undeclared` the tasks are added with plain
+//! `Graph::add`, as most users write them, and the scheduler is told nothing of the
+//! buffers' sizes. `peak_held` and
 //! `peak_held_bytes` are the scheduling loop's own counts (`MemoryStats` from
 //! `on_finish`): the most results held at once, requested results and inputs of
 //! running tasks included. A gauge of the buffers alive (one more when a task makes
@@ -24,7 +28,7 @@
 //!
 //! One JSON line per graph, the schema of `scripts/dask_memory.py`:
 //! `{"graph", "executor", "workers", "tasks", "peak_held", "peak_held_bytes",
-//! "peak_rss_bytes", "seconds"}`, plus `mib`, `base_rss_bytes` (the RSS when the
+//! "peak_rss_bytes", "seconds"}`, plus `mib`, `sizes`, `base_rss_bytes` (the RSS when the
 //! computation started), `gauge_peak_held`, `memory_limit_bytes` (or null),
 //! `overruns` and `peak_over_limit_bytes`. Peak RSS is the kernel's high-water mark
 //! (`VmHWM`), reset before each graph through `/proc/self/clear_refs`; memory the
@@ -34,7 +38,7 @@
 
 mod bench;
 
-use bench::BoxError;
+use bench::{BoxError, Sizes};
 use taskloom::Scheduler;
 use taskloom::core::file::load_json;
 
@@ -48,7 +52,7 @@ impl std::fmt::Display for UsageError {
         write!(
             f,
             "{}\nusage: memory [--executor current-thread|threads] [--workers N] \
-             [--mib M] [--memory-limit-mib L] GRAPH.json...",
+             [--mib M] [--sizes declared|undeclared] [--memory-limit-mib L] GRAPH.json...",
             self.0
         )
     }
@@ -60,6 +64,8 @@ struct Args {
     executor: String,
     workers: usize,
     mib: f64,
+    /// Whether the results report their sizes.
+    sizes: Sizes,
     /// The byte budget, from `--memory-limit-mib`.
     limit: Option<u64>,
     graphs: Vec<String>,
@@ -70,6 +76,7 @@ fn parse_args() -> Result<Args, UsageError> {
         executor: "threads".into(),
         workers: std::thread::available_parallelism().map_or(1, usize::from),
         mib: 1.0,
+        sizes: Sizes::Declared,
         limit: None,
         graphs: Vec::new(),
     };
@@ -92,6 +99,17 @@ fn parse_args() -> Result<Args, UsageError> {
                 if !(args.mib > 0.0 && args.mib.is_finite()) {
                     return Err(UsageError("--mib must be a positive number".into()));
                 }
+            }
+            "--sizes" => {
+                args.sizes = match value("--sizes")?.as_str() {
+                    "declared" => Sizes::Declared,
+                    "undeclared" => Sizes::Undeclared,
+                    other => {
+                        return Err(UsageError(format!(
+                            "--sizes: {other} (declared or undeclared)"
+                        )));
+                    }
+                };
             }
             "--memory-limit-mib" => {
                 let mib: f64 = value("--memory-limit-mib")?
@@ -144,7 +162,7 @@ async fn main() -> Result<(), BoxError> {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
             let file = load_json(&text).map_err(|e| format!("{path}: {e}"))?;
             drop(text);
-            let m = bench::measure(&scheduler, &file, len, args.limit)
+            let m = bench::measure(&scheduler, &file, len, args.sizes, args.limit)
                 .await
                 .map_err(|e| format!("{path}: {e}"))?;
             (file.name, file.graph.len(), m)
@@ -158,6 +176,7 @@ async fn main() -> Result<(), BoxError> {
                 "workers": workers,
                 "tasks": tasks,
                 "mib": args.mib,
+                "sizes": args.sizes.name(),
                 "peak_held": m.memory.peak_results,
                 "peak_held_bytes": m.memory.peak_bytes,
                 "gauge_peak_held": m.gauge_peak,

@@ -62,7 +62,9 @@ impl Codec for Pickle {
                 .call_method1("loads", (PyBytes::new(py, bytes),))?;
             Ok(loaded.unbind())
         })??;
-        Ok(python_value(object))
+        // The pickle's length stands for the object's size: close for the arrays and
+        // frames that make caching worth it.
+        Ok(python_value(object, bytes.len() as u64))
     }
 }
 

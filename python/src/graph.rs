@@ -6,7 +6,8 @@
 //! reads each node's `dependencies`; puts the tasks in an order where every dependency
 //! comes first (taskloom's `Graph` is built that way and so refuses cycles by
 //! construction); and adds one untyped task per key with `Graph::add_dyn`. Ordering the
-//! run is then taskloom-core's job, not Dask's `order`.
+//! run is then taskloom-core's job, not Dask's `order`. Every task's result is measured
+//! when it is made (`sizes`), so the scheduler knows large results from small ones.
 //!
 //! The walk holds the GIL; it reads the graph through the C API (dict lookups and one
 //! attribute per node), so building costs well under a microsecond per task.
@@ -24,6 +25,7 @@ use crate::callbacks::Stash;
 use crate::error::GetError;
 use crate::keys::KeyCoder;
 use crate::pickled;
+use crate::sizes::{PyValue, Sizer};
 use crate::task::{Body, Call, Task, python_value};
 
 /// A Dask graph made ready for taskloom.
@@ -313,6 +315,7 @@ fn assemble(
     let mut keys = Vec::with_capacity(nodes.len());
     let mut data = Vec::with_capacity(nodes.len());
     let mut inputs = Vec::new();
+    let sizer = Arc::new(Sizer::new(walk.dsk.py()));
     for &at in order {
         let node = &nodes[at];
         inputs.clear();
@@ -343,12 +346,16 @@ fn assemble(
             continue;
         }
         let body = match &node.kind {
-            Kind::Data(value) => Body::Constant(python_value(value.clone().unbind())),
+            Kind::Data(value) => {
+                let bytes = sizer.measure(value, std::time::Duration::ZERO);
+                Body::Constant(python_value(value.clone().unbind(), bytes))
+            }
             Kind::Alias => Body::Alias,
             Kind::Call(callable) => Body::Call(Call::new(
                 callable.clone().unbind(),
                 node.deps.iter().map(|&d| nodes[d].key.clone().unbind()),
                 settings.context.clone(),
+                Arc::clone(&sizer),
             )),
             Kind::Unread | Kind::Missing => {
                 return Err(GetError::Internal(format!(
@@ -373,6 +380,7 @@ fn assemble(
         if let Some(cached) = cached {
             graph.cached_with(&handle, cached, crate::cache::pickle())?;
         }
+        graph.measure_dyn::<PyValue>(&handle)?;
         if handle.id().index() != index {
             return Err(GetError::Internal("task ids are not dense".into()));
         }

@@ -16,7 +16,8 @@
 //! - `graph`: Dask's dict → taskloom `Graph` (walk from the keys, cull, order
 //!   dependencies first, one `add_dyn` task per key); `keys`: Dask keys as taskloom
 //!   keys.
-//! - `task`: what a task does: a constant, an alias, or a call of a node, with the GIL.
+//! - `task`: what a task does: a constant, an alias, or a call of a node, with the GIL;
+//!   `sizes`: the bytes each result holds, measured where it is made (`dask.sizeof`).
 //!   `gil`: pool threads keep their Python thread state; `context`: tasks see the
 //!   caller's `contextvars`.
 //! - `pool`: the schedulers shared by all calls (one thread pool per worker count).
@@ -45,6 +46,7 @@ mod pickled;
 mod picture;
 mod pool;
 mod remote;
+mod sizes;
 mod task;
 mod wait;
 mod workers;

@@ -101,7 +101,8 @@ fn call(py: Python<'_>, payload: &[u8], inputs: &[&Value]) -> Result<Value, Task
         .map_err(internal)?;
     let (ok, result): (bool, Bound<'_, PyAny>) = outcome.extract().map_err(internal)?;
     if ok {
-        return Ok(python_value(result.unbind()));
+        // A worker's value is sized by the parent, from the bytes it crosses as.
+        return Ok(python_value(result.unbind(), 0));
     }
     let (message, detail): (String, Bound<'_, PyBytes>) = result.extract().map_err(internal)?;
     Err(TaskError::failed(Raised::new(

@@ -6,7 +6,8 @@
 //! value known before the computation starts (a `DataNode`, or a key found in `cache`)
 //! and Dask's `Alias`, which passes its one input through.
 //!
-//! Values are Python objects held by Rust: a [`Value`] holding a `Py<PyAny>`. Handing
+//! Values are Python objects held by Rust: a [`Value`] holding a [`PyValue`], the
+//! object and the bytes it was measured to hold (`sizes`). Handing
 //! one to several dependents is a reference-count increment on the Rust side; dropping
 //! the last one without the GIL (on the scheduling loop's thread) leaves the Python
 //! reference to PyO3's pool, released the next time a thread takes the GIL.
@@ -18,16 +19,17 @@ use pyo3::types::PyDict;
 use taskloom::{TaskError, TaskErrorKind, Value};
 
 use crate::callbacks::Stash;
+use crate::sizes::{PyValue, Sizer};
 use crate::{context, gil};
 
-/// Wraps a Python object as a task result.
-pub(crate) fn python_value(object: Py<PyAny>) -> Value {
-    Arc::new(object)
+/// Wraps a Python object holding `bytes` bytes as a task result.
+pub(crate) fn python_value(object: Py<PyAny>, bytes: u64) -> Value {
+    Arc::new(PyValue::new(object, bytes))
 }
 
 /// The Python object in a task result (every value of these graphs is one).
 pub(crate) fn python_object(value: &Value) -> Option<&Py<PyAny>> {
-    value.downcast_ref::<Py<PyAny>>()
+    value.downcast_ref::<PyValue>().map(|v| &v.object)
 }
 
 /// What a task does.
@@ -79,6 +81,8 @@ pub(crate) struct Call {
     /// The caller's `contextvars` context, entered (a copy) around each call; `None`
     /// to run in the current one.
     context: Option<Arc<Py<PyAny>>>,
+    /// Measures the result.
+    sizer: Arc<Sizer>,
 }
 
 impl Call {
@@ -86,11 +90,13 @@ impl Call {
         node: Py<PyAny>,
         inputs: impl IntoIterator<Item = Py<PyAny>>,
         context: Option<Arc<Py<PyAny>>>,
+        sizer: Arc<Sizer>,
     ) -> Self {
         Call {
             node,
             inputs: inputs.into_iter().collect(),
             context,
+            sizer,
         }
     }
 
@@ -117,10 +123,12 @@ impl Call {
             values.set_item(key.bind(py), value.bind(py))?;
         }
         let node = self.node.bind(py);
+        let start = std::time::Instant::now();
         let result = match &self.context {
             Some(context) => context::run_in_copy(context.bind(py), node, values.as_any())?,
             None => node.call1((values,))?,
         };
-        Ok(python_value(result.unbind()))
+        let bytes = self.sizer.measure(&result, start.elapsed());
+        Ok(python_value(result.unbind(), bytes))
     }
 }

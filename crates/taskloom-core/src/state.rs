@@ -642,6 +642,36 @@ impl State {
         })
     }
 
+    /// The tasks that take `id`'s result, once per time each lists it, in no
+    /// particular order (needed tasks only).
+    ///
+    /// # Panics
+    /// If `id` is not a task of the graph.
+    #[inline]
+    pub fn dependents(&self, id: TaskId) -> &[TaskId] {
+        let i = id.index();
+        &self.dependents[self.dependent_offsets[i] as usize..self.dependent_offsets[i + 1] as usize]
+    }
+
+    /// How many of waiting task `id`'s dependencies have not finished (a dependency
+    /// listed twice counts twice); 0 for a task that is not waiting for any.
+    ///
+    /// A driver that runs several tasks as one unit of work may put a waiting task in
+    /// it after its dependencies when each unfinished one is in the unit: the task
+    /// becomes ready as the last of them is fed to [`finish`](State::finish), and the
+    /// driver then takes it with [`take_ready`](State::take_ready), as it does the
+    /// links of a chain.
+    ///
+    /// # Panics
+    /// If `id` is not a task of the graph.
+    #[inline]
+    pub fn unfinished_deps(&self, id: TaskId) -> u32 {
+        match self.state[id.index()] {
+            TaskState::Waiting => self.waiting_deps[id.index()],
+            _ => 0,
+        }
+    }
+
     /// The most results (requested ones aside) that one worker running the static
     /// order holds at once ([`Priorities::max_pressure`]): what a run that follows
     /// the order holds, plus the result being made. A driver with several workers

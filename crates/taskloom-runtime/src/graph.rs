@@ -29,7 +29,7 @@ use crate::error::{BoxError, TaskError};
 use crate::handle::{AnyHandle, Handle};
 use crate::inputs::{AsyncTaskFn, Inputs, TaskFn};
 use crate::policy::{Policy, Table};
-use crate::size::{ResultSize, Sizes, Sizing};
+use crate::size::{ResultSize, Sizes, Sizing, Unknown, may_be_large};
 use crate::value::{Value, value};
 
 /// A graph of tasks with typed results.
@@ -61,6 +61,8 @@ pub struct Graph {
     /// What tasks do besides run once (timeouts, retries), and which results are
     /// cached: like `sizes`, shared with computations and copied on write.
     per_task: PerTask,
+    /// Which tasks make results of unknown size that may be large.
+    unknown: Unknown,
     scratch: Vec<TaskId>,
 }
 
@@ -104,6 +106,7 @@ impl Graph {
             core: Arc::new(taskloom_core::Graph::with_capacity(tasks, edges)),
             sizes: Arc::default(),
             per_task: PerTask::default(),
+            unknown: Unknown::default(),
             scratch: Vec::new(),
         }
     }
@@ -129,7 +132,7 @@ impl Graph {
         T: Any + Send + Sync,
     {
         let body: BlockingFn = Arc::new(move |values: &[&Value]| f.call(values).map(value));
-        self.push(
+        self.push_typed(
             key.into(),
             &inputs,
             TaskBody::Blocking(BlockingFnBox::local(body)),
@@ -194,6 +197,49 @@ impl Graph {
     /// # Errors
     /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
     pub fn measure<T>(&mut self, handle: &Handle<T>) -> Result<(), GraphError>
+    where
+        T: ResultSize + Any + Send + Sync,
+    {
+        self.set_sizing(handle.id(), handle.graph_id(), Sizing::measured::<T>())
+    }
+
+    /// Has the result of the untyped task behind `handle` measured as a `T`, through
+    /// its [`ResultSize`], when it finishes: [`Graph::measure`] for a task added with
+    /// [`Graph::add_dyn`], whose values the program knows to be `T`s (a value of
+    /// another type counts as 0 bytes). An untyped task's result is otherwise of
+    /// unknown size, which keeps the run to the plan's count of results (see
+    /// [`ComputeOptions::memory_limit`](crate::ComputeOptions::memory_limit)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskloom::{Graph, ResultSize, Scheduler, Value};
+    ///
+    /// /// A value of a graph built from data, with its size, taken where it was made.
+    /// struct Blob {
+    ///     bytes: Vec<u8>,
+    /// }
+    /// impl ResultSize for Blob {
+    ///     fn result_size(&self) -> usize {
+    ///         self.bytes.result_size()
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut g = Graph::new();
+    /// let blob = g.add_dyn("blob", &[], |_| {
+    ///     Ok(Arc::new(Blob { bytes: vec![7; 100] }) as Value)
+    /// })?;
+    /// g.measure_dyn::<Blob>(&blob)?;
+    /// let out = Scheduler::current_thread().get(&g, "blob").await?;
+    /// assert_eq!(out.downcast_ref::<Blob>().map(|b| b.bytes.len()), Some(100));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`GraphError::InvalidTarget`] if `handle` belongs to another graph.
+    pub fn measure_dyn<T>(&mut self, handle: &AnyHandle) -> Result<(), GraphError>
     where
         T: ResultSize + Any + Send + Sync,
     {
@@ -324,6 +370,7 @@ impl Graph {
             return Err(GraphError::InvalidTarget { id });
         }
         Arc::make_mut(&mut self.sizes).set(id.index(), sizing);
+        self.unknown.sized(id.index());
         Ok(())
     }
 
@@ -348,7 +395,7 @@ impl Graph {
             Ok(v) => Ok(value(v)),
             Err(e) => Err(TaskError::failed(e)),
         });
-        self.push(
+        self.push_typed(
             key.into(),
             &inputs,
             TaskBody::Blocking(BlockingFnBox::local(body)),
@@ -393,7 +440,7 @@ impl Graph {
             Ok(fut) => fut.map(|v| Ok(value(v))).boxed(),
             Err(e) => futures::future::ready(Err(e)).boxed(),
         });
-        self.push(key.into(), &inputs, TaskBody::Async(AsyncFnBox(body)))
+        self.push_typed(key.into(), &inputs, TaskBody::Async(AsyncFnBox(body)))
     }
 
     /// Adds a fallible async task (see [`Graph::add_async`] and [`Graph::try_add`]).
@@ -417,7 +464,7 @@ impl Graph {
             Ok(fut) => fut.map(|r| r.map(value).map_err(TaskError::failed)).boxed(),
             Err(e) => futures::future::ready(Err(e)).boxed(),
         });
-        self.push(key.into(), &inputs, TaskBody::Async(AsyncFnBox(body)))
+        self.push_typed(key.into(), &inputs, TaskBody::Async(AsyncFnBox(body)))
     }
 
     /// Adds an untyped task: `f` receives its inputs' values in order and returns
@@ -438,6 +485,7 @@ impl Graph {
             key.into(),
             &inputs,
             TaskBody::Blocking(BlockingFnBox::local(Arc::new(f))),
+            true,
         )?;
         Ok(handle.erase())
     }
@@ -453,15 +501,17 @@ impl Graph {
         inputs: &[AnyHandle],
         body: TaskBody,
     ) -> Result<AnyHandle, GraphError> {
-        let handle: Handle<()> = self.push(key.into(), &inputs, body)?;
+        let handle: Handle<()> = self.push(key.into(), &inputs, body, true)?;
         Ok(handle.erase())
     }
 
+    /// Adds a task; `large`: whether its result may be large, its size unknown.
     pub(crate) fn push<I: Inputs + ?Sized, T>(
         &mut self,
         key: Key,
         inputs: &I,
         body: TaskBody,
+        large: bool,
     ) -> Result<Handle<T>, GraphError> {
         self.scratch.clear();
         if let Err(foreign) = inputs.collect(self.id, &mut self.scratch) {
@@ -471,7 +521,19 @@ impl Graph {
             });
         }
         let id = Arc::make_mut(&mut self.core).push(key, &self.scratch, body)?;
+        self.unknown.added(id.index(), large);
         Ok(Handle::new(id, self.id))
+    }
+
+    /// Adds a task whose result is a `T`: its size is known from its type unless it
+    /// may be large (see `size::may_be_large`).
+    pub(crate) fn push_typed<I: Inputs + ?Sized, T>(
+        &mut self,
+        key: Key,
+        inputs: &I,
+        body: TaskBody,
+    ) -> Result<Handle<T>, GraphError> {
+        self.push(key, inputs, body, may_be_large::<T>())
     }
 
     /// Number of tasks.
@@ -515,6 +577,11 @@ impl Graph {
     /// The per-task settings, as of now.
     pub(crate) fn per_task(&self) -> PerTask {
         self.per_task.clone()
+    }
+
+    /// Whether some task makes results that may be large, of a size nobody declared.
+    pub(crate) fn unknown_sizes(&self) -> bool {
+        self.unknown.any()
     }
 
     pub(crate) fn id(&self) -> u64 {

@@ -9,6 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 
 use futures::FutureExt;
@@ -87,6 +88,7 @@ impl Scheduler {
                 chunksize: Some(1),
                 max_async_tasks: DEFAULT_MAX_ASYNC_TASKS,
                 runtime: tokio::runtime::Handle::try_current().ok(),
+                task_ns: AtomicU64::new(0),
             }),
         }
     }
@@ -149,6 +151,7 @@ impl Scheduler {
         let snapshot = graph.snapshot();
         let sizes = graph.sizes();
         let per_task = graph.per_task();
+        let unknown_sizes = graph.unknown_sizes();
         let request = request.into();
         Compute {
             future: async move {
@@ -157,8 +160,15 @@ impl Scheduler {
                 let mut ids = snapshot.resolve(keys.iter().copied())?;
                 ids.sort_unstable();
                 ids.dedup();
-                let results =
-                    run(inner, Arc::clone(&snapshot), sizes, per_task, ids, options).await?;
+                let results = run(
+                    inner,
+                    Arc::clone(&snapshot),
+                    (sizes, unknown_sizes),
+                    per_task,
+                    ids,
+                    options,
+                )
+                .await?;
                 request.build(&mut |key| snapshot.id(key).and_then(|id| results.get(id)))
             }
             .boxed(),
@@ -198,13 +208,22 @@ fn typed_compute<O: Send + 'static>(
     let snapshot = graph.snapshot();
     let sizes = graph.sizes();
     let per_task = graph.per_task();
+    let unknown_sizes = graph.unknown_sizes();
     Compute {
         future: async move {
             let ids = ids?;
             if let Some(key) = first_duplicate(&ids, &snapshot) {
                 return Err(ComputeError::DuplicateTarget { key });
             }
-            let mut results = run(inner, snapshot, sizes, per_task, ids.clone(), options).await?;
+            let mut results = run(
+                inner,
+                snapshot,
+                (sizes, unknown_sizes),
+                per_task,
+                ids.clone(),
+                options,
+            )
+            .await?;
             extract(&ids, &mut |id| results.take(id))
         }
         .boxed(),
@@ -311,6 +330,7 @@ impl SchedulerBuilder {
                 runtime: self
                     .runtime
                     .or_else(|| tokio::runtime::Handle::try_current().ok()),
+                task_ns: AtomicU64::new(0),
             }),
         })
     }

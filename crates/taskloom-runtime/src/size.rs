@@ -267,6 +267,17 @@ fn measure<T: ResultSize + Any>(value: &Value) -> u64 {
         .map_or(0, |v| v.result_size() as u64)
 }
 
+/// Results of a type this large or larger may be large whatever they own.
+const LARGE_INLINE: usize = 4096;
+
+/// Whether a result of type `T` may be large: it may own memory on the heap (the
+/// type has drop glue: a `Vec`, a `String`, a `Box`, a Python object...) or is large
+/// itself. A type without drop glue owns nothing it would free, so its result holds
+/// `size_of::<T>()` bytes (and the reference count's), known when the graph is built.
+pub(crate) const fn may_be_large<T>() -> bool {
+    std::mem::needs_drop::<T>() || size_of::<T>() >= LARGE_INLINE
+}
+
 /// The sizing of each task of a graph, by task id; tasks past its end (and every task
 /// of a graph that never sized one) are [`Sizing::Unknown`].
 #[derive(Clone, Debug, Default)]
@@ -295,6 +306,54 @@ impl Sizes {
             Some(Sizing::Declared(bytes)) => *bytes,
             Some(Sizing::Measured(f)) => f(value),
         }
+    }
+}
+
+/// Which tasks of a graph make results of unknown size that may be large (see
+/// [`may_be_large`]), no sizing covering them: while any does, the scheduling loop
+/// cannot tell large results from small ones and holds the run to the plan's count of
+/// results (see `compute::dispatch`). The graph keeps it beside its tasks (one bit
+/// each), not shared with computations: each takes only whether any is unknown.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Unknown {
+    bits: Vec<u64>,
+    /// How many bits are set.
+    count: usize,
+}
+
+impl Unknown {
+    /// Notes that task `task`, just added, makes results that may be large, their size
+    /// unknown until a sizing says more (nothing to note otherwise).
+    #[inline]
+    pub(crate) fn added(&mut self, task: usize, may_be_large: bool) {
+        if !may_be_large {
+            return;
+        }
+        if self.bits.len() <= task / 64 {
+            self.bits.resize(task / 64 + 1, 0);
+        }
+        let bit = 1 << (task % 64);
+        let word = &mut self.bits[task / 64];
+        if *word & bit == 0 {
+            *word |= bit;
+            self.count += 1;
+        }
+    }
+
+    /// Notes that a sizing now covers task `task`'s result.
+    pub(crate) fn sized(&mut self, task: usize) {
+        if let Some(word) = self.bits.get_mut(task / 64) {
+            let bit = 1 << (task % 64);
+            if *word & bit != 0 {
+                *word &= !bit;
+                self.count -= 1;
+            }
+        }
+    }
+
+    /// Whether some task makes results that may be large, of a size nobody declared.
+    pub(crate) fn any(&self) -> bool {
+        self.count > 0
     }
 }
 
@@ -338,6 +397,34 @@ mod tests {
         );
         let set: HashSet<u64> = (0..10).collect();
         assert!(set.result_size() >= size_of::<HashSet<u64>>() + 80);
+    }
+
+    #[test]
+    fn results_that_may_be_large_are_those_that_own_heap_memory_or_are_large() {
+        assert!(!may_be_large::<()>());
+        assert!(!may_be_large::<u64>());
+        assert!(!may_be_large::<[f64; 16]>());
+        assert!(may_be_large::<[u8; 1 << 20]>());
+        assert!(may_be_large::<Vec<u8>>());
+        assert!(may_be_large::<String>());
+        assert!(may_be_large::<Arc<u64>>());
+    }
+
+    #[test]
+    fn a_sizing_covers_a_result_of_unknown_size() {
+        let mut unknown = Unknown::default();
+        unknown.added(0, false);
+        assert!(!unknown.any());
+        unknown.added(1, true);
+        unknown.added(130, true);
+        assert!(unknown.any());
+        unknown.sized(1);
+        assert!(unknown.any(), "task 130 is still unknown");
+        unknown.sized(130);
+        assert!(!unknown.any());
+        unknown.sized(130);
+        unknown.sized(7);
+        assert!(!unknown.any(), "counted once");
     }
 
     #[test]

@@ -26,6 +26,7 @@
 //! Nothing here runs for a computation without a cache, or without cached tasks.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use futures::FutureExt;
 use taskloom_core::{Graph as CoreGraph, Key, TaskId};
@@ -56,6 +57,8 @@ struct Recompute {
     setup: Arc<Setup>,
     graph: Arc<CoreGraph<TaskBody>>,
     sizes: Arc<Sizes>,
+    /// Whether some task makes results of unknown size that may be large.
+    unknown_sizes: bool,
     per_task: PerTask,
     options: ComputeOptions,
 }
@@ -65,7 +68,7 @@ struct Recompute {
 pub(super) fn plan(
     setup: &Arc<Setup>,
     graph: &Arc<CoreGraph<TaskBody>>,
-    sizes: &Arc<Sizes>,
+    (sizes, unknown_sizes): (&Arc<Sizes>, bool),
     per_task: &PerTask,
     targets: &[TaskId],
     options: &ComputeOptions,
@@ -149,9 +152,11 @@ pub(super) fn plan(
                 .runtime
                 .clone()
                 .or_else(|| tokio::runtime::Handle::try_current().ok()),
+            task_ns: AtomicU64::new(0),
         }),
         graph: Arc::clone(graph),
         sizes: Arc::clone(sizes),
+        unknown_sizes,
         per_task: per_task.clone(),
         options: ComputeOptions {
             cancel: None,
@@ -326,7 +331,7 @@ impl Recompute {
         run(
             setup,
             Arc::clone(&self.graph),
-            Arc::clone(&self.sizes),
+            (Arc::clone(&self.sizes), self.unknown_sizes),
             self.per_task.clone(),
             vec![task],
             options,
@@ -348,6 +353,7 @@ impl Recompute {
             chunksize: self.setup.chunksize,
             max_async_tasks: self.setup.max_async_tasks,
             runtime: None,
+            task_ns: AtomicU64::new(0),
         });
         let computation = self.run(setup, task, cancel);
         let recompute = move || {

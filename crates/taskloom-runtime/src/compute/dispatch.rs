@@ -1,28 +1,41 @@
 //! The dispatch strategy: ready tasks go to the executor in batches.
 //!
+//! At most `2 × workers × chunk` tasks of the computation are handed out at once
+//! (Dask #7583's back-pressure), in batches of `chunk`: the rest wait in core's
+//! ready set, where tasks the order placed earlier can still overtake them. `chunk`
+//! adapts to the measured task duration (batches of about [`TARGET_BATCH`] of work,
+//! from the mean the scheduler's previous computation learned), unless the scheduler
+//! fixes it; near the end of a computation an adaptive batch
+//! never takes more than a `1 / (2 × workers)` share of the tasks left (guided
+//! self-scheduling), so no worker finishes alone, nor less than about
+//! [`GUIDED_FLOOR`] of work, which costs less than the round trips of smaller
+//! batches. A linear chain is handed to one worker whole (core's fusion rule), so
+//! its links cost no round trip each; and a waiting task whose inputs are all made
+//! in the batch being built follows them into it (see `follow`), so a producer and
+//! its consumers share one round trip.
+//!
 //! Two modes, chosen at every turn of the loop:
 //!
-//! - **throughput** (tasks of microseconds with small or unknown results): at most
-//!   `2 × workers × chunk` tasks of the computation are handed out at once (Dask
-//!   #7583's back-pressure), in batches of `chunk`: the rest wait in core's ready
-//!   set, where tasks the order placed earlier can still overtake them. `chunk`
-//!   adapts to the measured task duration (batches of about [`TARGET_BATCH`] of
-//!   work), unless the scheduler fixes it; near the end of a computation an
-//!   adaptive batch never takes more than a `1 / (2 × workers)` share of the tasks
-//!   left (guided self-scheduling), so no worker finishes alone.
+//! - **throughput**: results are known to be small (no task reports one of
+//!   [`LARGE_RESULT`] or more, and every result's type tells its size: it owns no
+//!   heap memory, see `size::may_be_large`), and tasks are shorter than
+//!   [`LONG_TASK`]. Batches run ahead of the order as far as the back-pressure
+//!   allows: a few hundred small results more than the plan cost nothing.
 //! - **plan-following** (a byte budget is set, a result of [`LARGE_RESULT`] or more
-//!   was seen, or tasks take [`LONG_TASK`] or more on average): one task per free
-//!   worker, as Dask's `fire_tasks` does, and with several workers the ledger's
-//!   gate holds the results to the static order's max pressure plus one per worker.
-//!   Tasks handed out ahead each hold a result the plan did not count; here they
-//!   cost little time (a round trip of tens of microseconds against tasks that make
-//!   large results or run long) and save memory where it matters.
+//!   was seen, tasks take [`LONG_TASK`] or more on average, or some results may be
+//!   large and nobody said how large, as most users never do): the ledger's gate
+//!   holds the results to the static order's max pressure plus one per worker
+//!   beyond the first (see `gate`), whatever their size. The tasks that add a
+//!   result share the room the plan leaves: each batch takes at most its
+//!   `1 / (2 × workers)` part of it, so every worker gets some. A fused chain whose
+//!   head has inputs counts as adding a result: a job keeps its inputs until it
+//!   completes (they go back to the loop, which drops them), so the head's inputs
+//!   stay alive while the rest of the chain runs.
 //!
-//! In throughput mode a linear chain is handed to one worker whole (core's fusion
-//! rule), so its links cost no round trip each. Not in plan-following mode: a job
-//! keeps its inputs until it completes (they go back to the loop, which drops them),
-//! so the head's inputs would stay alive while the rest of the chain runs, one
-//! result more than the plan for every chain running.
+//! The plan's count costs time where the plan leaves little room and tasks are
+//! short: batches of a few tasks, a round trip each. Results that may be large are
+//! worth it (a 2-worker run holding eight times Dask's memory is an out-of-memory
+//! kill where Dask succeeds); results of types that own no heap memory never pay it.
 //!
 //! Batch length is the price of a round trip: each batch that completes wakes the
 //! loop, and on a machine whose cores all run workers that wake-up takes a core from
@@ -35,11 +48,15 @@ use std::time::{Duration, Instant};
 
 use taskloom_core::TaskId;
 
+use super::follow::Followers;
+use super::held::Missing;
 use super::spawn::Spawner;
 use super::{Ledger, Step};
 use crate::body::{BlockingFnBox, TaskBody};
 use crate::error::{ComputeError, TaskError};
-use crate::executor::{Batch, Chain, Completion, Executor, Inputs, Packed, PackedJob, task_span};
+use crate::executor::{
+    Batch, Chain, Completion, Executor, Inputs, Local, Locals, Packed, PackedJob, task_span,
+};
 
 /// Input buffers kept for reuse, at most.
 const MAX_SPARE_INPUTS: usize = 1024;
@@ -49,6 +66,9 @@ const MAX_SPARE_INPUTS: usize = 1024;
 const MAX_CHUNK: usize = 512;
 /// The adaptive chunk aims at batches of about this much work.
 const TARGET_BATCH: Duration = Duration::from_millis(2);
+/// Guided self-scheduling shrinks no batch below this much work: a worker finishing
+/// that much after the others costs less than the round trips smaller batches take.
+const GUIDED_FLOOR: Duration = Duration::from_micros(50);
 /// Results this large (bytes, as they report them) make the run follow the plan.
 const LARGE_RESULT: u64 = 64 * 1024;
 /// Tasks this long, on average, make the run follow the plan. At 10 ms a round trip
@@ -65,6 +85,9 @@ pub(super) struct Dispatcher {
     in_flight: usize,
     /// Whether linear chains are handed out as one job.
     fuse: bool,
+    /// Waiting tasks that follow their inputs into a batch (see `follow`), where
+    /// chains are fused too.
+    followers: Option<Followers>,
     /// Input buffers handed back by completions, for the next jobs.
     spare_inputs: Vec<Inputs>,
     /// The first start, last end and number of the jobs read from the current
@@ -75,13 +98,21 @@ pub(super) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub(super) fn new(workers: usize, chunksize: Option<usize>, fuse: bool) -> Self {
+    /// `known`: the mean task duration an earlier computation of the same scheduler
+    /// learned, if any: the adaptive chunk starts from it.
+    pub(super) fn new(
+        workers: usize,
+        chunksize: Option<usize>,
+        fuse: bool,
+        known: Option<Duration>,
+    ) -> Self {
         Dispatcher {
             workers,
             chunksize,
-            chunk: Chunk::new(),
+            chunk: Chunk::new(known),
             in_flight: 0,
             fuse,
+            followers: fuse.then(Followers::new),
             spare_inputs: Vec::new(),
             run: None,
             run_end: Instant::now(),
@@ -103,16 +134,11 @@ impl Dispatcher {
         name: &str,
     ) -> Result<Step, ComputeError> {
         spawner.start_waiting(ledger)?;
-        let strict = self.follows_plan(ledger);
-        let (chunk, limit) = if strict {
-            (1, self.workers)
-        } else {
-            let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
-            (chunk, 2 * self.workers * chunk)
-        };
-        let follow_plan = strict && self.workers > 1;
+        let gated = self.follows_plan(ledger);
+        let chunk = self.chunksize.unwrap_or_else(|| self.chunk.size());
+        let limit = 2 * self.workers * chunk;
         // An adaptive chunk shrinks near the end (guided self-scheduling).
-        let guided = !strict && self.chunksize.is_none();
+        let guided = self.chunksize.is_none();
         let graph = Arc::clone(&ledger.graph);
         while self.in_flight < limit {
             let counts = ledger.state.counts();
@@ -120,26 +146,76 @@ impl Dispatcher {
                 let left = counts
                     .total
                     .saturating_sub(counts.finished + counts.running);
-                chunk.min(left.div_ceil(2 * self.workers)).max(1)
+                let share = left.div_ceil(2 * self.workers).max(self.chunk.floor());
+                chunk.min(share).max(1)
             } else {
                 chunk
             }
             .min(limit - self.in_flight);
-            let mut jobs = Vec::with_capacity(size.min(counts.ready));
-            let mut timed = ledger.hooks.listening();
-            while jobs.len() < size {
-                let outstanding = self.in_flight + jobs.len() + spawner.outstanding();
-                let Some(task) = ledger.next_ready(outstanding, follow_plan) else {
+            // Following the plan, the tasks started share the room the plan leaves
+            // among the batches of every worker, two each, so that none takes it all;
+            // with no room left, wait for what runs (unless nothing does).
+            let cap = if gated {
+                let room = ledger.gate.room(ledger.held.tally()) as usize;
+                if room == 0 && self.in_flight > 0 {
                     break;
+                }
+                room.div_ceil(2 * self.workers).max(1)
+            } else {
+                usize::MAX
+            };
+            let mut weight = 0;
+            let mut jobs = Vec::with_capacity(size.min(counts.ready));
+            let mut results = Vec::new();
+            let mut timed = ledger.hooks.listening();
+            while jobs.len() < size && weight < cap {
+                // A waiting task whose inputs this batch makes goes first (see
+                // `follow`), then the next ready one.
+                let (task, follows) = match self.followers.as_mut().and_then(Followers::next) {
+                    Some(task) => {
+                        // Following the plan, a follower counts as adding a result
+                        // even where it frees its inputs: those its batch made are
+                        // counted until the batch is back, and a result it sends back
+                        // would be one more.
+                        if gated {
+                            ledger.gate.reserve(task, ledger.state.is_target(task));
+                        }
+                        (task, true)
+                    }
+                    None => {
+                        let outstanding = self.in_flight + jobs.len() + spawner.outstanding();
+                        let Some(task) = ledger.next_ready(outstanding, gated) else {
+                            break;
+                        };
+                        (task, false)
+                    }
                 };
                 match graph.payload(task) {
                     TaskBody::Blocking(body) => {
-                        let job = self.job(ledger, task, body, !strict)?;
+                        let job = self.job(ledger, task, body, gated, follows)?;
                         timed |= !job.span.is_disabled();
+                        let result = job
+                            .chain
+                            .as_ref()
+                            .and_then(|c| c.members.last())
+                            .map_or(task, |(t, _)| *t);
+                        if let Some(f) = self.followers.as_mut() {
+                            f.added(&ledger.state, &graph, task, result, jobs.len());
+                            results.push(result);
+                        }
+                        let chain = job.chain.is_some();
+                        if gated && !ledger.state.is_target(result) {
+                            // A requested result is set aside, as the plan sets it.
+                            ledger.gate.started(task, chain);
+                            weight += 1 + usize::from(chain);
+                        }
                         jobs.push(job);
                     }
                     TaskBody::Async(_) => spawner.enqueue(ledger, task)?,
                 }
+            }
+            if let Some(f) = self.followers.as_mut() {
+                f.seal(&ledger.state, &mut jobs, &results);
             }
             let Some(first) = jobs.first().map(|j| j.task) else {
                 break;
@@ -168,34 +244,63 @@ impl Dispatcher {
     }
 
     /// Whether the run follows the plan closely (see the module docs): a byte
-    /// budget is set, results are large, or tasks are long.
+    /// budget is set, results are large or may be, or tasks are long.
     fn follows_plan(&self, ledger: &Ledger) -> bool {
         ledger.budgeted()
             || ledger.largest_result() >= LARGE_RESULT
             || (self.chunksize.is_none() && self.chunk.mean() >= LONG_TASK)
+            || ledger.unknown_sizes
     }
 
     /// The job of a ready blocking task: its inputs' values (its body is read from
     /// the graph where it runs), and the linear chain after it if `fuse`.
     fn job(
         &mut self,
-        ledger: &Ledger,
+        ledger: &mut Ledger,
         task: TaskId,
         body: &BlockingFnBox,
-        fuse: bool,
+        gated: bool,
+        follows: bool,
     ) -> Result<PackedJob, ComputeError> {
-        let chain = if fuse && self.fuse {
+        let chain = if self.fuse {
             chain_after(ledger, task, body.remote.is_some())
         } else {
             None
         };
+        if gated && chain.is_some() && !ledger.graph.deps(task).is_empty() {
+            // The head's inputs stay alive until the whole chain completes: counted
+            // as a result added, even where the head would free them.
+            ledger.gate.reserve(task, ledger.state.is_target(task));
+        }
         // A buffer that came back with an earlier completion when there is one:
         // tasks with many inputs then cost no allocation per job.
         let mut inputs = self.spare_inputs.pop().unwrap_or_default();
-        ledger
-            .held
-            .clone_inputs(&ledger.graph, task, &mut inputs)
-            .map_err(|m| ledger.missing(m))?;
+        let local = match self.followers.as_ref() {
+            Some(f) if follows => {
+                // The inputs made in this batch come from the worker; the loop's
+                // held values are the others.
+                let mut local = Locals::new();
+                for (at, &d) in ledger.graph.deps(task).iter().enumerate() {
+                    if let Some(job) = f.maker(d) {
+                        local.push(Local { at: at as u32, job });
+                        continue;
+                    }
+                    let value = ledger
+                        .held
+                        .get(d)
+                        .ok_or_else(|| ledger.missing(Missing { task, input: d }))?;
+                    inputs.push(value);
+                }
+                local
+            }
+            _ => {
+                ledger
+                    .held
+                    .clone_inputs(&ledger.graph, task, &mut inputs)
+                    .map_err(|m| ledger.missing(m))?;
+                Locals::new()
+            }
+        };
         let (attempts, alone) = ledger.take_attempts(task);
         Ok(PackedJob {
             task,
@@ -204,16 +309,28 @@ impl Dispatcher {
             chain,
             attempts,
             alone,
+            local,
+            uses: 0,
+            returns: true,
         })
     }
 
     /// A completion of a job this strategy handed out: one fewer in flight, and its
-    /// times noted for [`Dispatcher::learn`].
+    /// times noted for [`Dispatcher::learn`] (not those of a follower handed back
+    /// unrun).
     pub(super) fn finished(&mut self, c: &Completion) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if c.members == 0 {
+            return;
+        }
         self.run.get_or_insert(c.started);
         self.run_end = c.finished;
         self.run_jobs += 1;
+    }
+
+    /// The mean task duration learned so far, if any task was seen.
+    pub(super) fn learned(&self) -> Option<Duration> {
+        self.chunk.seen.then(|| self.chunk.mean())
     }
 
     /// Learns the mean duration of the jobs of the message just read. A message holds
@@ -268,17 +385,26 @@ fn chain_after(ledger: &Ledger, task: TaskId, remote: bool) -> Option<Box<Chain>
 }
 
 /// The adaptive chunk size: batches of about [`TARGET_BATCH`] of work, from a moving
-/// average of task durations. Starts at 1 (nothing known: assume long tasks).
+/// average of task durations. Starts from what the scheduler's previous computation
+/// learned (the computations of one scheduler tend to run alike tasks, and a wrong
+/// guess costs one batch: guided self-scheduling still spreads the first ones), or at
+/// 1 if none did (nothing known: assume long tasks).
 struct Chunk {
     mean_ns: f64,
     seen: bool,
 }
 
 impl Chunk {
-    fn new() -> Self {
-        Chunk {
-            mean_ns: 0.0,
-            seen: false,
+    fn new(known: Option<Duration>) -> Self {
+        match known {
+            Some(d) if !d.is_zero() => Chunk {
+                mean_ns: d.as_secs_f64() * 1e9,
+                seen: true,
+            },
+            _ => Chunk {
+                mean_ns: 0.0,
+                seen: false,
+            },
         }
     }
 
@@ -298,6 +424,16 @@ impl Chunk {
     /// The mean task duration; zero before any task is seen.
     fn mean(&self) -> Duration {
         Duration::from_nanos(self.mean_ns as u64)
+    }
+
+    /// The fewest tasks worth a batch near the end of a computation: about
+    /// [`GUIDED_FLOOR`] of work (1 before any task is seen).
+    fn floor(&self) -> usize {
+        if !self.seen {
+            return 1;
+        }
+        let floor = GUIDED_FLOOR.as_nanos() as f64 / self.mean_ns.max(1.0);
+        (floor as usize).clamp(1, MAX_CHUNK)
     }
 
     fn size(&self) -> usize {

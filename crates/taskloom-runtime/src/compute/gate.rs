@@ -7,19 +7,20 @@
 //! first. Otherwise [`Gate::next`] applies two meters to each task that would add a
 //! result without freeing one (it is not the last user of any of its inputs):
 //!
-//! - **the plan** (plan-following mode, several workers): results held (requested
-//!   ones aside) plus one for each such task started stay within the static
-//!   order's max pressure `M` plus `workers - 1`. One worker running the order
-//!   holds at most `M` results before each task, `M + 1` with the one it makes;
-//!   more workers run ahead of it wherever the order's next task waits for a
-//!   running one, and this keeps that running ahead within `M + workers` (with a
-//!   finishing task's result before its inputs go), `M + workers + 1` with the
-//!   requested result: issue 12's "within workers + 1 of the plan";
+//! - **the plan** (plan-following mode): results held (requested ones aside) plus
+//!   one for each such task started stay within the static order's max pressure
+//!   `M` plus `workers - 1`. One worker running the order holds at most `M`
+//!   results before each task, `M + 1` with the one it makes; a batch of several
+//!   tasks, or more workers, run ahead of it wherever the order's next task waits
+//!   for a running one, and this keeps that running ahead within `M + workers`
+//!   (with a finishing task's result before its inputs go), `M + workers + 1` with
+//!   the requested result: "within workers + 1 of the plan";
 //! - **the byte budget** (`ComputeOptions::memory_limit`): bytes held plus one
 //!   *expected result* per such task started stay under the budget. The expected
 //!   result is the largest seen so far in the computation (a result is known only
 //!   once made, and tasks of a graph tend to make alike results); reserving it keeps
-//!   several workers from all starting on the last free bytes.
+//!   several workers from all starting on the last free bytes. Until the first task
+//!   completes nothing is known, and one such task per worker starts.
 //!
 //! At a meter's limit only tasks that free memory start (core's
 //! `State::pop_releasing`: the last user of one of their inputs, which includes the
@@ -31,6 +32,16 @@
 use taskloom_core::{State, TaskId};
 
 use super::held::Tally;
+
+/// In [`Gate::adding`]: the task counts for the byte meter.
+const BYTES: u8 = 1;
+/// In [`Gate::adding`]: the task counts for the plan's count.
+const PLAN: u8 = 2;
+/// In [`Gate::adding`]: the task was started and counts against the plan's room
+/// (see [`Gate::room`]).
+const RUN: u8 = 4;
+/// In [`Gate::adding`]: the task heads a fused chain (two results alive at once).
+const CHAIN: u8 = 8;
 
 /// How a task got past the gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +61,22 @@ pub(super) struct Gate {
     /// plan stays within: the order's max pressure plus `workers - 1`.
     plan: u64,
     /// Whether each task was started as one that frees nothing, until it completes
-    /// (sized on first use).
-    adding: Vec<bool>,
+    /// (sized on first use): [`BYTES`] for the byte meter, and [`PLAN`] too unless
+    /// it makes a requested result (the plan sets those aside).
+    adding: Vec<u8>,
     /// How many of those are started and not completed.
     pending: u64,
+    /// How many of those count for the plan.
+    pending_plan: u64,
+    /// The weight of the started tasks that count against the room (see
+    /// [`Gate::started`]) and have not completed.
+    running: u64,
     /// The largest result seen so far: what each pending task is expected to add.
     largest: u64,
+    /// Whether any task completed: until one does, no result's size is known, and the
+    /// byte budget admits one task that adds a result per worker.
+    seen: bool,
+    workers: u64,
     overruns: usize,
     peak_over: u64,
 }
@@ -70,7 +91,11 @@ impl Gate {
             plan: u64::from(planned) + workers as u64 - 1,
             adding: Vec::new(),
             pending: 0,
+            pending_plan: 0,
+            running: 0,
             largest: 0,
+            seen: false,
+            workers: workers as u64,
             overruns: 0,
             peak_over: 0,
         }
@@ -94,16 +119,19 @@ impl Gate {
     ) -> Option<(TaskId, Admitted)> {
         let coming = self.pending;
         let within_bytes = self.limit.is_none_or(|limit| {
+            if !self.seen {
+                return coming < self.workers;
+            }
             held.bytes
                 .saturating_add(coming.saturating_mul(self.largest))
                 < limit
         });
-        let within_plan =
-            !follow_plan || held.results.saturating_sub(held.targets) as u64 + coming < self.plan;
+        let within_plan = !follow_plan
+            || held.results.saturating_sub(held.targets) as u64 + self.pending_plan < self.plan;
         if within_bytes && within_plan {
             let task = state.pop_ready()?;
             if !state.releases_on_finish(task) {
-                self.reserve(task);
+                self.reserve_new(task, state.is_target(task));
             }
             return Some((task, Admitted::Within));
         }
@@ -114,7 +142,7 @@ impl Gate {
             return None;
         }
         let task = state.pop_ready()?;
-        self.reserve(task);
+        self.reserve_new(task, state.is_target(task));
         if within_bytes {
             return Some((task, Admitted::Within));
         }
@@ -122,13 +150,57 @@ impl Gate {
         Some((task, Admitted::Overrun))
     }
 
-    fn reserve(&mut self, task: TaskId) {
+    /// How many more tasks that free nothing may start now within the plan's count,
+    /// with `held` results held.
+    ///
+    ///
+    /// Each task started and not completed counts (see [`Gate::started`]), whether it
+    /// frees a result or not: a batch's completions come back together, so a task
+    /// that frees its inputs still holds its result beside them until its whole batch
+    /// is back. The room keeps the results alive within the plan's max pressure plus
+    /// one per worker, requested results aside.
+    pub(super) fn room(&self, held: Tally) -> u64 {
+        (self.plan + 1)
+            .saturating_sub(held.results.saturating_sub(held.targets) as u64 + self.running)
+    }
+
+    /// Counts `task`, just started, against the room until it completes: once, or
+    /// twice for the head of a fused `chain` (a link's result beside the next one's).
+    /// (A task that makes a requested result is not counted: the plan sets those
+    /// aside.)
+    pub(super) fn started(&mut self, task: TaskId, chain: bool) {
         if self.adding.is_empty() {
-            self.adding = vec![false; self.tasks];
+            self.adding = vec![0; self.tasks];
         }
         if let Some(adding) = self.adding.get_mut(task.index()) {
-            *adding = true;
+            if *adding & RUN == 0 {
+                *adding |= if chain { RUN | CHAIN } else { RUN };
+                self.running += 1 + u64::from(chain);
+            }
+        }
+    }
+
+    /// Counts `task`, started, as one that adds a result until it completes (a task
+    /// that would free an input but keeps it alive longer: the head of a fused
+    /// chain); `target`: it makes a requested result.
+    pub(super) fn reserve(&mut self, task: TaskId, target: bool) {
+        if self
+            .adding
+            .get(task.index())
+            .is_none_or(|a| *a & (BYTES | PLAN) == 0)
+        {
+            self.reserve_new(task, target);
+        }
+    }
+
+    fn reserve_new(&mut self, task: TaskId, target: bool) {
+        if self.adding.is_empty() {
+            self.adding = vec![0; self.tasks];
+        }
+        if let Some(adding) = self.adding.get_mut(task.index()) {
+            *adding |= if target { BYTES } else { BYTES | PLAN };
             self.pending += 1;
+            self.pending_plan += u64::from(!target);
         }
     }
 
@@ -136,11 +208,19 @@ impl Gate {
     /// completed with a result of `bytes` bytes; `held` bytes are held with it.
     pub(super) fn completed(&mut self, task: TaskId, bytes: u64, held: u64) {
         if let Some(adding) = self.adding.get_mut(task.index()) {
-            if std::mem::take(adding) {
+            let was = std::mem::take(adding);
+            if was & BYTES != 0 {
                 self.pending -= 1;
+            }
+            if was & PLAN != 0 {
+                self.pending_plan -= 1;
+            }
+            if was & RUN != 0 {
+                self.running -= 1 + u64::from(was & CHAIN != 0);
             }
         }
         self.largest = self.largest.max(bytes);
+        self.seen = true;
         if let Some(limit) = self.limit {
             self.peak_over = self.peak_over.max(held.saturating_sub(limit));
         }

@@ -43,6 +43,7 @@
 #[cfg(feature = "cache")]
 mod cached;
 mod dispatch;
+mod follow;
 mod gate;
 mod held;
 mod hooks;
@@ -54,7 +55,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use taskloom_core::{Graph as CoreGraph, State, Status, TaskId};
 use tokio::sync::mpsc;
@@ -104,14 +106,18 @@ pub(crate) struct Setup {
     pub(crate) max_async_tasks: usize,
     /// The runtime async tasks run on when the computation is driven outside one.
     pub(crate) runtime: Option<tokio::runtime::Handle>,
+    /// The mean task duration (ns) the last computation handed to the executor
+    /// learned, 0 before any: the next one's batches start from it.
+    pub(crate) task_ns: AtomicU64,
 }
 
 /// Runs the computation of `targets` to the end and returns the results held: the
-/// targets' values.
+/// targets' values. `sizes`: what tasks say of their results' sizes, and whether some
+/// result may be large and of unknown size.
 pub(crate) async fn run(
     setup: Arc<Setup>,
     graph: Arc<CoreGraph<TaskBody>>,
-    sizes: Arc<Sizes>,
+    (sizes, unknown_sizes): (Arc<Sizes>, bool),
     per_task: PerTask,
     targets: Vec<TaskId>,
     options: ComputeOptions,
@@ -120,7 +126,13 @@ pub(crate) async fn run(
     let (graph, cache_report) = match &options.cache {
         Some(caching) => {
             match cached::plan(
-                &setup, &graph, &sizes, &per_task, &targets, &options, caching,
+                &setup,
+                &graph,
+                (&sizes, unknown_sizes),
+                &per_task,
+                &targets,
+                &options,
+                caching,
             )? {
                 // A recomputation inside another computation reports into that
                 // one's report, which that one's loop tells its callbacks.
@@ -183,12 +195,17 @@ pub(crate) async fn run(
         Strategy::Inline(InlineRunner::new())
     } else {
         let fuse = options.fuse && !hooks.listening() && !timeouts;
-        Strategy::Dispatch(Dispatcher::new(workers, setup.chunksize, fuse))
+        let known = match setup.task_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        };
+        Strategy::Dispatch(Dispatcher::new(workers, setup.chunksize, fuse, known))
     };
     let mut computation = Computation {
         ledger: Ledger {
             held: Held::new(graph.len(), sizes.any()),
             gate: Gate::new(graph.len(), options.memory_limit, planned, workers),
+            unknown_sizes,
             sizes,
             graph,
             state,
@@ -228,6 +245,12 @@ pub(crate) async fn run(
             report.flushed().await;
         }
         let result = result.and_then(|()| computation.ledger.tell_cache());
+        if let Strategy::Dispatch(d) = &computation.strategy {
+            if let Some(mean) = d.learned() {
+                let ns = u64::try_from(mean.as_nanos()).unwrap_or(u64::MAX).max(1);
+                setup.task_ns.store(ns, Ordering::Relaxed);
+            }
+        }
         let traffic = computation.ledger.scope.traffic.snapshot();
         if traffic != Traffic::default() {
             let span = &computation.ledger.span;
@@ -356,6 +379,8 @@ struct Ledger {
     held: Held,
     /// What each task says about its result's size.
     sizes: Arc<Sizes>,
+    /// Whether some task makes results that may be large, of a size nobody declared.
+    unknown_sizes: bool,
     /// What may start when memory matters.
     gate: Gate,
     /// Shared with every job: the graph (for keys), cancellation, the channel back.
@@ -525,6 +550,16 @@ impl Computation {
         if let Strategy::Dispatch(d) = &mut self.strategy {
             d.recycle(spare);
         }
+        if c.members == 0 {
+            // A follower handed back unrun (its executor took its batch's jobs out):
+            // it starts again once its inputs are in.
+            let held = self.ledger.held.tally().bytes;
+            self.ledger.gate.completed(c.task, 0, held);
+            return Ok(());
+        }
+        if c.follows {
+            self.ledger.take_follower(c.task)?;
+        }
         self.ledger.complete(c)
     }
 }
@@ -533,7 +568,7 @@ impl Ledger {
     /// The next task to start, or `None` to wait for a completion: the one gate both
     /// strategies take tasks through. `outstanding`: tasks started (blocking and
     /// async) and not completed; `follow_plan`: whether the run is held to the
-    /// plan's count of results (plan-following mode, several workers). Without a
+    /// plan's count of results (plan-following mode). Without a
     /// byte budget and outside that mode, the ready task the static order placed
     /// first; else what [`Gate::next`] allows.
     #[inline]
@@ -634,6 +669,18 @@ impl Ledger {
         }
     }
 
+    /// Takes `task`, a follower (see `follow`), from the ready tasks as its
+    /// completion comes in: its producers' completions, fed just before in the same
+    /// message, made it ready.
+    fn take_follower(&mut self, task: TaskId) -> Result<(), ComputeError> {
+        self.state.take_ready(task).map_err(|_| {
+            ComputeError::Protocol(format!(
+                "`{}` followed its inputs into a batch, yet they were not all in before it",
+                self.graph.key(task)
+            ))
+        })
+    }
+
     /// Feeds the success of `task` to the state and drops the results it releases.
     fn finish(&mut self, task: TaskId) -> Result<(), ComputeError> {
         self.state
@@ -695,6 +742,13 @@ impl Ledger {
                 if let Some(watch) = &mut self.watch {
                     watch.succeeded(task);
                 }
+                self.finish(task)
+            }
+            Err(placeholder) if c.used_up => {
+                // Used up in its batch, and dropped there: nothing to hold.
+                discard(placeholder);
+                self.gate.completed(c.task, 0, self.held.tally().bytes);
+                self.task_finished(c, task, None)?;
                 self.finish(task)
             }
             Err(error) if error.kind() == TaskErrorKind::InputLost && self.rerun(task)? => {

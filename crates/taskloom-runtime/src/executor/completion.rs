@@ -55,6 +55,12 @@ pub struct Completion {
     pub(crate) attempts: Vec<Attempt>,
     /// Whether the job had to run alone (see `Job`'s `alone`).
     pub(crate) alone: bool,
+    /// Whether the task was waiting when it was handed out, behind inputs made in
+    /// the same batch (see `Packed`): the loop takes it as it becomes ready.
+    pub(crate) follows: bool,
+    /// Whether the result was used up in its batch (every task that takes it ran
+    /// there, after it) and dropped there: it carries no value.
+    pub(crate) used_up: bool,
 }
 
 impl fmt::Debug for Completion {
@@ -127,6 +133,8 @@ impl Completion {
             owner: None,
             attempts: Vec::new(),
             alone: false,
+            follows: false,
+            used_up: false,
         }
     }
 
@@ -179,6 +187,8 @@ impl Drop for Completion {
             owner: None,
             attempts: Vec::new(),
             alone: false,
+            follows: self.follows,
+            used_up: false,
         };
         owner.sink.send(Message::Done(vec![lost]));
         // This completion's own result may be a user value: dropped here, safely.

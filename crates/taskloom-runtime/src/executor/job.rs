@@ -252,6 +252,8 @@ impl Job {
             owner: Some(Arc::clone(&self.scope)),
             attempts: std::mem::take(&mut self.attempts),
             alone: self.alone,
+            follows: false,
+            used_up: false,
         }
     }
 

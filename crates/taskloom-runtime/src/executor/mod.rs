@@ -81,7 +81,7 @@ pub(crate) use completion::{Inputs, Message};
 pub use current::CurrentThread;
 pub(crate) use job::AfterLoss;
 pub use job::Job;
-pub(crate) use packed::{Packed, PackedJob};
+pub(crate) use packed::{Local, Locals, Packed, PackedJob};
 pub(crate) use retry::Attempt;
 pub use retry::DEFAULT_RETRIES;
 pub(crate) use run::{Chain, Clock, InputRefs, run_task};

@@ -5,21 +5,35 @@
 //! handed out, and read their bodies from the graph where they run, so a job costs
 //! no reference count of its own. Each is owed a completion as a [`Job`] is: the jobs
 //! not yet run when the batch is dropped report themselves lost, in one message.
+//!
+//! A job may *follow* earlier jobs of its batch: a task that was waiting for inputs
+//! those jobs make (the scheduling loop puts it after them, see `compute::dispatch`).
+//! The worker hands it their results directly, keeps each such result only until its
+//! last reader in the batch has run, and sends back only the results some task
+//! outside the batch needs: a producer and its consumers cost no round trip through
+//! the loop, and a result used up inside the batch is freed on the worker, right
+//! after its last use. An executor that takes the jobs out ([`Packed::unpack`]) runs
+//! no follower: each is handed back unrun and unowed (its producers' results all go
+//! back to the loop, which starts it when they are in).
 
 use std::sync::Arc;
 use std::time::Instant;
+
+use smallvec::SmallVec;
 
 use taskloom_core::TaskId;
 
 use super::completion::{Completion, Inputs, Message};
 use super::job::Job;
 use super::retry::Attempt;
+use super::run::InputRefs;
 use super::run::{Chain, Clock, Ran, blocking_body, input_refs, run_task};
 use super::running;
 use super::scope::Scope;
 use super::sink::Outbox;
 use crate::error::{TaskError, TaskErrorKind};
 use crate::unwind::discard;
+use crate::value::Value;
 use crate::worker::Worker;
 
 /// One job of a [`Packed`] batch: what differs from job to job.
@@ -33,6 +47,27 @@ pub(crate) struct PackedJob {
     pub(crate) attempts: Vec<Attempt>,
     /// Whether it must run in a batch of its own (see [`Job`]).
     pub(crate) alone: bool,
+    /// Inputs made by earlier jobs of the batch, by argument position (`inputs`
+    /// holds the others, in order): not empty only for a job that follows them.
+    pub(crate) local: Locals,
+    /// How many later jobs of the batch read its result.
+    pub(crate) uses: u32,
+    /// Whether its result goes back to the loop (a task outside the batch needs it,
+    /// or it was requested); it always does when no later job reads it.
+    pub(crate) returns: bool,
+}
+
+/// The inputs of a following job made in its batch: most tasks have one or two,
+/// kept inline.
+pub(crate) type Locals = SmallVec<[Local; 2]>;
+
+/// An input of a following job, made by an earlier job of its batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Local {
+    /// The argument position.
+    pub(crate) at: u32,
+    /// The job that makes it, by index in the batch.
+    pub(crate) job: u32,
 }
 
 /// A batch as the scheduling loop packs it: jobs of one computation that share its
@@ -102,15 +137,23 @@ impl Packed {
         // Whatever happens below, the completions made so far are sent (the outbox's
         // drop) and the jobs not yet completed are reported lost (the batch's drop).
         let mut outbox = Outbox::new(&scope.sink, jobs.len() - *next);
+        // Results read by later jobs of the batch, by job index, and how many reads
+        // each has left (sized only for a batch with followers).
+        let local = jobs.iter().any(|j| j.uses > 0);
+        let mut kept: Vec<Option<Value>> = Vec::new();
+        let mut left: Vec<u32> = Vec::new();
+        if local {
+            kept.resize(jobs.len(), None);
+            left.resize(jobs.len(), 0);
+        }
         let start = Instant::now();
         let mut now = start;
         while let Some(job) = jobs.get_mut(*next) {
             let watched = scope.watched(job.task);
             outbox.sink().started_if(job.task, worker, now, watched);
             let ran = match blocking_body(scope, job.task) {
-                Ok(body) => {
-                    let refs = input_refs(&job.inputs);
-                    run_task(
+                Ok(body) => match gather(&job.inputs, &job.local, &kept) {
+                    Some(refs) => run_task(
                         scope,
                         job.task,
                         &body.func,
@@ -120,19 +163,51 @@ impl Packed {
                         clock,
                         worker,
                         now,
-                    )
-                }
+                    ),
+                    // A producer of this batch failed or did not run: the computation
+                    // stops on its error.
+                    None => Ran {
+                        result: Err(TaskError::not_started()),
+                        members: 1,
+                        finished: now,
+                    },
+                },
                 Err(error) => Ran {
                     result: Err(error),
                     members: 1,
                     finished: now,
                 },
             };
+            // Results of this batch read for the last time are freed here.
+            for l in &job.local {
+                let i = l.job as usize;
+                if let Some(n) = left.get_mut(i) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        discard(kept[i].take());
+                    }
+                }
+            }
+            let mut used_up = false;
+            let result = match ran.result {
+                Ok(value) if job.uses > 0 => {
+                    left[*next] = job.uses;
+                    if job.returns {
+                        kept[*next] = Some(Value::clone(&value));
+                        Ok(value)
+                    } else {
+                        kept[*next] = Some(value);
+                        used_up = true;
+                        Err(TaskError::placeholder())
+                    }
+                }
+                other => other,
+            };
             let completion = Completion {
                 task: job.task,
                 members: ran.members,
                 inputs: std::mem::take(&mut job.inputs),
-                result: ran.result,
+                result,
                 worker,
                 queued,
                 started: now,
@@ -140,11 +215,14 @@ impl Packed {
                 owner: None,
                 attempts: Vec::new(),
                 alone: false,
+                follows: !job.local.is_empty(),
+                used_up,
             };
             *next += 1;
             now = ran.finished;
             outbox.push(completion);
         }
+        discard(kept);
         if !timed {
             spread(outbox.completions_mut(), start, Instant::now());
         }
@@ -157,6 +235,16 @@ impl Packed {
         let mut lost = Vec::new();
         let mut out = Vec::with_capacity(self.len());
         for job in self.jobs.drain(self.next..) {
+            if !job.local.is_empty() {
+                // A follower cannot stand alone: handed back unrun, it covers no
+                // task, and the loop starts it once its inputs are in.
+                let mut unrun = unowed(job.task, job.inputs, TaskError::not_started(), self.queued);
+                unrun.members = 0;
+                unrun.follows = true;
+                lost.push(unrun);
+                discard((job.span, job.chain));
+                continue;
+            }
             match blocking_body(&self.scope, job.task) {
                 Ok(body) => {
                     let mut unpacked = Job::new(
@@ -183,6 +271,29 @@ impl Packed {
     }
 }
 
+/// References to a job's inputs in argument order: the values it carries, and the
+/// results of earlier jobs of its batch at their positions. `None` if one of those
+/// is missing (its job failed or did not run).
+fn gather<'a>(
+    inputs: &'a Inputs,
+    local: &[Local],
+    kept: &'a [Option<Value>],
+) -> Option<InputRefs<'a>> {
+    if local.is_empty() {
+        return Some(input_refs(inputs));
+    }
+    let mut refs = InputRefs::new();
+    let mut held = inputs.iter();
+    let mut made = local.iter().peekable();
+    for at in 0..inputs.len() + local.len() {
+        match made.next_if(|l| l.at as usize == at) {
+            Some(l) => refs.push(kept.get(l.job as usize)?.as_ref()?),
+            None => refs.push(held.next()?),
+        }
+    }
+    Some(refs)
+}
+
 impl Drop for Packed {
     /// The jobs not yet completed report themselves lost, with their inputs, so
     /// nothing waits for them. What is left of every job (its span, its chain) is
@@ -201,7 +312,9 @@ impl Drop for Packed {
                         "the executor dropped the task without running it",
                     );
                     rest.push((job.span, job.chain));
-                    unowed(job.task, job.inputs, error, queued)
+                    let mut lost = unowed(job.task, job.inputs, error, queued);
+                    lost.follows = !job.local.is_empty();
+                    lost
                 })
                 .collect();
             self.scope.sink.send(Message::Done(lost));
@@ -240,5 +353,7 @@ fn unowed(task: TaskId, inputs: Inputs, error: TaskError, queued: Instant) -> Co
         owner: None,
         attempts: Vec::new(),
         alone: false,
+        follows: false,
+        used_up: false,
     }
 }

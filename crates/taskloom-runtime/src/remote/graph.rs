@@ -55,7 +55,7 @@ impl Graph {
             func: Arc::clone(&remote.local),
             remote: Some(Arc::clone(&remote.spec)),
         });
-        self.push(key.into(), &inputs, body)
+        self.push_typed(key.into(), &inputs, body)
     }
 
     /// Adds an untyped task that calls the untyped function `remote` (see

@@ -10,6 +10,7 @@ mod cancel_inline;
 mod executors;
 mod failures;
 mod faults;
+mod follow;
 mod fusion;
 mod memory;
 mod policy;

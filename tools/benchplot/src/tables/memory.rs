@@ -7,7 +7,8 @@
 //! The corpus tables are those `memory_compare.py --from` prints: medians over the
 //! repetitions, taskloom against Dask per configuration, and per configuration the
 //! graphs where taskloom holds no more than Dask, has no higher RSS, and stays within
-//! (workers + 1) results of its static order's plan.
+//! (workers + 1) results of its static order's plan. A configuration `X undeclared`
+//! is taskloom told nothing of the results' sizes, set against Dask's run of `X`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -141,6 +142,12 @@ impl Runs {
     }
 
     fn of(&self, graph: &str, config: &str, who: &str) -> Option<&Vec<Row>> {
+        // An undeclared run (taskloom told nothing of the sizes) is set against Dask's
+        // run of the same configuration.
+        let config = match who {
+            "dask" => config.strip_suffix(" undeclared").unwrap_or(config),
+            _ => config,
+        };
         self.runs
             .get(&(graph.to_owned(), config.to_owned(), who.to_owned()))
     }
@@ -512,7 +519,14 @@ pub(crate) fn summary(root: &Path) -> Result<Figure, Error> {
     let runs = Runs::load(root, MEMORY)?;
     let dask_order = manifest(root)?;
     let compared = runs.compared();
-    let Some(&last) = compared.last() else {
+    // The RSS and budget columns are of the last configuration taskloom ran with the
+    // sizes declared.
+    let Some(&last) = compared
+        .iter()
+        .rev()
+        .find(|c| !c.ends_with(" undeclared"))
+        .or(compared.last())
+    else {
         return Err(data_error(
             root,
             MEMORY,

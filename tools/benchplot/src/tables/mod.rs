@@ -27,6 +27,7 @@ mod pictures;
 mod processes;
 mod python;
 mod resident;
+mod scale;
 
 use std::path::{Path, PathBuf};
 
@@ -118,6 +119,7 @@ fn figures(root: &Path) -> Result<Vec<Figure>, Error> {
         resident::figure(root)?,
         pictures::report_cost(root)?,
         cache::figure(root)?,
+        scale::figure(root)?,
     ])
 }
 
