@@ -212,6 +212,21 @@ struct Table {
     next_generation: u64,
     /// The next kept value's number ([`RemoteRef::uid`]).
     next_uid: u64,
+    /// Values on their way to a worker through the parent ([`Places::open_move`]).
+    moving: Vec<Move>,
+    /// The next move's number.
+    next_move: u64,
+}
+
+/// Values being moved in through the parent for jobs at `home`, and the jobs that
+/// arrived meanwhile wanting only those values: they go with the first jobs, so a
+/// value moves to a worker once however many batches take it.
+struct Move {
+    id: u64,
+    home: Home,
+    uids: Vec<u64>,
+    /// Jobs waiting on this move, each with its inputs to substitute.
+    parked: Vec<(Job, Vec<usize>)>,
 }
 
 /// The queues and holdings of one executor's workers.
@@ -355,6 +370,54 @@ impl Places {
     /// Queues jobs (one computation's) whose inputs were moved in for the worker at
     /// `home`, in one batch at the front of its queue (or of the shared one, if that
     /// worker is gone).
+    /// Records that the values `uids` are being moved to the worker at `home`: the
+    /// move's number, for [`Places::close_move`].
+    pub(crate) fn open_move(&self, home: Home, uids: Vec<u64>) -> u64 {
+        let mut table = self.lock();
+        let id = table.next_move;
+        table.next_move += 1;
+        table.moving.push(Move {
+            id,
+            home,
+            uids,
+            parked: Vec::new(),
+        });
+        id
+    }
+
+    /// Parks `job`, whose inputs `foreign` are the values `uids`, on a move to `home`
+    /// already bringing all of them; gives the job back if there is none.
+    pub(crate) fn join_move(
+        &self,
+        home: Home,
+        uids: &[u64],
+        job: (Job, Vec<usize>),
+    ) -> Result<(), (Job, Vec<usize>)> {
+        let mut table = self.lock();
+        match table
+            .moving
+            .iter_mut()
+            .find(|m| m.home == home && uids.iter().all(|u| m.uids.contains(u)))
+        {
+            Some(m) => {
+                m.parked.push(job);
+                Ok(())
+            }
+            None => Err(job),
+        }
+    }
+
+    /// Ends move `id`: the jobs parked on it.
+    pub(crate) fn close_move(&self, id: u64) -> Vec<(Job, Vec<usize>)> {
+        let mut table = self.lock();
+        let Some(at) = table.moving.iter().position(|m| m.id == id) else {
+            return Vec::new();
+        };
+        let parked = std::mem::take(&mut table.moving[at].parked);
+        table.moving.swap_remove(at);
+        parked
+    }
+
     pub(crate) fn queue_at(&self, home: Home, jobs: Vec<Job>) {
         if jobs.is_empty() {
             return;

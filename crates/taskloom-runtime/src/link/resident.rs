@@ -26,7 +26,10 @@
 //! - **through the parent** otherwise (the cluster; see the guide's cluster chapter
 //!   for why): before the task runs, its worker's slot asks a holder for the bytes
 //!   ([`fetch`], served by the holder's own slot between its batches) and sends them
-//!   along with the call as a [`Moved`] value.
+//!   along with the call as a [`Moved`] value. Jobs that reach the same worker in
+//!   later batches, while a value they take is still on its way there, wait for the
+//!   same bytes ([`Places::join_move`]): small batches (a run kept to its plan's
+//!   count) do not move a value once per batch.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -141,14 +144,34 @@ pub(crate) fn gather(places: &Arc<Places>, home: Home, worker: Worker, jobs: Vec
             .collect();
         if foreign.is_empty() {
             ready.push(job);
-        } else {
-            waiting.push((job, foreign));
+            continue;
+        }
+        // A move to this worker already bringing these values takes the job along.
+        let uids = foreign_uids(&job, &foreign);
+        if let Err(job) = places.join_move(home, &uids, (job, foreign)) {
+            waiting.push(job);
         }
     }
     if !waiting.is_empty() {
-        tokio::spawn(move_in(Arc::clone(places), home, worker, waiting));
+        let mut uids: Vec<u64> = waiting
+            .iter()
+            .flat_map(|(job, foreign)| foreign_uids(job, foreign))
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        let id = places.open_move(home, uids);
+        tokio::spawn(move_in(Arc::clone(places), home, worker, waiting, id));
     }
     ready
+}
+
+/// The numbers of the values `job` takes as its inputs `foreign`.
+fn foreign_uids(job: &Job, foreign: &[usize]) -> Vec<u64> {
+    foreign
+        .iter()
+        .filter_map(|&i| job.inputs.get(i)?.downcast_ref::<RemoteRef>())
+        .map(|r| r.uid)
+        .collect()
 }
 
 /// A job whose worker at `home` could not fetch its input `input` from the worker
@@ -175,8 +198,10 @@ pub(crate) fn through_parent(
         %why,
         "taskloom worker could not fetch an input from another worker; it moves through the parent"
     );
+    let uids = foreign_uids(&job, &[input]);
     let waiting = vec![(job, vec![input])];
-    tokio::spawn(move_in(Arc::clone(places), home, worker, waiting));
+    let id = places.open_move(home, uids);
+    tokio::spawn(move_in(Arc::clone(places), home, worker, waiting, id));
 }
 
 /// Where a fetch's bytes arrive (or why there are none).
@@ -192,12 +217,14 @@ struct Fetched {
 }
 
 /// Fetches the inputs of `waiting` (jobs, each with the inputs to move) from a worker
-/// holding each, each value once, then queues the jobs for `home`, together.
+/// holding each, each value once, then queues the jobs for `home`, together with the
+/// jobs parked on the move (`id`, [`Places::open_move`]) meanwhile.
 async fn move_in(
     places: Arc<Places>,
     home: Home,
     worker: Worker,
     mut waiting: Vec<(Job, Vec<usize>)>,
+    id: u64,
 ) {
     type Asked = (u64, Option<Answer>, taskloom_core::Key, Worker);
     let mut asked: Vec<Asked> = Vec::new();
@@ -244,6 +271,9 @@ async fn move_in(
             holder,
         });
     }
+    // Closed before the jobs are queued: a job arriving from now on starts a move
+    // of its own (the copy is recorded once the worker takes these).
+    waiting.extend(places.close_move(id));
     let mut ready = Vec::with_capacity(waiting.len());
     for (mut job, foreign) in waiting {
         match substitute(&mut job, &foreign, &fetched) {
