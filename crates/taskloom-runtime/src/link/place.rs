@@ -386,13 +386,13 @@ impl Places {
     }
 
     /// Parks `job`, whose inputs `foreign` are the values `uids`, on a move to `home`
-    /// already bringing all of them; gives the job back if there is none.
+    /// already bringing all of them; gives the job back (`Some`) if there is none.
     pub(crate) fn join_move(
         &self,
         home: Home,
         uids: &[u64],
         job: (Job, Vec<usize>),
-    ) -> Result<(), (Job, Vec<usize>)> {
+    ) -> Option<(Job, Vec<usize>)> {
         let mut table = self.lock();
         match table
             .moving
@@ -401,9 +401,9 @@ impl Places {
         {
             Some(m) => {
                 m.parked.push(job);
-                Ok(())
+                None
             }
-            None => Err(job),
+            None => Some(job),
         }
     }
 

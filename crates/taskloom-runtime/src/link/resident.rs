@@ -148,7 +148,7 @@ pub(crate) fn gather(places: &Arc<Places>, home: Home, worker: Worker, jobs: Vec
         }
         // A move to this worker already bringing these values takes the job along.
         let uids = foreign_uids(&job, &foreign);
-        if let Err(job) = places.join_move(home, &uids, (job, foreign)) {
+        if let Some(job) = places.join_move(home, &uids, (job, foreign)) {
             waiting.push(job);
         }
     }
