@@ -171,7 +171,14 @@ impl Dispatcher {
             while jobs.len() < size && weight < cap {
                 // A waiting task whose inputs this batch makes goes first (see
                 // `follow`), then the next ready one.
-                let (task, follows) = match self.followers.as_mut().and_then(Followers::next) {
+                let follower = self.followers.as_mut().and_then(|f| {
+                    // Following the plan, only a follower that frees an input: one that
+                    // frees nothing adds a result the plan would make later (a split
+                    // whose parts wait for a far reducer), and held results grow.
+                    std::iter::from_fn(|| f.next())
+                        .find(|&t| !gated || ledger.state.releases_on_finish(t))
+                });
+                let (task, follows) = match follower {
                     Some(task) => {
                         // Following the plan, a follower counts as adding a result
                         // even where it frees its inputs: those its batch made are

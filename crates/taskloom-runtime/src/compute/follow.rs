@@ -21,7 +21,11 @@
 //! takes it (`State::take_ready`) as it takes the links of a fused chain.
 //!
 //! Only local blocking tasks follow, and only local blocking tasks: a remote task's
-//! result is in a worker process, and an async task runs on the runtime.
+//! result is in a worker process, and an async task runs on the runtime. When the run
+//! follows the plan (large or undeclared results), only a task that frees one of its
+//! inputs follows: one that frees nothing adds a result the plan would make later (a
+//! shuffle's split, whose parts wait for a far reducer), and held results grew by
+//! half on `bag_groupby` until it was so.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
