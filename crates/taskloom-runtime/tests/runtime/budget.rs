@@ -99,7 +99,9 @@ async fn a_wide_map_stays_within_the_budget_plus_one_result() {
     let scheduler = Scheduler::threads(2).unwrap();
     let one = (LOAD + 24) as u64; // a load: Vec<u8> of LOAD bytes
 
-    // No budget: every load is made while the param runs.
+    // No budget: every load is made while the param runs. (Not all are held at one
+    // instant: the param sees the last loads start, and the maps of loads already
+    // back may free theirs before a batch's last completions arrive.)
     let (g, total) = map_reduce(LIMIT);
     let figures = Figures::new(false);
     let options = ComputeOptions::new().shared_callback(figures.clone());
@@ -108,8 +110,8 @@ async fn a_wide_map_stays_within_the_budget_plus_one_result() {
         EXPECTED
     );
     let free = figures.memory();
-    assert!(free.peak_bytes >= LOADS as u64 * one, "{free:?}");
-    assert!(free.peak_results > LOADS, "{free:?}");
+    assert!(free.peak_bytes >= (LOADS / 2) as u64 * one, "{free:?}");
+    assert!(free.peak_results > LOADS / 2, "{free:?}");
     assert_eq!((free.limit, free.overruns), (None, 0));
 
     // A budget of 8 loads: an eighth of that, plus at most one load.
