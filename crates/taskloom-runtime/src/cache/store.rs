@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use super::entry::{self, Problem};
 use super::key::EntryKey;
-use super::writer::Writer;
+use super::writer::{Target, Writer};
 
 /// Temporary files older than this are left over from a killed process.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
@@ -169,4 +169,18 @@ struct Found {
     path: PathBuf,
     bytes: u64,
     used: SystemTime,
+}
+
+impl Target for Store {
+    fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    fn write(&self, key: &EntryKey, value: &[u8]) -> std::io::Result<u64> {
+        Store::write(self, key, value)
+    }
+
+    fn root(&self) -> &std::path::Path {
+        &self.root
+    }
 }

@@ -35,7 +35,18 @@ use taskloom_core::TaskId;
 
 use super::key::EntryKey;
 use super::report::Report;
-use super::store::Store;
+
+/// What the writer writes into: the store that owns its queue (`store::Store`). A
+/// trait, so that the writer, which the store holds, needs nothing of the store's
+/// module.
+pub(super) trait Target: Send + Sync + 'static {
+    /// The writer whose queue this target owns.
+    fn writer(&self) -> &Writer;
+    /// Writes `value` as the entry `key`: the bytes written.
+    fn write(&self, key: &EntryKey, value: &[u8]) -> std::io::Result<u64>;
+    /// The cache's directory, for messages.
+    fn root(&self) -> &std::path::Path;
+}
 
 /// The most encoded bytes the writer holds (queued and being written).
 pub(super) const QUEUE_BYTES: usize = 64 << 20;
@@ -125,8 +136,8 @@ impl Writer {
 
 /// Hands `job` to `store`'s writer thread, or writes it here if the writer holds
 /// too much already (or no thread can be started).
-pub(super) fn submit(store: &Arc<Store>, job: Job) {
-    let writer = &store.writer;
+pub(super) fn submit<S: Target>(store: &Arc<S>, job: Job) {
+    let writer = store.writer();
     let len = job.bytes.len();
     let mut queue = writer.lock();
     if queue.bytes == 0 || queue.bytes + len <= writer.limit {
@@ -154,18 +165,18 @@ pub(super) fn submit(store: &Arc<Store>, job: Job) {
                 };
                 queue.bytes -= len;
                 drop(queue);
-                write(store, job);
+                write(&**store, job);
                 return;
             }
         }
     }
     drop(queue);
     // Behind: the maker writes its own entry (back-pressure, see the module).
-    write(store, job);
+    write(&**store, job);
 }
 
 /// Writes one job's entry and says how it went.
-fn write(store: &Store, job: Job) {
+fn write<S: Target>(store: &S, job: Job) {
     let Job {
         key,
         bytes,
@@ -176,14 +187,14 @@ fn write(store: &Store, job: Job) {
     let written =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.write(&key, &bytes)))
             .unwrap_or_else(|_| Err(std::io::Error::other("writing the entry panicked")));
-    report.wrote(task, written, &store.root);
-    store.writer.recycle(bytes);
+    report.wrote(task, written, store.root());
+    store.writer().recycle(bytes);
 }
 
 /// The writer thread: writes what is queued, in order, until nothing comes for
 /// [`LINGER`].
-fn drain(store: &Arc<Store>) {
-    let writer = &store.writer;
+fn drain<S: Target>(store: &Arc<S>) {
+    let writer = store.writer();
     loop {
         let mut queue = writer.lock();
         let job = loop {
@@ -202,7 +213,7 @@ fn drain(store: &Arc<Store>) {
         };
         drop(queue);
         let len = job.bytes.len();
-        write(store, job);
+        write(&**store, job);
         writer.lock().bytes -= len;
     }
 }
@@ -210,6 +221,7 @@ fn drain(store: &Arc<Store>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::store::Store;
 
     #[test]
     fn the_writer_holds_at_most_its_limit_and_every_entry_is_written() {
