@@ -14,7 +14,10 @@
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
 #[path = "../examples/memory/bench.rs"]
-#[allow(dead_code, reason = "the example uses all of the module; this test a part")]
+#[allow(
+    dead_code,
+    reason = "the example uses all of the module; this test a part"
+)]
 mod bench;
 
 use std::path::PathBuf;

@@ -47,6 +47,11 @@ pub struct Completion {
     pub(crate) queued: Instant,
     pub(crate) started: Instant,
     pub(crate) finished: Instant,
+    /// For a fused chain run while the loop listens to task events: when each
+    /// member but the last ended, read where it ran (the next one started then), so
+    /// the loop reports every member with times of its own. Empty (unallocated)
+    /// otherwise; the loop then shares the chain's time evenly among its members.
+    pub(crate) stamps: Vec<Instant>,
     /// The computation it is owed to, until the loop has read it (`None` then).
     pub(super) owner: Option<Arc<Scope>>,
     /// Runs of the job lost with their worker (see `retry`), handed back with a task
@@ -130,6 +135,7 @@ impl Completion {
             queued: started,
             started,
             finished,
+            stamps: Vec::new(),
             owner: None,
             attempts: Vec::new(),
             alone: false,
@@ -184,6 +190,7 @@ impl Drop for Completion {
             queued: self.queued,
             started: now,
             finished: now,
+            stamps: Vec::new(),
             owner: None,
             attempts: Vec::new(),
             alone: false,
