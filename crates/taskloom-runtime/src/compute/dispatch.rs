@@ -89,6 +89,11 @@ pub(super) struct Dispatcher {
     in_flight: usize,
     /// Whether linear chains are handed out as one job.
     fuse: bool,
+    /// Whether chains of remote tasks are too. A worker process answers a chain
+    /// with its last member's result and the chain's time only: while callbacks
+    /// listen, remote tasks run in worker processes go one by one, so that each is
+    /// reported with times of its own.
+    fuse_remote: bool,
     /// Waiting tasks that follow their inputs into a batch (see `follow`), where
     /// chains are fused too.
     followers: Option<Followers>,
@@ -107,7 +112,7 @@ impl Dispatcher {
     pub(super) fn new(
         workers: usize,
         chunksize: Option<usize>,
-        fuse: bool,
+        (fuse, fuse_remote): (bool, bool),
         known: Option<Duration>,
     ) -> Self {
         Dispatcher {
@@ -116,6 +121,7 @@ impl Dispatcher {
             chunk: Chunk::new(known),
             in_flight: 0,
             fuse,
+            fuse_remote: fuse && fuse_remote,
             followers: fuse.then(Followers::new),
             spare_inputs: Vec::new(),
             run: None,
@@ -278,10 +284,8 @@ impl Dispatcher {
         follows: bool,
     ) -> Result<PackedJob, ComputeError> {
         let remote = body.remote.is_some();
-        // A worker process answers a chain with its last member's result and the
-        // chain's time only: while callbacks listen, remote tasks go one by one, so
-        // that each is reported with times of its own.
-        let chain = if self.fuse && !(remote && ledger.hooks.listening()) {
+        let fuse = if remote { self.fuse_remote } else { self.fuse };
+        let chain = if fuse {
             chain_after(ledger, task, remote)
         } else {
             None

@@ -195,11 +195,19 @@ pub(crate) async fn run(
         Strategy::Inline(InlineRunner::new())
     } else {
         let fuse = options.fuse && !timeouts;
+        // Remote tasks run in worker processes (by an executor that stops them
+        // itself) come back with one time per chain: see `Dispatcher::fuse_remote`.
+        let fuse_remote = !(hooks.listening() && about.stops_remote);
         let known = match setup.task_ns.load(Ordering::Relaxed) {
             0 => None,
             ns => Some(Duration::from_nanos(ns)),
         };
-        Strategy::Dispatch(Dispatcher::new(workers, setup.chunksize, fuse, known))
+        Strategy::Dispatch(Dispatcher::new(
+            workers,
+            setup.chunksize,
+            (fuse, fuse_remote),
+            known,
+        ))
     };
     let graph_len = graph.len();
     let mut computation = Computation {
@@ -975,8 +983,12 @@ impl Ledger {
 /// When member `i` (0 for the task handed out) of completion `c` started and ended:
 /// from the stamps its worker read, or, where it had none (a custom executor's
 /// chain), its even share of the chain's time.
+#[inline]
 fn member_times(c: &Completion, i: u32) -> (Instant, Instant) {
-    let members = c.members.max(1);
+    if c.members <= 1 {
+        return (c.started, c.finished);
+    }
+    let members = c.members;
     let i = i.min(members - 1);
     let last = i + 1 == members;
     if c.stamps.len() + 1 == members as usize {

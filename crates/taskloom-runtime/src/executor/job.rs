@@ -18,7 +18,7 @@ use std::time::Instant;
 use taskloom_core::{Key, TaskId};
 
 use super::completion::Completion;
-use super::completion::Inputs;
+use super::completion::{Inputs, Stamps};
 use super::retry::{self, Attempt, Verdict};
 use super::run::{Chain, Clock, input_refs, run_task};
 use super::running;
@@ -251,7 +251,7 @@ impl Job {
             queued: self.queued,
             started,
             finished,
-            stamps: Vec::new(),
+            stamps: Stamps::new(),
             owner: Some(Arc::clone(&self.scope)),
             attempts: std::mem::take(&mut self.attempts),
             alone: self.alone,

@@ -23,7 +23,7 @@ use smallvec::SmallVec;
 
 use taskloom_core::TaskId;
 
-use super::completion::{Completion, Inputs, Message};
+use super::completion::{Completion, Inputs, Message, Stamps};
 use super::job::Job;
 use super::retry::Attempt;
 use super::run::InputRefs;
@@ -177,14 +177,14 @@ impl Packed {
                         result: Err(TaskError::not_started()),
                         members: 1,
                         finished: now,
-                        stamps: Vec::new(),
+                        stamps: Stamps::new(),
                     },
                 },
                 Err(error) => Ran {
                     result: Err(error),
                     members: 1,
                     finished: now,
-                    stamps: Vec::new(),
+                    stamps: Stamps::new(),
                 },
             };
             // Results of this batch read for the last time are freed here.
@@ -360,7 +360,7 @@ fn unowed(task: TaskId, inputs: Inputs, error: TaskError, queued: Instant) -> Co
         queued,
         started: now,
         finished: now,
-        stamps: Vec::new(),
+        stamps: Stamps::new(),
         owner: None,
         attempts: Vec::new(),
         alone: false,

@@ -12,7 +12,7 @@ use std::time::Instant;
 use smallvec::SmallVec;
 use taskloom_core::TaskId;
 
-use super::completion::Inputs;
+use super::completion::{Inputs, Stamps};
 use super::running;
 use super::scope::Scope;
 use super::span::record_span;
@@ -74,7 +74,7 @@ pub(crate) struct Ran {
     /// When each of the `members` but the last ended (the next one started then),
     /// read where they ran: empty unless the loop listens to task events and a
     /// chain ran (see [`Completion`](super::Completion)'s `stamps`).
-    pub(crate) stamps: Vec<Instant>,
+    pub(crate) stamps: Stamps,
 }
 
 /// Runs a blocking task (and the chain fused behind it) on the calling thread: the
@@ -102,7 +102,7 @@ pub(crate) fn run_task(
             result: Err(TaskError::not_started()),
             members: 1,
             finished: started,
-            stamps: Vec::new(),
+            stamps: Stamps::new(),
         };
     }
     let mut result = call(func, task, inputs, span);
@@ -125,7 +125,7 @@ pub(crate) fn run_task(
     // when the chain's completion comes in: only the task handed out may be
     // announced as it starts).
     let stamp = chain.is_some() && scope.sink.listening();
-    let mut stamps = Vec::new();
+    let mut stamps = Stamps::new();
     for (member, span) in chain.iter().flat_map(|c| c.members.iter()) {
         let Ok(value) = result else { break };
         members += 1;
