@@ -26,11 +26,44 @@ struct Events;
 
 impl Callback for Events {}
 
+/// One way of running the sum.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     Plain,
     Events,
     Report,
+}
+
+impl Kind {
+    pub(crate) fn parse(name: &str) -> Option<Kind> {
+        match name {
+            "plain" => Some(Kind::Plain),
+            "events" => Some(Kind::Events),
+            "report" => Some(Kind::Report),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the sum `rounds` times one way only, after the warm-up: what
+/// `valgrind --tool=callgrind` counts the instructions of.
+pub(crate) fn only(fns: &Fns, rounds: usize, kind: Kind) -> Result<(), BoxError> {
+    let (graph, total) = seed_sum::graph(fns)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let scheduler = Scheduler::threads(2)?;
+    for _ in 0..WARM_UP + rounds {
+        let sum = runtime.block_on(scheduler.compute_with(&graph, &total, options(kind)))?;
+        assert_eq!(sum, 1000.0);
+    }
+    Ok(())
+}
+
+fn options(kind: Kind) -> ComputeOptions {
+    match kind {
+        Kind::Plain => ComputeOptions::new(),
+        Kind::Events => ComputeOptions::new().shared_callback(Arc::new(Events)),
+        Kind::Report => ComputeOptions::new().shared_callback(Arc::new(Report::new())),
+    }
 }
 
 pub(crate) fn measure(fns: &Fns, rounds: usize, json: Option<&Path>) -> Result<(), BoxError> {
@@ -40,12 +73,7 @@ pub(crate) fn measure(fns: &Fns, rounds: usize, json: Option<&Path>) -> Result<(
     let scheduler = Scheduler::threads(workers)?;
     let once = |kind: Kind| -> Result<f64, BoxError> {
         let start = Instant::now();
-        let options = match kind {
-            Kind::Plain => ComputeOptions::new(),
-            Kind::Events => ComputeOptions::new().shared_callback(Arc::new(Events)),
-            Kind::Report => ComputeOptions::new().shared_callback(Arc::new(Report::new())),
-        };
-        let sum = runtime.block_on(scheduler.compute_with(&graph, &total, options))?;
+        let sum = runtime.block_on(scheduler.compute_with(&graph, &total, options(kind)))?;
         let elapsed = start.elapsed().as_secs_f64() * 1e3;
         assert_eq!(sum, 1000.0);
         Ok(elapsed)

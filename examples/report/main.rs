@@ -16,7 +16,9 @@
 //! measures what recording a report costs instead: the sum on two threads plain, with
 //! a callback that only asks for task events, and with a [`Report`], alternated for
 //! the given number of rounds; prints the medians and, with `--json`, appends them as
-//! one JSON line.
+//! one JSON line. `--only plain|events|report` runs that way alone (no medians): for
+//! counting instructions, `valgrind --tool=callgrind`, where a loaded machine makes
+//! wall-clock times useless.
 
 mod cost;
 mod seed_sum;
@@ -31,18 +33,20 @@ use taskloom::{ComputeOptions, Scheduler, remote};
 
 type BoxError = Box<dyn std::error::Error>;
 
-const USAGE: &str = "usage: report --out DIR | report --cost ROUNDS [--json FILE]";
+const USAGE: &str =
+    "usage: report --out DIR | report --cost ROUNDS [--json FILE | --only plain|events|report]";
 
 enum Mode {
     Pictures(PathBuf),
     Cost {
         rounds: usize,
         json: Option<PathBuf>,
+        only: Option<cost::Kind>,
     },
 }
 
 fn parse_args() -> Result<Mode, String> {
-    let (mut out, mut rounds, mut json) = (None, None, None);
+    let (mut out, mut rounds, mut json, mut only) = (None, None, None, None);
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -53,12 +57,16 @@ fn parse_args() -> Result<Mode, String> {
                 rounds = Some(n.parse().map_err(|e| format!("--cost {n}: {e}"))?);
             }
             "--json" => json = Some(PathBuf::from(value("--json")?)),
+            "--only" => {
+                let kind = value("--only")?;
+                only = Some(cost::Kind::parse(&kind).ok_or(format!("--only {kind}; {USAGE}"))?);
+            }
             other => return Err(format!("unknown argument {other}; {USAGE}")),
         }
     }
     match (out, rounds) {
         (Some(dir), None) => Ok(Mode::Pictures(dir)),
-        (None, Some(rounds)) => Ok(Mode::Cost { rounds, json }),
+        (None, Some(rounds)) => Ok(Mode::Cost { rounds, json, only }),
         _ => Err(USAGE.to_owned()),
     }
 }
@@ -68,7 +76,12 @@ fn main() -> Result<(), BoxError> {
     remote::init(&registry); // a worker serves here and never returns
     let dir = match parse_args()? {
         Mode::Pictures(dir) => dir,
-        Mode::Cost { rounds, json } => return cost::measure(&fns, rounds, json.as_deref()),
+        Mode::Cost {
+            rounds,
+            only: Some(kind),
+            ..
+        } => return cost::only(&fns, rounds, kind),
+        Mode::Cost { rounds, json, .. } => return cost::measure(&fns, rounds, json.as_deref()),
     };
     std::fs::create_dir_all(&dir)?;
     let (graph, total) = seed_sum::graph(&fns)?;

@@ -7,6 +7,14 @@
 //! each task `on_task_start` and `on_task_finish`, then `on_finish` exactly once,
 //! whatever the outcome (done, failed, cancelled or dropped).
 //!
+//! Tasks are told as the loop hears of them. A task handed to a worker alone, an
+//! async task, and a task the loop runs itself are told as they start. Where tasks
+//! are short (under a millisecond on average) a task's start is told with its
+//! batch's results, right before its finish, with the instant it started (at most
+//! about a batch, some milliseconds, late), and so is each member of a linear chain
+//! run as one job on a worker: each member is told, start then finish, in order,
+//! with times read between members where it ran.
+//!
 //! `on_start` and `on_finish` come in pairs: a computation refused before it starts
 //! (a cycle, a missing dependency, an unknown or repeated target) returns its error
 //! and calls no callback, and so does a `compute` future dropped before it was first
@@ -238,8 +246,11 @@ pub trait Callback: Send + Sync + 'static {
     /// Whether it wants `on_task_start` and `on_task_finish` (default `true`). A
     /// callback that only reads the computation's start and end (its
     /// [`MemoryStats`], say) returns `false`: if every callback of a computation
-    /// does, the loop reads no clocks for them and still hands linear chains to a
-    /// worker whole, as without callbacks. Asked once, when the computation starts.
+    /// does, the loop reads no clocks for them. Either way linear chains go to a
+    /// worker whole (see the [module](self) for how their tasks are told), except
+    /// chains of remote tasks on worker processes while a callback wants task
+    /// events: those go task by task, each with times of its own. Asked once, when
+    /// the computation starts.
     fn task_events(&self) -> bool {
         true
     }

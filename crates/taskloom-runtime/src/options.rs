@@ -69,10 +69,10 @@ impl ComputeOptions {
     /// instead of `n` (core's [`fuse`](taskloom_core::fuse()) rule). On by default; it
     /// only applies where it saves time: executors with workers (not the inline
     /// `CurrentThread`, which already runs chains back to back), and computations
-    /// without callbacks that want task events (they are told of every task as it
-    /// starts; see [`Callback::task_events`]), and computations where a task has a
-    /// [timeout](crate::policy::Policy::timeout) (each deadline counts from its own
-    /// task's start).
+    /// where no task has a [timeout](crate::policy::Policy::timeout) (each deadline
+    /// counts from its own task's start). Callbacks that want task events still hear
+    /// every member of a chain, with times of its own (see [`Callback::task_events`]);
+    /// only chains of remote tasks on worker processes go task by task for them.
     pub fn fuse(mut self, fuse: bool) -> Self {
         self.fuse = fuse;
         self

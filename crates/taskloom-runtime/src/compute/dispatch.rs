@@ -69,6 +69,10 @@ const TARGET_BATCH: Duration = Duration::from_millis(2);
 /// Guided self-scheduling shrinks no batch below this much work: a worker finishing
 /// that much after the others costs less than the round trips smaller batches take.
 const GUIDED_FLOOR: Duration = Duration::from_micros(50);
+/// Tasks this long, on average, are announced to listening callbacks as they start
+/// (see [`Dispatcher::announces`]): a message and a wake-up of the loop each (some
+/// microseconds) then cost under 1 %.
+const ANNOUNCE_FROM: Duration = Duration::from_millis(1);
 /// Results this large (bytes, as they report them) make the run follow the plan.
 const LARGE_RESULT: u64 = 64 * 1024;
 /// Tasks this long, on average, make the run follow the plan. At 10 ms a round trip
@@ -85,6 +89,11 @@ pub(super) struct Dispatcher {
     in_flight: usize,
     /// Whether linear chains are handed out as one job.
     fuse: bool,
+    /// Whether chains of remote tasks are too. A worker process answers a chain
+    /// with its last member's result and the chain's time only: while callbacks
+    /// listen, remote tasks run in worker processes go one by one, so that each is
+    /// reported with times of its own.
+    fuse_remote: bool,
     /// Waiting tasks that follow their inputs into a batch (see `follow`), where
     /// chains are fused too.
     followers: Option<Followers>,
@@ -103,7 +112,7 @@ impl Dispatcher {
     pub(super) fn new(
         workers: usize,
         chunksize: Option<usize>,
-        fuse: bool,
+        (fuse, fuse_remote): (bool, bool),
         known: Option<Duration>,
     ) -> Self {
         Dispatcher {
@@ -112,6 +121,7 @@ impl Dispatcher {
             chunk: Chunk::new(known),
             in_flight: 0,
             fuse,
+            fuse_remote: fuse && fuse_remote,
             followers: fuse.then(Followers::new),
             spare_inputs: Vec::new(),
             run: None,
@@ -140,6 +150,7 @@ impl Dispatcher {
         // An adaptive chunk shrinks near the end (guided self-scheduling).
         let guided = self.chunksize.is_none();
         let graph = Arc::clone(&ledger.graph);
+        let listening = ledger.hooks.listening();
         while self.in_flight < limit {
             let counts = ledger.state.counts();
             let size = if guided {
@@ -167,7 +178,7 @@ impl Dispatcher {
             let mut weight = 0;
             let mut jobs = Vec::with_capacity(size.min(counts.ready));
             let mut results = Vec::new();
-            let mut timed = ledger.hooks.listening();
+            let mut timed = listening;
             while jobs.len() < size && weight < cap {
                 // A waiting task whose inputs this batch makes goes first (see
                 // `follow`), then the next ready one.
@@ -229,10 +240,11 @@ impl Dispatcher {
             };
             self.in_flight += jobs.len();
             ledger.worked += jobs.len();
+            let announce = listening && self.announces();
             let batch = Batch::packed(Packed::new(
                 Arc::clone(&ledger.scope),
                 Instant::now(),
-                timed,
+                (timed, announce),
                 jobs,
             ));
             // A panicking custom executor: its batch's jobs report themselves lost as
@@ -248,6 +260,15 @@ impl Dispatcher {
             }
         }
         Ok(Step::Wait)
+    }
+
+    /// Whether the workers send each task's start to the loop as it starts, for
+    /// callbacks that listen: only where tasks are long enough (or not yet
+    /// measured) for a message and a wake-up of the loop each to cost little. Else
+    /// the loop reports each start from the task's completion, right before its
+    /// end: at most about a batch's work ([`TARGET_BATCH`]) late.
+    fn announces(&self) -> bool {
+        !self.chunk.seen || self.chunk.mean() >= ANNOUNCE_FROM
     }
 
     /// Whether the run follows the plan closely (see the module docs): a byte
@@ -269,8 +290,10 @@ impl Dispatcher {
         gated: bool,
         follows: bool,
     ) -> Result<PackedJob, ComputeError> {
-        let chain = if self.fuse {
-            chain_after(ledger, task, body.remote.is_some())
+        let remote = body.remote.is_some();
+        let fuse = if remote { self.fuse_remote } else { self.fuse };
+        let chain = if fuse {
+            chain_after(ledger, task, remote)
         } else {
             None
         };

@@ -22,7 +22,6 @@ use taskloom_core::TaskId;
 use super::spawn::Spawner;
 use super::{BUDGET, Ledger, Step};
 use crate::body::{BlockingFn, TaskBody};
-use crate::callbacks::TaskStart;
 use crate::error::ComputeError;
 use crate::executor::running;
 use crate::executor::{Clock, Completion, Worker, run_task, task_span};
@@ -138,13 +137,7 @@ impl InlineRunner {
         }
         let started = self.clock;
         if listening {
-            ledger.hooks.task_start(&TaskStart {
-                computation: ledger.scope.id,
-                key: ledger.graph.key(task),
-                worker: Worker::Inline,
-                at: started,
-                attempt: ledger.watch.as_ref().map_or(1, |w| w.attempt(task)),
-            })?;
+            ledger.announce(task, Worker::Inline, started)?;
         }
         let inputs = ledger
             .held

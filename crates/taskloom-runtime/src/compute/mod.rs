@@ -147,8 +147,8 @@ pub(crate) async fn run(
     };
     let state = State::new(&graph, &targets)?;
     let policy = Resolved::new(&per_task.policies, options.timeout, options.retry.clone());
-    // A chain handed to a worker whole reports its first task's start only: tasks
-    // with deadlines are handed out one by one.
+    // A task's deadline counts from its own start, which the loop hears as it
+    // happens: tasks with deadlines are handed out one by one, never fused.
     let timeouts = policy.as_ref().is_some_and(|p| p.any_timeout());
     let planned = state.planned_pressure();
     let executor = Arc::clone(&setup.executor);
@@ -194,13 +194,22 @@ pub(crate) async fn run(
     let strategy = if about.inline {
         Strategy::Inline(InlineRunner::new())
     } else {
-        let fuse = options.fuse && !hooks.listening() && !timeouts;
+        let fuse = options.fuse && !timeouts;
+        // Remote tasks run in worker processes (by an executor that stops them
+        // itself) come back with one time per chain: see `Dispatcher::fuse_remote`.
+        let fuse_remote = !(hooks.listening() && about.stops_remote);
         let known = match setup.task_ns.load(Ordering::Relaxed) {
             0 => None,
             ns => Some(Duration::from_nanos(ns)),
         };
-        Strategy::Dispatch(Dispatcher::new(workers, setup.chunksize, fuse, known))
+        Strategy::Dispatch(Dispatcher::new(
+            workers,
+            setup.chunksize,
+            (fuse, fuse_remote),
+            known,
+        ))
     };
+    let graph_len = graph.len();
     let mut computation = Computation {
         ledger: Ledger {
             held: Held::new(graph.len(), sizes.any()),
@@ -215,6 +224,7 @@ pub(crate) async fn run(
             worked: 0,
             reruns: HashMap::new(),
             attempts: RefCell::new(HashMap::new()),
+            announced: Announced::new(graph_len, listening),
             watch,
             #[cfg(feature = "cache")]
             cache_report,
@@ -395,6 +405,9 @@ struct Ledger {
     /// their next job counts on from them, so a task that kills its worker still
     /// fails after the retry limit.
     attempts: RefCell<HashMap<TaskId, (Vec<Attempt>, bool)>>,
+    /// Tasks whose start the callbacks heard as it happened, while they run: their
+    /// completion does not tell it again.
+    announced: Announced,
     /// Task policies: retries waiting, deadlines watched (`None`: no task has one).
     watch: Option<Box<Watch>>,
     /// What the result cache did, for the callbacks (`None`: no cache).
@@ -487,23 +500,18 @@ impl Computation {
     fn handle(&mut self, message: Message) -> Result<(), ComputeError> {
         match message {
             Message::Started { task, worker, at } => {
-                let attempt = match &mut self.ledger.watch {
-                    Some(watch) => {
-                        watch.started(&self.ledger.graph, task, at);
-                        watch.attempt(task)
-                    }
-                    None => 1,
-                };
+                if task.index() >= self.ledger.graph.len() {
+                    return Err(ComputeError::Protocol(format!(
+                        "start of unknown task {task}"
+                    )));
+                }
+                if let Some(watch) = &mut self.ledger.watch {
+                    watch.started(&self.ledger.graph, task, at);
+                }
                 if !self.ledger.hooks.listening() {
                     return Ok(());
                 }
-                self.ledger.hooks.task_start(&TaskStart {
-                    computation: self.ledger.scope.id,
-                    key: self.ledger.graph.key(task),
-                    worker,
-                    at,
-                    attempt,
-                })
+                self.ledger.announce(task, worker, at)
             }
             Message::Done(mut completions) => {
                 // Each completion is read in place (they are large: moving each out
@@ -714,11 +722,18 @@ impl Ledger {
         retry_allowed: bool,
     ) -> Result<(), ComputeError> {
         self.worked += c.members as usize;
+        let listening = self.hooks.listening();
         // The members of a fused chain before the last all succeeded: feed them in
-        // order. Each next member became ready when the one before finished; it is
-        // handed out at once, whatever else is ready.
+        // order (and tell the callbacks, with each one's own times). Each next member
+        // became ready when the one before finished; it is handed out at once,
+        // whatever else is ready.
         let mut task = c.task;
-        for _ in 1..c.members {
+        for member in 1..c.members {
+            if listening {
+                let times = member_times(c, member - 1);
+                self.tell_start_once(task, c.worker, times.0)?;
+                self.tell_task_finished(c, task, times, None)?;
+            }
             self.finish(task)?;
             match self.state.linear_successor(task) {
                 Some(next) if self.state.take_ready(next).is_ok() => task = next,
@@ -730,6 +745,13 @@ impl Ledger {
                 }
             }
         }
+        let times = if listening {
+            let times = member_times(c, c.members.saturating_sub(1));
+            self.tell_start_once(task, c.worker, times.0)?;
+            times
+        } else {
+            (c.started, c.finished)
+        };
         match std::mem::replace(&mut c.result, Err(TaskError::placeholder())) {
             Ok(value) => {
                 // Kept before its inputs are released: the high point of this step,
@@ -738,7 +760,7 @@ impl Ledger {
                 self.held
                     .put(task, value, bytes, self.state.is_target(task));
                 self.gate.completed(c.task, bytes, self.held.tally().bytes);
-                self.task_finished(c, task, None)?;
+                self.task_finished(c, task, times, None)?;
                 if let Some(watch) = &mut self.watch {
                     watch.succeeded(task);
                 }
@@ -748,7 +770,7 @@ impl Ledger {
                 // Used up in its batch, and dropped there: nothing to hold.
                 discard(placeholder);
                 self.gate.completed(c.task, 0, self.held.tally().bytes);
-                self.task_finished(c, task, None)?;
+                self.task_finished(c, task, times, None)?;
                 self.finish(task)
             }
             Err(error) if error.kind() == TaskErrorKind::InputLost && self.rerun(task)? => {
@@ -761,7 +783,7 @@ impl Ledger {
                 Ok(())
             }
             Err(error) => {
-                self.task_finished(c, task, Some(error.message()))?;
+                self.task_finished(c, task, times, Some(error.message()))?;
                 let error = match self.retry(c, task, error, retry_allowed) {
                     Some(error) => error,
                     None => return Ok(()),
@@ -883,19 +905,22 @@ impl Ledger {
         &self,
         c: &Completion,
         task: TaskId,
+        times: (Instant, Instant),
         error: Option<&str>,
     ) -> Result<(), ComputeError> {
         if !self.hooks.listening() {
             return Ok(());
         }
-        self.tell_task_finished(c, task, error)
+        self.tell_task_finished(c, task, times, error)
     }
 
-    /// [`Ledger::task_finished`] with listeners: tells them.
+    /// [`Ledger::task_finished`] with listeners: tells them. `times`: when `task`
+    /// started and ended (a member of a fused chain has its own).
     fn tell_task_finished(
         &self,
         c: &Completion,
         task: TaskId,
+        (started, finished): (Instant, Instant),
         error: Option<&str>,
     ) -> Result<(), ComputeError> {
         let tally = self.held.tally();
@@ -904,12 +929,44 @@ impl Ledger {
             key: self.graph.key(task),
             attempt: self.watch.as_ref().map_or(1, |w| w.attempt(task)),
             worker: c.worker,
-            started: c.started,
-            finished: c.finished,
+            started,
+            finished,
             error,
             held_results: tally.results,
             held_bytes: tally.bytes,
             lost_runs: &c.attempts,
+        })
+    }
+
+    /// Tells the callbacks that `task` started, as it happens (a worker said so, or
+    /// the loop runs it), and notes it: its completion does not tell it again.
+    fn announce(&mut self, task: TaskId, worker: Worker, at: Instant) -> Result<(), ComputeError> {
+        self.announced.set(task);
+        self.tell_started(task, worker, at)
+    }
+
+    /// Tells the callbacks that `task` (a member of a completion from `worker`)
+    /// started at `at`, unless they heard it as it happened. Either way its next
+    /// run is told anew.
+    fn tell_start_once(
+        &mut self,
+        task: TaskId,
+        worker: Worker,
+        at: Instant,
+    ) -> Result<(), ComputeError> {
+        if self.announced.take(task) {
+            return Ok(());
+        }
+        self.tell_started(task, worker, at)
+    }
+
+    fn tell_started(&self, task: TaskId, worker: Worker, at: Instant) -> Result<(), ComputeError> {
+        self.hooks.task_start(&TaskStart {
+            computation: self.scope.id,
+            key: self.graph.key(task),
+            worker,
+            at,
+            attempt: self.watch.as_ref().map_or(1, |w| w.attempt(task)),
         })
     }
 
@@ -920,6 +977,61 @@ impl Ledger {
             self.graph.key(m.input),
             self.graph.key(m.task)
         ))
+    }
+}
+
+/// When member `i` (0 for the task handed out) of completion `c` started and ended:
+/// from the stamps its worker read, or, where it had none (a custom executor's
+/// chain), its even share of the chain's time.
+#[inline]
+fn member_times(c: &Completion, i: u32) -> (Instant, Instant) {
+    if c.members <= 1 {
+        return (c.started, c.finished);
+    }
+    let members = c.members;
+    let i = i.min(members - 1);
+    let last = i + 1 == members;
+    if c.stamps.len() + 1 == members as usize {
+        let at = |k: u32| c.stamps[k as usize];
+        let started = if i == 0 { c.started } else { at(i - 1) };
+        let finished = if last { c.finished } else { at(i) };
+        return (started, finished.max(started));
+    }
+    let share = c.finished.saturating_duration_since(c.started) / members;
+    let started = c.started + share * i;
+    let finished = if last { c.finished } else { started + share };
+    (started, finished.max(started))
+}
+
+/// Tasks whose start the callbacks heard as it happened, one bit each (no memory
+/// without listeners).
+struct Announced(Vec<u64>);
+
+impl Announced {
+    fn new(tasks: usize, listening: bool) -> Self {
+        Announced(if listening {
+            vec![0; tasks.div_ceil(64)]
+        } else {
+            Vec::new()
+        })
+    }
+
+    fn set(&mut self, task: TaskId) {
+        if let Some(word) = self.0.get_mut(task.index() / 64) {
+            *word |= 1 << (task.index() % 64);
+        }
+    }
+
+    /// Whether `task` is marked; unmarks it.
+    fn take(&mut self, task: TaskId) -> bool {
+        let bit = 1 << (task.index() % 64);
+        match self.0.get_mut(task.index() / 64) {
+            Some(word) if *word & bit != 0 => {
+                *word &= !bit;
+                true
+            }
+            _ => false,
+        }
     }
 }
 

@@ -7,7 +7,9 @@
 //! given to. Each record is taken from the task's completion (worker, start and end
 //! instants measured by the worker itself; the results and bytes the loop held right
 //! after keeping its result), so the profiler adds one lock and one push per task to
-//! the scheduling loop and nothing to the workers.
+//! the scheduling loop and nothing to the workers. Records are kept in blocks of a
+//! fixed size: a growing list would copy them all over each time it grows, and a
+//! list of a whole run's size at once is an allocation of its own pages.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -103,9 +105,13 @@ pub struct Profiler {
     state: Mutex<State>,
 }
 
+/// Records per block of [`State::records`] (some 40 kB).
+const BLOCK: usize = 256;
+
 #[derive(Debug, Default)]
 struct State {
-    records: Vec<TaskRecord>,
+    /// In blocks of [`BLOCK`], oldest first.
+    records: Vec<Vec<TaskRecord>>,
     computes: Vec<ComputeRecord>,
 }
 
@@ -120,7 +126,7 @@ impl Profiler {
     /// Tasks still running when a computation failed or was cancelled never report
     /// back to it, so they are missing.
     pub fn records(&self) -> Vec<TaskRecord> {
-        self.lock().records.clone()
+        self.lock().records.iter().flatten().cloned().collect()
     }
 
     /// The computations seen so far.
@@ -139,7 +145,7 @@ impl Profiler {
     pub fn origin(&self) -> Option<Instant> {
         let state = self.lock();
         let computes = state.computes.iter().map(|c| c.start);
-        let tasks = state.records.iter().map(|r| r.start);
+        let tasks = state.records.iter().flatten().map(|r| r.start);
         computes.chain(tasks).min()
     }
 
@@ -166,7 +172,7 @@ impl Callback for Profiler {
     }
 
     fn on_task_finish(&self, event: &TaskFinish<'_>) {
-        self.lock().records.push(TaskRecord {
+        let record = TaskRecord {
             computation: event.computation,
             key: event.key.clone(),
             attempt: event.attempt,
@@ -177,7 +183,16 @@ impl Callback for Profiler {
             held_results: event.held_results,
             held_bytes: event.held_bytes,
             lost_runs: event.lost_runs.to_vec(),
-        });
+        };
+        let mut state = self.lock();
+        match state.records.last_mut() {
+            Some(block) if block.len() < BLOCK => block.push(record),
+            _ => {
+                let mut block = Vec::with_capacity(BLOCK);
+                block.push(record);
+                state.records.push(block);
+            }
+        }
     }
 
     fn on_finish(&self, info: &FinishInfo) {

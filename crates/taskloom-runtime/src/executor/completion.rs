@@ -28,6 +28,11 @@ use crate::worker::Worker;
 /// Inputs of a job: most tasks have few, so they live inline.
 pub(crate) type Inputs = SmallVec<[Value; 4]>;
 
+/// When each member of a fused chain but the last ended (see [`Completion`]'s
+/// `stamps`): inline for a chain of two, the commonest, so timing a chain costs no
+/// allocation.
+pub(crate) type Stamps = SmallVec<[Instant; 1]>;
+
 /// How a job ended, on its way to the scheduling loop.
 ///
 /// Made by [`Job::run`](super::Job::run); hand it back with [`Completion::report`].
@@ -47,6 +52,11 @@ pub struct Completion {
     pub(crate) queued: Instant,
     pub(crate) started: Instant,
     pub(crate) finished: Instant,
+    /// For a fused chain run while the loop listens to task events: when each
+    /// member but the last ended, read where it ran (the next one started then), so
+    /// the loop reports every member with times of its own. Empty (unallocated)
+    /// otherwise; the loop then shares the chain's time evenly among its members.
+    pub(crate) stamps: Stamps,
     /// The computation it is owed to, until the loop has read it (`None` then).
     pub(super) owner: Option<Arc<Scope>>,
     /// Runs of the job lost with their worker (see `retry`), handed back with a task
@@ -130,6 +140,7 @@ impl Completion {
             queued: started,
             started,
             finished,
+            stamps: Stamps::new(),
             owner: None,
             attempts: Vec::new(),
             alone: false,
@@ -184,6 +195,7 @@ impl Drop for Completion {
             queued: self.queued,
             started: now,
             finished: now,
+            stamps: Stamps::new(),
             owner: None,
             attempts: Vec::new(),
             alone: false,

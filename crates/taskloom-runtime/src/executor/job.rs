@@ -18,7 +18,7 @@ use std::time::Instant;
 use taskloom_core::{Key, TaskId};
 
 use super::completion::Completion;
-use super::completion::Inputs;
+use super::completion::{Inputs, Stamps};
 use super::retry::{self, Attempt, Verdict};
 use super::run::{Chain, Clock, input_refs, run_task};
 use super::running;
@@ -144,14 +144,16 @@ impl Job {
         );
         drop(refs);
         let inputs = std::mem::take(&mut self.inputs);
-        self.into_completion(
+        let mut completion = self.into_completion(
             inputs,
             ran.result,
             worker,
             started,
             ran.finished,
             ran.members,
-        )
+        );
+        completion.stamps = ran.stamps;
+        completion
     }
 
     /// The job's completion with `result`, for executors that run the task their own
@@ -249,6 +251,7 @@ impl Job {
             queued: self.queued,
             started,
             finished,
+            stamps: Stamps::new(),
             owner: Some(Arc::clone(&self.scope)),
             attempts: std::mem::take(&mut self.attempts),
             alone: self.alone,

@@ -23,7 +23,7 @@ use smallvec::SmallVec;
 
 use taskloom_core::TaskId;
 
-use super::completion::{Completion, Inputs, Message};
+use super::completion::{Completion, Inputs, Message, Stamps};
 use super::job::Job;
 use super::retry::Attempt;
 use super::run::InputRefs;
@@ -85,6 +85,10 @@ pub(crate) struct Packed {
     /// microsecond task), and spreads the batch's time evenly over its tasks: all
     /// the adaptive chunk needs.
     timed: bool,
+    /// Whether each task's start is sent to the loop as it starts (a callback
+    /// listens and tasks are long enough for a message each to cost little); else
+    /// the loop reports the starts from the completions, with the ends.
+    announce: bool,
     jobs: Vec<PackedJob>,
     /// The jobs before this index have completed (or were unpacked): the rest are
     /// owed.
@@ -95,13 +99,14 @@ impl Packed {
     pub(crate) fn new(
         scope: Arc<Scope>,
         queued: Instant,
-        timed: bool,
+        (timed, announce): (bool, bool),
         jobs: Vec<PackedJob>,
     ) -> Self {
         Packed {
             scope,
             queued,
             timed,
+            announce,
             jobs,
             next: 0,
         }
@@ -124,10 +129,11 @@ impl Packed {
             scope,
             queued,
             timed,
+            announce,
             jobs,
             next,
         } = &mut self;
-        let (queued, timed) = (*queued, *timed);
+        let (queued, timed, announce) = (*queued, *timed, *announce);
         let clock = if timed {
             Clock::Read { queued }
         } else {
@@ -149,8 +155,9 @@ impl Packed {
         let start = Instant::now();
         let mut now = start;
         while let Some(job) = jobs.get_mut(*next) {
-            let watched = scope.watched(job.task);
-            outbox.sink().started_if(job.task, worker, now, watched);
+            if announce || scope.watched(job.task) {
+                outbox.sink().send_started(job.task, worker, now);
+            }
             let ran = match blocking_body(scope, job.task) {
                 Ok(body) => match gather(&job.inputs, &job.local, &kept) {
                     Some(refs) => run_task(
@@ -170,12 +177,14 @@ impl Packed {
                         result: Err(TaskError::not_started()),
                         members: 1,
                         finished: now,
+                        stamps: Stamps::new(),
                     },
                 },
                 Err(error) => Ran {
                     result: Err(error),
                     members: 1,
                     finished: now,
+                    stamps: Stamps::new(),
                 },
             };
             // Results of this batch read for the last time are freed here.
@@ -212,6 +221,7 @@ impl Packed {
                 queued,
                 started: now,
                 finished: ran.finished,
+                stamps: ran.stamps,
                 owner: None,
                 attempts: Vec::new(),
                 alone: false,
@@ -350,6 +360,7 @@ fn unowed(task: TaskId, inputs: Inputs, error: TaskError, queued: Instant) -> Co
         queued,
         started: now,
         finished: now,
+        stamps: Stamps::new(),
         owner: None,
         attempts: Vec::new(),
         alone: false,

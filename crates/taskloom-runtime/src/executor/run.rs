@@ -12,7 +12,7 @@ use std::time::Instant;
 use smallvec::SmallVec;
 use taskloom_core::TaskId;
 
-use super::completion::Inputs;
+use super::completion::{Inputs, Stamps};
 use super::running;
 use super::scope::Scope;
 use super::span::record_span;
@@ -71,6 +71,10 @@ pub(crate) struct Ran {
     /// Tasks the run covers: the task and the chain members that ran after it.
     pub(crate) members: u32,
     pub(crate) finished: Instant,
+    /// When each of the `members` but the last ended (the next one started then),
+    /// read where they ran: empty unless the loop listens to task events and a
+    /// chain ran (see [`Completion`](super::Completion)'s `stamps`).
+    pub(crate) stamps: Stamps,
 }
 
 /// Runs a blocking task (and the chain fused behind it) on the calling thread: the
@@ -98,6 +102,7 @@ pub(crate) fn run_task(
             result: Err(TaskError::not_started()),
             members: 1,
             finished: started,
+            stamps: Stamps::new(),
         };
     }
     let mut result = call(func, task, inputs, span);
@@ -115,9 +120,18 @@ pub(crate) fn run_task(
         Clock::Maybe { read: false } => started,
     };
     let mut members = 1;
+    // Callbacks listen to task events: each member's end is read where it ran, so
+    // the loop reports every member with times of its own (its start and its end,
+    // when the chain's completion comes in: only the task handed out may be
+    // announced as it starts).
+    let stamp = chain.is_some() && scope.sink.listening();
+    let mut stamps = Stamps::new();
     for (member, span) in chain.iter().flat_map(|c| c.members.iter()) {
         let Ok(value) = result else { break };
         members += 1;
+        if stamp {
+            stamps.push(finished);
+        }
         if scope.cancel.is_cancelled() {
             result = Err(TaskError::not_started());
             discard(value);
@@ -132,21 +146,25 @@ pub(crate) fn run_task(
             // The member before this one is to blame: report the chain as ending
             // there, with this member's result thrown away.
             members -= 1;
+            if stamps.pop().is_some() {
+                finished = Instant::now();
+            }
             discard(std::mem::replace(&mut result, Err(error)));
             break;
         }
-        if !span.is_disabled() {
+        if stamp || !span.is_disabled() {
             finished = Instant::now();
             record_span(span, worker, begun, begun, finished);
         }
     }
-    if chain.is_some() && matches!(clock, Clock::Read { .. }) {
+    if chain.is_some() && !stamp && matches!(clock, Clock::Read { .. }) {
         finished = Instant::now();
     }
     Ran {
         result,
         members,
         finished,
+        stamps,
     }
 }
 

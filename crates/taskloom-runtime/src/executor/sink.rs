@@ -20,7 +20,8 @@ use crate::worker::Worker;
 #[derive(Clone, Debug)]
 pub(crate) struct Sink {
     tx: UnboundedSender<Message>,
-    /// Whether the loop wants `Started` messages (it has callbacks).
+    /// Whether the loop listens to task events (a callback wants them): workers
+    /// then time every task, and every member of a fused chain.
     report_starts: bool,
 }
 
@@ -35,6 +36,19 @@ impl Sink {
         if let Err(unsent) = self.tx.send(message) {
             discard(unsent.0);
         }
+    }
+
+    /// Whether the loop listens to task events.
+    #[inline]
+    pub(crate) fn listening(&self) -> bool {
+        self.report_starts
+    }
+
+    /// Reports that `task` started, whether or not the loop listens (the loop
+    /// ignores it then).
+    #[inline]
+    pub(crate) fn send_started(&self, task: TaskId, worker: Worker, at: Instant) {
+        self.send(Message::Started { task, worker, at });
     }
 
     /// Reports that `task` started, if the loop listens (or `watched`: it watches

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
 mod callbacks;
+mod chains;
 mod picture;
 mod profiler;
 #[cfg(feature = "progress")]

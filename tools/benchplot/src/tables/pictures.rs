@@ -62,7 +62,7 @@ pub(crate) fn report_cost(root: &Path) -> Result<Figure, Error> {
     );
     body += "\nMedians of the rounds, each running the three ways in a rotated order; \
              \"with task events\": a callback that asks for them and does nothing (the \
-             scheduling loop then times every task and runs chains task by task); measured \
+             scheduling loop then times every task); measured \
              by `cargo run --release --example report -- --cost 400 --json \
              docs/bench/report-cost.jsonl`.\n";
     Ok(Figure {
