@@ -88,10 +88,8 @@ impl Spin {
                 Err(TryRecvError::Empty) => {}
             }
             looks += 1;
-            if looks % STRIDE == 0 {
-                if cancel.is_cancelled() || start.elapsed() >= window {
-                    break 0;
-                }
+            if looks % STRIDE == 0 && (cancel.is_cancelled() || start.elapsed() >= window) {
+                break 0;
             }
             if looks < PURE {
                 std::hint::spin_loop();
