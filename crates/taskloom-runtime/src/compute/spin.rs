@@ -19,7 +19,10 @@
 //! for at most [`TOTAL`] in all. It never spins while async tasks of the
 //! computation run (they may need the very thread it would hold) or while a task's
 //! deadline or retry is being watched (their timer needs the runtime), and it stops
-//! at once when the computation is cancelled.
+//! at once when the computation is cancelled. The thread pool, the process pool and
+//! the cluster send completions from threads of their own; a custom executor that
+//! sends them from a Tokio task on the caller's own runtime loses at most those
+//! [`TOTAL`] per computation, the spin waiting for what only the runtime would bring.
 
 use std::time::{Duration, Instant};
 
