@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo run --release --example overhead -- --executor current-thread|threads|processes|cluster|cluster-tls \
-//!     [--workers N] [--budget-s S] [--result unit|vec] GRAPH.json...
+//!     [--workers N] [--budget-s S] [--runs N] [--pause-us U] [--result unit|vec] GRAPH.json...
 //! cargo run --release --example overhead -- --executor threads benches/graphs/chains_10k.json
 //! ```
 //!
@@ -18,7 +18,10 @@
 //! static order's count of results; threads and current-thread only). Timed together, as
 //! Dask's `get` does its own conversion and ordering: building the typed graph from
 //! the loaded file and the whole `compute` of its targets. At least 3 runs, then more
-//! while the budget lasts (at most 50); one JSON line per graph.
+//! while the budget lasts (at most 50), or exactly `--runs` (for small graphs, whose
+//! median needs many); one JSON line per graph. `--pause-us` sleeps between runs, so
+//! the pool's threads are parked when the next run starts, as they are when a
+//! program computes now and then.
 
 use std::time::Instant;
 
@@ -37,6 +40,10 @@ struct Args {
     executor: String,
     workers: usize,
     budget_s: f64,
+    /// Exactly this many timed runs, whatever the budget.
+    runs: Option<usize>,
+    /// Sleep between two runs (µs).
+    pause_us: u64,
     /// Whether each task returns an empty `Vec<u8>` instead of `()`.
     vec_results: bool,
     graphs: Vec<String>,
@@ -47,6 +54,8 @@ fn parse_args() -> Result<Args, String> {
         executor: "threads".into(),
         workers: std::thread::available_parallelism().map_or(1, usize::from),
         budget_s: 10.0,
+        runs: None,
+        pause_us: 0,
         vec_results: false,
         graphs: Vec::new(),
     };
@@ -65,6 +74,18 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--budget-s: {e}"))?;
             }
+            "--runs" => {
+                args.runs = Some(
+                    value("--runs")?
+                        .parse()
+                        .map_err(|e| format!("--runs: {e}"))?,
+                );
+            }
+            "--pause-us" => {
+                args.pause_us = value("--pause-us")?
+                    .parse()
+                    .map_err(|e| format!("--pause-us: {e}"))?;
+            }
             "--result" => {
                 args.vec_results = match value("--result")?.as_str() {
                     "unit" => false,
@@ -77,7 +98,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if args.graphs.is_empty() {
-        return Err("usage: overhead --executor current-thread|threads|processes|cluster|cluster-tls [--workers N] [--budget-s S] [--result unit|vec] GRAPH.json...".into());
+        return Err("usage: overhead --executor current-thread|threads|processes|cluster|cluster-tls [--workers N] [--budget-s S] [--runs N] [--pause-us U] [--result unit|vec] GRAPH.json...".into());
     }
     Ok(args)
 }
@@ -196,7 +217,14 @@ async fn main() -> Result<(), BoxError> {
         run_once(&scheduler, &file, remote, args.vec_results).await?; // warm-up
         let deadline = Instant::now() + std::time::Duration::from_secs_f64(args.budget_s);
         let mut times = Vec::new();
-        while times.len() < 3 || (Instant::now() < deadline && times.len() < 50) {
+        let more = |done: usize| match args.runs {
+            Some(runs) => done < runs,
+            None => done < 3 || (Instant::now() < deadline && done < 50),
+        };
+        while more(times.len()) {
+            if args.pause_us > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(args.pause_us));
+            }
             times.push(run_once(&scheduler, &file, remote, args.vec_results).await?);
         }
         times.sort_by(f64::total_cmp);

@@ -113,6 +113,17 @@ impl Scheduler {
         self.compute_with(graph, targets, ComputeOptions::default())
     }
 
+    /// Sets the mean task duration the scheduler's next computation starts from, as
+    /// if its last one had measured it: for this crate's tests of the paths chosen by
+    /// it (feature `test-hooks`), not API.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn set_learned_task_ns(&self, ns: u64) {
+        self.inner
+            .task_ns
+            .store(ns, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// [`Scheduler::compute`] with options: a cancellation token, callbacks.
     pub fn compute_with<R: Targets>(
         &self,

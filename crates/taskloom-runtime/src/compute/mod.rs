@@ -49,6 +49,7 @@ mod held;
 mod hooks;
 mod inline;
 mod spawn;
+mod spin;
 mod watch;
 
 use std::cell::RefCell;
@@ -83,6 +84,7 @@ use held::Missing;
 use hooks::Hooks;
 use inline::InlineRunner;
 use spawn::Spawner;
+use spin::Spin;
 use watch::{Verdict, Watch};
 
 /// How many times one result lost with its worker runs again, at most. Losses come
@@ -231,6 +233,7 @@ pub(crate) async fn run(
         },
         strategy,
         spawner: Spawner::new(setup.max_async_tasks, setup.runtime.clone()),
+        spin: Spin::new(),
         rx,
         _links: links,
     };
@@ -377,6 +380,8 @@ struct Computation {
     ledger: Ledger,
     strategy: Strategy,
     spawner: Spawner,
+    /// What is left of the busy wait allowed to a tiny computation (see `spin`).
+    spin: Spin,
     rx: mpsc::UnboundedReceiver<Message>,
     /// Registered with the tokens that cancel this computation, for its lifetime.
     _links: Vec<CancelLink>,
@@ -460,7 +465,16 @@ impl Computation {
                 watch.arm(|t| graph.key(t).clone())?;
             }
             let timed = self.ledger.watch.as_ref().is_some_and(|w| w.armed());
-            let received = tokio::select! {
+            let spun = if self.may_spin() {
+                self.spin
+                    .wait(&mut self.rx, &mut inbox, &self.ledger.scope.cancel)
+            } else {
+                0
+            };
+            let received = if spun > 0 {
+                spun
+            } else {
+                tokio::select! {
                 biased;
                 () = self.ledger.scope.cancel.token().cancelled() => {
                     return Err(self.ledger.cancelled());
@@ -469,6 +483,7 @@ impl Computation {
                 () = tick(&mut self.ledger.watch), if timed => {
                     self.ledger.wake()?;
                     continue;
+                }
                 }
             };
             if received == 0 {
@@ -485,6 +500,21 @@ impl Computation {
                 tokio::task::yield_now().await;
             }
         }
+    }
+
+    /// Whether the loop may wait for the next completion in a busy loop (see
+    /// `spin`): tasks handed to the executor, the work left known to be tiny, and
+    /// neither async tasks nor a watch that need the runtime meanwhile.
+    fn may_spin(&self) -> bool {
+        let Strategy::Dispatch(d) = &self.strategy else {
+            return false;
+        };
+        if d.in_flight() == 0 || self.spawner.outstanding() > 0 || self.ledger.watch.is_some() {
+            return false;
+        }
+        let counts = self.ledger.state.counts();
+        let left = counts.total.saturating_sub(counts.finished);
+        self.spin.worth(d.learned(), left)
     }
 
     /// Blocking and async tasks started and not yet completed.

@@ -85,7 +85,7 @@ pub(crate) use packed::{Local, Locals, Packed, PackedJob};
 pub(crate) use retry::Attempt;
 pub use retry::DEFAULT_RETRIES;
 pub(crate) use run::{Chain, Clock, InputRefs, run_task};
-pub(crate) use scope::{CancelLink, Scope};
+pub(crate) use scope::{Cancel, CancelLink, Scope};
 pub(crate) use sink::{Outbox, Sink};
 pub(crate) use span::{record_span, task_span};
 pub use threads::ThreadPool;

@@ -16,3 +16,4 @@ mod memory;
 mod policy;
 mod sharing;
 mod support;
+mod tiny;
