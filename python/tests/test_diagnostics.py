@@ -7,6 +7,7 @@ callback protocol itself: which hooks run, in which order, with which ``state``.
 
 import contextlib
 import threading
+import time
 from operator import add, mul
 from timeit import default_timer
 
@@ -386,6 +387,9 @@ def test_raising_callback_stops_the_computation(get, hook):
     ran = []
 
     def work(i):
+        # Long enough that batches are a task or two: a callback's error stops the
+        # tasks not yet handed out, not those of a batch already running.
+        time.sleep(0.001)
         ran.append(i)
         return i
 

@@ -57,7 +57,7 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use taskloom_core::{Graph as CoreGraph, State, Status, TaskId};
 use tokio::sync::mpsc;
@@ -96,6 +96,7 @@ const RERUN_LIMIT: u32 = 4 * (DEFAULT_RETRIES + 1);
 
 /// Tasks dispatched or completed before the loop yields to the runtime.
 const BUDGET: usize = 2048;
+
 
 /// What every computation of one [`Scheduler`](crate::Scheduler) runs with: its
 /// executor and its settings. The scheduler holds it behind an `Arc` (cloning a
@@ -200,10 +201,13 @@ pub(crate) async fn run(
         // Remote tasks run in worker processes (by an executor that stops them
         // itself) come back with one time per chain: see `Dispatcher::fuse_remote`.
         let fuse_remote = !(hooks.listening() && about.stops_remote);
-        let known = match setup.task_ns.load(Ordering::Relaxed) {
-            0 => None,
-            ns => Some(Duration::from_nanos(ns)),
-        };
+        // A computation's batches start from one task each and grow with what its
+        // own tasks take, not with what the last computation's took: a scheduler may
+        // serve unlike workloads one after the other (Python's `get` shares one), and
+        // batches sized by another graph's tiny tasks ran far past a failure, ahead
+        // of the plan, and queued a task behind another that waited for it. (The
+        // learned duration still tells a tiny computation it may spin: `spin`.)
+        let known = None;
         Strategy::Dispatch(Dispatcher::new(
             workers,
             setup.chunksize,
