@@ -35,14 +35,14 @@ needs more than `B` at once. `--malloc-trim` runs both systems with glibc's trim
 threshold at 0 (freed memory goes back to the kernel at once): where both hold as
 many results, RSS then compares the data rather than what glibc keeps at the top
 of a heap, which moves either figure by up to a MiB. The seven graphs marked * are the real array and bag
-graphs this baseline started from (issue 12). Every raw run goes to `--out` as one
+graphs the memory work started from. Every raw run goes to `--out` as one
 JSON line, so `--from` redraws the table.
 
 Dask runs under the interpreter's random hash seed, as its users' programs do: its
 order iterates sets, so even its synchronous figures can differ from run to run
 (array_matmul held 296 or 303); hence the medians.
 
-A run holding at most (workers + 1) more results than the static plan meets issue 12's
+A run holding at most (workers + 1) more results than the static plan meets the memory
 "moonshot": the plan the order makes is the memory the run uses. The summary lines
 count, per configuration, the graphs where taskloom holds no more than Dask (and has
 no higher RSS), and those within (workers + 1) of its plan, and name the others.
@@ -66,7 +66,7 @@ if _missing:
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Seven real array and bag graphs of the corpus: the baseline of issue 12.
+# Seven real array and bag graphs of the corpus: where the memory work started.
 SEVEN = [
     "array_sum_split_every", "array_anomaly", "array_matmul", "array_map_overlap",
     "array_svd", "bag_foldby", "bag_groupby",

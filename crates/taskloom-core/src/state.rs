@@ -93,7 +93,7 @@ pub struct Counts {
 /// order planned ([`order::diagnostics`] measures it): a
 /// shuffle's split does not start all its consumers at once, it starts the one the
 /// order placed next. With several workers, each takes the first of what is ready.
-/// (Until issue 12 the ready tasks were a LIFO stack: the same order on chains and
+/// (Before the memory work the ready tasks were a LIFO stack: the same order on chains and
 /// trees, up to fifteen times the plan's results on real graphs.) A result is
 /// released when its last dependent finishes, unless it is a target; targets are
 /// never released.

@@ -73,11 +73,15 @@ const GUIDED_FLOOR: Duration = Duration::from_micros(50);
 /// (see [`Dispatcher::announces`]): a message and a wake-up of the loop each (some
 /// microseconds) then cost under 1 %.
 const ANNOUNCE_FROM: Duration = Duration::from_millis(1);
+/// Tasks observed before their mean may stop the announcing (see
+/// [`Dispatcher::announces`]) or size batches alone (before, a batch holds at most
+/// as many tasks as were observed).
+const ANNOUNCE_EVIDENCE: u32 = 16;
 /// Results this large (bytes, as they report them) make the run follow the plan.
 const LARGE_RESULT: u64 = 64 * 1024;
 /// Tasks this long, on average, make the run follow the plan. At 10 ms a round trip
 /// per task (tens of microseconds) costs under 0.5 %; at 1 ms it would cost the
-/// 1–3 % that fine-grained runs cannot spare (issue 14: ≥ 98 % efficiency at 1 ms).
+/// 1–3 % that fine-grained runs cannot spare (the target: ≥ 98 % efficiency at 1 ms).
 const LONG_TASK: Duration = Duration::from_millis(10);
 
 pub(super) struct Dispatcher {
@@ -151,6 +155,10 @@ impl Dispatcher {
         let guided = self.chunksize.is_none();
         let graph = Arc::clone(&ledger.graph);
         let listening = ledger.hooks.listening();
+        // While callbacks listen and tasks may be long, no task follows into a batch:
+        // its finish would be told with the batch's, and a progress bar over a chain
+        // of long tasks must move task by task (as with fused chains, see `job`).
+        let follow = !(listening && self.announces());
         while self.in_flight < limit {
             let counts = ledger.state.counts();
             let size = if guided {
@@ -182,7 +190,7 @@ impl Dispatcher {
             while jobs.len() < size && weight < cap {
                 // A waiting task whose inputs this batch makes goes first (see
                 // `follow`), then the next ready one.
-                let follower = self.followers.as_mut().and_then(|f| {
+                let follower = self.followers.as_mut().filter(|_| follow).and_then(|f| {
                     // Following the plan, only a follower that frees an input: one that
                     // frees nothing adds a result the plan would make later (a split
                     // whose parts wait for a far reducer), and held results grow.
@@ -268,7 +276,11 @@ impl Dispatcher {
     /// the loop reports each start from the task's completion, right before its
     /// end: at most about a batch's work ([`TARGET_BATCH`]) late.
     fn announces(&self) -> bool {
-        !self.chunk.seen || self.chunk.mean() >= ANNOUNCE_FROM
+        // A few tasks say little: a graph's data (constants, taking nothing) would
+        // make a chain of long tasks after it look short.
+        !self.chunk.seen
+            || self.chunk.observed < ANNOUNCE_EVIDENCE
+            || self.chunk.mean() >= ANNOUNCE_FROM
     }
 
     /// Whether the run follows the plan closely (see the module docs): a byte
@@ -291,7 +303,11 @@ impl Dispatcher {
         follows: bool,
     ) -> Result<PackedJob, ComputeError> {
         let remote = body.remote.is_some();
-        let fuse = if remote { self.fuse_remote } else { self.fuse };
+        // While callbacks listen, a chain is fused only once tasks are known to be
+        // short (as starts are announced): its members are told at the chain's end,
+        // and a progress bar over a chain of long tasks must move task by task.
+        let fuse = if remote { self.fuse_remote } else { self.fuse }
+            && !(ledger.hooks.listening() && self.announces());
         let chain = if fuse {
             chain_after(ledger, task, remote)
         } else {
@@ -422,6 +438,8 @@ fn chain_after(ledger: &Ledger, task: TaskId, remote: bool) -> Option<Box<Chain>
 struct Chunk {
     mean_ns: f64,
     seen: bool,
+    /// Tasks observed so far (saturating).
+    observed: u32,
 }
 
 impl Chunk {
@@ -430,10 +448,12 @@ impl Chunk {
             Some(d) if !d.is_zero() => Chunk {
                 mean_ns: d.as_secs_f64() * 1e9,
                 seen: true,
+                observed: u32::MAX,
             },
             _ => Chunk {
                 mean_ns: 0.0,
                 seen: false,
+                observed: 0,
             },
         }
     }
@@ -441,6 +461,7 @@ impl Chunk {
     /// Feeds `jobs` durations whose mean is `d`: the moving average moves as far as
     /// `jobs` samples of `d` one by one would move it.
     fn observe(&mut self, d: Duration, jobs: u32) {
+        self.observed = self.observed.saturating_add(jobs);
         let ns = d.as_secs_f64() * 1e9;
         if self.seen {
             let keep = (7.0_f64 / 8.0).powi(jobs.min(64) as i32);
@@ -459,7 +480,7 @@ impl Chunk {
     /// The fewest tasks worth a batch near the end of a computation: about
     /// [`GUIDED_FLOOR`] of work (1 before any task is seen).
     fn floor(&self) -> usize {
-        if !self.seen {
+        if !self.seen || self.observed < ANNOUNCE_EVIDENCE {
             return 1;
         }
         let floor = GUIDED_FLOOR.as_nanos() as f64 / self.mean_ns.max(1.0);
@@ -469,6 +490,11 @@ impl Chunk {
     fn size(&self) -> usize {
         if !self.seen {
             return 1;
+        }
+        // A slow start: on the evidence of a few tasks (a graph's constants, say),
+        // batches grow with the tasks seen, not to what the mean alone would make.
+        if self.observed < ANNOUNCE_EVIDENCE {
+            return (self.observed as usize).max(1);
         }
         let target = TARGET_BATCH.as_nanos() as f64;
         let chunk = target / self.mean_ns.max(1.0);

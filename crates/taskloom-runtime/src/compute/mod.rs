@@ -97,7 +97,6 @@ const RERUN_LIMIT: u32 = 4 * (DEFAULT_RETRIES + 1);
 /// Tasks dispatched or completed before the loop yields to the runtime.
 const BUDGET: usize = 2048;
 
-
 /// What every computation of one [`Scheduler`](crate::Scheduler) runs with: its
 /// executor and its settings. The scheduler holds it behind an `Arc` (cloning a
 /// scheduler clones the `Arc`) and hands it to each computation's loop.

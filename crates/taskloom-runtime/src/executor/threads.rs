@@ -12,7 +12,7 @@
 //! when a worker sleeps on it. Workers do not spin before they sleep (as Taskflow's
 //! do): with as many workers as cores, a spinning worker holds the core that the
 //! scheduling loop needs to submit the next batch, and measured so it lost more than
-//! it won (see issue 14).
+//! it won.
 //!
 //! Dropping the pool (the last `Scheduler` clone that holds it) stops the workers
 //! after the batch each is running; batches still queued are dropped, which reports

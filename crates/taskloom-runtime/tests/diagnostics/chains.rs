@@ -166,10 +166,22 @@ impl Executor for OneByOne {
     }
 }
 
-/// `m0 -> m1 -> m2`: `m1` sleeps [`NAP`], the others return at once.
+/// Quick tasks before the chain: while callbacks listen, a chain is fused only once
+/// the computation has seen that many tasks and found them short.
+const QUICK: u64 = 16;
+
+/// [`QUICK`] quick tasks `q{i}`, summed by `m0`, then `m0 -> m1 -> m2`: `m1` sleeps
+/// [`NAP`], the others return at once.
 fn sleepy_chain() -> (Graph, Handle<u64>, Vec<String>) {
     let mut g = Graph::new();
-    let m0 = g.add("m0", (), || 1_u64).unwrap();
+    let quick: Vec<_> = (0..QUICK)
+        .map(|i| g.add(("q", i), (), move || i).unwrap())
+        .collect();
+    let m0 = g
+        .add("m0", &quick, |xs: &[&u64]| {
+            xs.iter().copied().sum::<u64>() + 1 - (0..QUICK).sum::<u64>()
+        })
+        .unwrap();
     let m1 = g
         .add("m1", &m0, |x: &u64| {
             std::thread::sleep(NAP);
@@ -177,7 +189,8 @@ fn sleepy_chain() -> (Graph, Handle<u64>, Vec<String>) {
         })
         .unwrap();
     let m2 = g.add("m2", &m1, |x: &u64| x + 1).unwrap();
-    (g, m2, vec!["m0".into(), "m1".into(), "m2".into()])
+    let keys = g.core().keys().iter().map(ToString::to_string).collect();
+    (g, m2, keys)
 }
 
 /// `n` chains `a{i} -> b{i} -> c{i}` of quick tasks, summed by one task.
@@ -208,9 +221,12 @@ async fn sleepy_chain_is_heard_whole(scheduler: &Scheduler, jobs: &AtomicUsize, 
         .unwrap()
         .unwrap();
     assert_eq!(out, 3);
-    // Fused: one job, and the loop held only the chain's last result.
-    assert_eq!(jobs.load(Ordering::SeqCst) - before, 1, "{name}: not fused");
-    assert_eq!(*timeline.peak_results.lock().unwrap(), Some(1), "{name}");
+    // Fused: a job per quick task and one for the chain, and the loop held the
+    // quick results (until `m0`) and the chain's last result, never `m0` or `m1`.
+    let handed = jobs.load(Ordering::SeqCst) - before;
+    assert_eq!(handed, QUICK as usize + 1, "{name}: not fused");
+    let peak = timeline.peak_results.lock().unwrap().unwrap_or(0);
+    assert!(peak <= QUICK as usize + 1, "{name}: {peak} results held");
     let runs = timeline.check(&keys);
     let (w0, s0, f0) = runs["m0"];
     let (w1, s1, f1) = runs["m1"];
@@ -229,6 +245,7 @@ async fn sleepy_chain_is_heard_whole(scheduler: &Scheduler, jobs: &AtomicUsize, 
             Heard::Start { key, .. } => format!("start {key}"),
             Heard::Finish { key, .. } => format!("finish {key}"),
         })
+        .filter(|h| h.ends_with(" m0") || h.ends_with(" m1") || h.ends_with(" m2"))
         .collect();
     assert_eq!(
         order,
@@ -282,7 +299,7 @@ async fn many_short_chains_are_fused_and_every_task_is_heard_once() {
     let n = 400;
     let (g, total, keys) = chains(n);
     let want: u64 = (0..n).map(|i| (i + 1) * 2).sum();
-    // Twice: the second run starts from the task duration the first learned.
+    // Twice: each run learns on its own.
     for run in 0..2 {
         let timeline = Arc::new(Timeline::default());
         let options = ComputeOptions::new().shared_callback(Arc::clone(&timeline) as _);
@@ -292,9 +309,14 @@ async fn many_short_chains_are_fused_and_every_task_is_heard_once() {
             .unwrap()
             .unwrap();
         assert_eq!(out, want);
-        // One job per chain, and one for the total.
+        // One job per chain, and one for the total, but for the chains handed out
+        // before the computation had seen enough short tasks to fuse while
+        // callbacks listen (some 15 to 30, three jobs each; none fused: 1,201).
         let handed = jobs.load(Ordering::SeqCst) - before;
-        assert_eq!(handed, n as usize + 1, "run {run}: chains not fused");
+        assert!(
+            handed > n as usize && handed <= n as usize + 1 + 2 * 48,
+            "run {run}: {handed} jobs, chains not fused"
+        );
         timeline.check(&keys);
     }
 }
