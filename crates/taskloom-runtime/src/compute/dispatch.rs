@@ -89,6 +89,9 @@ pub(super) struct Dispatcher {
     /// Tasks per batch, if the scheduler fixes it.
     chunksize: Option<usize>,
     chunk: Chunk,
+    /// The mean task duration an earlier computation of the same scheduler learned:
+    /// only for [`Dispatcher::expected_mean`], never to size batches.
+    inherited: Option<Duration>,
     /// Blocking tasks handed to the executor and not yet completed.
     in_flight: usize,
     /// Whether linear chains are handed out as one job.
@@ -111,18 +114,23 @@ pub(super) struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// `known`: the mean task duration an earlier computation of the same scheduler
-    /// learned, if any: the adaptive chunk starts from it.
+    /// `inherited`: the mean task duration an earlier computation of the same
+    /// scheduler learned, if any. Batches start from one task whatever it says: a
+    /// scheduler may serve unlike workloads one after the other (Python's `get`
+    /// shares one), and batches sized by another graph's tiny tasks ran far past a
+    /// failure, ahead of the plan, and queued a task behind another that waited for
+    /// it. It only tells a tiny computation it may spin (`spin`).
     pub(super) fn new(
         workers: usize,
         chunksize: Option<usize>,
         (fuse, fuse_remote): (bool, bool),
-        known: Option<Duration>,
+        inherited: Option<Duration>,
     ) -> Self {
         Dispatcher {
             workers,
             chunksize,
-            chunk: Chunk::new(known),
+            chunk: Chunk::new(),
+            inherited,
             in_flight: 0,
             fuse,
             fuse_remote: fuse && fuse_remote,
@@ -379,6 +387,12 @@ impl Dispatcher {
         self.chunk.seen.then(|| self.chunk.mean())
     }
 
+    /// The mean task duration to expect: this computation's, once it has seen its
+    /// own tasks, else what the last one learned.
+    pub(super) fn expected_mean(&self) -> Option<Duration> {
+        self.learned().or(self.inherited)
+    }
+
     /// Learns the mean duration of the jobs of the message just read. A message holds
     /// one batch, run back to back: one mean per batch costs one duration instead of
     /// one per task, and feeds the same average.
@@ -443,18 +457,12 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn new(known: Option<Duration>) -> Self {
-        match known {
-            Some(d) if !d.is_zero() => Chunk {
-                mean_ns: d.as_secs_f64() * 1e9,
-                seen: true,
-                observed: u32::MAX,
-            },
-            _ => Chunk {
-                mean_ns: 0.0,
-                seen: false,
-                observed: 0,
-            },
+    /// Nothing seen yet.
+    fn new() -> Self {
+        Chunk {
+            mean_ns: 0.0,
+            seen: false,
+            observed: 0,
         }
     }
 

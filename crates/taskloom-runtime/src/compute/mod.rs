@@ -200,18 +200,16 @@ pub(crate) async fn run(
         // Remote tasks run in worker processes (by an executor that stops them
         // itself) come back with one time per chain: see `Dispatcher::fuse_remote`.
         let fuse_remote = !(hooks.listening() && about.stops_remote);
-        // A computation's batches start from one task each and grow with what its
-        // own tasks take, not with what the last computation's took: a scheduler may
-        // serve unlike workloads one after the other (Python's `get` shares one), and
-        // batches sized by another graph's tiny tasks ran far past a failure, ahead
-        // of the plan, and queued a task behind another that waited for it. (The
-        // learned duration still tells a tiny computation it may spin: `spin`.)
-        let known = None;
+        // What the last computation learned; the dispatcher sizes no batch by it.
+        let inherited = match setup.task_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(std::time::Duration::from_nanos(ns)),
+        };
         Strategy::Dispatch(Dispatcher::new(
             workers,
             setup.chunksize,
             (fuse, fuse_remote),
-            known,
+            inherited,
         ))
     };
     let graph_len = graph.len();
@@ -517,7 +515,7 @@ impl Computation {
         }
         let counts = self.ledger.state.counts();
         let left = counts.total.saturating_sub(counts.finished);
-        self.spin.worth(d.learned(), left)
+        self.spin.worth(d.expected_mean(), left)
     }
 
     /// Blocking and async tasks started and not yet completed.
