@@ -182,6 +182,7 @@ impl RemoteCall {
     }
 
     /// The same call, whose decoded result is also handed to `on_result`.
+    #[cfg(feature = "cache")]
     pub(crate) fn with_on_result(&self, on_result: OnResult) -> Self {
         RemoteCall {
             name: Arc::clone(&self.name),

@@ -140,6 +140,7 @@ pub(crate) fn encode(reply: &Reply<'_>) -> Result<Vec<u8>, ServeError> {
 
 /// Serves batches read from `input` until it ends or `gate` closes, writing every
 /// answer to `output` before the next call starts.
+#[cfg(feature = "cluster")]
 pub(crate) fn serve(
     registry: &Registry,
     input: &mut impl Read,
