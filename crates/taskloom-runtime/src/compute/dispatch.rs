@@ -286,9 +286,7 @@ impl Dispatcher {
     fn announces(&self) -> bool {
         // A few tasks say little: a graph's data (constants, taking nothing) would
         // make a chain of long tasks after it look short.
-        !self.chunk.seen
-            || self.chunk.observed < ANNOUNCE_EVIDENCE
-            || self.chunk.mean() >= ANNOUNCE_FROM
+        self.chunk.observed < ANNOUNCE_EVIDENCE || self.chunk.mean() >= ANNOUNCE_FROM
     }
 
     /// Whether the run follows the plan closely (see the module docs): a byte
@@ -384,7 +382,7 @@ impl Dispatcher {
 
     /// The mean task duration learned so far, if any task was seen.
     pub(super) fn learned(&self) -> Option<Duration> {
-        self.chunk.seen.then(|| self.chunk.mean())
+        self.chunk.seen().then(|| self.chunk.mean())
     }
 
     /// The mean task duration to expect: this computation's, once it has seen its
@@ -445,14 +443,11 @@ fn chain_after(ledger: &Ledger, task: TaskId, remote: bool) -> Option<Box<Chain>
 }
 
 /// The adaptive chunk size: batches of about [`TARGET_BATCH`] of work, from a moving
-/// average of task durations. Starts from what the scheduler's previous computation
-/// learned (the computations of one scheduler tend to run alike tasks, and a wrong
-/// guess costs one batch: guided self-scheduling still spreads the first ones), or at
-/// 1 if none did (nothing known: assume long tasks).
+/// average of this computation's task durations. Starts at 1 (nothing known: assume
+/// long tasks) and grows with the tasks observed until [`ANNOUNCE_EVIDENCE`] were.
 struct Chunk {
     mean_ns: f64,
-    seen: bool,
-    /// Tasks observed so far (saturating).
+    /// Tasks observed so far (saturating); none: nothing is known.
     observed: u32,
 }
 
@@ -461,23 +456,26 @@ impl Chunk {
     fn new() -> Self {
         Chunk {
             mean_ns: 0.0,
-            seen: false,
             observed: 0,
         }
+    }
+
+    /// Whether any task was observed.
+    fn seen(&self) -> bool {
+        self.observed > 0
     }
 
     /// Feeds `jobs` durations whose mean is `d`: the moving average moves as far as
     /// `jobs` samples of `d` one by one would move it.
     fn observe(&mut self, d: Duration, jobs: u32) {
-        self.observed = self.observed.saturating_add(jobs);
         let ns = d.as_secs_f64() * 1e9;
-        if self.seen {
+        if self.seen() {
             let keep = (7.0_f64 / 8.0).powi(jobs.min(64) as i32);
             self.mean_ns = ns + (self.mean_ns - ns) * keep;
         } else {
             self.mean_ns = ns;
-            self.seen = true;
         }
+        self.observed = self.observed.saturating_add(jobs.max(1));
     }
 
     /// The mean task duration; zero before any task is seen.
@@ -488,7 +486,7 @@ impl Chunk {
     /// The fewest tasks worth a batch near the end of a computation: about
     /// [`GUIDED_FLOOR`] of work (1 before any task is seen).
     fn floor(&self) -> usize {
-        if !self.seen || self.observed < ANNOUNCE_EVIDENCE {
+        if self.observed < ANNOUNCE_EVIDENCE {
             return 1;
         }
         let floor = GUIDED_FLOOR.as_nanos() as f64 / self.mean_ns.max(1.0);
@@ -496,11 +494,9 @@ impl Chunk {
     }
 
     fn size(&self) -> usize {
-        if !self.seen {
-            return 1;
-        }
         // A slow start: on the evidence of a few tasks (a graph's constants, say),
-        // batches grow with the tasks seen, not to what the mean alone would make.
+        // batches grow with the tasks seen (1 before any), not to what the mean alone
+        // would make.
         if self.observed < ANNOUNCE_EVIDENCE {
             return (self.observed as usize).max(1);
         }
