@@ -157,10 +157,13 @@ impl Executor for OneByOne {
     }
 
     fn submit(&self, batch: Batch) {
-        self.jobs.fetch_add(batch.len(), Ordering::SeqCst);
+        // Batches run at once on threads of their own: each is a worker of its own
+        // (numbered by the jobs handed out before it), so no two share a name.
+        let before = self.jobs.fetch_add(batch.len(), Ordering::SeqCst);
+        let worker = Worker::Thread(u32::try_from(before).unwrap());
         std::thread::spawn(move || {
             for job in batch.into_jobs() {
-                job.run(Worker::Thread(7)).report();
+                job.run(worker).report();
             }
         });
     }
