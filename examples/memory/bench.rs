@@ -49,7 +49,7 @@ pub(crate) struct Buffer {
 
 impl Buffer {
     /// A new buffer whose first byte depends on the inputs, so they are really read.
-    fn make(gauge: &Arc<Gauge>, len: usize, inputs: &[&Buffer]) -> Buffer {
+    pub(crate) fn make(gauge: &Arc<Gauge>, len: usize, inputs: &[&Buffer]) -> Buffer {
         let seed = inputs.iter().fold(1u8, |acc, b| {
             acc.wrapping_add(b.bytes.first().copied().unwrap_or(0))
         });

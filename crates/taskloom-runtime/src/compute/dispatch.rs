@@ -238,7 +238,10 @@ impl Dispatcher {
                             results.push(result);
                         }
                         let chain = job.chain.is_some();
-                        if gated && !ledger.state.is_target(result) {
+                        if !ledger.state.is_target(result) {
+                            // Counted whether the run follows the plan yet or not: it
+                            // may start to at any completion (the first large result),
+                            // and the room must then see what still runs from before.
                             // A requested result is set aside, as the plan sets it.
                             ledger.gate.started(task, chain);
                             weight += 1 + usize::from(chain);
