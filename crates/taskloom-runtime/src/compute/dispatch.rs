@@ -163,10 +163,12 @@ impl Dispatcher {
         let guided = self.chunksize.is_none();
         let graph = Arc::clone(&ledger.graph);
         let listening = ledger.hooks.listening();
-        // While callbacks listen and tasks may be long, no task follows into a batch:
-        // its finish would be told with the batch's, and a progress bar over a chain
-        // of long tasks must move task by task (as with fused chains, see `job`).
-        let follow = !(listening && self.announces());
+        // While callbacks listen and tasks may be long, workers announce each start,
+        // and no task follows into a batch: its finish would be told with the
+        // batch's, and a progress bar over a chain of long tasks must move task by
+        // task (as with fused chains, see `job`).
+        let announce = listening && self.announces();
+        let follow = !announce;
         while self.in_flight < limit {
             let counts = ledger.state.counts();
             let size = if guided {
@@ -259,7 +261,6 @@ impl Dispatcher {
             };
             self.in_flight += jobs.len();
             ledger.worked += jobs.len();
-            let announce = listening && self.announces();
             let batch = Batch::packed(Packed::new(
                 Arc::clone(&ledger.scope),
                 Instant::now(),
