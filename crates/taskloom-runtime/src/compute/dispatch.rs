@@ -228,7 +228,7 @@ impl Dispatcher {
                 };
                 match graph.payload(task) {
                     TaskBody::Blocking(body) => {
-                        let job = self.job(ledger, task, body, gated, follows)?;
+                        let job = self.job(ledger, task, body, gated, follows, announce)?;
                         timed |= !job.span.is_disabled();
                         let result = job
                             .chain
@@ -303,7 +303,8 @@ impl Dispatcher {
     }
 
     /// The job of a ready blocking task: its inputs' values (its body is read from
-    /// the graph where it runs), and the linear chain after it if `fuse`.
+    /// the graph where it runs), and the linear chain after it unless workers
+    /// `announce` starts.
     fn job(
         &mut self,
         ledger: &mut Ledger,
@@ -311,13 +312,13 @@ impl Dispatcher {
         body: &BlockingFnBox,
         gated: bool,
         follows: bool,
+        announce: bool,
     ) -> Result<PackedJob, ComputeError> {
         let remote = body.remote.is_some();
-        // While callbacks listen, a chain is fused only once tasks are known to be
-        // short (as starts are announced): its members are told at the chain's end,
-        // and a progress bar over a chain of long tasks must move task by task.
-        let fuse = if remote { self.fuse_remote } else { self.fuse }
-            && !(ledger.hooks.listening() && self.announces());
+        // While workers announce starts (callbacks listen, and tasks may be long), no
+        // chain is fused: its members are told at the chain's end, and a progress bar
+        // over a chain of long tasks must move task by task.
+        let fuse = if remote { self.fuse_remote } else { self.fuse } && !announce;
         let chain = if fuse {
             chain_after(ledger, task, remote)
         } else {
