@@ -8,8 +8,9 @@
 //!   result): by the loop and by the gauge alike, and the bytes are that many
 //!   buffers.
 //! - On two threads the peak can differ, but no schedule runs a task of `k` inputs
-//!   with fewer than `k + 1` results alive, nor holds more results than there are
-//!   tasks; the gauge sees at least what the loop counts.
+//!   with fewer than `k + 1` buffers alive, nor holds more results than there are
+//!   tasks; the gauge sees at least what the loop counts (more where a follower's
+//!   inputs live and die within its batch, on the worker).
 //! - Every buffer is dropped once the results are (the measurement checks it).
 #![allow(clippy::unwrap_used)] // tests panic on unexpected errors by design
 
@@ -88,7 +89,10 @@ async fn threaded_runs_hold_a_possible_number_of_results() {
             .await
             .unwrap();
         let held = m.memory.peak_results;
-        assert!(held > widest, "{name}: {held} held");
+        // The gauge, not the loop: a follower's inputs made in its own batch are used
+        // up on the worker and never held by the loop (`array_rechunk`'s widest task,
+        // in release builds, where batches are long enough to take it with them).
+        assert!(m.gauge_peak > widest, "{name}: gauge {}", m.gauge_peak);
         assert!(held <= file.graph.len(), "{name}: {held} held");
         assert!(
             m.gauge_peak >= held,
