@@ -683,6 +683,32 @@ impl State {
         self.planned_pressure
     }
 
+    /// Whether the static order places task `id` before every task ready now: a
+    /// driver that starts it ahead of them (a consumer handed out with the batch
+    /// that makes its inputs) still runs the order, not ahead of it. `O(1)`.
+    ///
+    /// ```
+    /// use taskloom_core::{Graph, State};
+    ///
+    /// let mut g = Graph::new();
+    /// let a = g.push("a", &[], ())?;
+    /// let b = g.push("b", &[], ())?;
+    /// let ab = g.push("ab", &[a, b], ())?;
+    /// let c = g.push("c", &[], ())?;
+    /// let total = g.push("total", &[ab, c], ())?;
+    /// let mut state = State::new(&g, &[total])?;
+    /// let (first, second) = (state.pop_ready().unwrap(), state.pop_ready().unwrap());
+    /// assert_eq!((first, second), (a, b));
+    /// // `ab` waits for `a` and `b`, and the order runs it before `c`, still ready.
+    /// assert!(state.precedes_ready(ab));
+    /// assert!(!state.precedes_ready(total));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn precedes_ready(&self, id: TaskId) -> bool {
+        self.ready.first().is_none_or(|r| self.rank[id.index()] < r)
+    }
+
     /// Static rank of task `id` (lower runs first); `None` if it is not needed.
     #[inline]
     pub fn rank(&self, id: TaskId) -> Option<u32> {

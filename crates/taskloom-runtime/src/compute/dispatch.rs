@@ -197,15 +197,25 @@ impl Dispatcher {
             let mut jobs = Vec::with_capacity(size.min(counts.ready));
             let mut results = Vec::new();
             let mut timed = listening;
-            while jobs.len() < size && weight < cap {
+            // Following the plan, followers may lengthen a batch to twice its size: a
+            // consumer cut off from the inputs its batch makes would wait for the
+            // next batch back, and its inputs with it, while other batches run ahead.
+            let most = if gated { 2 * size } else { size };
+            while jobs.len() < most && weight < cap {
                 // A waiting task whose inputs this batch makes goes first (see
                 // `follow`), then the next ready one.
                 let follower = self.followers.as_mut().filter(|_| follow).and_then(|f| {
-                    // Following the plan, only a follower that frees an input: one that
-                    // frees nothing adds a result the plan would make later (a split
-                    // whose parts wait for a far reducer), and held results grow.
-                    std::iter::from_fn(|| f.next())
-                        .find(|&t| !gated || ledger.state.releases_on_finish(t))
+                    // Following the plan, only a follower that frees an input, or one
+                    // the order runs before every task ready now (the first of a
+                    // pair of consumers that free their inputs together, as `x + x.T`
+                    // has). Any other adds a result the plan would make later (a
+                    // split whose parts wait for a far reducer), and held results
+                    // grow.
+                    std::iter::from_fn(|| f.next()).find(|&t| {
+                        !gated
+                            || ledger.state.releases_on_finish(t)
+                            || ledger.state.precedes_ready(t)
+                    })
                 });
                 let (task, follows) = match follower {
                     Some(task) => {
@@ -218,6 +228,7 @@ impl Dispatcher {
                         }
                         (task, true)
                     }
+                    None if jobs.len() >= size => break,
                     None => {
                         let outstanding = self.in_flight + jobs.len() + spawner.outstanding();
                         let Some(task) = ledger.next_ready(outstanding, gated) else {
