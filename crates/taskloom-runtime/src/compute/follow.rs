@@ -23,9 +23,13 @@
 //! Only local blocking tasks follow, and only local blocking tasks: a remote task's
 //! result is in a worker process, and an async task runs on the runtime. When the run
 //! follows the plan (large or undeclared results), only a task that frees one of its
-//! inputs follows: one that frees nothing adds a result the plan would make later (a
-//! shuffle's split, whose parts wait for a far reducer), and held results grew by
-//! half on `bag_groupby` until it was so.
+//! inputs follows, or one the static order runs before every task ready now: any
+//! other adds a result the plan would make later (a shuffle's split, whose parts wait
+//! for a far reducer), and held results grew by half on `bag_groupby` until it was
+//! so. The order's test lets the first of two consumers that free their inputs only
+//! together (the partial sums of blocks `(i, j)` and `(j, i)` of `x + x.T`) follow
+//! with the second; without it, batches of blocks ran ahead of their sums. There
+//! followers may also lengthen a batch to twice its size (see `dispatch`).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
