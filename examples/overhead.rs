@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo run --release --example overhead -- --executor current-thread|threads|processes|cluster|cluster-tls \
-//!     [--workers N] [--budget-s S] [--runs N] [--pause-us U] [--result unit|vec] GRAPH.json...
+//!     [--workers N] [--budget-s S] [--runs N] [--pause-us U] [--result unit|vec] [--phases] GRAPH.json...
 //! cargo run --release --example overhead -- --executor threads benches/graphs/chains_10k.json
 //! ```
 //!
@@ -22,6 +22,13 @@
 //! median needs many); one JSON line per graph. `--pause-us` sleeps between runs, so
 //! the pool's threads are parked when the next run starts, as they are when a
 //! program computes now and then.
+//!
+//! `--phases` adds where a computation's time goes, as medians over as many runs
+//! again (µs, `phases` in the JSON line): `build_us` (the typed graph from the
+//! loaded file), `state_us` (core's `State::new` on it: cull, order, ready set, as
+//! `compute` builds it first) and `drop_us` (dropping the graph). What is left of
+//! `median_s` is the run: handing tasks out, running them, their completions and
+//! result drops, and on a pool the wake-ups.
 
 use std::time::Instant;
 
@@ -46,6 +53,8 @@ struct Args {
     pause_us: u64,
     /// Whether each task returns an empty `Vec<u8>` instead of `()`.
     vec_results: bool,
+    /// Whether to time the phases of a computation apart too.
+    phases: bool,
     graphs: Vec<String>,
 }
 
@@ -57,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         runs: None,
         pause_us: 0,
         vec_results: false,
+        phases: false,
         graphs: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -93,12 +103,13 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("--result: {other} (unit or vec)")),
                 };
             }
+            "--phases" => args.phases = true,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             path => args.graphs.push(path.to_owned()),
         }
     }
     if args.graphs.is_empty() {
-        return Err("usage: overhead --executor current-thread|threads|processes|cluster|cluster-tls [--workers N] [--budget-s S] [--runs N] [--pause-us U] [--result unit|vec] GRAPH.json...".into());
+        return Err("usage: overhead --executor current-thread|threads|processes|cluster|cluster-tls [--workers N] [--budget-s S] [--runs N] [--pause-us U] [--result unit|vec] [--phases] GRAPH.json...".into());
     }
     Ok(args)
 }
@@ -106,7 +117,10 @@ fn parse_args() -> Result<Args, String> {
 type BoxError = Box<dyn std::error::Error>;
 
 /// Builds the typed graph of no-op tasks; ids of the loaded graph are topological.
-fn build(file: &LoadedGraph, remote: Option<&Noop>) -> Result<(Graph, Vec<Handle<()>>), BoxError> {
+fn build_graph(
+    file: &LoadedGraph,
+    remote: Option<&Noop>,
+) -> Result<(Graph, Vec<Handle<()>>), BoxError> {
     let core = &file.graph;
     let mut g = Graph::with_capacity(core.len(), core.edge_count());
     let mut handles: Vec<Handle<()>> = Vec::with_capacity(core.len());
@@ -143,6 +157,40 @@ fn build_vec(file: &LoadedGraph) -> Result<Built<Vec<u8>>, BoxError> {
     Ok((g, targets))
 }
 
+/// Medians of a computation's phases apart, µs (see the module docs).
+#[derive(serde::Serialize)]
+struct Phases {
+    build_us: f64,
+    state_us: f64,
+    drop_us: f64,
+}
+
+fn phases(file: &LoadedGraph, remote: Option<&Noop>, runs: usize) -> Result<Phases, BoxError> {
+    let median_us = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2] * 1e6
+    };
+    let (mut build, mut state, mut drop) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        let (g, targets) = build_graph(file, remote)?;
+        build.push(start.elapsed().as_secs_f64());
+        let ids: Vec<_> = targets.iter().map(Handle::id).collect();
+        let start = Instant::now();
+        let s = taskloom::core::State::new(g.core(), &ids)?;
+        state.push(start.elapsed().as_secs_f64());
+        std::hint::black_box(s);
+        let start = Instant::now();
+        std::mem::drop((g, targets));
+        drop.push(start.elapsed().as_secs_f64());
+    }
+    Ok(Phases {
+        build_us: median_us(build),
+        state_us: median_us(state),
+        drop_us: median_us(drop),
+    })
+}
+
 async fn run_once(
     scheduler: &Scheduler,
     file: &LoadedGraph,
@@ -154,7 +202,7 @@ async fn run_once(
         let (g, targets) = build_vec(file)?;
         scheduler.compute(&g, &targets).await?.len()
     } else {
-        let (g, targets) = build(file, remote)?;
+        let (g, targets) = build_graph(file, remote)?;
         scheduler.compute(&g, &targets).await?.len()
     };
     let elapsed = start.elapsed().as_secs_f64();
@@ -230,6 +278,11 @@ async fn main() -> Result<(), BoxError> {
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
         let tasks = file.graph.len();
+        let phases = if args.phases {
+            serde_json::to_value(phases(&file, remote, times.len())?)?
+        } else {
+            serde_json::Value::Null
+        };
         println!(
             "{}",
             serde_json::json!({
@@ -244,6 +297,7 @@ async fn main() -> Result<(), BoxError> {
                 "median_s": median,
                 "min_s": times[0],
                 "us_per_task": median / tasks as f64 * 1e6,
+                "phases": phases,
             })
         );
     }
