@@ -105,7 +105,8 @@ const TARGET_TASKS: u64 = 100;
 /// The targets the figures are held to, each with where it stands: the worst ratio
 /// per executor over the graphs of [`TARGET_TASKS`] tasks or more (named), a
 /// computation of 3 tasks on threads, and the cost of an extra dependency edge on
-/// threads (crosstalk with two inputs per task against one).
+/// threads (crosstalk with two inputs per task against one, and the slope over two
+/// to sixteen, where no chain is fused).
 fn targets(pairs: &[Pair]) -> Vec<String> {
     let mut lines = Vec::new();
     for (executor, goal) in [
@@ -156,7 +157,35 @@ fn targets(pairs: &[Pair]) -> Vec<String> {
             ));
         }
     }
+    // k1's chains are fused, k2's and up are not: the step from k1 counts fusion
+    // lost as well. The slope over k2 to k16 counts edges alone.
+    let points: Vec<(f64, f64)> = ["k2", "k4", "k8", "k16"]
+        .iter()
+        .filter_map(|k| find(&format!("crosstalk_10k_{k}")))
+        .filter_map(|p| Some((p.edges? as f64, p.taskloom_us_per_task * p.tasks as f64)))
+        .collect();
+    if let Some(ns) = slope(&points).map(|s| s * 1e3) {
+        lines.push(format!(
+            "- threads, each extra dependency edge where no chain is fused (least-squares \
+             slope over `crosstalk_10k_k2` to `k16`): {ns:.0} ns (target ≤ 50 ns)."
+        ));
+    }
     lines
+}
+
+/// The least-squares slope of `y` on `x`, from two points or more.
+fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (sxy, sxx) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| {
+        (a + (x - mx) * (y - my), b + (x - mx) * (x - mx))
+    });
+    (sxx > 0.0).then(|| sxy / sxx)
 }
 
 fn first_of<'a>(pairs: &'a [Pair], f: impl Fn(&'a Pair) -> Option<&'a str>) -> Option<&'a str> {
@@ -281,4 +310,22 @@ pub(crate) fn grain(root: &Path) -> Result<Figure, Error> {
         sources: vec!["docs/bench/grain/grain.jsonl", "docs/bench/grain/load.txt"],
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slope;
+
+    #[test]
+    fn the_slope_of_points_on_a_line_is_its_gradient() {
+        let points = [(10.0, 25.0), (20.0, 45.0), (40.0, 85.0), (80.0, 165.0)];
+        let s = slope(&points).expect("four points");
+        assert!((s - 2.0).abs() < 1e-12, "{s}");
+    }
+
+    #[test]
+    fn one_point_or_one_abscissa_has_no_slope() {
+        assert_eq!(slope(&[(1.0, 2.0)]), None);
+        assert_eq!(slope(&[(1.0, 2.0), (1.0, 3.0)]), None);
+    }
 }
