@@ -23,8 +23,8 @@
 //! the pool's threads are parked when the next run starts, as they are when a
 //! program computes now and then.
 //!
-//! `--phases` adds where a computation's time goes, as medians over as many runs
-//! again (µs, `phases` in the JSON line): `build_us` (the typed graph from the
+//! `--phases` (with `--result unit`) adds where a computation's time goes, as medians
+//! over as many runs again (µs, `phases` in the JSON line): `build_us` (the typed graph from the
 //! loaded file), `state_us` (core's `State::new` on it: cull, order, ready set, as
 //! `compute` builds it first) and `drop_us` (dropping the graph). What is left of
 //! `median_s` is the run: handing tasks out, running them, their completions and
@@ -170,7 +170,7 @@ fn phases(file: &LoadedGraph, remote: Option<&Noop>, runs: usize) -> Result<Phas
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2] * 1e6
     };
-    let (mut build, mut state, mut drop) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut build, mut state, mut drops) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs.max(1) {
         let start = Instant::now();
         let (g, targets) = build_graph(file, remote)?;
@@ -182,12 +182,12 @@ fn phases(file: &LoadedGraph, remote: Option<&Noop>, runs: usize) -> Result<Phas
         std::hint::black_box(s);
         let start = Instant::now();
         std::mem::drop((g, targets));
-        drop.push(start.elapsed().as_secs_f64());
+        drops.push(start.elapsed().as_secs_f64());
     }
     Ok(Phases {
         build_us: median_us(build),
         state_us: median_us(state),
-        drop_us: median_us(drop),
+        drop_us: median_us(drops),
     })
 }
 
@@ -261,6 +261,9 @@ async fn main() -> Result<(), BoxError> {
         .then_some(&noop);
         if remote.is_some() && args.vec_results {
             return Err("--result vec runs on threads and current-thread only".into());
+        }
+        if args.phases && args.vec_results {
+            return Err("--phases times the graph of `()` results only (--result unit)".into());
         }
         run_once(&scheduler, &file, remote, args.vec_results).await?; // warm-up
         let deadline = Instant::now() + std::time::Duration::from_secs_f64(args.budget_s);
