@@ -22,10 +22,50 @@ use crate::error::TaskError;
 use crate::unwind::unpanic;
 use crate::value::Value;
 
-/// A blocking task body: takes its inputs' values, returns its own.
+/// The function behind a blocking task body.
 /// Inputs are borrowed (`&[&Value]`): an inline run then hands a task references into
 /// the results it holds, with no reference-count traffic per input.
-pub(crate) type BlockingFn = Arc<dyn Fn(&[&Value]) -> Result<Value, TaskError> + Send + Sync>;
+pub(crate) type BlockingCall = dyn Fn(&[&Value]) -> Result<Value, TaskError> + Send + Sync;
+
+/// A blocking task body: takes its inputs' values, returns its own.
+///
+/// A closure that captures nothing is a zero-sized value with nothing to drop: it
+/// is held by a `'static` reference, which costs no allocation (a `Box` of a
+/// zero-sized value allocates nothing, so leaking one leaks nothing). Most task
+/// functions are such closures, and a graph of many small tasks then spends no
+/// allocation, and no free when the graph is dropped, on their bodies. Any other
+/// closure is shared behind an `Arc`.
+#[derive(Clone)]
+pub(crate) enum BlockingFn {
+    /// A closure that captures something.
+    Shared(Arc<BlockingCall>),
+    /// A closure that captures nothing.
+    Unit(&'static BlockingCall),
+}
+
+impl BlockingFn {
+    pub(crate) fn new<F>(f: F) -> Self
+    where
+        F: Fn(&[&Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
+    {
+        if std::mem::size_of::<F>() == 0 && !std::mem::needs_drop::<F>() {
+            BlockingFn::Unit(Box::leak(Box::new(f)))
+        } else {
+            BlockingFn::Shared(Arc::new(f))
+        }
+    }
+}
+
+impl std::ops::Deref for BlockingFn {
+    type Target = BlockingCall;
+
+    fn deref(&self) -> &BlockingCall {
+        match self {
+            BlockingFn::Shared(f) => &**f,
+            BlockingFn::Unit(f) => *f,
+        }
+    }
+}
 /// An async task body: takes its inputs' values, returns a future of its own.
 pub(crate) type AsyncFn =
     Arc<dyn Fn(Vec<Value>) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
@@ -254,5 +294,54 @@ impl RemoteCall {
             on_result(&value);
         }
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::value::value;
+
+    #[test]
+    fn a_closure_that_captures_nothing_is_held_without_an_allocation() {
+        let f = BlockingFn::new(|_: &[&Value]| Ok(value(7u32)));
+        assert!(matches!(f, BlockingFn::Unit(_)));
+        let made = f(&[]).expect("the body runs");
+        assert_eq!(made.downcast_ref::<u32>(), Some(&7));
+    }
+
+    #[test]
+    fn a_closure_that_captures_something_is_shared() {
+        let n = 5u32;
+        let f = BlockingFn::new(move |_: &[&Value]| Ok(value(n)));
+        assert!(matches!(f, BlockingFn::Shared(_)));
+        let made = f.clone()(&[]).expect("the body runs");
+        assert_eq!(made.downcast_ref::<u32>(), Some(&5));
+    }
+
+    /// A zero-sized closure whose capture has a `Drop` must be dropped, not leaked:
+    /// it is shared like any other, and its drop runs with the last body.
+    #[test]
+    fn a_zero_sized_closure_with_a_drop_is_dropped() {
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        struct Guard;
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let guard = Guard;
+        let f = BlockingFn::new(move |_: &[&Value]| {
+            let _held = &guard;
+            Ok(value(()))
+        });
+        assert!(matches!(f, BlockingFn::Shared(_)));
+        let copy = f.clone();
+        drop(f);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 0);
+        drop(copy);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
     }
 }

@@ -18,8 +18,8 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use futures::FutureExt;
 use taskloom_core::{GraphError, Key, TaskId};
@@ -68,11 +68,33 @@ pub struct Graph {
 
 /// The per-task settings of a graph that live beside its core (most graphs set none:
 /// empty tables, no cost).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct PerTask {
     pub(crate) policies: Arc<Table>,
     #[cfg(feature = "cache")]
     pub(crate) cached: Arc<crate::cache::Specs>,
+}
+
+impl Default for PerTask {
+    fn default() -> Self {
+        static NO_POLICIES: LazyLock<Arc<Table>> = LazyLock::new(Arc::default);
+        #[cfg(feature = "cache")]
+        static NOT_CACHED: LazyLock<Arc<crate::cache::Specs>> = LazyLock::new(Arc::default);
+        PerTask {
+            policies: Arc::clone(&NO_POLICIES),
+            #[cfg(feature = "cache")]
+            cached: Arc::clone(&NOT_CACHED),
+        }
+    }
+}
+
+/// The sizes of a graph that sets none. Every new graph starts from these shared
+/// empty tables (and the policies' and cache's above) rather than allocating its
+/// own: a small computation's graph is a few allocations, and these would be three
+/// more. The first setting copies the empty table (`Arc::make_mut`).
+fn no_sizes() -> Arc<Sizes> {
+    static NO_SIZES: LazyLock<Arc<Sizes>> = LazyLock::new(Arc::default);
+    Arc::clone(&NO_SIZES)
 }
 
 impl Default for Graph {
@@ -104,7 +126,7 @@ impl Graph {
         Graph {
             id: next_graph_id(),
             core: Arc::new(taskloom_core::Graph::with_capacity(tasks, edges)),
-            sizes: Arc::default(),
+            sizes: no_sizes(),
             per_task: PerTask::default(),
             unknown: Unknown::default(),
             scratch: Vec::new(),
@@ -131,7 +153,7 @@ impl Graph {
         F: TaskFn<I::Args, T>,
         T: Any + Send + Sync,
     {
-        let body: BlockingFn = Arc::new(move |values: &[&Value]| f.call(values).map(value));
+        let body = BlockingFn::new(move |values: &[&Value]| f.call(values).map(value));
         self.push_typed(
             key.into(),
             &inputs,
@@ -391,7 +413,7 @@ impl Graph {
         T: Any + Send + Sync,
         E: Into<BoxError>,
     {
-        let body: BlockingFn = Arc::new(move |values: &[&Value]| match f.call(values)? {
+        let body = BlockingFn::new(move |values: &[&Value]| match f.call(values)? {
             Ok(v) => Ok(value(v)),
             Err(e) => Err(TaskError::failed(e)),
         });
@@ -484,7 +506,7 @@ impl Graph {
         let handle: Handle<()> = self.push(
             key.into(),
             &inputs,
-            TaskBody::Blocking(BlockingFnBox::local(Arc::new(f))),
+            TaskBody::Blocking(BlockingFnBox::local(BlockingFn::new(f))),
             true,
         )?;
         Ok(handle.erase())

@@ -33,7 +33,7 @@ use taskloom_core::{Graph as CoreGraph, Key, TaskId};
 
 use super::hooks::Hooks;
 use super::{Held, Setup, run};
-use crate::body::{AsyncFnBox, BlockingFnBox, TaskBody};
+use crate::body::{AsyncFnBox, BlockingFn, BlockingFnBox, TaskBody};
 use crate::cache::{Cache, Caching, EntryKey, Noted, Problem, Report, Spec};
 use crate::callbacks::{CacheEvent, CacheEventKind, ComputationId};
 use crate::error::{ComputeError, TaskError, TaskErrorKind};
@@ -234,7 +234,7 @@ impl Entry {
 fn storing(body: &TaskBody, entry: Arc<Entry>) -> TaskBody {
     match body {
         TaskBody::Blocking(b) => {
-            let func = Arc::clone(&b.func);
+            let func = b.func.clone();
             // Run in another process (the process pool, the cluster), its value is
             // stored by the parent as it arrives: see `RemoteCall::with_on_result`.
             let remote = b.remote.as_ref().map(|call| {
@@ -242,7 +242,7 @@ fn storing(body: &TaskBody, entry: Arc<Entry>) -> TaskBody {
                 Arc::new(call.with_on_result(Arc::new(move |value: &Value| entry.put(value))))
             });
             TaskBody::Blocking(BlockingFnBox {
-                func: Arc::new(move |inputs: &[&Value]| {
+                func: BlockingFn::new(move |inputs: &[&Value]| {
                     let value = func(inputs)?;
                     entry.put(&value);
                     Ok(value)
@@ -272,7 +272,7 @@ fn storing(body: &TaskBody, entry: Arc<Entry>) -> TaskBody {
 /// The body of a task found in the cache: loads its entry, or recomputes the task
 /// if the entry is damaged or gone.
 fn loader(entry: Arc<Entry>, recompute: Arc<Recompute>) -> TaskBody {
-    TaskBody::Blocking(BlockingFnBox::local(Arc::new(
+    TaskBody::Blocking(BlockingFnBox::local(BlockingFn::new(
         move |_: &[&Value]| match entry.cache.load(&entry.key, &*entry.spec.codec) {
             Ok(value) => Ok(value),
             Err(problem) => {

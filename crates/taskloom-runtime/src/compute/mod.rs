@@ -423,7 +423,10 @@ struct Ledger {
 
 impl Computation {
     async fn drive(&mut self, executor: &dyn Executor, name: &str) -> Result<(), ComputeError> {
-        let mut inbox = Vec::with_capacity(64);
+        // Grows as messages come (and keeps its room from one wait to the next): an
+        // inline computation receives none, and a small one a few, so neither pays
+        // for room for 64 (an allocation past the allocator's small-size caches).
+        let mut inbox = Vec::new();
         loop {
             if self.ledger.scope.cancel.is_cancelled() {
                 return Err(self.ledger.cancelled());

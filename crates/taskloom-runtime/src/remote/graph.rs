@@ -10,7 +10,7 @@ use std::sync::Arc;
 use taskloom_core::{GraphError, Key};
 
 use super::registry::{DynRemote, Remote};
-use crate::body::{BlockingFnBox, TaskBody};
+use crate::body::{BlockingFn, BlockingFnBox, TaskBody};
 use crate::graph::Graph;
 use crate::handle::{AnyHandle, Handle};
 use crate::inputs::Inputs;
@@ -52,7 +52,7 @@ impl Graph {
         O: Any + Send + Sync,
     {
         let body = TaskBody::Blocking(BlockingFnBox {
-            func: Arc::clone(&remote.local),
+            func: remote.local.clone(),
             remote: Some(Arc::clone(&remote.spec)),
         });
         self.push_typed(key.into(), &inputs, body)
@@ -110,7 +110,7 @@ impl Graph {
         let spec = Arc::new(remote.spec.with_payload(Arc::clone(&payload)));
         let f = Arc::clone(&remote.f);
         let body = TaskBody::Blocking(BlockingFnBox {
-            func: Arc::new(move |values: &[&crate::value::Value]| f(&payload, values)),
+            func: BlockingFn::new(move |values: &[&crate::value::Value]| f(&payload, values)),
             remote: Some(spec),
         });
         self.add_body(key, inputs, body)

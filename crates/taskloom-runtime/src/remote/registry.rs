@@ -50,7 +50,7 @@ impl<Args, O> Clone for Remote<Args, O> {
     fn clone(&self) -> Self {
         Remote {
             spec: Arc::clone(&self.spec),
-            local: Arc::clone(&self.local),
+            local: self.local.clone(),
             _types: PhantomData,
         }
     }
@@ -326,7 +326,7 @@ impl Registry {
         F: TaskFn<Args, O>,
         O: Serialize + DeserializeOwned + Any + Send + Sync,
     {
-        let local: BlockingFn = Arc::new(move |values: &[&Value]| f.call(values).map(value));
+        let local = BlockingFn::new(move |values: &[&Value]| f.call(values).map(value));
         self.insert::<Args, O>(name, local, std::any::type_name::<fn(Args) -> O>())
     }
 
@@ -347,7 +347,7 @@ impl Registry {
         O: Serialize + DeserializeOwned + Any + Send + Sync,
         E: Into<BoxError>,
     {
-        let local: BlockingFn = Arc::new(move |values: &[&Value]| match f.call(values)? {
+        let local = BlockingFn::new(move |values: &[&Value]| match f.call(values)? {
             Ok(v) => Ok(value(v)),
             Err(e) => Err(TaskError::failed(e)),
         });
@@ -449,7 +449,7 @@ impl Registry {
             return Err(RegisterError::DuplicateFunction(name.to_string()));
         }
         let served = Served {
-            call: Call::Typed(Arc::clone(&local)),
+            call: Call::Typed(local.clone()),
             decode: Decode::Typed {
                 arg: Args::decode_arg,
                 all: Args::decode,
