@@ -71,9 +71,13 @@
 //!    `process_runnables` does the same. It can also make a result too early, held
 //!    while the walk works elsewhere, so when this rule placed anything the order is
 //!    built again without it, and that one is kept only if it holds fewer results
-//!    at most. The walk counts those results as it places tasks, exactly as
-//!    [`diagnostics`] does, and the second one stops as soon as it holds as many as
-//!    the first. When several reducers become complete at once, the one with the
+//!    at most, by more than a 64th of the first's most (on a small graph, any
+//!    fewer). The walk counts those results as it places tasks, exactly as
+//!    [`diagnostics`] does, and the second one stops as soon as it holds that many:
+//!    where the two orders hold about as much, as on the crosstalk lattices, the
+//!    second stops early instead of walking to the end to save a result or two (a
+//!    fifth of a small computation's time there; no benchmark or corpus graph holds
+//!    more for it). When several reducers become complete at once, the one with the
 //!    fewest chains left goes first: it releases its inputs soonest.
 //! 3. **Finish what was started.** The next goal is the cheapest *started* task: not
 //!    placed, with at least one dependency placed; fewest dependencies still missing,
@@ -116,8 +120,8 @@
 //! dependency edges; every loop is iterative, so a million-task chain needs no stack.
 //! Rule 1b flags each task once and queues at most one entry per edge. Rule 2b
 //! follows each task's chain once and, when it placed anything, up to doubles
-//! the cost (the second build of the order, which stops once it is no better); on
-//! chains, trees and wide sums neither applies.
+//! the cost (the second build of the order, which stops once it is not better by
+//! more than a 64th); on chains, trees and wide sums neither applies.
 //! Dask's roots-per-sink counts, which can cost `O(n × roots)`, are not computed:
 //! rule 3 stands in for them.
 
@@ -212,10 +216,11 @@ pub fn order<T>(graph: &Graph<T>, culled: &Culled) -> Priorities {
     let (mut sequence, mut max_held) = (std::mem::take(&mut walk.sequence), walk.max_held);
     if let Some(mut plain) = walk.plain.take() {
         // Rule 2b changed the order: keep the order without it only where that one
-        // holds fewer results. Both are the same up to the rule's first placement,
-        // where `plain` was copied; it goes on from there without the rule, and
-        // stops as soon as it holds as many results as the order with it.
-        plain.give_up_at = max_held;
+        // holds fewer results, by more than a 64th (a result or two on a large
+        // graph is not worth walking on to the end). Both are the same up to the
+        // rule's first placement, where `plain` was copied; it goes on from there
+        // without the rule, and stops as soon as it holds that many results.
+        plain.give_up_at = max_held - max_held / 64;
         plain.resume();
         if !plain.gave_up {
             (sequence, max_held) = (plain.sequence, plain.max_held);
