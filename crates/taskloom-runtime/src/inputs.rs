@@ -170,11 +170,27 @@ where
     A: Any,
 {
     fn call(&self, values: &[&Value]) -> Result<O, TaskError> {
-        // Most fan-ins are small: keep the references on the stack.
-        let args = (0..values.len())
-            .map(|i| arg::<A>(values, i))
-            .collect::<Result<smallvec::SmallVec<[&A; 16]>, _>>()?;
-        Ok(self(&args))
+        // Most fan-ins are small: their references go in an array on the stack,
+        // filled by a plain loop (a collect through `Result` into a `SmallVec` cost
+        // about 180 instructions per call, more than the rest of a no-op task's call).
+        const ON_STACK: usize = 16;
+        match values.len() {
+            0 => Ok(self(&[])),
+            n if n <= ON_STACK => {
+                let first = arg::<A>(values, 0)?;
+                let mut args = [first; ON_STACK];
+                for (i, slot) in args.iter_mut().enumerate().take(n).skip(1) {
+                    *slot = arg::<A>(values, i)?;
+                }
+                Ok(self(&args[..n]))
+            }
+            n => {
+                let args = (0..n)
+                    .map(|i| arg::<A>(values, i))
+                    .collect::<Result<Vec<&A>, _>>()?;
+                Ok(self(&args))
+            }
+        }
     }
 }
 
@@ -244,3 +260,43 @@ macro_rules! tuple_async_fn {
 }
 
 all_the_tuples!(tuple_async_fn);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::value;
+
+    fn sum(values: &[Value]) -> Result<u64, TaskError> {
+        let refs: Vec<&Value> = values.iter().collect();
+        let f = |xs: &[&u64]| xs.iter().copied().sum::<u64>();
+        TaskFn::<Many<u64>, u64>::call(&f, &refs)
+    }
+
+    #[test]
+    fn a_slice_of_inputs_of_any_length_reaches_the_function_in_order() {
+        for n in [0_u64, 1, 2, 15, 16, 17, 40] {
+            let values: Vec<Value> = (1..=n).map(value).collect();
+            assert_eq!(sum(&values).unwrap(), n * (n + 1) / 2, "{n} inputs");
+        }
+        let seen = |xs: &[&u64]| xs.iter().map(|x| **x).collect::<Vec<_>>();
+        let values: Vec<Value> = (0..17_u64).map(value).collect();
+        let refs: Vec<&Value> = values.iter().collect();
+        let got = TaskFn::<Many<u64>, Vec<u64>>::call(&seen, &refs).unwrap();
+        assert_eq!(got, (0..17).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_input_of_another_type_is_named_by_its_position() {
+        for (n, bad) in [(1, 0), (3, 0), (3, 2), (16, 15), (30, 20)] {
+            let mut values: Vec<Value> = (0..n).map(|i| value(i as u64)).collect();
+            values[bad] = value("not a number");
+            let err = sum(&values).unwrap_err();
+            assert_eq!(err.kind(), TaskErrorKind::TypeMismatch);
+            assert!(
+                err.message().contains(&format!("input {bad} ")),
+                "{n} inputs, {bad} wrong: {}",
+                err.message()
+            );
+        }
+    }
+}
