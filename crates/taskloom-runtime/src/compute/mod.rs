@@ -69,7 +69,7 @@ use crate::error::{ComputeError, TaskError, TaskErrorKind};
 use crate::executor::running;
 use crate::executor::{Attempt, DEFAULT_RETRIES};
 use crate::executor::{CancelLink, Scope};
-use crate::executor::{Completion, Executor, Inputs, Message, Sink, Worker};
+use crate::executor::{Completion, Executor, Inputs, Message, Sink, Started, Worker};
 use crate::graph::PerTask;
 use crate::options::ComputeOptions;
 use crate::policy::Resolved;
@@ -533,7 +533,8 @@ impl Computation {
 
     fn handle(&mut self, message: Message) -> Result<(), ComputeError> {
         match message {
-            Message::Started { task, worker, at } => {
+            Message::Started(started) => {
+                let Started { task, worker, at } = *started;
                 if task.index() >= self.ledger.graph.len() {
                     return Err(ComputeError::Protocol(format!(
                         "start of unknown task {task}"

@@ -212,14 +212,33 @@ impl Drop for Completion {
 }
 
 /// What executors and async tasks send to the scheduling loop.
+///
+/// As small as a `Vec`: the channel allocates its messages in blocks of 32, and a
+/// block of these stays under glibc's cache of small allocations (1 kB), where a
+/// block of 72-byte messages (a [`Worker`] inline) took the allocator's slow path
+/// in every computation. A start is the rare message (callbacks or a deadline
+/// listen), so it is the one boxed.
 #[derive(Debug)]
 pub(crate) enum Message {
-    /// A task started (sent only when the computation has callbacks).
-    Started {
-        task: TaskId,
-        worker: Worker,
-        at: Instant,
-    },
+    /// A task started (sent only when the computation has callbacks, or watches
+    /// the task's deadline).
+    Started(Box<Started>),
     /// Tasks ended.
     Done(Vec<Completion>),
+}
+
+const _: () = assert!(std::mem::size_of::<Message>() <= 24, "see `Message`");
+
+/// Which task started, where and when.
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub(crate) task: TaskId,
+    pub(crate) worker: Worker,
+    pub(crate) at: Instant,
+}
+
+impl Message {
+    pub(crate) fn started(task: TaskId, worker: Worker, at: Instant) -> Self {
+        Message::Started(Box::new(Started { task, worker, at }))
+    }
 }

@@ -77,7 +77,7 @@ use std::fmt;
 use std::time::Instant;
 
 pub use completion::Completion;
-pub(crate) use completion::{Inputs, Message};
+pub(crate) use completion::{Inputs, Message, Started};
 pub use current::CurrentThread;
 pub(crate) use job::AfterLoss;
 pub use job::Job;

@@ -48,7 +48,7 @@ impl Sink {
     /// ignores it then).
     #[inline]
     pub(crate) fn send_started(&self, task: TaskId, worker: Worker, at: Instant) {
-        self.send(Message::Started { task, worker, at });
+        self.send(Message::started(task, worker, at));
     }
 
     /// Reports that `task` started, if the loop listens (or `watched`: it watches
@@ -62,7 +62,7 @@ impl Sink {
     #[inline]
     pub(crate) fn started_if(&self, task: TaskId, worker: Worker, at: Instant, watched: bool) {
         if self.report_starts || watched {
-            self.send(Message::Started { task, worker, at });
+            self.send(Message::started(task, worker, at));
         }
     }
 }
