@@ -516,9 +516,11 @@ impl Computation {
         if d.in_flight() == 0 || self.spawner.outstanding() > 0 || self.ledger.watch.is_some() {
             return false;
         }
-        let counts = self.ledger.state.counts();
-        let left = counts.total.saturating_sub(counts.finished);
-        self.spin.worth(d.expected_mean(), left)
+        // What is in flight, not what is left of the computation: a small graph
+        // on a pool waits several times for a few tasks (inputs that came back in
+        // different batches), and each such wait is worth a spin as much as a tiny
+        // computation's one wait is.
+        self.spin.worth(d.expected_mean(), d.in_flight())
     }
 
     /// Blocking and async tasks started and not yet completed.

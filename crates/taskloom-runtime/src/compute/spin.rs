@@ -1,14 +1,16 @@
-//! Waiting for a tiny computation's completions without parking the loop's thread.
+//! Waiting for a few tiny tasks' completions without parking the loop's thread.
 //!
 //! A computation of a few tiny tasks on the pool is one round trip: the batch goes
 //! to a worker, its completions come back over the channel. Awaiting the channel
 //! parks the caller's runtime thread, and the worker's send has to wake it again: a
 //! system call on the worker and a thread wake-up on the caller, which cost more
-//! (5 to 40 µs, more on an idle virtual machine) than the tasks themselves. When
-//! the scheduler's last computation measured its tasks and what is left of this one
-//! should be over within [`WORK`], the loop instead looks at the channel in a busy
-//! loop for a while before it awaits it: nothing registered a waker, so the worker
-//! sends without a system call, and the loop reads the completion the moment it is
+//! (5 to 40 µs, more on an idle virtual machine) than the tasks themselves. A
+//! graph of a few hundred tiny tasks waits like that several times, for a few
+//! tasks each (those whose inputs came back in different batches). When the
+//! scheduler's last computation measured its tasks and what is in flight should be
+//! over within [`WORK`], the loop instead looks at the channel in a busy loop for a
+//! while before it awaits it: nothing registered a waker, so the worker sends
+//! without a system call, and the loop reads the completion the moment it is
 //! there.
 //!
 //! Safe by construction: no task ever runs on the caller's thread (a task that
@@ -31,9 +33,9 @@ use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::executor::{Cancel, Message};
 
-/// Spin only when the work left is expected to take at most this long.
+/// Spin only when the work in flight is expected to take at most this long.
 pub(super) const WORK: Duration = Duration::from_micros(20);
-/// Longest spin of one wait: the work left plus a worker's wake-up, with room.
+/// Longest spin of one wait: the work in flight plus a worker's wake-up, with room.
 pub(super) const WINDOW: Duration = Duration::from_micros(50);
 /// Longest spin of one computation, all waits together.
 pub(super) const TOTAL: Duration = Duration::from_micros(100);
@@ -43,11 +45,11 @@ const STRIDE: u32 = 16;
 /// first (a few microseconds' worth).
 const PURE: u32 = 256;
 
-/// Whether `left` tasks of `mean` duration (`None`: not measured yet) are expected
+/// Whether `tasks` tasks of `mean` duration (`None`: not measured yet) are expected
 /// to be over within [`WORK`].
-pub(super) fn tiny(mean: Option<Duration>, left: usize) -> bool {
-    let left = u32::try_from(left).unwrap_or(u32::MAX);
-    mean.is_some_and(|m| m.saturating_mul(left) <= WORK)
+pub(super) fn tiny(mean: Option<Duration>, tasks: usize) -> bool {
+    let tasks = u32::try_from(tasks).unwrap_or(u32::MAX);
+    mean.is_some_and(|m| m.saturating_mul(tasks) <= WORK)
 }
 
 /// What is left of a computation's spinning.
@@ -60,9 +62,10 @@ impl Spin {
         Spin { left: TOTAL }
     }
 
-    /// Whether the computation may spin now: it is [`tiny`] and has spin left.
-    pub(super) fn worth(&self, mean: Option<Duration>, left: usize) -> bool {
-        !self.left.is_zero() && tiny(mean, left)
+    /// Whether the computation may spin now: the `in_flight` tasks are [`tiny`],
+    /// and it has spin left.
+    pub(super) fn worth(&self, mean: Option<Duration>, in_flight: usize) -> bool {
+        !self.left.is_zero() && tiny(mean, in_flight)
     }
 
     /// Reads messages into `inbox` in a busy loop until one arrives, the
