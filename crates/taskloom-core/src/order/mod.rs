@@ -431,8 +431,7 @@ impl<'g> Shape<'g> {
         if tasks.len() < 2 {
             return;
         }
-        scratch.clear();
-        scratch.extend(tasks.iter().map(|&t| {
+        let entry = |t: TaskId| {
             let node = &nodes[t.index()];
             let key = &self.keys[t.index()];
             SortEntry {
@@ -443,7 +442,7 @@ impl<'g> Shape<'g> {
                 first: key.indices().first().copied(),
                 task: t,
             }
-        }));
+        };
         let cmp = |a: &SortEntry, b: &SortEntry| {
             let size = if walk_order {
                 b.owes.cmp(&a.owes).then(b.size.cmp(&a.size))
@@ -465,6 +464,16 @@ impl<'g> Shape<'g> {
                 .then_with(|| self.cmp_keys(a.task, b.task));
             size.then(o)
         };
+        // Two tasks, the most common case past one (a binary operation's inputs, a
+        // pair of free moves): one comparison, no scratch.
+        if let [a, b] = tasks {
+            if cmp(&entry(*a), &entry(*b)) == Ordering::Greater {
+                std::mem::swap(a, b);
+            }
+            return;
+        }
+        scratch.clear();
+        scratch.extend(tasks.iter().map(|&t| entry(t)));
         // Keys are unique, so no two entries compare equal. Tasks often come in key
         // order (the chunks of a collection, added in a loop), sorted already, or in
         // the reverse order, turned round in one pass, where the standard sort's
