@@ -66,6 +66,7 @@ impl std::ops::Deref for BlockingFn {
         }
     }
 }
+
 /// An async task body: takes its inputs' values, returns a future of its own.
 pub(crate) type AsyncFn =
     Arc<dyn Fn(Vec<Value>) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
