@@ -165,11 +165,13 @@ struct Phases {
     drop_us: f64,
 }
 
+/// Sorts `xs` (seconds, at least one) and returns the middle one.
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
 fn phases(file: &LoadedGraph, remote: Option<&Noop>, runs: usize) -> Result<Phases, BoxError> {
-    let median_us = |mut xs: Vec<f64>| {
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2] * 1e6
-    };
     let (mut build, mut state, mut drops) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs.max(1) {
         let start = Instant::now();
@@ -185,9 +187,9 @@ fn phases(file: &LoadedGraph, remote: Option<&Noop>, runs: usize) -> Result<Phas
         drops.push(start.elapsed().as_secs_f64());
     }
     Ok(Phases {
-        build_us: median_us(build),
-        state_us: median_us(state),
-        drop_us: median_us(drops),
+        build_us: median(&mut build) * 1e6,
+        state_us: median(&mut state) * 1e6,
+        drop_us: median(&mut drops) * 1e6,
     })
 }
 
@@ -278,8 +280,7 @@ async fn main() -> Result<(), BoxError> {
             }
             times.push(run_once(&scheduler, &file, remote, args.vec_results).await?);
         }
-        times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
+        let median = median(&mut times); // sorted: the first is the fastest
         let tasks = file.graph.len();
         let phases = if args.phases {
             serde_json::to_value(phases(&file, remote, times.len())?)?
