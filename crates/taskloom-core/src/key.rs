@@ -172,6 +172,15 @@ impl Key {
         }
     }
 
+    /// A tuple key's name hash (computed when it was made) and its indices, for
+    /// [`crate::index`] to file keys by; `None` for a string key.
+    pub(crate) fn tuple_parts(&self) -> Option<(u64, &[i64])> {
+        match &self.0 {
+            Repr::Str(_) => None,
+            Repr::Tuple(t) => Some((t.name_hash, t.indices.as_slice())),
+        }
+    }
+
     /// The name: the whole string of a string key, the first element of a tuple key.
     pub fn name(&self) -> &str {
         match &self.0 {
