@@ -348,9 +348,9 @@ impl Node {
 }
 
 /// A task as [`Shape::sort_by_size`] compares it: [`Shape::cmp_size`]'s order read
-/// ahead, up to the key's first index.
+/// ahead, up to the key's indices.
 #[derive(Clone, Copy)]
-struct SortEntry {
+struct SortEntry<'g> {
     /// In rule 1's order only: the task owes (rule 1b).
     owes: bool,
     size: (u64, u64),
@@ -359,8 +359,9 @@ struct SortEntry {
     /// The address of the key's name: the chunks of one collection share one (the
     /// graph and the file loader see to it), so equal addresses mean equal names.
     name: usize,
-    /// The key's first index; `None` for a key without indices.
-    first: Option<i64>,
+    /// The key's indices (none for a string key): what decides between two keys of
+    /// one name, without going back to the keys.
+    indices: &'g [i64],
     task: TaskId,
 }
 
@@ -417,16 +418,17 @@ impl<'g> Shape<'g> {
 
     /// Sorts `tasks` by [`Shape::cmp_size`], or if `walk_order` in rule 1's order:
     /// those that owe first, then largest first, equal sizes by key, lowest first. Each
-    /// task's packed size, name prefix, name address and first index are read once
+    /// task's packed size, name prefix, name address and indices are read once
     /// into `scratch` ([`SortEntry`]), so the comparisons of the sort touch no task
-    /// state, and no key unless two tasks tie past their first index; on regular
-    /// graphs (where most sizes tie) nearly every comparison used to read both keys.
+    /// state, and no key unless two names differ past their first 8 bytes; on
+    /// regular graphs (where most sizes tie) nearly every comparison used to read
+    /// both keys.
     fn sort_by_size(
         self,
         nodes: &[Node],
         tasks: &mut [TaskId],
         walk_order: bool,
-        scratch: &mut Vec<SortEntry>,
+        scratch: &mut Vec<SortEntry<'g>>,
     ) {
         if tasks.len() < 2 {
             return;
@@ -439,7 +441,7 @@ impl<'g> Shape<'g> {
                 size: node.size,
                 prefix: node.key_prefix(key),
                 name: key.name().as_ptr() as usize,
-                first: key.indices().first().copied(),
+                indices: key.indices(),
                 task: t,
             }
         };
@@ -449,19 +451,15 @@ impl<'g> Shape<'g> {
             } else {
                 a.size.cmp(&b.size)
             };
-            let o = a
-                .prefix
-                .cmp(&b.prefix)
-                .then_with(|| {
-                    // Equal addresses are equal names: `Key`'s order is then the
-                    // indices', and a key without indices (`None`) comes first.
-                    if a.name == b.name {
-                        a.first.cmp(&b.first)
-                    } else {
-                        Ordering::Equal
-                    }
-                })
-                .then_with(|| self.cmp_keys(a.task, b.task));
+            let o = a.prefix.cmp(&b.prefix).then_with(|| {
+                // Equal addresses are equal names: `Key`'s order is then the
+                // indices', and a key without indices comes first.
+                if a.name == b.name {
+                    a.indices.cmp(b.indices)
+                } else {
+                    self.cmp_keys(a.task, b.task)
+                }
+            });
             size.then(o)
         };
         // Two tasks, the most common case past one (a binary operation's inputs, a
@@ -625,7 +623,7 @@ struct Walk<'g> {
     /// open task to take that dependency next.
     owed_below: Vec<(TaskId, TaskId)>,
     /// Reused by [`Shape::sort_by_size`].
-    scratch: Vec<SortEntry>,
+    scratch: Vec<SortEntry<'g>>,
 }
 
 impl<'g> Walk<'g> {
