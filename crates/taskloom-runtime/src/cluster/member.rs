@@ -161,7 +161,6 @@ async fn run_batch(
         stop: evict,
         requeue: &requeue,
         shut_down: "the cluster shut down",
-        exact: false,
     };
     let mut unfinished = seat.run(conn, taken).await.err()?;
     let lost = &mut unfinished.loss.lost;

@@ -29,7 +29,6 @@
 //! the scheduler: wrong secret, another build), 78 (misconfigured: no address, no
 //! secret).
 
-use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -39,6 +38,7 @@ use super::secret::{Given, SecretError, Transport};
 use super::tls::{self, Binding};
 use super::worker_tls;
 use super::{CLUSTER_ADDR_ENV, JOB_ENV, NODE_ENV};
+use crate::link::holding::Holding;
 use crate::link::protocol::HEARTBEAT;
 use crate::link::serve::{self, Gate, Output, ServeError, Stopped};
 use crate::remote::Registry;
@@ -144,10 +144,9 @@ fn serve(registry: &Registry) -> Result<Stopped, WorkerError> {
                 .and_then(|()| stream.set_write_timeout(None))
                 .map_err(ServeError::Setup)?;
             let writer = stream.try_clone().map_err(ServeError::Setup)?;
-            let output = crate::link::worker::protocol_out(Box::new(Socket(Mutex::new(Held {
-                stream: writer,
-                frames: Vec::with_capacity(4096),
-            }))));
+            // The heartbeat writes held answers too: no flusher of its own.
+            let output =
+                crate::link::worker::protocol_out(Box::leak(Box::new(Holding::new(writer))));
             life.joined(output);
             beat(output, welcomed.heartbeat)?;
             Ok(serve::serve(registry, &mut stream, output, &*life)?)
@@ -158,7 +157,7 @@ fn serve(registry: &Registry) -> Result<Stopped, WorkerError> {
                 .and_then(|()| sock.set_write_timeout(None))
                 .map_err(ServeError::Setup)?;
             let (mut reader, writer) = worker_tls::split(*stream).map_err(ServeError::Setup)?;
-            let output = crate::link::worker::protocol_out(Box::new(writer));
+            let output = crate::link::worker::protocol_out(Box::leak(Box::new(writer)));
             life.joined(output);
             beat(output, welcomed.heartbeat)?;
             Ok(serve::serve(registry, &mut reader, output, &*life)?)
@@ -253,39 +252,6 @@ fn tls_error(error: std::io::Error) -> JoinError {
         Some(rustls::Error::InvalidCertificate(e)) => JoinError::Certificate(format!("{e:?}")),
         Some(e) => JoinError::Tls(e.to_string()),
         None => JoinError::Io(error),
-    }
-}
-
-/// The connection's writing end: frames from the serve loop, the heartbeat thread
-/// and the walltime thread, one whole write at a time, with the answers the serve
-/// loop holds back (see [`serve`]'s module) going out first.
-struct Socket(Mutex<Held>);
-
-struct Held {
-    stream: TcpStream,
-    /// Answers held back, whole frames.
-    frames: Vec<u8>,
-}
-
-impl Output for Socket {
-    fn write_frames(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let Held { stream, frames } = &mut *held;
-        if frames.is_empty() {
-            stream.write_all(bytes)?;
-        } else {
-            frames.extend_from_slice(bytes);
-            let written = stream.write_all(frames);
-            frames.clear();
-            written?;
-        }
-        stream.flush()
-    }
-
-    fn hold(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        held.frames.extend_from_slice(bytes);
-        Ok(())
     }
 }
 

@@ -68,9 +68,6 @@ pub(crate) struct Seat<'a> {
     /// The error of jobs failed because the executor shut down ("the process pool
     /// shut down").
     pub(crate) shut_down: &'a str,
-    /// Whether the worker writes every answer before it starts its next call
-    /// (pipes), so that the first unanswered call of a loss is the one it ran.
-    pub(crate) exact: bool,
 }
 
 impl Seat<'_> {
@@ -138,7 +135,6 @@ impl Seat<'_> {
             retries: self.settings.retries,
             reporter,
             shut_down: self.shut_down,
-            exact: self.exact,
         }
     }
 }

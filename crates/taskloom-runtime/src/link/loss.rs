@@ -14,13 +14,13 @@
 //!   handed to [`Job::worker_lost`] (retried up to the executor's limit, or failed
 //!   naming every attempt); the others never started and are sent again, at no cost.
 //!
-//! "The job it was running" is the first unanswered one when answers are written as
-//! calls end (pipes). A worker that may hold answers back (a socket: `serve`'s
-//! module says why) may have finished several of its unanswered calls, so none of
-//! them is blamed: each is sent again *alone*, in a batch of its own, where a call
-//! that kills its worker again is known for certain and charged. A call that kills
-//! every worker thus still fails after the retry limit, one loss later than over
-//! pipes.
+//! "The job it was running" is the only unanswered one. A worker holds the answers
+//! of short calls back (`serve`'s module says why), so one that dies with several
+//! calls unanswered may have finished any of them, and none of them is blamed: each
+//! is sent again *alone*, in a batch of its own, where a call that kills its worker
+//! again is known for certain and charged. A call that kills every worker thus still
+//! fails after the retry limit, one loss later than if every answer were written at
+//! once.
 
 use super::End;
 use super::batch::{Loss, Lost};
@@ -42,9 +42,6 @@ pub(crate) struct Settle<'a> {
     /// The message of jobs failed because the executor shut down ("the process pool
     /// shut down").
     pub(crate) shut_down: &'a str,
-    /// Whether the worker wrote every answer before starting its next call (pipes),
-    /// so that the first unanswered call is the one it ran when it died.
-    pub(crate) exact: bool,
 }
 
 /// The jobs a loss sends again.
@@ -108,7 +105,7 @@ impl Settle<'_> {
                 );
                 Again { jobs, alone: false }
             }
-            Lost::Worker(_) if running && !self.exact && jobs.len() > 1 => {
+            Lost::Worker(_) if running && jobs.len() > 1 => {
                 tracing::warn!(
                     %worker,
                     reason = %self.ended,

@@ -43,6 +43,7 @@ pub(crate) mod batch;
 pub(crate) mod drive;
 pub(crate) mod exit;
 pub(crate) mod held;
+pub(crate) mod holding;
 pub(crate) mod loss;
 pub(crate) mod peer;
 pub(crate) mod place;

@@ -30,6 +30,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use super::held::Table;
+use super::holding::Holding;
 use super::peer::{self, PEER_DIR_ENV};
 use super::protocol::{MAGIC, Reply, VERSION};
 use super::serve::{self, Output, ServeError};
@@ -58,7 +59,7 @@ static FINGERPRINT: OnceLock<String> = OnceLock::new();
 
 /// The worker's frame output (its original stdout, or its connection), once it
 /// serves.
-static PROTOCOL_OUT: OnceLock<Box<dyn Output>> = OnceLock::new();
+static PROTOCOL_OUT: OnceLock<&'static dyn Output> = OnceLock::new();
 
 /// Records that the program called `remote::init` with `registry`.
 pub(crate) fn record(registry: &Registry) {
@@ -134,8 +135,8 @@ pub(crate) fn fingerprint() -> Option<&'static str> {
 
 /// Records where a serving worker's frames go (once per process), for
 /// `__write_raw_to_pool` too.
-pub(crate) fn protocol_out(output: Box<dyn Output>) -> &'static dyn Output {
-    &**PROTOCOL_OUT.get_or_init(|| output)
+pub(crate) fn protocol_out(output: &'static dyn Output) -> &'static dyn Output {
+    *PROTOCOL_OUT.get_or_init(|| output)
 }
 
 /// Writes `bytes` to the pool (or the cluster's scheduler) as they are, bypassing the
@@ -166,7 +167,7 @@ pub(crate) fn serve_pipes(registry: &Registry, pool: Option<u32>) -> i32 {
 fn serve_pool(registry: &Registry, pool: Option<u32>) -> Result<(), ServeError> {
     die_with_parent(pool);
     let (mut input, output) = protocol_pipes()?;
-    let output = protocol_out(Box::new(output));
+    let output = protocol_out(Holding::flushed(output)?);
     let table = Table::default();
     // Without its socket, the worker still serves: values move through the pool.
     let peer = std::env::var_os(PEER_DIR_ENV).is_some_and(|dir| {

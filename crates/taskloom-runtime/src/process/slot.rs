@@ -240,7 +240,6 @@ impl Slot {
             stop: &shared.shutdown,
             requeue: &requeue,
             shut_down: SHUT_DOWN,
-            exact: true,
         };
         let Err(unfinished) = seat.run(conn, taken).await else {
             return;
@@ -298,7 +297,6 @@ impl Slot {
             retries: self.shared.config.settings.retries,
             reporter,
             shut_down: SHUT_DOWN,
-            exact: true,
         }
     }
 }

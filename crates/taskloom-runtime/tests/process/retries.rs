@@ -39,6 +39,10 @@ pub(crate) const TESTS: &[crate::Test] = &[
         "retries::unread_frame_is_not_an_attempt",
         unread_frame_is_not_an_attempt,
     ),
+    (
+        "retries::calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer",
+        calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer,
+    ),
 ];
 
 /// The error of a computation, checked to be about `key`.
@@ -268,4 +272,55 @@ fn unread_frame_is_not_an_attempt(f: &Fns) {
     eventually("the replacement", || {
         pool.pids()[0].is_some_and(|p| p != pid)
     });
+}
+
+/// A worker holds the answers of short calls back and writes them together, so one
+/// that dies with several calls of its batch unanswered may have finished any of
+/// them: nobody is blamed, each runs again alone, and there the call that kills its
+/// worker is charged and named; the others' results are not lost.
+fn calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer(f: &Fns) {
+    let warnings = crate::deaths::warnings();
+    let before = warnings.lock().unwrap().len();
+    let rt = runtime();
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .retries(1)
+        .build()
+        .unwrap();
+    // The four calls are ready at once and go in one batch.
+    let s = Scheduler::builder()
+        .executor(pool)
+        .chunksize(4)
+        .build()
+        .unwrap();
+    let mut g = Graph::new();
+    let mut calls: Vec<_> = (0..3)
+        .map(|i| g.add_remote(("short", i), (), &f.prints).unwrap())
+        .collect();
+    calls.push(g.add_remote("the-killer", (), &f.aborts).unwrap());
+    let all = g
+        .add("all", &calls[..], |xs: &[&i64]| {
+            xs.iter().copied().sum::<i64>()
+        })
+        .unwrap();
+    let (kind, message) = task_error(rt.block_on(s.compute(&g, &all)), "the-killer");
+    assert_eq!(kind, TaskErrorKind::WorkerLost, "{message}");
+    // Charged for the two runs alone (retries: 1), not for the batch's loss.
+    assert!(message.contains("each of 2 attempts"), "{message}");
+    let seen: Vec<String> = warnings.lock().unwrap()[before..].to_vec();
+    assert!(
+        seen.iter()
+            .any(|w| w.contains("several calls unanswered; each runs alone next")),
+        "{seen:?}"
+    );
+    // The short calls ran again alone and answered: with the killer gone, the same
+    // graph computes.
+    let mut g = Graph::new();
+    let calls: Vec<_> = (0..3)
+        .map(|i| g.add_remote(("short", i), (), &f.prints).unwrap())
+        .collect();
+    assert_eq!(
+        rt.block_on(s.compute(&g, &calls[..])).unwrap(),
+        vec![2, 2, 2]
+    );
 }
