@@ -65,8 +65,9 @@ impl<W> Holding<W> {
 }
 
 impl<W: Write + Send + 'static> Holding<W> {
-    /// Holds answers for at most [`HOLD_AT_MOST`], written by a flusher thread of
-    /// its own if nothing else writes them first. Lives as long as the process.
+    /// Holds answers until the next write, or until the flusher thread this starts
+    /// finds them [`HOLD_AT_MOST`] old (within a [`TICK`] of that). Lives as long as
+    /// the process.
     pub(crate) fn flushed(out: W) -> Result<&'static Self, ServeError> {
         let holding: &'static Self = Box::leak(Box::new(Holding {
             flusher: true,
