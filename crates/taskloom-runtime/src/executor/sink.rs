@@ -62,7 +62,7 @@ impl Sink {
     #[inline]
     pub(crate) fn started_if(&self, task: TaskId, worker: Worker, at: Instant, watched: bool) {
         if self.report_starts || watched {
-            self.send(Message::started(task, worker, at));
+            self.send_started(task, worker, at);
         }
     }
 }

@@ -30,8 +30,7 @@ pub(crate) struct Holding<W> {
     held: Mutex<Held<W>>,
     /// Wakes a parked flusher when answers start to be held again.
     wake: Condvar,
-    /// Whether a flusher runs, and whether it is parked.
-    flusher: bool,
+    /// Whether the flusher is parked (never set where no flusher runs).
     parked: AtomicBool,
 }
 
@@ -54,7 +53,6 @@ impl<W> Holding<W> {
                 since: None,
             }),
             wake: Condvar::new(),
-            flusher: false,
             parked: AtomicBool::new(false),
         }
     }
@@ -69,10 +67,7 @@ impl<W: Write + Send + 'static> Holding<W> {
     /// finds them [`HOLD_AT_MOST`] old (within a [`TICK`] of that). Lives as long as
     /// the process.
     pub(crate) fn flushed(out: W) -> Result<&'static Self, ServeError> {
-        let holding: &'static Self = Box::leak(Box::new(Holding {
-            flusher: true,
-            ..Holding::new(out)
-        }));
+        let holding: &'static Self = Box::leak(Box::new(Holding::new(out)));
         std::thread::Builder::new()
             .name("taskloom-flush".into())
             .spawn(move || holding.flush_aged())
@@ -137,7 +132,7 @@ impl<W: Write + Send> Output for Holding<W> {
         if held.since.is_none() {
             held.since = Some(Instant::now());
             // Under the lock, so a flusher about to park sees `since` set first.
-            if self.flusher && self.parked.load(Ordering::SeqCst) {
+            if self.parked.load(Ordering::SeqCst) {
                 self.wake.notify_one();
             }
         }
