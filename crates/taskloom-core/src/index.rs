@@ -26,6 +26,9 @@ const HASHER: FixedState = FixedState::with_seed(0x7a5c_100b);
 /// block of buckets.
 const LANE_BITS: u32 = 4;
 const LANES: u64 = 1 << LANE_BITS;
+/// The bits of a filed hash that say which block of buckets: neither the lane nor
+/// hashbrown's tag (the top 7).
+const BLOCK_BITS: u64 = !(LANES - 1) & (u64::MAX >> 7);
 
 /// The hash a key is filed under. A tuple key's hash is that of its name, its
 /// indices but the last, and the last divided by 16 (its *block*), with the last's
@@ -47,7 +50,7 @@ fn file_hash(key: &Key) -> u64 {
     let block = HASHER.hash_one((name_hash, prefix, last >> LANE_BITS));
     let lane = last as u64 & (LANES - 1);
     let tag = ((block >> 57).wrapping_add(lane * 77)) & 0x7f;
-    (block & !(LANES - 1) & (u64::MAX >> 7)) | lane | (tag << 57)
+    (block & BLOCK_BITS) | lane | (tag << 57)
 }
 
 /// Positions of keys in a `[Key]` slice that the caller owns and passes to each call.
@@ -146,7 +149,7 @@ mod tests {
         let hashes: Vec<u64> = (32..48)
             .map(|j| file_hash(&Key::tuple("x", [7, j])))
             .collect();
-        let block = hashes[0] & !(LANES - 1) & (u64::MAX >> 7);
+        let block = hashes[0] & BLOCK_BITS;
         let mut tags = Vec::new();
         for (lane, h) in hashes.iter().enumerate() {
             assert_eq!(h & (u64::MAX >> 7), block | lane as u64);
@@ -156,8 +159,8 @@ mod tests {
         tags.dedup();
         assert_eq!(tags.len(), 16, "tags within a block are distinct");
         // The next block, and the same block of another row, land elsewhere.
-        let next = file_hash(&Key::tuple("x", [7, 48])) & !(LANES - 1) & (u64::MAX >> 7);
-        let other = file_hash(&Key::tuple("x", [8, 32])) & !(LANES - 1) & (u64::MAX >> 7);
+        let next = file_hash(&Key::tuple("x", [7, 48])) & BLOCK_BITS;
+        let other = file_hash(&Key::tuple("x", [8, 32])) & BLOCK_BITS;
         assert_ne!(next, block);
         assert_ne!(other, block);
     }
