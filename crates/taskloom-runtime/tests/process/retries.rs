@@ -45,6 +45,21 @@ pub(crate) const TESTS: &[crate::Test] = &[
     ),
 ];
 
+/// A scheduler on a pool of one worker that allows one retry, handing out batches
+/// of `chunksize` tasks (what is ready together goes in one batch).
+fn one_worker_one_retry(chunksize: usize) -> Scheduler {
+    let pool = ProcessPool::builder()
+        .workers(1)
+        .retries(1)
+        .build()
+        .unwrap();
+    Scheduler::builder()
+        .executor(pool)
+        .chunksize(chunksize)
+        .build()
+        .unwrap()
+}
+
 /// The error of a computation, checked to be about `key`.
 fn task_error<T: std::fmt::Debug>(
     result: Result<T, ComputeError>,
@@ -211,17 +226,8 @@ fn zero_retries_fail_at_once(f: &Fns) {
 /// queued behind it (which then crashes on its own once), or that task would fail.
 fn queued_calls_are_not_attempts(f: &Fns) {
     let rt = runtime();
-    let pool = ProcessPool::builder()
-        .workers(1)
-        .retries(1)
-        .build()
-        .unwrap();
     // Both tasks become ready together (one input) and go in one batch.
-    let s = Scheduler::builder()
-        .executor(pool)
-        .chunksize(2)
-        .build()
-        .unwrap();
+    let s = one_worker_one_retry(2);
     let dir = scratch_dir("queued");
     let mut g = Graph::new();
     let d = g
@@ -283,17 +289,8 @@ fn calls_unanswered_by_a_dead_worker_run_alone_to_find_the_killer(f: &Fns) {
     let warnings = crate::deaths::warnings();
     let before = warnings.lock().unwrap().len();
     let rt = runtime();
-    let pool = ProcessPool::builder()
-        .workers(1)
-        .retries(1)
-        .build()
-        .unwrap();
     // The four calls are ready at once and go in one batch.
-    let s = Scheduler::builder()
-        .executor(pool)
-        .chunksize(4)
-        .build()
-        .unwrap();
+    let s = one_worker_one_retry(4);
     // The killer's key comes first, so the order runs it first in the batch: the
     // worker dies with all four calls unanswered, whatever the others' timing (had
     // it run last, three quick answers could have gone out before it, or not).
