@@ -5,6 +5,7 @@
 //! cargo run --example tracing_spans                   # compute and task spans
 //! RUST_LOG=info cargo run --example tracing_spans     # compute spans only
 //! RUST_LOG=taskloom=debug cargo run --example tracing_spans   # taskloom's spans only
+//! RUST_LOG=taskloom=trace cargo run --example tracing_spans   # and the loop's `turn` events
 //! ```
 //!
 //! The library installs no subscriber: the program chooses one. Here `fmt` prints a

@@ -35,6 +35,8 @@
 //!   budget);
 //! - `hooks`: the callbacks, with `on_finish` exactly once;
 //! - `dispatch`, `inline`, `spawn`: the two strategies and the async spawner;
+//! - `spin`: waiting for a few tiny tasks' completions without parking; `turns`: each
+//!   wait as a TRACE event, the loop's own work against its waits for the workers;
 //! - `cached` (feature `cache`): the result cache's plan (entries found are loaded,
 //!   what only they needed is culled) and its reports;
 //! - `watch`: task policies (retries waiting for their time, deadlines of blocking
@@ -50,6 +52,7 @@ mod hooks;
 mod inline;
 mod spawn;
 mod spin;
+mod turns;
 mod watch;
 
 use std::cell::RefCell;
@@ -85,6 +88,7 @@ use hooks::Hooks;
 use inline::InlineRunner;
 use spawn::Spawner;
 use spin::Spin;
+use turns::Turns;
 use watch::{Verdict, Watch};
 
 /// How many times one result lost with its worker runs again, at most. Losses come
@@ -427,6 +431,7 @@ impl Computation {
         // inline computation receives none, and a small one a few, so neither pays
         // for room for 64 (an allocation past the allocator's small-size caches).
         let mut inbox = Vec::new();
+        let mut turns = Turns::start();
         loop {
             if self.ledger.scope.cancel.is_cancelled() {
                 return Err(self.ledger.cancelled());
@@ -469,6 +474,7 @@ impl Computation {
                 watch.arm(|t| graph.key(t).clone())?;
             }
             let timed = self.ledger.watch.as_ref().is_some_and(|w| w.armed());
+            let turn = turns.waiting(outstanding);
             let spun = if self.may_spin() {
                 self.spin
                     .wait(&mut self.rx, &mut inbox, &self.ledger.scope.cancel)
@@ -485,11 +491,13 @@ impl Computation {
                 }
                 n = self.rx.recv_many(&mut inbox, 64) => n,
                 () = tick(&mut self.ledger.watch), if timed => {
+                    turns.waited(turn, &self.ledger.span, 0, false);
                     self.ledger.wake()?;
                     continue;
                 }
                 }
             };
+            turns.waited(turn, &self.ledger.span, received, spun > 0);
             if received == 0 {
                 // The loop's own scope holds a sender: the channel cannot close.
                 return Err(ComputeError::Protocol(

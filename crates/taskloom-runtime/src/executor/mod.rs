@@ -87,7 +87,7 @@ pub use retry::DEFAULT_RETRIES;
 pub(crate) use run::{Chain, Clock, InputRefs, run_task};
 pub(crate) use scope::{Cancel, CancelLink, Scope};
 pub(crate) use sink::{Outbox, Sink};
-pub(crate) use span::{record_span, task_span};
+pub(crate) use span::{micros, record_span, task_span};
 pub use threads::ThreadPool;
 
 pub use crate::worker::{LostRun, Name, Worker};

@@ -49,6 +49,7 @@ pub(crate) fn record_span(
     }
 }
 
-fn micros(d: std::time::Duration) -> u64 {
+/// A duration in whole microseconds, as spans and events record them.
+pub(crate) fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
