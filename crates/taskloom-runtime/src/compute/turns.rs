@@ -4,7 +4,8 @@
 //! Each wait of the loop for completions ends a turn. Its event, a child of the
 //! `compute` span, tells the tasks in flight when the wait began (`in_flight`), the
 //! loop's work since its previous wait (`busy_us`: completions taken in, batches built
-//! and handed out; for the first turn, since the loop started), the wait itself
+//! and handed out, and whatever the runtime ran while the loop yielded to it; for the
+//! first turn, since the loop started), the wait itself
 //! (`wait_us`), whether the loop spun for it rather than parked (`spun`, see `spin`),
 //! and the messages it brought (`messages`). Where `busy_us` is as long as `wait_us`,
 //! the workers wait for the loop rather than the loop for them: on two cores, a
